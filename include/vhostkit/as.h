@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vhostkit/as.h - a device's address space and the one translate entry point.
+ *
+ * DESIGN.md section 2.  Three address spaces: GPA, UVA (front-end virtual
+ * address) and IOVA.  A device runs in exactly one mode, chosen once at ring
+ * start from negotiated state only (vhk_as_choose_mode()):
+ *
+ *   mode               descriptor addresses          ring addresses
+ *   gpa                GPA -> mem table              UVA -> mem table
+ *   platform-identity  GPA (platform is identity)    UVA
+ *   iotlb              IOVA -> IOTLB -> UVA -> table IOVA likewise
+ *
+ * Every ring and buffer access goes through vhk_as_translate() or
+ * vhk_as_translate_ring(); nothing else turns a device address into a host
+ * pointer.
+ */
+#ifndef VHOSTKIT_AS_H
+#define VHOSTKIT_AS_H
+
+#include "vhostkit/iotlb.h"
+#include "vhostkit/mem.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum vhk_as_mode {
+	VHK_AS_GPA = 0,
+	VHK_AS_PLATFORM_IDENTITY = 1,
+	VHK_AS_IOTLB = 2,
+};
+
+/* Back-end policy --iommu=auto|on|off (DESIGN.md section 2, "Who decides"). */
+enum vhk_iommu_policy {
+	VHK_IOMMU_AUTO = 0,	/* offer ACCESS_PLATFORM; iotlb if a channel */
+	VHK_IOMMU_ON = 1,	/* offer; acked => iotlb, else refuse */
+	VHK_IOMMU_OFF = 2,	/* never offer ACCESS_PLATFORM */
+};
+
+/* Everything the mode depends on: negotiated state only. */
+struct vhk_mode_input {
+	uint64_t acked_features;	/* SET_FEATURES */
+	uint64_t protocol_features;	/* SET_PROTOCOL_FEATURES */
+	bool backend_channel;		/* SET_BACKEND_REQ_FD received */
+	enum vhk_iommu_policy policy;
+};
+
+/**
+ * vhk_as_choose_mode - the translation mode for @in.
+ *  - ACCESS_PLATFORM not acked: gpa.
+ *  - acked with policy off: -EINVAL (the bit was never offered).
+ *  - acked, and BACKEND_REQ + REPLY_ACK acked and a channel present: iotlb.
+ *  - acked without them: policy on -> -EPROTO; auto -> platform-identity
+ *    and *@warn set (the front-end cannot answer IOTLB misses).
+ * *@why (may be NULL) receives a static one-line explanation either way.
+ * Returns 0 and *@mode, or the negative errno above.
+ */
+int vhk_as_choose_mode(const struct vhk_mode_input *in, enum vhk_as_mode *mode,
+		       bool *warn, const char **why);
+
+/** vhk_as_mode_name - "gpa", "platform-identity" or "iotlb". */
+const char *vhk_as_mode_name(enum vhk_as_mode mode);
+
+/** vhk_iommu_policy_parse - "auto"/"on"/"off" -> policy; 0 or -EINVAL. */
+int vhk_iommu_policy_parse(const char *s, enum vhk_iommu_policy *policy);
+
+/** vhk_iommu_policy_name - "auto", "on" or "off". */
+const char *vhk_iommu_policy_name(enum vhk_iommu_policy policy);
+
+/**
+ * Called when a translation misses in the IOTLB and no miss for that page
+ * and permission is outstanding: the owner sends an IOTLB MISS to the
+ * front-end.  Called from inside vhk_as_translate*().
+ */
+typedef void (*vhk_as_miss_fn)(void *opaque, uint64_t iova, uint8_t perm);
+
+struct vhk_as {
+	enum vhk_as_mode mode;
+	struct vhk_memtable *mt;	/* not owned; may be NULL (all fault) */
+	struct vhk_iotlb *iotlb;	/* not owned; used in iotlb mode only */
+	vhk_as_miss_fn miss_fn;		/* may be NULL */
+	void *miss_opaque;
+};
+
+/**
+ * vhk_as_translate - host pointer for device address @addr (GPA or IOVA by
+ * mode) for an access with @perm (VHK_PERM_RO: device reads, WO: writes).
+ * *@len: in, bytes wanted (> 0); out, the contiguous prefix (<= in).
+ * @cache (may be NULL) is the caller's per-queue IOTLB last-hit cache.
+ * Returns 0 and *@host; -EFAULT (unmapped, range wraps, UVA outside the
+ * table); -EACCES (IOTLB permission); -EAGAIN (IOTLB miss: recorded, and
+ * the miss callback called if it is new - park and retry after UPDATE).
+ */
+int vhk_as_translate(struct vhk_as *as, uint64_t addr, uint64_t *len,
+		     uint8_t perm, void **host, struct vhk_iotlb_cache *cache);
+
+/**
+ * vhk_as_translate_ring - host pointer for a ring structure of @size bytes
+ * at @addr (UVA in gpa/platform-identity mode, IOVA in iotlb mode).  The
+ * whole structure must be contiguous in host memory.
+ * Returns 0, -EFAULT (unmapped or straddling regions/entries), -EACCES or
+ * -EAGAIN as vhk_as_translate().
+ */
+int vhk_as_translate_ring(struct vhk_as *as, uint64_t addr, uint64_t size,
+			  uint8_t perm, void **host);
+
+/**
+ * vhk_as_copy_from - copy @len bytes at device address @addr into @dst,
+ * splitting at every boundary.  Returns 0 or an error as vhk_as_translate().
+ */
+int vhk_as_copy_from(struct vhk_as *as, void *dst, uint64_t addr, size_t len,
+		     struct vhk_iotlb_cache *cache);
+
+/** vhk_as_copy_to - copy @len bytes from @src to device address @addr. */
+int vhk_as_copy_to(struct vhk_as *as, uint64_t addr, const void *src,
+		   size_t len, struct vhk_iotlb_cache *cache);
+
+/**
+ * vhk_as_iotlb_update - IOTLB UPDATE with the check the IOTLB cannot do
+ * itself: the UVA range must lie inside the memory table.
+ * Returns 0, -EINVAL (size 0, wrap, bad perm) or -EFAULT (outside table).
+ */
+int vhk_as_iotlb_update(struct vhk_as *as, uint64_t iova, uint64_t size,
+			uint64_t uva, uint8_t perm);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VHOSTKIT_AS_H */

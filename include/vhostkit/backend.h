@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vhostkit/backend.h - the vhost-user back-end server, reused by every device
+ * daemon (blk, vsock, net).
+ *
+ * The server owns the socket, the memory table, the device IOTLB, the
+ * address space and the virtqueues; a device supplies struct vhk_device_ops
+ * and sees only started queues and popped chains.  Everything runs on one
+ * epoll thread: device callbacks are never called concurrently.
+ *
+ * Front-end input is untrusted: every message is checked against one table
+ * (payload size range, fd count) before any handler runs; a message that
+ * breaks the protocol gets a clear log line and, where the spec allows, an
+ * error reply - a malformed stream closes the connection.  After any
+ * disconnect the device is reset and the server waits for the next
+ * front-end; it never exits on a disconnect.
+ */
+#ifndef VHOSTKIT_BACKEND_H
+#define VHOSTKIT_BACKEND_H
+
+#include "vhostkit/features.h"
+#include "vhostkit/ring.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct vhk_backend;
+
+/* What queue_kick() reports back to the server. */
+enum vhk_kick_result {
+	VHK_KICK_DONE = 0,	/* queue empty, notifications re-enabled */
+	VHK_KICK_AGAIN = 1,	/* budget used up: call me again soon */
+	VHK_KICK_PARKED = 2,	/* IOTLB miss: call me after the next UPDATE */
+};
+
+/* Per-kick budget a device should respect (descriptor-flood bound). */
+#define VHK_KICK_BUDGET 256
+
+struct vhk_device_ops {
+	enum vhk_device_type type;
+	/* Device + transport features the device supports.  The server adds
+	 * PROTOCOL_FEATURES and, unless --iommu=off, ACCESS_PLATFORM. */
+	uint64_t (*get_features)(void *dev);
+	/* Protocol features the device wants on top of the server's own
+	 * (e.g. CONFIG, MQ, INFLIGHT_SHMFD); the server masks unknown ones. */
+	uint64_t (*get_protocol_features)(void *dev);
+	uint16_t (*num_queues)(void *dev);
+	/* Config space access; return 0 or -EINVAL when out of range. */
+	int (*get_config)(void *dev, uint32_t offset, void *buf, uint32_t len);
+	int (*set_config)(void *dev, uint32_t offset, const void *buf,
+			  uint32_t len);
+	/* Acked features (already checked to be a subset of the offer). */
+	int (*set_features)(void *dev, uint64_t acked);
+	/* Queue @idx was started; @vq stays valid until queue_stop(). */
+	int (*queue_start)(void *dev, uint16_t idx, struct vhk_vq *vq);
+	/* Buffers may be available: pop at most VHK_KICK_BUDGET chains. */
+	enum vhk_kick_result (*queue_kick)(void *dev, uint16_t idx,
+					   struct vhk_vq *vq);
+	/* Complete every in-flight request of queue @idx, then forget @vq. */
+	void (*queue_stop)(void *dev, uint16_t idx, struct vhk_vq *vq);
+	/* Complete every in-flight request (before a memory table or IOTLB
+	 * change, so that no host pointer outlives its mapping). */
+	void (*drain)(void *dev);
+	/* Device reset: forget negotiated state (queues are already stopped). */
+	void (*reset)(void *dev);
+};
+
+struct vhk_backend_config {
+	const char *socket_path;
+	bool connect;			/* connect to a listening front-end */
+	enum vhk_iommu_policy iommu;
+	const char *name;		/* log prefix, e.g. "blk0" */
+	unsigned int max_iov;		/* per chain; 0 = default */
+	unsigned int iotlb_max_entries;	/* 0 = default */
+	unsigned int miss_timeout_ms;	/* unanswered IOTLB miss; 0 = 2000 */
+	bool once;			/* exit after the first front-end leaves */
+};
+
+/**
+ * vhk_backend_new - create a server for device @dev with @ops.  Listen mode
+ * creates (and on exit removes) the socket; connect mode connects with
+ * retries inside vhk_backend_run().  Returns 0 and *@out, or -errno.
+ */
+int vhk_backend_new(struct vhk_backend **out,
+		    const struct vhk_backend_config *cfg,
+		    const struct vhk_device_ops *ops, void *dev);
+
+/**
+ * vhk_backend_run - serve front-ends until vhk_backend_stop() (or, with
+ * cfg.once, until the first front-end disconnects).  In-flight I/O is
+ * completed before it returns.  Returns 0 or a fatal -errno (socket setup).
+ */
+int vhk_backend_run(struct vhk_backend *be);
+
+/** vhk_backend_stop - make run() return; async-signal-safe. */
+void vhk_backend_stop(struct vhk_backend *be);
+
+/** vhk_backend_free - close everything, remove the socket file. */
+void vhk_backend_free(struct vhk_backend *be);
+
+typedef void (*vhk_watch_fn)(void *opaque, int fd, uint32_t events);
+
+/**
+ * vhk_backend_watch - call @fn(@opaque, @fd, events) from the event loop when
+ * @fd has @events (EPOLLIN ...).  For a device's own fds (an io_uring
+ * eventfd, a tap, a listening socket).  Returns 0 or -errno.
+ */
+int vhk_backend_watch(struct vhk_backend *be, int fd, uint32_t events,
+		      vhk_watch_fn fn, void *opaque);
+
+/** vhk_backend_unwatch - stop watching @fd; 0 or -ENOENT. */
+int vhk_backend_unwatch(struct vhk_backend *be, int fd);
+
+/**
+ * vhk_backend_complete - flush queue @idx's pushed chains and signal the
+ * front-end's call eventfd if the driver wants a notification.
+ */
+void vhk_backend_complete(struct vhk_backend *be, uint16_t idx);
+
+/**
+ * vhk_backend_kick_later - ask the loop to call queue_kick(@idx) again
+ * (e.g. after completions freed request slots).
+ */
+void vhk_backend_kick_later(struct vhk_backend *be, uint16_t idx);
+
+/**
+ * vhk_backend_device_broken - the device hit a guest error it cannot
+ * continue from: set DEVICE_NEEDS_RESET in the status and, if the
+ * front-end allows it, send a config-change notification.
+ */
+void vhk_backend_device_broken(struct vhk_backend *be, const char *why);
+
+/** vhk_backend_mode - translation mode in force (valid once a ring started). */
+enum vhk_as_mode vhk_backend_mode(const struct vhk_backend *be);
+
+/** vhk_backend_name - the configured name for log lines. */
+const char *vhk_backend_name(const struct vhk_backend *be);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VHOSTKIT_BACKEND_H */

@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vhostkit/features.h - the feature model: every virtio feature bit and every
+ * vhost-user protocol feature bit with one owner and one meaning.
+ *
+ * All VHK_*_F_* names are bit NUMBERS.  Test them with vhk_has_feature().
+ */
+#ifndef VHOSTKIT_FEATURES_H
+#define VHOSTKIT_FEATURES_H
+
+#include <stdio.h>
+#include "vhostkit/util.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Virtio device IDs (VIRTIO 1.2, 5 "Device Types"). */
+enum vhk_device_type {
+	VHK_DEV_ANY = 0,	/* for lookups: transport/platform bits only */
+	VHK_DEV_NET = 1,
+	VHK_DEV_BLK = 2,
+	VHK_DEV_VSOCK = 19,
+};
+
+/* Transport / reserved feature bits (VIRTIO 1.2, 6 "Reserved Feature Bits"). */
+#define VHK_F_NOTIFY_ON_EMPTY		24
+#define VHK_F_ANY_LAYOUT		27
+#define VHK_F_INDIRECT_DESC		28
+#define VHK_F_EVENT_IDX			29
+#define VHK_F_PROTOCOL_FEATURES		30 /* vhost-user only, never to a guest */
+#define VHK_F_VERSION_1			32
+#define VHK_F_ACCESS_PLATFORM		33 /* owner: platform */
+#define VHK_F_RING_PACKED		34
+#define VHK_F_IN_ORDER			35
+#define VHK_F_ORDER_PLATFORM		36
+#define VHK_F_SR_IOV			37
+#define VHK_F_NOTIFICATION_DATA		38
+#define VHK_F_NOTIF_CONFIG_DATA		39
+#define VHK_F_RING_RESET		40
+#define VHK_F_ADMIN_VQ			41
+
+/* Block device bits (VIRTIO 1.2, 5.2.3). */
+#define VHK_BLK_F_SIZE_MAX		1
+#define VHK_BLK_F_SEG_MAX		2
+#define VHK_BLK_F_GEOMETRY		4
+#define VHK_BLK_F_RO			5
+#define VHK_BLK_F_BLK_SIZE		6
+#define VHK_BLK_F_FLUSH			9
+#define VHK_BLK_F_TOPOLOGY		10
+#define VHK_BLK_F_CONFIG_WCE		11
+#define VHK_BLK_F_MQ			12
+#define VHK_BLK_F_DISCARD		13
+#define VHK_BLK_F_WRITE_ZEROES		14
+#define VHK_BLK_F_LIFETIME		15
+#define VHK_BLK_F_SECURE_ERASE		16
+
+/* Network device bits (VIRTIO 1.2, 5.1.3). */
+#define VHK_NET_F_CSUM			0
+#define VHK_NET_F_GUEST_CSUM		1
+#define VHK_NET_F_CTRL_GUEST_OFFLOADS	2
+#define VHK_NET_F_MTU			3
+#define VHK_NET_F_MAC			5
+#define VHK_NET_F_GUEST_TSO4		7
+#define VHK_NET_F_GUEST_TSO6		8
+#define VHK_NET_F_GUEST_ECN		9
+#define VHK_NET_F_GUEST_UFO		10
+#define VHK_NET_F_HOST_TSO4		11
+#define VHK_NET_F_HOST_TSO6		12
+#define VHK_NET_F_HOST_ECN		13
+#define VHK_NET_F_HOST_UFO		14
+#define VHK_NET_F_MRG_RXBUF		15
+#define VHK_NET_F_STATUS		16
+#define VHK_NET_F_CTRL_VQ		17
+#define VHK_NET_F_CTRL_RX		18
+#define VHK_NET_F_CTRL_VLAN		19
+#define VHK_NET_F_GUEST_ANNOUNCE	21
+#define VHK_NET_F_MQ			22
+#define VHK_NET_F_CTRL_MAC_ADDR		23
+
+/* Socket (vsock) device bits (VIRTIO 1.2, 5.10.3). */
+#define VHK_VSOCK_F_STREAM		0
+#define VHK_VSOCK_F_SEQPACKET		1
+
+/* vhost-user protocol feature bits (vhost-user spec, "Protocol features"). */
+#define VHK_PROTO_F_MQ				0
+#define VHK_PROTO_F_LOG_SHMFD			1
+#define VHK_PROTO_F_RARP			2
+#define VHK_PROTO_F_REPLY_ACK			3
+#define VHK_PROTO_F_NET_MTU			4
+#define VHK_PROTO_F_BACKEND_REQ			5
+#define VHK_PROTO_F_CROSS_ENDIAN		6
+#define VHK_PROTO_F_CRYPTO_SESSION		7
+#define VHK_PROTO_F_PAGEFAULT			8
+#define VHK_PROTO_F_CONFIG			9
+#define VHK_PROTO_F_BACKEND_SEND_FD		10
+#define VHK_PROTO_F_HOST_NOTIFIER		11
+#define VHK_PROTO_F_INFLIGHT_SHMFD		12
+#define VHK_PROTO_F_RESET_DEVICE		13
+#define VHK_PROTO_F_INBAND_NOTIFICATIONS	14
+#define VHK_PROTO_F_CONFIGURE_MEM_SLOTS		15
+#define VHK_PROTO_F_STATUS			16
+#define VHK_PROTO_F_XEN_MMAP			17
+#define VHK_PROTO_F_SHARED_OBJECT		18
+#define VHK_PROTO_F_DEVICE_STATE		19
+/*
+ * vhostkit's experimental bit: IOTLB entries are platform state and survive
+ * a device reset (twin of vhost-vdpa's VHOST_BACKEND_F_IOTLB_PERSIST).
+ * A front-end that does not ack it sees "reset flushes the IOTLB".
+ */
+#define VHK_PROTO_F_IOTLB_PERSIST		63
+
+enum vhk_feature_owner {
+	VHK_OWNER_TRANSPORT,	/* ring layout, notifications, versions */
+	VHK_OWNER_PLATFORM,	/* how the device reaches memory (bit 33) */
+	VHK_OWNER_VHOST_USER,	/* plumbing between front-end and back-end */
+	VHK_OWNER_DEVICE,	/* device-type specific, bits 0-23 */
+};
+
+/* One row of the feature table. */
+struct vhk_feature_info {
+	unsigned int bit;
+	const char *name;		/* e.g. "VIRTIO_F_ACCESS_PLATFORM" */
+	enum vhk_feature_owner owner;
+	enum vhk_device_type device;	/* VHK_DEV_ANY unless owner DEVICE */
+	const char *meaning;		/* one line */
+	const char *spec;		/* e.g. "virtio 1.2 s6" */
+};
+
+/**
+ * vhk_feature_lookup - the table row for virtio feature @bit of @dev.
+ * Device bits (0-23) are looked up for @dev only; transport, platform and
+ * vhost-user bits for any @dev.  Returns NULL for an unknown bit.
+ */
+const struct vhk_feature_info *vhk_feature_lookup(enum vhk_device_type dev,
+						  unsigned int bit);
+
+/**
+ * vhk_protocol_feature_lookup - the table row for vhost-user protocol
+ * feature @bit (owner VHK_OWNER_VHOST_USER), or NULL if unknown.
+ */
+const struct vhk_feature_info *vhk_protocol_feature_lookup(unsigned int bit);
+
+/** vhk_owner_name - "transport", "platform", "vhost-user" or "device". */
+const char *vhk_owner_name(enum vhk_feature_owner owner);
+
+/** vhk_device_type_name - "net", "blk", "vsock", or "unknown". */
+const char *vhk_device_type_name(enum vhk_device_type dev);
+
+/**
+ * vhk_device_type_parse - parse "blk"/"net"/"vsock" or a decimal id.
+ * Returns 0 and sets *@dev, or -EINVAL.
+ */
+int vhk_device_type_parse(const char *s, enum vhk_device_type *dev);
+
+/**
+ * vhk_features_explain - write @features bit by bit to @out, one line per
+ * set bit: number, name, owner, meaning, spec section; unknown bits are
+ * printed as "unknown".  @protocol selects the vhost-user protocol table.
+ * Returns the number of set bits, or a negative errno on write failure.
+ */
+int vhk_features_explain(FILE *out, uint64_t features, enum vhk_device_type dev,
+			 bool protocol);
+
+/**
+ * vhk_features_format - "NAME|NAME|0x..." short form of @features into @buf
+ * (always NUL-terminated when @len > 0).  Returns the length it wanted,
+ * like snprintf.
+ */
+int vhk_features_format(char *buf, size_t len, uint64_t features,
+			enum vhk_device_type dev, bool protocol);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VHOSTKIT_FEATURES_H */

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vhostkit/iotlb.h - the device IOTLB: IOVA -> UVA with permissions.
+ *
+ * Entries are non-overlapping intervals [iova, iova+size) kept in an
+ * ordered structure with O(log n) lookup, insert and removal.  An UPDATE
+ * that overlaps existing entries replaces the overlapped parts; an
+ * INVALIDATE that covers part of an entry splits it.  The entry count is
+ * bounded; when an UPDATE would exceed the bound the entries inserted
+ * longest ago are evicted first (FIFO) - a later access to an evicted range
+ * is a miss that the front-end answers again, so eviction is always safe.
+ *
+ * Every change that removes or shrinks a mapping bumps a generation
+ * number; struct vhk_iotlb_cache (a per-queue last-hit cache) is valid only
+ * while its generation matches.
+ *
+ * Not thread-safe: the caller serialises all calls on one IOTLB.
+ */
+#ifndef VHOSTKIT_IOTLB_H
+#define VHOSTKIT_IOTLB_H
+
+#include "vhostkit/util.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Access permissions, as the vhost IOTLB message encodes them. */
+#define VHK_PERM_NONE	0x0
+#define VHK_PERM_RO	0x1	/* the device may read guest memory */
+#define VHK_PERM_WO	0x2	/* the device may write guest memory */
+#define VHK_PERM_RW	0x3
+
+#define VHK_IOTLB_DEFAULT_MAX_ENTRIES	(1u << 21)
+/* Miss deduplication granule: one outstanding miss per page + perm. */
+#define VHK_IOTLB_MISS_PAGE		4096u
+
+struct vhk_iotlb;
+
+/* Per-queue last-hit cache; zero-initialise it. */
+struct vhk_iotlb_cache {
+	uint64_t iova;		/* first byte of the cached entry */
+	uint64_t last;		/* last byte (inclusive) */
+	uint64_t uva;
+	uint64_t gen;		/* 0 = empty */
+	uint8_t perm;
+};
+
+/**
+ * vhk_iotlb_new - an empty IOTLB holding at most @max_entries entries
+ * (0 = VHK_IOTLB_DEFAULT_MAX_ENTRIES).  Returns 0 and *@out, or -ENOMEM.
+ */
+int vhk_iotlb_new(struct vhk_iotlb **out, size_t max_entries);
+
+/** vhk_iotlb_free - free the IOTLB; NULL is a no-op. */
+void vhk_iotlb_free(struct vhk_iotlb *tlb);
+
+/**
+ * vhk_iotlb_update - map [@iova, @iova+@size) to @uva with @perm.
+ * Overlapped parts of older entries are replaced.  Clears outstanding
+ * misses that the new entry covers (with a sufficient permission).
+ * Returns 0, or -EINVAL: @size 0 (vhost-user: UPDATE size 0 is invalid),
+ * iova or uva range wraps, @perm not RO/WO/RW.  Checking that the UVA range
+ * lies in the memory table is the caller's job (vhk_as_iotlb_update()).
+ */
+int vhk_iotlb_update(struct vhk_iotlb *tlb, uint64_t iova, uint64_t size,
+		     uint64_t uva, uint8_t perm);
+
+/**
+ * vhk_iotlb_invalidate - drop every mapping in [@iova, @iova+@size);
+ * partially covered entries are split.  @size 0 drops everything (and every
+ * outstanding miss).  Returns 0, or -EINVAL if the range wraps.
+ */
+int vhk_iotlb_invalidate(struct vhk_iotlb *tlb, uint64_t iova, uint64_t size);
+
+/** vhk_iotlb_flush - drop every entry and outstanding miss. */
+void vhk_iotlb_flush(struct vhk_iotlb *tlb);
+
+/**
+ * vhk_iotlb_lookup - translate @iova for an access needing @perm.
+ * *@len: in, bytes wanted (> 0); out, contiguous bytes available in the
+ * entry (<= in).  @cache may be NULL.
+ * Returns 0 and *@uva, -ENOENT on a miss, -EACCES if the entry lacks @perm.
+ */
+int vhk_iotlb_lookup(const struct vhk_iotlb *tlb, uint64_t iova, uint8_t perm,
+		     uint64_t *uva, uint64_t *len, struct vhk_iotlb_cache *cache);
+
+/** vhk_iotlb_count - current number of entries. */
+size_t vhk_iotlb_count(const struct vhk_iotlb *tlb);
+
+/** vhk_iotlb_generation - bumped by every removal, shrink or eviction. */
+uint64_t vhk_iotlb_generation(const struct vhk_iotlb *tlb);
+
+/**
+ * vhk_iotlb_miss_note - record that @iova with @perm missed at time @now_ns.
+ * Returns 1 if no miss for that page + perm is outstanding (the caller must
+ * send one MISS message), 0 if one is already outstanding, -ENOSPC if too
+ * many misses are outstanding (a front-end that never answers).
+ */
+int vhk_iotlb_miss_note(struct vhk_iotlb *tlb, uint64_t iova, uint8_t perm,
+			uint64_t now_ns);
+
+/**
+ * vhk_iotlb_miss_oldest - the age-stamp of the oldest outstanding miss, or
+ * 0 if none; used to report a front-end that does not answer misses.
+ * *@iova and *@perm (may be NULL) receive that miss.
+ */
+uint64_t vhk_iotlb_miss_oldest(const struct vhk_iotlb *tlb, uint64_t *iova,
+			       uint8_t *perm);
+
+/** vhk_iotlb_miss_count - outstanding misses. */
+size_t vhk_iotlb_miss_count(const struct vhk_iotlb *tlb);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VHOSTKIT_IOTLB_H */

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vhostkit/mem.h - the guest memory table.
+ *
+ * A table of regions as vhost-user describes them: guest-physical address
+ * (GPA), size, front-end virtual address (UVA) and an fd + offset to mmap.
+ * Lookups return the *contiguous prefix* of a range: callers loop.
+ *
+ * Host pointers returned by lookups are valid only while the table is
+ * alive: whoever swaps tables must first stop every user of the old one
+ * (the back-end drains in-flight I/O before it frees a table).
+ */
+#ifndef VHOSTKIT_MEM_H
+#define VHOSTKIT_MEM_H
+
+#include <sys/uio.h>
+#include "vhostkit/util.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Regions a SET_MEM_TABLE message carries (vhost-user spec). */
+#define VHK_MEM_MAX_REGIONS_MSG		8
+/* Slots this back-end reports in GET_MAX_MEM_SLOTS (CONFIGURE_MEM_SLOTS). */
+#define VHK_MEM_MAX_SLOTS		32
+
+/* A region as the front-end describes it. */
+struct vhk_mem_region_desc {
+	uint64_t gpa;		/* guest physical address */
+	uint64_t size;		/* bytes, > 0 */
+	uint64_t uva;		/* front-end virtual address */
+	uint64_t mmap_offset;	/* offset into @fd */
+	int fd;			/* -1 with vhk_memtable_add_host() */
+};
+
+/* A mapped region. */
+struct vhk_mem_region {
+	uint64_t gpa;
+	uint64_t size;
+	uint64_t uva;
+	uint64_t mmap_offset;
+	uint8_t *host;		/* host address of gpa */
+	void *mmap_base;	/* NULL for caller-owned memory */
+	size_t mmap_len;
+	int fd;			/* owned, or -1 */
+};
+
+struct vhk_memtable;
+
+/**
+ * vhk_memtable_new - an empty table that accepts at most @max_regions
+ * regions (VHK_MEM_MAX_SLOTS for vhost-user; tests may ask for more).
+ * Returns 0 and *@out, or -ENOMEM / -EINVAL.
+ */
+int vhk_memtable_new(struct vhk_memtable **out, unsigned int max_regions);
+
+/**
+ * vhk_memtable_free - unmap every region, close its fd, free the table.
+ * NULL is a no-op.
+ */
+void vhk_memtable_free(struct vhk_memtable *mt);
+
+/**
+ * vhk_memtable_add - mmap @d->fd (MAP_SHARED, read/write) and add it.
+ * On success the table owns @d->fd; on failure the caller still owns it.
+ * Returns 0, or -EINVAL (size 0, gpa+size / uva+size / offset+size
+ * overflow, overlap with an existing region in GPA or UVA space, negative
+ * fd), -ENOSPC (table full), or the mmap errno.
+ */
+int vhk_memtable_add(struct vhk_memtable *mt,
+		     const struct vhk_mem_region_desc *d);
+
+/**
+ * vhk_memtable_add_host - add caller-owned memory @host as a region (no
+ * mmap, no fd).  Same validation as vhk_memtable_add().  The caller keeps
+ * @host alive longer than the table.  Used by tests and by the front-end
+ * library for its own view of memory it shares.
+ */
+int vhk_memtable_add_host(struct vhk_memtable *mt, uint64_t gpa,
+			  uint64_t size, uint64_t uva, void *host);
+
+/**
+ * vhk_memtable_remove - remove (and unmap) the region that matches @gpa,
+ * @size and @uva exactly (REM_MEM_REG).  Returns 0 or -ENOENT.
+ */
+int vhk_memtable_remove(struct vhk_memtable *mt, uint64_t gpa, uint64_t size,
+			uint64_t uva);
+
+/** vhk_memtable_count - number of regions. */
+unsigned int vhk_memtable_count(const struct vhk_memtable *mt);
+
+/** vhk_memtable_region - region @i (0 <= @i < count), sorted by GPA. */
+const struct vhk_mem_region *vhk_memtable_region(const struct vhk_memtable *mt,
+						 unsigned int i);
+
+/**
+ * vhk_memtable_gpa_to_host - host pointer for @gpa.
+ * *@len: in, the bytes wanted (> 0); out, the contiguous bytes available
+ * from @gpa inside one region (<= in).  Returns NULL if @gpa is unmapped.
+ * O(log n).
+ */
+void *vhk_memtable_gpa_to_host(const struct vhk_memtable *mt, uint64_t gpa,
+			       uint64_t *len);
+
+/** vhk_memtable_uva_to_host - as vhk_memtable_gpa_to_host(), by UVA. */
+void *vhk_memtable_uva_to_host(const struct vhk_memtable *mt, uint64_t uva,
+			       uint64_t *len);
+
+/**
+ * vhk_memtable_uva_range_ok - true if [@uva, @uva+@len) lies entirely in
+ * mapped UVA space (possibly across several regions).  @len 0 is false.
+ */
+bool vhk_memtable_uva_range_ok(const struct vhk_memtable *mt, uint64_t uva,
+			       uint64_t len);
+
+/**
+ * vhk_memtable_copy_from_gpa - copy @len bytes at @gpa into @dst, splitting
+ * at region boundaries.  Returns 0 or -EFAULT (nothing is promised about
+ * @dst then).
+ */
+int vhk_memtable_copy_from_gpa(const struct vhk_memtable *mt, void *dst,
+			       uint64_t gpa, size_t len);
+
+/** vhk_memtable_copy_to_gpa - copy @len bytes from @src to @gpa; 0 or -EFAULT. */
+int vhk_memtable_copy_to_gpa(const struct vhk_memtable *mt, uint64_t gpa,
+			     const void *src, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VHOSTKIT_MEM_H */
