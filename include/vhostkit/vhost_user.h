@@ -200,6 +200,27 @@ const char *vhk_vu_request_name(uint32_t request);
 /** vhk_vu_backend_request_name - "IOTLB_MSG" etc., or "UNKNOWN". */
 const char *vhk_vu_backend_request_name(uint32_t request);
 
+
+/**
+ * vhk_vu_recv - read one message from @sock: the header, then exactly
+ * hdr.size payload bytes.  Up to @max_fds received fds go to @fds (*@nfds
+ * set); fds beyond @max_fds are closed here.  On any error every received
+ * fd has been closed.
+ * Returns 0; -ECONNRESET on EOF; -EPROTO for a bad version; -EMSGSIZE if
+ * hdr.size exceeds sizeof(union vhk_vu_payload) (the stream is then out
+ * of sync: close it); other -errno from recvmsg.  Blocking, EINTR retried.
+ */
+int vhk_vu_recv(int sock, struct vhk_vu_msg *msg, int *fds, unsigned int *nfds,
+		unsigned int max_fds);
+
+/**
+ * vhk_vu_send - write header + hdr.size payload bytes of @msg with @nfds
+ * fds (<= VHK_VU_MAX_FDS) as SCM_RIGHTS.  Returns 0 or -errno (partial
+ * writes are completed; EINTR retried).
+ */
+int vhk_vu_send(int sock, const struct vhk_vu_msg *msg, const int *fds,
+		unsigned int nfds);
+
 #ifdef __cplusplus
 }
 #endif
