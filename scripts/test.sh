@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# scripts/test.sh - the one command that installs, builds and runs every test.
+#
+#   bash scripts/test.sh            # everything (what CI runs)
+#   VHK_FUZZ_SECONDS=10 bash scripts/test.sh
+#   VHK_SKIP_PEERS=1 bash scripts/test.sh   # no QEMU guest tests (says so)
+#
+# Runs, in order:
+#   1. apt-get install of the build and peer dependencies that are missing;
+#   2. a normal build: unit, proto (raw vhost-user), pair (front-end <->
+#      back-end, qemu-storage-daemon interop) suites;
+#   3. the same suites again under ASan + UBSan, plus the real-peer suite
+#      (a Linux guest under QEMU doing I/O through vhostkit-blk) against the
+#      sanitized daemon;
+#   4. the libFuzzer targets (clang) for a bounded time;
+# and ends with one line "vhostkit: N passed, N failed, N skipped".
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+fuzz_seconds=${VHK_FUZZ_SECONDS:-60}
+builddir=${VHK_BUILD_ROOT:-$top/build}
+
+# ---- 1. dependencies ------------------------------------------------------
+pkgs=(meson ninja-build gcc clang libclang-rt-14-dev pkg-config
+      libcmocka-dev liburing-dev python3 cpio
+      qemu-system-x86 qemu-utils qemu-system-common busybox-static fio)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "== installing: ${missing[*]}"
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null &&
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		--no-install-recommends "${missing[@]}" >/dev/null ||
+		{ echo "apt-get install failed"; echo "0 passed, 1 failed"; exit 1; }
+fi
+
+logs=()
+status=0
+
+# run_suites BUILD_DIR SETUP_ARGS... -- SUITES...
+run_suites() {
+	local dir=$1; shift
+	local setup=()
+	while [ "$1" != "--" ]; do setup+=("$1"); shift; done
+	shift
+	local suites=()
+	for s in "$@"; do suites+=(--suite "$s"); done
+
+	echo "== build $dir (${setup[*]:-default})"
+	if [ ! -f "$dir/build.ninja" ]; then
+		meson setup "$dir" "${setup[@]}" >"$dir.setup.log" 2>&1 ||
+			{ cat "$dir.setup.log"; status=1; return; }
+	fi
+	if ! ninja -C "$dir" >"$dir.ninja.log" 2>&1; then
+		tail -50 "$dir.ninja.log"
+		status=1
+		return
+	fi
+	if grep -q 'warning:' "$dir.ninja.log"; then
+		echo "compiler warnings in $dir:"
+		grep 'warning:' "$dir.ninja.log" | head -20
+	fi
+	echo "== test $dir: $*"
+	meson test -C "$dir" "${suites[@]}" --print-errorlogs \
+		--num-processes 2 || status=1
+	logs+=("$dir/meson-logs/testlog.json")
+}
+
+mkdir -p "$builddir"
+
+run_suites "$builddir/release" --buildtype=debugoptimized -- unit proto pair
+
+peer_suite=peer
+if [ -n "${VHK_SKIP_PEERS:-}" ]; then
+	echo "== real-peer suite SKIPPED: VHK_SKIP_PEERS is set"
+	peer_suite=""
+fi
+# shellcheck disable=SC2086
+run_suites "$builddir/asan" -Db_sanitize=address,undefined -Db_lundef=false \
+	-- unit proto pair $peer_suite
+
+if [ "$fuzz_seconds" -gt 0 ]; then
+	CC=clang VHK_FUZZ_SECONDS=$fuzz_seconds run_suites "$builddir/fuzz" \
+		-Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
+		-- fuzz
+else
+	echo "== fuzzing SKIPPED: VHK_FUZZ_SECONDS=0"
+fi
+
+# ---- summary ----------------------------------------------------------------
+python3 - "${logs[@]}" <<'EOF'
+import json, sys
+passed = failed = skipped = 0
+for path in sys.argv[1:]:
+    try:
+        lines = open(path).read().splitlines()
+    except OSError:
+        failed += 1
+        print(f"missing test log {path}")
+        continue
+    for line in lines:
+        t = json.loads(line)
+        r = t.get("result")
+        if r in ("OK", "EXPECTEDFAIL"):
+            passed += 1
+        elif r == "SKIP":
+            skipped += 1
+            print(f"skipped: {t['name']}")
+        else:
+            failed += 1
+            print(f"FAILED: {t['name']} ({r})")
+print(f"vhostkit: {passed} passed, {failed} failed, {skipped} skipped")
+sys.exit(1 if failed else 0)
+EOF
+summary=$?
+[ $status -eq 0 ] && [ $summary -eq 0 ]
