@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vhostkit/blk_driver.h - a userspace virtio-blk driver over the front-end
+ * library (vhostkit/frontend.h).
+ *
+ * The driver plays the role of a guest's virtio_blk: it builds requests
+ * (header, data, status byte, VIRTIO 1.2 5.2.6), places them on the
+ * front-end's driver-side queues (vhostkit/drv_ring.h), and collects
+ * completions by polling the used ring or by waiting on the call eventfd.
+ * Every byte the device sees - request header, discard ranges, data and
+ * status - goes through the front-end's DMA API (vhk_fe_dma_map/unmap), so
+ * the direct, IOMMU (strict or lazy) and bounce modes are transparent here.
+ *
+ * Nothing the device writes back is trusted: an unknown status value, a
+ * status byte the device did not write, or a used length that does not
+ * cover the status byte completes the request with -EPROTO.
+ *
+ * Not thread-safe: one thread drives one driver (all its queues).
+ */
+#ifndef VHOSTKIT_BLK_DRIVER_H
+#define VHOSTKIT_BLK_DRIVER_H
+
+#include "vhostkit/util.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct vhk_fe;
+struct vhk_blk_drv;
+
+#define VHK_BLK_SECTOR_SIZE	512u
+#define VHK_BLK_ID_BYTES	20u	/* GET_ID answer (VIRTIO 1.2, 5.2.6) */
+
+/* Request types, values as on the wire (VIRTIO 1.2, 5.2.6 VIRTIO_BLK_T_*). */
+enum vhk_blk_op {
+	VHK_BLK_OP_READ = 0,		/* VIRTIO_BLK_T_IN */
+	VHK_BLK_OP_WRITE = 1,		/* VIRTIO_BLK_T_OUT */
+	VHK_BLK_OP_FLUSH = 4,		/* VIRTIO_BLK_T_FLUSH */
+	VHK_BLK_OP_GET_ID = 8,		/* VIRTIO_BLK_T_GET_ID */
+	VHK_BLK_OP_DISCARD = 11,	/* VIRTIO_BLK_T_DISCARD */
+	VHK_BLK_OP_WRITE_ZEROES = 13,	/* VIRTIO_BLK_T_WRITE_ZEROES */
+};
+
+/* Status byte values (VIRTIO 1.2, 5.2.6). */
+#define VHK_BLK_STATUS_OK	0
+#define VHK_BLK_STATUS_IOERR	1
+#define VHK_BLK_STATUS_UNSUPP	2
+
+/* WRITE_ZEROES flag: the device may unmap (VIRTIO 1.2, 5.2.6). */
+#define VHK_BLK_WZ_UNMAP	1u
+
+/* Request header as the device reads it (struct virtio_blk_req head). */
+struct vhk_blk_wire_hdr {
+	vhk_le32 type;
+	vhk_le32 ioprio;
+	vhk_le64 sector;
+};
+_Static_assert(sizeof(struct vhk_blk_wire_hdr) == 16, "blk header is 16 bytes");
+
+/* DISCARD / WRITE_ZEROES range (struct virtio_blk_discard_write_zeroes). */
+struct vhk_blk_wire_range {
+	vhk_le64 sector;
+	vhk_le32 num_sectors;
+	vhk_le32 flags;
+};
+_Static_assert(sizeof(struct vhk_blk_wire_range) == 16, "blk range is 16 bytes");
+
+/*
+ * Bytes of the blk configuration space the driver and `vhostkit probe`
+ * read: up to and including write_zeroes_may_unmap + padding (VIRTIO 1.2,
+ * 5.2.4).  Never more: some back-ends abort on a GET_CONFIG beyond their
+ * structure (QEMU's export asserts on it).
+ */
+#define VHK_BLK_CONFIG_READ_LEN	60u
+
+/* The blk configuration space, decoded and checked against the features. */
+struct vhk_blk_info {
+	uint64_t capacity;		/* 512-byte sectors */
+	uint32_t size_max;		/* 0: no limit (SIZE_MAX not offered) */
+	uint32_t seg_max;		/* 0: no limit (SEG_MAX not offered) */
+	uint32_t blk_size;		/* 512 unless BLK_SIZE */
+	uint16_t cylinders;		/* GEOMETRY, else 0 */
+	uint8_t heads, sectors;
+	uint8_t physical_block_exp, alignment_offset;	/* TOPOLOGY */
+	uint16_t min_io_size;
+	uint32_t opt_io_size;
+	uint8_t writeback;		/* CONFIG_WCE */
+	uint16_t num_queues;		/* 1 unless MQ */
+	uint32_t max_discard_sectors, max_discard_seg;
+	uint32_t discard_sector_alignment;
+	uint32_t max_write_zeroes_sectors, max_write_zeroes_seg;
+	uint8_t write_zeroes_may_unmap;
+	bool ro, flush, discard, write_zeroes;
+};
+
+/**
+ * vhk_blk_config_parse - decode @len bytes of blk configuration space in
+ * @buf (offset 0) under device features @features into @info.  Fields
+ * whose feature is not offered, or that lie beyond @len, take their
+ * defaults.  Returns 0, or -EINVAL if @len < 8 (no capacity) or a value
+ * the spec forbids (MQ with num_queues 0, BLK_SIZE not a power of two >=
+ * 512, SEG_MAX 0).
+ */
+int vhk_blk_config_parse(const void *buf, size_t len, uint64_t features,
+			 struct vhk_blk_info *info);
+
+/**
+ * vhk_blk_op_name - "read", "write", "flush", "get-id", "discard",
+ * "write-zeroes" or "unknown".
+ */
+const char *vhk_blk_op_name(enum vhk_blk_op op);
+
+/**
+ * vhk_blk_drv_features - the virtio feature bits this driver asks for
+ * (VERSION_1, the blk bits it uses, EVENT_IDX), plus
+ * RING_PACKED when @packed.  The front-end intersects them with the offer.
+ */
+uint64_t vhk_blk_drv_features(bool packed);
+
+/*
+ * One request.  The caller owns it until it completes; fill the inputs,
+ * submit, read the outputs after it comes back from vhk_blk_drv_reap().
+ */
+struct vhk_blk_req {
+	/* inputs */
+	enum vhk_blk_op op;
+	uint64_t sector;	/* READ/WRITE/DISCARD/WRITE_ZEROES start */
+	/*
+	 * READ/WRITE: data, GET_ID: 20-byte answer.  Must come from
+	 * vhk_fe_alloc() on the driver's front-end (the DMA API maps or
+	 * bounces it).  Unused for FLUSH/DISCARD/WRITE_ZEROES.
+	 */
+	void *buf;
+	uint32_t len;		/* READ/WRITE: bytes, a multiple of 512 */
+	uint32_t num_sectors;	/* DISCARD/WRITE_ZEROES */
+	uint32_t flags;		/* WRITE_ZEROES: VHK_BLK_WZ_UNMAP */
+	void *priv;		/* caller's */
+	/* outputs */
+	int result;		/* 0, -EIO, -EOPNOTSUPP, -EPROTO */
+	uint8_t status;		/* raw status byte (0xff: not written) */
+	uint32_t used_len;	/* what the device reported */
+	uint16_t queue;
+	uint64_t submit_ns, complete_ns;	/* vhk_now_ns() */
+};
+
+struct vhk_blk_drv_params {
+	/* Requests in flight per queue; 0 = as many as the ring holds. */
+	unsigned int queue_depth;
+	/* Wait for completions on the call eventfd (else: busy polling). */
+	bool use_call_fd;
+	/* Queues to drive; 0 = all the device and front-end offer. */
+	uint16_t num_queues;
+};
+
+/**
+ * vhk_blk_drv_new - a blk driver on @fe, which must be started
+ * (vhk_fe_start()) with vhk_blk_drv_features() in its driver features.
+ * Reads and checks the configuration space, allocates per-request DMA
+ * memory (header, range, status) through vhk_fe_alloc().
+ * Returns 0 and *@out; -ENODEV if the device has no capacity field or
+ * VERSION_1 was not negotiated; -EINVAL for bad @p; -ENOMEM; or the
+ * front-end's error.  The driver does not own @fe.
+ */
+int vhk_blk_drv_new(struct vhk_blk_drv **out, struct vhk_fe *fe,
+		    const struct vhk_blk_drv_params *p);
+
+/**
+ * vhk_blk_drv_free - release the per-request DMA memory and bookkeeping.
+ * Requests still in flight are abandoned (their DMA mappings are not
+ * unmapped: the device may still write them).  NULL is a no-op.
+ */
+void vhk_blk_drv_free(struct vhk_blk_drv *d);
+
+/** vhk_blk_drv_info - the decoded configuration space. */
+const struct vhk_blk_info *vhk_blk_drv_info(const struct vhk_blk_drv *d);
+
+/** vhk_blk_drv_num_queues - queues this driver drives. */
+uint16_t vhk_blk_drv_num_queues(const struct vhk_blk_drv *d);
+
+/** vhk_blk_drv_queue_depth - requests in flight allowed per queue. */
+unsigned int vhk_blk_drv_queue_depth(const struct vhk_blk_drv *d);
+
+/** vhk_blk_drv_inflight - requests submitted on @q and not yet reaped. */
+unsigned int vhk_blk_drv_inflight(const struct vhk_blk_drv *d, uint16_t q);
+
+/**
+ * vhk_blk_drv_submit - map @req's buffers and place it on queue @q; not
+ * visible to the device until vhk_blk_drv_kick().
+ * Returns 0; -EBUSY if @q has queue_depth requests in flight (reap first);
+ * -EINVAL for a malformed request (length not a multiple of 512, beyond
+ * capacity, too many segments for seg_max/size_max, op not negotiated,
+ * write to a read-only device); -EROFS for a write on a RO device;
+ * or the DMA API's error (nothing stays mapped on failure).
+ */
+int vhk_blk_drv_submit(struct vhk_blk_drv *d, uint16_t q,
+		       struct vhk_blk_req *req);
+
+/**
+ * vhk_blk_drv_kick - publish what was submitted on @q and notify the
+ * device if it asked for it.  Returns 0 or the front-end's error.
+ */
+int vhk_blk_drv_kick(struct vhk_blk_drv *d, uint16_t q);
+
+/**
+ * vhk_blk_drv_reap - collect up to @max completed requests of @q into
+ * @done without blocking; each is unmapped and its result set.
+ * Returns how many (>= 0), or -EPROTO if the device corrupted the used
+ * ring (the queue is then unusable: reset the device).
+ */
+int vhk_blk_drv_reap(struct vhk_blk_drv *d, uint16_t q,
+		     struct vhk_blk_req **done, unsigned int max);
+
+/**
+ * vhk_blk_drv_wait - block up to @timeout_ms (-1: forever) until @q may
+ * have completions: on the call eventfd when use_call_fd, else by polling
+ * the used ring.  Serves the front-end's back-end channel (IOTLB misses)
+ * meanwhile.  Returns 1 if completions may be ready, 0 on timeout, or a
+ * negative errno (-ECONNRESET if the back-end went away).
+ */
+int vhk_blk_drv_wait(struct vhk_blk_drv *d, uint16_t q, int timeout_ms);
+
+/**
+ * vhk_blk_drv_run - submit @req on @q, kick, and wait (up to @timeout_ms
+ * in total) until it completes; other completions reaped meanwhile are
+ * dropped, so use it only on an otherwise idle queue.
+ * Returns @req->result, -ETIMEDOUT, or a submit/wait error.
+ */
+int vhk_blk_drv_run(struct vhk_blk_drv *d, uint16_t q, struct vhk_blk_req *req,
+		    int timeout_ms);
+
+/**
+ * vhk_blk_drv_resync - after the front-end reconnected to a restarted
+ * back-end (vhk_fe_reconnect()): drop the driver's cached notification
+ * state for every queue so that the next kick is always sent.  Requests in
+ * flight stay in flight (the back-end resubmits them from the inflight
+ * region).  Returns 0.
+ */
+int vhk_blk_drv_resync(struct vhk_blk_drv *d);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VHOSTKIT_BLK_DRIVER_H */
