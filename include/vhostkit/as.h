@@ -62,6 +62,9 @@ int vhk_as_choose_mode(const struct vhk_mode_input *in, enum vhk_as_mode *mode,
 /** vhk_as_mode_name - "gpa", "platform-identity" or "iotlb". */
 const char *vhk_as_mode_name(enum vhk_as_mode mode);
 
+/** vhk_as_mode_parse - "gpa"/"platform-identity"/"iotlb" -> mode; 0 or -EINVAL. */
+int vhk_as_mode_parse(const char *s, enum vhk_as_mode *mode);
+
 /** vhk_iommu_policy_parse - "auto"/"on"/"off" -> policy; 0 or -EINVAL. */
 int vhk_iommu_policy_parse(const char *s, enum vhk_iommu_policy *policy);
 

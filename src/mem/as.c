@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * as.c - a device's address space: the translation mode decision and the
+ * one translate entry point (DESIGN.md section 2).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "vhostkit/as.h"
+#include "vhostkit/features.h"
+
+int vhk_as_choose_mode(const struct vhk_mode_input *in, enum vhk_as_mode *mode,
+		       bool *warn, const char **why)
+{
+	const char *w;
+	bool chan;
+
+	if (warn)
+		*warn = false;
+	if (!in || !mode) {
+		w = "no negotiation state given";
+		goto err_inval;
+	}
+	if (in->policy != VHK_IOMMU_AUTO && in->policy != VHK_IOMMU_ON &&
+	    in->policy != VHK_IOMMU_OFF) {
+		w = "unknown --iommu policy";
+		goto err_inval;
+	}
+
+	if (!vhk_has_feature(in->acked_features, VHK_F_ACCESS_PLATFORM)) {
+		*mode = VHK_AS_GPA;
+		if (why)
+			*why = "VIRTIO_F_ACCESS_PLATFORM not negotiated: "
+			       "descriptor addresses are guest-physical";
+		return 0;
+	}
+
+	if (in->policy == VHK_IOMMU_OFF) {
+		/*
+		 * With --iommu=off the bit is never offered, so a front-end
+		 * that acks it acks a feature it was not offered (VIRTIO 1.2,
+		 * 2.2.1: the driver MUST NOT accept a feature the device did
+		 * not offer).
+		 */
+		w = "VIRTIO_F_ACCESS_PLATFORM acked but never offered "
+		    "(--iommu=off)";
+		goto err_inval;
+	}
+
+	/*
+	 * An IOTLB needs a way to ask for missing translations (IOTLB_MSG
+	 * over the back-end channel) and a synchronous answer to UPDATEs
+	 * (REPLY_ACK): QEMU's own precondition for device IOTLB support.
+	 */
+	chan = vhk_has_feature(in->protocol_features, VHK_PROTO_F_BACKEND_REQ) &&
+	       vhk_has_feature(in->protocol_features, VHK_PROTO_F_REPLY_ACK) &&
+	       in->backend_channel;
+	if (chan) {
+		*mode = VHK_AS_IOTLB;
+		if (why)
+			*why = "VIRTIO_F_ACCESS_PLATFORM with BACKEND_REQ, "
+			       "REPLY_ACK and a back-end channel: addresses "
+			       "are IOVAs translated by the device IOTLB";
+		return 0;
+	}
+
+	if (in->policy == VHK_IOMMU_ON) {
+		if (why)
+			*why = "VIRTIO_F_ACCESS_PLATFORM acked but the front-end "
+			       "cannot drive a device IOTLB (needs protocol "
+			       "features BACKEND_REQ and REPLY_ACK and a back-end "
+			       "channel); use --iommu=auto or off for a front-end "
+			       "that only forwards the guest's bit";
+		return -EPROTO;
+	}
+
+	*mode = VHK_AS_PLATFORM_IDENTITY;
+	if (warn)
+		*warn = true;
+	if (why)
+		*why = "VIRTIO_F_ACCESS_PLATFORM acked without BACKEND_REQ + "
+		       "REPLY_ACK + back-end channel: nobody could answer IOTLB "
+		       "misses, so addresses are taken as guest-physical "
+		       "(platform-identity); the front-end probably forwards "
+		       "the guest's bit (use --iommu=off to stop offering it)";
+	return 0;
+
+err_inval:
+	if (why)
+		*why = w;
+	return -EINVAL;
+}
+
+static const char *const mode_names[] = {
+	[VHK_AS_GPA] = "gpa",
+	[VHK_AS_PLATFORM_IDENTITY] = "platform-identity",
+	[VHK_AS_IOTLB] = "iotlb",
+};
+
+static const char *const policy_names[] = {
+	[VHK_IOMMU_AUTO] = "auto",
+	[VHK_IOMMU_ON] = "on",
+	[VHK_IOMMU_OFF] = "off",
+};
+
+const char *vhk_as_mode_name(enum vhk_as_mode mode)
+{
+	if ((unsigned int)mode >= VHK_ARRAY_SIZE(mode_names))
+		return "unknown";
+	return mode_names[mode];
+}
+
+int vhk_as_mode_parse(const char *s, enum vhk_as_mode *mode)
+{
+	if (!s || !mode)
+		return -EINVAL;
+	for (unsigned int i = 0; i < VHK_ARRAY_SIZE(mode_names); i++) {
+		if (strcmp(s, mode_names[i]) == 0) {
+			*mode = (enum vhk_as_mode)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int vhk_iommu_policy_parse(const char *s, enum vhk_iommu_policy *policy)
+{
+	if (!s || !policy)
+		return -EINVAL;
+	for (unsigned int i = 0; i < VHK_ARRAY_SIZE(policy_names); i++) {
+		if (strcmp(s, policy_names[i]) == 0) {
+			*policy = (enum vhk_iommu_policy)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *vhk_iommu_policy_name(enum vhk_iommu_policy policy)
+{
+	if ((unsigned int)policy >= VHK_ARRAY_SIZE(policy_names))
+		return "unknown";
+	return policy_names[policy];
+}
+
+static bool perm_ok(uint8_t perm)
+{
+	return perm == VHK_PERM_RO || perm == VHK_PERM_WO ||
+	       perm == VHK_PERM_RW;
+}
+
+/* IOVA -> UVA -> host, the prefix being the shorter of entry and region. */
+static int translate_iotlb(struct vhk_as *as, uint64_t iova, uint64_t *len,
+			   uint8_t perm, void **host,
+			   struct vhk_iotlb_cache *cache)
+{
+	uint64_t uva, l = *len;
+	void *p;
+	int ret;
+
+	if (!as->iotlb)
+		return -EFAULT;
+	ret = vhk_iotlb_lookup(as->iotlb, iova, perm, &uva, &l, cache);
+	if (ret == -ENOENT) {
+		ret = vhk_iotlb_miss_note(as->iotlb, iova, perm, vhk_now_ns());
+		if (ret == 1 && as->miss_fn)
+			as->miss_fn(as->miss_opaque, iova, perm);
+		/*
+		 * -ENOSPC (too many misses outstanding) also parks the
+		 * queue: the oldest-miss timeout reports the front-end.
+		 */
+		return -EAGAIN;
+	}
+	if (ret)
+		return ret;
+	p = vhk_memtable_uva_to_host(as->mt, uva, &l);
+	if (!p)
+		return -EFAULT;
+	*len = l;
+	*host = p;
+	return 0;
+}
+
+int vhk_as_translate(struct vhk_as *as, uint64_t addr, uint64_t *len,
+		     uint8_t perm, void **host, struct vhk_iotlb_cache *cache)
+{
+	void *p;
+
+	if (!as || !len || !host || *len == 0 || !perm_ok(perm))
+		return -EINVAL;
+	if (vhk_range_overflows(addr, *len))
+		return -EFAULT;
+
+	switch (as->mode) {
+	case VHK_AS_GPA:
+	case VHK_AS_PLATFORM_IDENTITY:
+		/* Platform-identity: the platform's translation is 1:1. */
+		p = vhk_memtable_gpa_to_host(as->mt, addr, len);
+		if (!p)
+			return -EFAULT;
+		*host = p;
+		return 0;
+	case VHK_AS_IOTLB:
+		return translate_iotlb(as, addr, len, perm, host, cache);
+	}
+	return -EINVAL;
+}
+
+int vhk_as_translate_ring(struct vhk_as *as, uint64_t addr, uint64_t size,
+			  uint8_t perm, void **host)
+{
+	uint64_t len = size;
+	void *p;
+	int ret;
+
+	if (!as || !host || size == 0 || !perm_ok(perm))
+		return -EINVAL;
+	if (vhk_range_overflows(addr, size))
+		return -EFAULT;
+
+	switch (as->mode) {
+	case VHK_AS_GPA:
+	case VHK_AS_PLATFORM_IDENTITY:
+		/* vhost-user ring addresses are front-end UVAs here. */
+		p = vhk_memtable_uva_to_host(as->mt, addr, &len);
+		if (!p)
+			return -EFAULT;
+		break;
+	case VHK_AS_IOTLB:
+		ret = translate_iotlb(as, addr, &len, perm, &p, NULL);
+		if (ret)
+			return ret;
+		break;
+	default:
+		return -EINVAL;
+	}
+	/* A ring must be contiguous: no straddling regions or entries. */
+	if (len < size)
+		return -EFAULT;
+	*host = p;
+	return 0;
+}
+
+int vhk_as_copy_from(struct vhk_as *as, void *dst, uint64_t addr, size_t len,
+		     struct vhk_iotlb_cache *cache)
+{
+	uint8_t *d = dst;
+
+	while (len > 0) {
+		uint64_t chunk = len;
+		void *src;
+		int ret = vhk_as_translate(as, addr, &chunk, VHK_PERM_RO, &src,
+					   cache);
+
+		if (ret)
+			return ret;
+		memcpy(d, src, (size_t)chunk);
+		d += chunk;
+		addr += chunk;
+		len -= (size_t)chunk;
+	}
+	return 0;
+}
+
+int vhk_as_copy_to(struct vhk_as *as, uint64_t addr, const void *src,
+		   size_t len, struct vhk_iotlb_cache *cache)
+{
+	const uint8_t *s = src;
+
+	while (len > 0) {
+		uint64_t chunk = len;
+		void *dst;
+		int ret = vhk_as_translate(as, addr, &chunk, VHK_PERM_WO, &dst,
+					   cache);
+
+		if (ret)
+			return ret;
+		memcpy(dst, s, (size_t)chunk);
+		s += chunk;
+		addr += chunk;
+		len -= (size_t)chunk;
+	}
+	return 0;
+}
+
+int vhk_as_iotlb_update(struct vhk_as *as, uint64_t iova, uint64_t size,
+			uint64_t uva, uint8_t perm)
+{
+	if (!as || !as->iotlb)
+		return -EINVAL;
+	/* vhost-user: UPDATE of size 0 or with a wrapping range is invalid. */
+	if (size == 0 || vhk_range_overflows(iova, size) ||
+	    vhk_range_overflows(uva, size) || !perm_ok(perm))
+		return -EINVAL;
+	if (!vhk_memtable_uva_range_ok(as->mt, uva, size))
+		return -EFAULT;
+	return vhk_iotlb_update(as->iotlb, iova, size, uva, perm);
+}
