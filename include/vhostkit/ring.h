@@ -84,6 +84,8 @@ void vhk_vq_free(struct vhk_vq *vq);
  * Returns 0; -EINVAL for num 0, not a power of two (split), > 32768
  * (VIRTIO 1.2, 2.7/2.8), misaligned rings; -EFAULT for rings unmapped or
  * straddling regions; -EAGAIN on an IOTLB miss (retry via vhk_vq_remap()).
+ * On -EAGAIN the parameters are kept and the queue counts as started with
+ * its rings unmapped: pop returns -EAGAIN until a remap succeeds.
  */
 int vhk_vq_start(struct vhk_vq *vq, struct vhk_as *as,
 		 const struct vhk_vq_params *p);
@@ -170,6 +172,20 @@ struct vhk_as *vhk_vq_as(const struct vhk_vq *vq);
 
 /** vhk_vq_iotlb_cache - the queue's IOTLB last-hit cache (for devices). */
 struct vhk_iotlb_cache *vhk_vq_iotlb_cache(struct vhk_vq *vq);
+
+/* Counters for diagnostics and tests (bounded-work assertions). */
+struct vhk_vq_stats {
+	uint64_t popped;	/* chains returned by pop */
+	uint64_t pushed;	/* chains pushed */
+	uint64_t flushes;	/* flushes that published something */
+	uint64_t notifies;	/* flushes that returned true */
+	uint64_t descs_walked;	/* descriptors read by all pops */
+	uint32_t last_pop_descs; /* descriptors read by the last pop call */
+	uint64_t resubmitted;	/* inflight chains returned again */
+};
+
+/** vhk_vq_get_stats - copy @vq's counters into *@st. */
+void vhk_vq_get_stats(const struct vhk_vq *vq, struct vhk_vq_stats *st);
 
 /*
  * Inflight tracking (vhost-user INFLIGHT_SHMFD, split layout).  With a

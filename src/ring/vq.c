@@ -1,0 +1,387 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vq.c - device-side virtqueue lifecycle and the layout-independent half of
+ * pop / push / flush; the split and packed halves live in vq_split.c and
+ * vq_packed.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "vhostkit/features.h"
+#include "ring/vq_priv.h"
+
+int vhk_vq_new(struct vhk_vq **out)
+{
+	struct vhk_vq *vq = calloc(1, sizeof(*vq));
+
+	if (!vq)
+		return -ENOMEM;
+	vq->rl = (struct vhk_ratelimit)VHK_RATELIMIT_INIT;
+	snprintf(vq->name, sizeof(vq->name), "vq");
+	*out = vq;
+	return 0;
+}
+
+void vhk_vq_free(struct vhk_vq *vq)
+{
+	if (!vq)
+		return;
+	vhk_vq_stop(vq);
+	free(vq->ind_buf);
+	free(vq);
+}
+
+int vhk_vq_fail(struct vhk_vq *vq, int err, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!vq->broken)
+		vhk_log_ratelimited(&vq->rl, VHK_LOG_ERR, vq->name,
+				    "queue broken (%d): %s", err, msg);
+	vq->broken = true;
+	return err;
+}
+
+/* Translate one ring area; the whole area must be contiguous. */
+static int map_area(struct vhk_vq *vq, uint64_t addr, uint64_t size,
+		    uint8_t perm, void **host)
+{
+	int r = vhk_as_translate_ring(vq->as, addr, size, perm, host);
+
+	if (r == -EAGAIN)
+		vhk_log(VHK_LOG_DEBUG, vq->name,
+			"ring area 0x%llx+%llu: IOTLB miss, waiting for UPDATE",
+			(unsigned long long)addr, (unsigned long long)size);
+	else if (r < 0)
+		vhk_log_ratelimited(&vq->rl, VHK_LOG_ERR, vq->name,
+				    "ring area 0x%llx+%llu not mapped (%d)",
+				    (unsigned long long)addr,
+				    (unsigned long long)size, r);
+	return r;
+}
+
+static int map_rings(struct vhk_vq *vq)
+{
+	uint64_t sz_desc, sz_drv, sz_dev;
+	void *d, *a, *u;
+	int r;
+
+	vq->mapped = false;
+	if (vq->as->mode == VHK_AS_IOTLB && vq->as->iotlb)
+		vq->ring_gen = vhk_iotlb_generation(vq->as->iotlb);
+	if (vq->packed) {
+		sz_desc = 16ull * vq->num;
+		sz_drv = sizeof(struct vhk_vring_packed_event);
+		sz_dev = sizeof(struct vhk_vring_packed_event);
+		/* The device writes used descriptors into the ring. */
+		r = map_area(vq, vq->addrs.desc, sz_desc, VHK_PERM_RW, &d);
+		if (!r)
+			r = map_area(vq, vq->addrs.driver, sz_drv, VHK_PERM_RO,
+				     &a);
+		if (!r)
+			r = map_area(vq, vq->addrs.device, sz_dev, VHK_PERM_WO,
+				     &u);
+	} else {
+		sz_desc = vhk_split_desc_size(vq->num);
+		sz_drv = vhk_split_avail_size(vq->num);
+		sz_dev = vhk_split_used_size(vq->num);
+		if (!vq->event_idx) {	/* no used_event / avail_event word */
+			sz_drv -= 2;
+			sz_dev -= 2;
+		}
+		r = map_area(vq, vq->addrs.desc, sz_desc, VHK_PERM_RO, &d);
+		if (!r)
+			r = map_area(vq, vq->addrs.driver, sz_drv, VHK_PERM_RO,
+				     &a);
+		/* RW: the device reads used->idx when it starts. */
+		if (!r)
+			r = map_area(vq, vq->addrs.device, sz_dev, VHK_PERM_RW,
+				     &u);
+	}
+	if (r < 0)
+		return r;
+	vq->split_desc = d;
+	vq->avail = a;
+	vq->used = u;
+	vq->mapped = true;
+	return 0;
+}
+
+/*
+ * vq_ensure_mapped - the ring pointers are usable: re-translate if the
+ * IOTLB dropped or shrank a mapping since they were taken (never keep a
+ * host pointer across a table change).
+ */
+int vq_ensure_mapped(struct vhk_vq *vq)
+{
+	int r;
+
+	if (vq->mapped && vq->as->mode == VHK_AS_IOTLB && vq->as->iotlb &&
+	    vhk_iotlb_generation(vq->as->iotlb) != vq->ring_gen)
+		vq->mapped = false;
+	if (vq->mapped)
+		return 0;
+	r = map_rings(vq);
+	if (r < 0)
+		return r;
+	/* A start that was waiting for its rings finishes here. */
+	if (!vq->packed && !vq->layout_ready)
+		return vq_split_start(vq);
+	return 0;
+}
+
+int vhk_vq_start(struct vhk_vq *vq, struct vhk_as *as,
+		 const struct vhk_vq_params *p)
+{
+	uint16_t num = p->num;
+	bool packed = vhk_has_feature(p->features, VHK_F_RING_PACKED);
+	int r;
+
+	if (vq->started)
+		vhk_vq_stop(vq);
+	vq->broken = false;
+	if (p->name)
+		snprintf(vq->name, sizeof(vq->name), "%s", p->name);
+	if (!as)
+		return -EINVAL;
+	/* VIRTIO 1.2, 2.7 / 2.8: queue size 1..32768; split: a power of 2. */
+	if (num == 0 || num > VHK_VQ_MAX_SIZE)
+		return -EINVAL;
+	if (!packed && (num & (num - 1)))
+		return -EINVAL;
+	/* VIRTIO 1.2, 2.7 / 2.8.10.1 alignment table. */
+	if (packed) {
+		if (p->addrs.desc % VHK_PACKED_DESC_ALIGN ||
+		    p->addrs.driver % VHK_PACKED_EVENT_ALIGN ||
+		    p->addrs.device % VHK_PACKED_EVENT_ALIGN)
+			return -EINVAL;
+		/* vhost-user encoding: bits 0-14 slot, bit 15 wrap counter */
+		if ((p->avail_base & 0x7fff) >= num ||
+		    (p->used_base_valid && (p->used_base & 0x7fff) >= num))
+			return -EINVAL;
+	} else {
+		if (p->addrs.desc % VHK_SPLIT_DESC_ALIGN ||
+		    p->addrs.driver % VHK_SPLIT_AVAIL_ALIGN ||
+		    p->addrs.device % VHK_SPLIT_USED_ALIGN)
+			return -EINVAL;
+	}
+	if (packed && vq->inflight) {
+		vhk_log(VHK_LOG_WARN, vq->name,
+			"inflight tracking is not supported on packed rings; "
+			"region ignored");
+		vq->inflight = NULL;
+	}
+
+	vq->pending = calloc(num, sizeof(*vq->pending));
+	if (!vq->pending)
+		return -ENOMEM;
+	vq->npending = 0;
+	vq->as = as;
+	vq->num = num;
+	vq->packed = packed;
+	vq->features = p->features;
+	vq->event_idx = vhk_has_feature(p->features, VHK_F_EVENT_IDX);
+	vq->indirect = vhk_has_feature(p->features, VHK_F_INDIRECT_DESC);
+	vq->in_order = vhk_has_feature(p->features, VHK_F_IN_ORDER);
+	vq->addrs = p->addrs;
+	vq->max_iov = p->max_iov ? p->max_iov : VHK_VQ_DEFAULT_MAX_IOV;
+	memset(&vq->tlb_cache, 0, sizeof(vq->tlb_cache));
+	vq->notify_enabled = true;
+	vq->signalled_valid = false;
+	vq->notify_owed = false;
+	memset(&vq->stats, 0, sizeof(vq->stats));
+	if (packed) {
+		uint16_t ub = p->used_base_valid ? p->used_base : p->avail_base;
+
+		vq->avail_slot = p->avail_base & 0x7fff;
+		vq->avail_wrap = p->avail_base >> 15;
+		vq->used_slot = ub & 0x7fff;
+		vq->used_wrap = ub >> 15;
+	} else {
+		vq->last_avail = p->avail_base;
+		vq->shadow_avail = p->avail_base;
+	}
+	vq->started = true;
+	vq->layout_ready = false;
+	vq->mapped = false;
+
+	r = vq_ensure_mapped(vq);
+	if (r == -EAGAIN && !vq->mapped)
+		return r;	/* started, rings pending an UPDATE */
+	if (r < 0)
+		goto fail;
+	vhk_log(VHK_LOG_DEBUG, vq->name, "started: %s ring, %u entries, %s",
+		packed ? "packed" : "split", num, vhk_as_mode_name(as->mode));
+	return 0;
+fail:
+	vhk_vq_stop(vq);
+	return r;
+}
+
+void vhk_vq_stop(struct vhk_vq *vq)
+{
+	if (!vq->started)
+		return;
+	vq_inflight_stop(vq);
+	free(vq->pending);
+	vq->pending = NULL;
+	vq->npending = 0;
+	vq->started = false;
+	vq->mapped = false;
+	vq->split_desc = NULL;
+	vq->avail = NULL;
+	vq->used = NULL;
+}
+
+bool vhk_vq_started(const struct vhk_vq *vq)
+{
+	return vq->started;
+}
+
+uint32_t vhk_vq_base(const struct vhk_vq *vq)
+{
+	if (vq->packed)
+		return (uint32_t)(vq->avail_slot | (uint16_t)vq->avail_wrap << 15) |
+		       (uint32_t)(vq->used_slot | (uint16_t)vq->used_wrap << 15)
+		       << 16;
+	return vq->last_avail;
+}
+
+int vhk_vq_remap(struct vhk_vq *vq)
+{
+	if (!vq->started)
+		return -EINVAL;
+	memset(&vq->tlb_cache, 0, sizeof(vq->tlb_cache));
+	vq->mapped = false;
+	return vq_ensure_mapped(vq);
+}
+
+int vhk_vq_pop(struct vhk_vq *vq, struct vhk_chain *c)
+{
+	int r;
+
+	if (vq->broken)
+		return -EIO;
+	if (!vq->started)
+		return 0;
+	if (!c || !c->iov || !c->iov_cap)
+		return -ENOBUFS;
+	r = vq_ensure_mapped(vq);
+	if (r < 0)
+		return r == -EAGAIN ? r : vhk_vq_fail(vq, r, "ring unmapped");
+	r = vq->packed ? vq_packed_pop(vq, c) : vq_split_pop(vq, c);
+	if (r > 0)
+		vq->stats.popped++;
+	return r;
+}
+
+/* Publish what is pending; returns the notification decision. */
+static bool publish(struct vhk_vq *vq)
+{
+	bool n;
+
+	if (!vq->npending)
+		return false;
+	if (vq_ensure_mapped(vq) < 0)
+		return false;	/* kept pending until the rings are back */
+	n = vq->packed ? vq_packed_publish(vq) : vq_split_publish(vq);
+	vq->npending = 0;
+	vq->stats.flushes++;
+	return n;
+}
+
+int vhk_vq_push(struct vhk_vq *vq, const struct vhk_chain *c,
+		uint32_t written)
+{
+	struct vq_pending *e;
+
+	if (vq->broken)
+		return -EIO;
+	if (!vq->started)
+		return 0;	/* stopped: popped chains are forgotten */
+	if (vq->npending == vq->num) {
+		/* More pushes than chains can be in flight: publish early
+		 * and keep the notification decision for the next flush. */
+		if (publish(vq))
+			vq->notify_owed = true;
+		if (vq->npending == vq->num)
+			return -EAGAIN;
+	}
+	/* A used length beyond the writable bytes would let the driver read
+	 * stale memory as data (VIRTIO 1.2, 2.7.8.1). */
+	if (written > c->write_bytes)
+		written = (uint32_t)c->write_bytes;
+	e = &vq->pending[vq->npending++];
+	e->id = c->id;
+	e->ndesc = c->ndesc ? c->ndesc : 1;
+	e->len = written;
+	vq->stats.pushed++;
+	return 0;
+}
+
+bool vhk_vq_flush(struct vhk_vq *vq)
+{
+	bool n;
+
+	if (vq->broken || !vq->started)
+		return false;
+	n = publish(vq) || vq->notify_owed;
+	vq->notify_owed = false;
+	if (n)
+		vq->stats.notifies++;
+	return n;
+}
+
+bool vhk_vq_enable_notify(struct vhk_vq *vq, bool enable)
+{
+	if (vq->broken || !vq->started || vq_ensure_mapped(vq) < 0)
+		return false;
+	vq->notify_enabled = enable;
+	return vq->packed ? vq_packed_enable_notify(vq, enable) :
+			    vq_split_enable_notify(vq, enable);
+}
+
+bool vhk_vq_pending(struct vhk_vq *vq)
+{
+	if (vq->broken || !vq->started)
+		return false;
+	if (!vq->packed && vq->resubmit_pos < vq->nresubmit)
+		return true;
+	if (vq_ensure_mapped(vq) < 0)
+		return false;
+	return vq->packed ? vq_packed_pending(vq) : vq_split_pending(vq);
+}
+
+bool vhk_vq_broken(const struct vhk_vq *vq)
+{
+	return vq->broken;
+}
+
+const char *vhk_vq_name(const struct vhk_vq *vq)
+{
+	return vq->name;
+}
+
+uint16_t vhk_vq_size(const struct vhk_vq *vq)
+{
+	return vq->started ? vq->num : 0;
+}
+
+struct vhk_as *vhk_vq_as(const struct vhk_vq *vq)
+{
+	return vq->as;
+}
+
+struct vhk_iotlb_cache *vhk_vq_iotlb_cache(struct vhk_vq *vq)
+{
+	return &vq->tlb_cache;
+}
+
+void vhk_vq_get_stats(const struct vhk_vq *vq, struct vhk_vq_stats *st)
+{
+	*st = vq->stats;
+}

@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vq_priv.h - private state of a device-side virtqueue, shared by vq.c
+ * (lifecycle), vq_split.c, vq_packed.c, vq_walk.c and vq_inflight.c.
+ */
+#ifndef VHK_RING_VQ_PRIV_H
+#define VHK_RING_VQ_PRIV_H
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "vhostkit/ring.h"
+#include "ring/vring_defs.h"
+
+/* A pushed element waiting for vhk_vq_flush(). */
+struct vq_pending {
+	uint16_t id;
+	uint16_t ndesc;
+	uint32_t len;
+};
+
+/* vhost-user "Inflight I/O tracking", split layout (one queue region). */
+struct vq_inflight_desc {
+	uint8_t inflight;
+	uint8_t padding[5];
+	uint16_t next;
+	uint64_t counter;
+};
+
+struct vq_inflight_region {
+	uint64_t features;
+	uint16_t version;
+	uint16_t desc_num;
+	uint16_t last_batch_head;
+	uint16_t used_idx;
+	struct vq_inflight_desc desc[];
+};
+
+_Static_assert(sizeof(struct vq_inflight_desc) == 16, "DescStateSplit is 16 bytes");
+_Static_assert(sizeof(struct vq_inflight_region) == 16, "QueueRegionSplit header is 16 bytes");
+
+#define VQ_INFLIGHT_VERSION	1
+#define VQ_INFLIGHT_ALIGN	64
+
+struct vhk_vq {
+	/* configuration (valid while started) */
+	bool started;
+	bool mapped;		/* ring host pointers valid */
+	bool broken;
+	bool layout_ready;	/* split: used idx read, inflight loaded */
+	bool packed;
+	bool event_idx;
+	bool indirect;
+	bool in_order;
+	uint16_t num;
+	uint64_t features;
+	struct vhk_vq_addrs addrs;
+	unsigned int max_iov;
+	char name[48];
+	struct vhk_as *as;
+	struct vhk_iotlb_cache tlb_cache;
+	uint64_t ring_gen;	/* IOTLB generation the ring pointers are from */
+
+	/* host pointers: valid only while @mapped */
+	union {
+		struct vhk_vring_desc *split_desc;
+		struct vhk_vring_packed_desc *packed_desc;
+	};
+	union {
+		struct vhk_vring_avail *avail;
+		struct vhk_vring_packed_event *driver_event;
+	};
+	union {
+		struct vhk_vring_used *used;
+		struct vhk_vring_packed_event *device_event;
+	};
+
+	/* split state */
+	uint16_t last_avail;	/* next avail ring index to read */
+	uint16_t shadow_avail;	/* last avail->idx read */
+	uint16_t used_idx;	/* next used ring index to write */
+
+	/* packed state */
+	uint16_t avail_slot;
+	bool avail_wrap;
+	uint16_t used_slot;
+	bool used_wrap;
+
+	/* notification */
+	bool notify_enabled;	/* we asked the driver for kicks */
+	bool signalled_valid;
+	uint16_t signalled_used; /* split: used idx at the last flush */
+	uint16_t signalled_slot; /* packed: used slot at the last flush */
+	bool signalled_wrap;
+	bool notify_owed;	/* an automatic flush decided to notify */
+
+	/* pushed, not yet flushed (at most @num) */
+	struct vq_pending *pending;
+	unsigned int npending;
+
+	/* indirect table bounce buffer (grown on demand) */
+	void *ind_buf;
+	size_t ind_cap;
+
+	/* inflight tracking (split) */
+	struct vq_inflight_region *inflight;
+	size_t inflight_size;
+	uint64_t inflight_counter;
+	uint16_t *resubmit;	/* heads to return first, oldest first */
+	unsigned int nresubmit;
+	unsigned int resubmit_pos;
+
+	struct vhk_vq_stats stats;
+	struct vhk_ratelimit rl;
+};
+
+/* ---- guest-shared memory accessors (R6: name the pairing at each use) */
+
+static inline uint16_t vq_load16_acquire(const vhk_le16 *p)
+{
+	vhk_le16 v;
+
+	v.v = atomic_load_explicit((_Atomic uint16_t *)&p->v,
+				   memory_order_acquire);
+	return vhk_le16_get(v);
+}
+
+static inline uint16_t vq_load16(const vhk_le16 *p)
+{
+	vhk_le16 v;
+
+	v.v = atomic_load_explicit((_Atomic uint16_t *)&p->v,
+				   memory_order_relaxed);
+	return vhk_le16_get(v);
+}
+
+static inline void vq_store16(vhk_le16 *p, uint16_t val)
+{
+	atomic_store_explicit((_Atomic uint16_t *)&p->v, vhk_le16_make(val).v,
+			      memory_order_relaxed);
+}
+
+static inline void vq_store16_release(vhk_le16 *p, uint16_t val)
+{
+	atomic_store_explicit((_Atomic uint16_t *)&p->v, vhk_le16_make(val).v,
+			      memory_order_release);
+}
+
+static inline void vq_store32(vhk_le32 *p, uint32_t val)
+{
+	atomic_store_explicit((_Atomic uint32_t *)&p->v, vhk_le32_make(val).v,
+			      memory_order_relaxed);
+}
+
+/*
+ * vq_copy16 - single fetch of a 16-byte descriptor (split or packed) into
+ * @dst with two relaxed 64-bit loads (descriptors are 16-byte aligned), so
+ * the copy is taken once and the driver cannot change it under us (R1).
+ */
+static inline void vq_copy16(void *dst, const void *src)
+{
+	uint64_t w[2];
+
+	w[0] = atomic_load_explicit((_Atomic uint64_t *)src,
+				    memory_order_relaxed);
+	w[1] = atomic_load_explicit((_Atomic uint64_t *)src + 1,
+				    memory_order_relaxed);
+	memcpy(dst, w, sizeof(w));
+}
+
+/* ---- chain walking (vq_walk.c) */
+
+struct vq_walk {
+	struct vhk_vq *vq;
+	struct vhk_chain *c;
+	unsigned int cap;	/* segments allowed */
+	uint32_t nseg;
+	bool seen_write;
+	uint64_t total;		/* bytes in the whole chain */
+	uint32_t walked;	/* descriptors read */
+};
+
+void vq_walk_init(struct vq_walk *w, struct vhk_vq *vq, struct vhk_chain *c);
+int vq_walk_buffer(struct vq_walk *w, uint64_t addr, uint32_t len,
+		   bool write);
+int vq_walk_indirect(struct vq_walk *w, uint64_t addr, uint32_t len,
+		     void **table, uint32_t *ntable);
+void vq_walk_finish(struct vq_walk *w);
+/* true for the errors that leave the queue usable (nothing consumed) */
+static inline bool vq_err_transient(int err)
+{
+	return err == -EAGAIN || err == -ENOBUFS || err == -ENOMEM;
+}
+
+/* ---- per-layout operations */
+int vq_split_map(struct vhk_vq *vq);
+int vq_split_start(struct vhk_vq *vq);
+int vq_split_pop(struct vhk_vq *vq, struct vhk_chain *c);
+int vq_split_pop_head(struct vhk_vq *vq, uint16_t head, struct vhk_chain *c);
+bool vq_split_publish(struct vhk_vq *vq);
+bool vq_split_enable_notify(struct vhk_vq *vq, bool enable);
+bool vq_split_pending(struct vhk_vq *vq);
+
+int vq_packed_map(struct vhk_vq *vq);
+int vq_packed_pop(struct vhk_vq *vq, struct vhk_chain *c);
+bool vq_packed_publish(struct vhk_vq *vq);
+bool vq_packed_enable_notify(struct vhk_vq *vq, bool enable);
+bool vq_packed_pending(struct vhk_vq *vq);
+
+/* ---- inflight (vq_inflight.c) */
+int vq_inflight_start(struct vhk_vq *vq);
+void vq_inflight_stop(struct vhk_vq *vq);
+void vq_inflight_mark(struct vhk_vq *vq, uint16_t head);
+void vq_inflight_batch_add(struct vhk_vq *vq, uint16_t head);
+void vq_inflight_batch_done(struct vhk_vq *vq, uint16_t new_used_idx);
+
+/* ---- lifecycle helpers (vq.c) */
+int vq_ensure_mapped(struct vhk_vq *vq);
+
+#endif /* VHK_RING_VQ_PRIV_H */

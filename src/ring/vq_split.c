@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vq_split.c - split virtqueue, device side (VIRTIO 1.2, 2.7).
+ */
+#include "ring/vq_priv.h"
+
+static inline vhk_le16 *used_event_p(struct vhk_vq *vq)
+{
+	return &vq->avail->ring[vq->num];	/* after ring[num] */
+}
+
+static inline vhk_le16 *avail_event_p(struct vhk_vq *vq)
+{
+	return (vhk_le16 *)&vq->used->ring[vq->num];
+}
+
+/* The rings are mapped for the first time: read where the device stands. */
+int vq_split_start(struct vhk_vq *vq)
+{
+	int r;
+
+	vq->used_idx = vq_load16(&vq->used->idx);
+	vq->signalled_used = vq->used_idx;
+	vq->signalled_valid = false;
+	r = vq_inflight_start(vq);
+	if (r < 0)
+		return r;
+	vq->layout_ready = true;
+	return 0;
+}
+
+/*
+ * Walk the chain at @head into @c.  Every descriptor is copied once into a
+ * local and only the copy is used (R1).  Returns 0 or a negative errno.
+ */
+static int walk_chain(struct vhk_vq *vq, uint16_t head, struct vhk_chain *c)
+{
+	const struct vhk_vring_desc *table = vq->split_desc;
+	uint32_t tnum = vq->num;
+	uint32_t ttl = vq->num;	/* VIRTIO 1.2, 2.7.5.3.1: bounded chains */
+	bool in_indirect = false;
+	uint32_t i = head;
+	struct vq_walk w;
+	int r = 0;
+
+	vq_walk_init(&w, vq, c);
+	for (;;) {
+		struct vhk_vring_desc d;
+		uint16_t flags;
+		uint32_t len;
+		uint64_t addr;
+
+		if (ttl == 0) {
+			/* More descriptors than the table holds: a loop. */
+			r = -ELOOP;
+			break;
+		}
+		ttl--;
+		if (in_indirect)
+			d = table[i];	/* already our private copy */
+		else
+			vq_copy16(&d, &table[i]);
+		w.walked++;
+		flags = vhk_le16_get(d.flags);
+		len = vhk_le32_get(d.len);
+		addr = vhk_le64_get(d.addr);
+
+		if (flags & VHK_VRING_DESC_F_INDIRECT) {
+			void *t;
+
+			/* VIRTIO 1.2, 2.7.5.3.1: the driver MUST NOT set
+			 * INDIRECT within an indirect descriptor, nor both
+			 * INDIRECT and NEXT. */
+			if (in_indirect || (flags & VHK_VRING_DESC_F_NEXT)) {
+				r = -EPROTO;
+				break;
+			}
+			r = vq_walk_indirect(&w, addr, len, &t, &tnum);
+			if (r < 0)
+				break;
+			table = t;
+			in_indirect = true;
+			/* TTL restarts at the table length (2.7.5.3.1). */
+			ttl = tnum;
+			i = 0;
+			continue;
+		}
+		r = vq_walk_buffer(&w, addr, len,
+				   flags & VHK_VRING_DESC_F_WRITE);
+		if (r < 0)
+			break;
+		if (!(flags & VHK_VRING_DESC_F_NEXT))
+			break;
+		i = vhk_le16_get(d.next);
+		/* VIRTIO 1.2, 2.7.5.2: next indexes the same table. */
+		if (i >= tnum) {
+			r = -EPROTO;
+			break;
+		}
+	}
+	vq_walk_finish(&w);
+	c->id = head;
+	c->ndesc = 1;
+	return r;
+}
+
+static int chain_error(struct vhk_vq *vq, int r, uint16_t head)
+{
+	if (vq_err_transient(r))
+		return r;	/* nothing consumed, not broken */
+	return vhk_vq_fail(vq, r, "bad descriptor chain at head %u (%s)",
+			   head, r == -ELOOP ? "loop" :
+			   r == -EFAULT ? "bad address" :
+			   r == -EACCES ? "IOTLB permission" :
+			   "protocol violation");
+}
+
+/* Pop a chain whose head is already known (inflight resubmission). */
+int vq_split_pop_head(struct vhk_vq *vq, uint16_t head, struct vhk_chain *c)
+{
+	int r;
+
+	if (head >= vq->num)
+		return vhk_vq_fail(vq, -EPROTO, "inflight head %u >= %u",
+				   head, vq->num);
+	r = walk_chain(vq, head, c);
+	if (r < 0)
+		return chain_error(vq, r, head);
+	return 1;
+}
+
+int vq_split_pop(struct vhk_vq *vq, struct vhk_chain *c)
+{
+	uint16_t head;
+	int r;
+
+	if (vq->resubmit_pos < vq->nresubmit) {
+		r = vq_split_pop_head(vq, vq->resubmit[vq->resubmit_pos], c);
+		if (r > 0) {
+			vq->resubmit_pos++;
+			vq->stats.resubmitted++;
+		}
+		return r;
+	}
+	if (vq->last_avail == vq->shadow_avail) {
+		/* Pairs with the driver's release store of avail->idx after
+		 * writing the ring entries (VIRTIO 1.2, 2.7.13.3): entries
+		 * below idx are visible once we see idx. */
+		uint16_t idx = vq_load16_acquire(&vq->avail->idx);
+
+		/* VIRTIO 1.2, 2.7.6: at most num entries can be available;
+		 * a larger jump is a driver bug that would make us re-read
+		 * stale entries. */
+		if ((uint16_t)(idx - vq->last_avail) > vq->num)
+			return vhk_vq_fail(vq, -EPROTO,
+					   "avail idx %u jumped from %u (> %u)",
+					   idx, vq->last_avail, vq->num);
+		vq->shadow_avail = idx;
+		if (idx == vq->last_avail) {
+			vq->stats.last_pop_descs = 0;
+			return 0;
+		}
+	}
+	head = vq_load16(&vq->avail->ring[vq->last_avail & (vq->num - 1)]);
+	if (head >= vq->num)
+		return vhk_vq_fail(vq, -EPROTO, "avail head %u >= %u", head,
+				   vq->num);
+	r = walk_chain(vq, head, c);
+	if (r < 0)
+		return chain_error(vq, r, head);
+	vq->last_avail++;
+	vq_inflight_mark(vq, head);
+	/* Ask for a kick for the next entry (VIRTIO 1.2, 2.7.10): without
+	 * this a driver with EVENT_IDX would stop kicking. */
+	if (vq->event_idx && vq->notify_enabled)
+		vq_store16(avail_event_p(vq), vq->last_avail);
+	return 1;
+}
+
+bool vq_split_publish(struct vhk_vq *vq)
+{
+	uint16_t old = vq->used_idx, new_idx, event;
+	unsigned int k;
+	bool v;
+
+	for (k = 0; k < vq->npending; k++) {
+		struct vq_pending *e = &vq->pending[k];
+		struct vhk_vring_used_elem *u =
+			&vq->used->ring[(uint16_t)(old + k) & (vq->num - 1)];
+
+		vq_store32(&u->id, e->id);
+		vq_store32(&u->len, e->len);
+		vq_inflight_batch_add(vq, e->id);
+	}
+	new_idx = (uint16_t)(old + vq->npending);
+	vq->used_idx = new_idx;
+	/* Release: the used elements above become visible before the new
+	 * index; pairs with the driver's acquire load of used->idx. */
+	vq_store16_release(&vq->used->idx, new_idx);
+	vq_inflight_batch_done(vq, new_idx);
+
+	/* Full fence: our used->idx store must be visible before we read the
+	 * driver's used_event / flags (store->load ordering; pairs with the
+	 * driver's fence between writing used_event and re-reading used->idx,
+	 * VIRTIO 1.2, 2.7.10). */
+	atomic_thread_fence(memory_order_seq_cst);
+	v = vq->signalled_valid;
+	old = vq->signalled_used;
+	vq->signalled_used = new_idx;
+	vq->signalled_valid = true;
+	if (vq->event_idx) {
+		if (!v)
+			return true;
+		event = vq_load16(used_event_p(vq));
+		return vhk_vring_need_event(event, new_idx, old);
+	}
+	return !(vq_load16(&vq->avail->flags) & VHK_VRING_AVAIL_F_NO_INTERRUPT);
+}
+
+bool vq_split_enable_notify(struct vhk_vq *vq, bool enable)
+{
+	if (vq->event_idx) {
+		/* With EVENT_IDX the driver ignores used->flags: disabling is
+		 * just not moving avail_event forward (see pop). */
+		if (enable)
+			vq_store16(avail_event_p(vq), vq->last_avail);
+	} else {
+		vq_store16(&vq->used->flags,
+			   enable ? 0 : VHK_VRING_USED_F_NO_NOTIFY);
+	}
+	if (!enable)
+		return false;
+	/* Full fence: the avail_event / flags store must be visible before
+	 * we re-read avail->idx, or a driver that read the old value and
+	 * skipped its kick would leave buffers we never see. */
+	atomic_thread_fence(memory_order_seq_cst);
+	return vq_split_pending(vq);
+}
+
+bool vq_split_pending(struct vhk_vq *vq)
+{
+	if (vq->last_avail != vq->shadow_avail)
+		return true;
+	return vq_load16_acquire(&vq->avail->idx) != vq->last_avail;
+}
