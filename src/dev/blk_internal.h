@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * blk_internal.h - virtio-blk device internals shared by blk.c (device
+ * operations, config space), blk_req.c (request parsing, io_uring) and
+ * blk_backend.c (glue to the vhost-user server), and by the unit tests,
+ * which drive queues without a socket through struct vhk_blk_host.
+ */
+#ifndef VHK_DEV_BLK_INTERNAL_H
+#define VHK_DEV_BLK_INTERNAL_H
+
+#include <liburing.h>
+#include "vhostkit/blk.h"
+
+/*
+ * What the device needs from whoever runs it: the vhost-user server
+ * (blk_backend.c) or a test.  All calls happen on the device's thread.
+ */
+struct vhk_blk_host {
+	/* flush queue @idx's pushed chains and notify the driver */
+	void (*complete)(void *opaque, uint16_t idx);
+	/* call queue_kick(@idx) again soon */
+	void (*kick_later)(void *opaque, uint16_t idx);
+	/* watch @fd for EPOLLIN and call @fn(@arg, @fd, events) */
+	int (*watch)(void *opaque, int fd, vhk_watch_fn fn, void *arg);
+	int (*unwatch)(void *opaque, int fd);
+	/* the driver broke a rule: DEVICE_NEEDS_RESET */
+	void (*broken)(void *opaque, const char *why);
+	void *opaque;
+};
+
+enum blk_op {
+	BLK_OP_NONE = 0,
+	BLK_OP_READ,
+	BLK_OP_WRITE,
+	BLK_OP_FLUSH,
+	BLK_OP_DISCARD,
+	BLK_OP_WZ,
+};
+
+/* How a write-zeroes segment is carried out (best first). */
+enum blk_wz_mode {
+	BLK_WZ_PUNCH = 0,	/* fallocate PUNCH_HOLE | KEEP_SIZE */
+	BLK_WZ_ZERO_RANGE,	/* fallocate ZERO_RANGE | KEEP_SIZE */
+	BLK_WZ_WRITE,		/* writev from a zero buffer */
+};
+
+struct blk_range {
+	uint64_t off;	/* bytes */
+	uint64_t len;
+	bool unmap;	/* write-zeroes may deallocate */
+};
+
+/* One request slot; a queue has min(queue size, queue_depth) of them. */
+struct blk_req {
+	struct vhk_chain chain;		/* chain.iov == iov */
+	struct iovec *iov;		/* the chain's host segments (copied) */
+	struct iovec *data;		/* read/write data, advanced on short I/O */
+	unsigned int cap;		/* entries of iov and of data */
+	struct vhk_iter status;		/* the status byte */
+	enum blk_op op;
+	bool buffered;			/* O_DIRECT refused it: use the other fd */
+	enum blk_wz_mode wz_mode;
+	unsigned int ndata;		/* data segments */
+	unsigned int idata;		/* first data segment not done */
+	uint64_t off;			/* file offset of the next byte */
+	uint64_t left;			/* bytes left (current range) */
+	uint32_t total;			/* IN: data bytes written to the driver */
+	unsigned int nseg;		/* DISCARD / WZ ranges */
+	unsigned int iseg;		/* current range */
+	struct blk_range seg[VHK_BLK_MAX_DWZ_SEG];
+	struct blk_req *next_free;
+};
+
+struct blk_queue {
+	struct vhk_blk *blk;
+	uint16_t idx;
+	bool started;
+	struct vhk_vq *vq;
+	struct io_uring ring;
+	int efd;
+	struct blk_req *reqs;
+	unsigned int nreqs;
+	struct blk_req *free;
+	unsigned int inflight;		/* requests with an SQE outstanding */
+	unsigned int unsubmitted;	/* SQEs prepared, not yet submitted */
+	unsigned int pushed;		/* pushed since the last complete */
+	bool starved;			/* stopped popping for lack of slots */
+	struct iovec *scratch;		/* pop target, max_iov entries */
+	char name[40];
+};
+
+struct vhk_blk {
+	int fd;				/* O_DIRECT when direct */
+	int fd_buf;			/* buffered (== fd when not direct) */
+	bool direct;
+	bool blockdev;
+	bool read_only;
+	bool no_punch;			/* PUNCH_HOLE not supported */
+	bool no_zero_range;		/* ZERO_RANGE not supported */
+	uint64_t capacity;		/* sectors */
+	uint16_t num_queues;
+	uint16_t queue_depth;
+	unsigned int max_iov;
+	uint32_t blk_size;
+	char serial[VHK_BLK_ID_BYTES];
+	size_t serial_len;
+	uint64_t acked;
+	struct vhk_blk_config cfg;
+	struct blk_queue *queues;	/* num_queues */
+	void *zero_buf;			/* BLK_ZERO_CHUNK aligned zero bytes */
+	struct iovec *zero_iov;		/* BLK_ZERO_IOV pointing at zero_buf */
+	struct vhk_blk_host host;
+	bool have_host;
+	struct vhk_ratelimit rl;
+	char name[32];
+};
+
+#define BLK_ZERO_CHUNK	(64u * 1024)
+#define BLK_ZERO_IOV	16		/* one write of 1 MiB at most */
+
+/**
+ * vhk_blk_set_host - run @blk through @h instead of a vhost-user server
+ * (tests).  vhk_blk_attach() is the server version.
+ */
+void vhk_blk_set_host(struct vhk_blk *blk, const struct vhk_blk_host *h);
+
+/* blk_req.c: the per-queue request engine. */
+
+/**
+ * vhk_blk_queue_init - set up queue @q (io_uring, eventfd, request slots)
+ * for the started virtqueue @vq.  Returns 0 or -errno.
+ */
+int vhk_blk_queue_init(struct vhk_blk *blk, struct blk_queue *q,
+		       struct vhk_vq *vq);
+
+/**
+ * vhk_blk_queue_fini - wait for every in-flight request of @q, complete
+ * them, and release the queue's resources.
+ */
+void vhk_blk_queue_fini(struct blk_queue *q);
+
+/**
+ * vhk_blk_queue_process - pop and start at most VHK_KICK_BUDGET chains.
+ * Returns what queue_kick() reports.
+ */
+enum vhk_kick_result vhk_blk_queue_process(struct blk_queue *q);
+
+/**
+ * vhk_blk_queue_reap - handle every completion io_uring has posted, push
+ * the finished chains and complete them through the host.  With @wait,
+ * first wait until nothing is in flight.  Returns chains pushed.
+ */
+unsigned int vhk_blk_queue_reap(struct blk_queue *q, bool wait);
+
+#endif /* VHK_DEV_BLK_INTERNAL_H */
