@@ -60,7 +60,9 @@ unsigned int vhk_drv_vq_num_free(const struct vhk_drv_vq *dq);
 /**
  * vhk_drv_vq_add - place a chain of @n segments (readable ones first) with
  * @token returned on completion (not NULL).  Not visible until
- * vhk_drv_vq_publish().  Returns 0, -ENOSPC (ring full) or -EINVAL.
+ * vhk_drv_vq_publish().  Returns 0, -ENOSPC (ring full), -EINVAL (no
+ * segments, more than the queue size, readable after writable, more than
+ * 2^32 bytes, address range wraps) or -EIO once the queue is broken.
  */
 int vhk_drv_vq_add(struct vhk_drv_vq *dq, const struct vhk_drv_seg *segs,
 		   unsigned int n, void *token);
@@ -86,6 +88,11 @@ bool vhk_drv_vq_publish(struct vhk_drv_vq *dq);
  * vhk_drv_vq_get_used - collect one used buffer.
  * Returns 1 with *@token and *@len; 0 if none; -EPROTO if the device wrote
  * an id that is not in flight or a length beyond the writable bytes.
+ * After -EPROTO the queue is broken: get_used keeps returning -EPROTO and
+ * add returns -EIO (the driver should reset the device).
+ * With IN_ORDER, one used entry may complete a batch (VIRTIO 1.2, 2.7.9 /
+ * 2.8.8): the buffers before the named one are returned one per call with
+ * their full writable length.
  */
 int vhk_drv_vq_get_used(struct vhk_drv_vq *dq, void **token, uint32_t *len);
 
@@ -103,6 +110,12 @@ bool vhk_drv_vq_enable_cb(struct vhk_drv_vq *dq, bool enable);
  */
 void vhk_drv_vq_raw(struct vhk_drv_vq *dq, void **desc, void **driver,
 		    void **device);
+
+/** vhk_drv_vq_size - the queue size given to vhk_drv_vq_new(). */
+uint16_t vhk_drv_vq_size(const struct vhk_drv_vq *dq);
+
+/** vhk_drv_vq_broken - true once the device broke a rule (-EPROTO seen). */
+bool vhk_drv_vq_broken(const struct vhk_drv_vq *dq);
 
 #ifdef __cplusplus
 }
