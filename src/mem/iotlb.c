@@ -661,8 +661,11 @@ static int carve(struct vhk_iotlb *t, uint64_t a, uint64_t b)
 				f.first = b + 1;
 				f.uva = e.uva + (b + 1 - e.first);
 				ret = ent_insert(t, &f);
-				if (!ret)
+				if (!ret) {
 					ret = heap_push(t, ent_seq(&e), f.first);
+					if (ret)	/* never evictable: drop */
+						ent_remove(t, f.first);
+				}
 				break;
 			}
 			continue;
@@ -673,8 +676,11 @@ static int carve(struct vhk_iotlb *t, uint64_t a, uint64_t b)
 			e.uva += b + 1 - e.first;
 			e.first = b + 1;
 			ret = ent_insert(t, &e);
-			if (!ret)
+			if (!ret) {
 				ret = heap_push(t, ent_seq(&e), e.first);
+				if (ret)	/* never evictable: drop */
+					ent_remove(t, e.first);
+			}
 			break;
 		}
 	}
@@ -743,6 +749,8 @@ int vhk_iotlb_update(struct vhk_iotlb *tlb, uint64_t iova, uint64_t size,
 
 int vhk_iotlb_invalidate(struct vhk_iotlb *tlb, uint64_t iova, uint64_t size)
 {
+	int ret;
+
 	if (!tlb)
 		return -EINVAL;
 	/* vhost-user IOTLB INVALIDATE with size 0: drop everything. */
@@ -752,7 +760,10 @@ int vhk_iotlb_invalidate(struct vhk_iotlb *tlb, uint64_t iova, uint64_t size)
 	}
 	if (vhk_range_overflows(iova, size))
 		return -EINVAL;
-	return carve(tlb, iova, iova + (size - 1));
+	ret = carve(tlb, iova, iova + (size - 1));
+	/* Splitting an entry in two can push the count over the bound. */
+	evict(tlb);
+	return ret;
 }
 
 int vhk_iotlb_lookup(const struct vhk_iotlb *tlb, uint64_t iova, uint8_t perm,
