@@ -64,6 +64,9 @@ struct vhk_device_ops {
 	void (*drain)(void *dev);
 	/* Device reset: forget negotiated state (queues are already stopped). */
 	void (*reset)(void *dev);
+	/* Optional: vrings to allocate when that differs from num_queues()
+	 * (net: GET_QUEUE_NUM counts queue pairs).  NULL = num_queues(). */
+	uint16_t (*num_vrings)(void *dev);
 };
 
 struct vhk_backend_config {

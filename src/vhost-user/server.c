@@ -1,0 +1,703 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * server.c - the vhost-user back-end server: the Unix socket (listen or
+ * connect), the single-threaded epoll loop, the connection lifecycle and
+ * the back-end channel (IOTLB misses, config-change notifications).
+ *
+ * The message table and handlers live in dispatch.c and vring.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "server_int.h"
+
+#define CONNECT_RETRY_MS	200
+
+void be_close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+int be_epoll_add(struct vhk_backend *be, int fd, uint32_t events,
+		 enum be_tag tag, uint32_t idx)
+{
+	struct epoll_event ev = {
+		.events = events,
+		.data.u64 = ((uint64_t)tag << 32) | idx,
+	};
+
+	if (epoll_ctl(be->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+void be_epoll_del(struct vhk_backend *be, int fd)
+{
+	if (fd >= 0)
+		epoll_ctl(be->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+/* ---- socket setup */
+
+static int make_addr(const char *path, struct sockaddr_un *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa->sun_path, path);
+	return 0;
+}
+
+static int listen_socket(struct vhk_backend *be)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	int fd, err;
+
+	err = make_addr(be->socket_path, &sa);
+	if (err)
+		return err;
+	/* A stale socket from a previous run: replace it, but never
+	 * remove anything that is not a socket. */
+	if (lstat(be->socket_path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			return -EEXIST;
+		unlink(be->socket_path);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(fd, 1) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	be->listen_fd = fd;
+	be->unlink_on_exit = true;
+	return 0;
+}
+
+static int try_connect(struct vhk_backend *be)
+{
+	struct sockaddr_un sa;
+	int fd, err;
+
+	err = make_addr(be->socket_path, &sa);
+	if (err)
+		return err;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* ---- public API */
+
+int vhk_backend_new(struct vhk_backend **out,
+		    const struct vhk_backend_config *cfg,
+		    const struct vhk_device_ops *ops, void *dev)
+{
+	struct vhk_backend *be;
+	uint16_t n;
+	int err;
+
+	if (!out || !cfg || !cfg->socket_path || !ops || !ops->num_queues ||
+	    !ops->get_features || !ops->queue_kick)
+		return -EINVAL;
+	be = calloc(1, sizeof(*be));
+	if (!be)
+		return -ENOMEM;
+	be->cfg = *cfg;
+	be->ops = ops;
+	be->dev = dev;
+	be->epfd = be->stop_fd = be->listen_fd = -1;
+	be->conn_fd = be->channel_fd = -1;
+	be->socket_path = strdup(cfg->socket_path);
+	be->name = strdup(cfg->name ? cfg->name : "vhost-user");
+	if (!be->cfg.miss_timeout_ms)
+		be->cfg.miss_timeout_ms = 2000;
+	be->cfg.socket_path = be->socket_path;
+	be->cfg.name = be->name;
+	for (unsigned int i = 0; i < BE_MAX_WATCHES; i++)
+		be->watches[i].fd = -1;
+	err = -ENOMEM;
+	if (!be->socket_path || !be->name)
+		goto fail;
+
+	n = ops->num_vrings ? ops->num_vrings(dev) : ops->num_queues(dev);
+	if (n == 0 || n > 256) {
+		/* vring indexes travel in 8 bits of SET_VRING_KICK/CALL. */
+		err = -EINVAL;
+		goto fail;
+	}
+	be->nvrings = n;
+	be->vr = calloc(n, sizeof(*be->vr));
+	if (!be->vr)
+		goto fail;
+	for (uint16_t i = 0; i < n; i++) {
+		struct be_vring *r = &be->vr[i];
+
+		r->kick_fd = r->call_fd = r->err_fd = -1;
+		snprintf(r->name, sizeof(r->name), "%s vq%u", be->name, i);
+		err = vhk_vq_new(&r->vq);
+		if (err)
+			goto fail;
+	}
+	err = vhk_iotlb_new(&be->iotlb, cfg->iotlb_max_entries);
+	if (err)
+		goto fail;
+	be->as.mode = VHK_AS_GPA;
+	be->as.iotlb = be->iotlb;
+	be->as.miss_fn = be_miss_cb;
+	be->as.miss_opaque = be;
+
+	be->epfd = epoll_create1(EPOLL_CLOEXEC);
+	be->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (be->epfd < 0 || be->stop_fd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	err = be_epoll_add(be, be->stop_fd, EPOLLIN, BE_TAG_STOP, 0);
+	if (err)
+		goto fail;
+	if (!cfg->connect) {
+		err = listen_socket(be);
+		if (err) {
+			vhk_log(VHK_LOG_ERR, be->name, "cannot listen on %s: %s",
+				be->socket_path, strerror(-err));
+			goto fail;
+		}
+	}
+	*out = be;
+	return 0;
+fail:
+	vhk_backend_free(be);
+	return err;
+}
+
+void vhk_backend_stop(struct vhk_backend *be)
+{
+	uint64_t one = 1;
+	ssize_t r;
+
+	/* Only async-signal-safe calls here: a store and a write(). */
+	be->stopping = 1;
+	r = write(be->stop_fd, &one, sizeof(one));
+	(void)r;
+}
+
+const char *vhk_backend_name(const struct vhk_backend *be)
+{
+	return be->name;
+}
+
+enum vhk_as_mode vhk_backend_mode(const struct vhk_backend *be)
+{
+	return be->as.mode;
+}
+
+int vhk_backend_watch(struct vhk_backend *be, int fd, uint32_t events,
+		      vhk_watch_fn fn, void *opaque)
+{
+	for (unsigned int i = 0; i < BE_MAX_WATCHES; i++) {
+		struct be_watch *w = &be->watches[i];
+		int err;
+
+		if (w->used)
+			continue;
+		err = be_epoll_add(be, fd, events, BE_TAG_WATCH, i);
+		if (err)
+			return err;
+		w->used = true;
+		w->fd = fd;
+		w->fn = fn;
+		w->opaque = opaque;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+int vhk_backend_unwatch(struct vhk_backend *be, int fd)
+{
+	for (unsigned int i = 0; i < BE_MAX_WATCHES; i++) {
+		struct be_watch *w = &be->watches[i];
+
+		if (w->used && w->fd == fd) {
+			be_epoll_del(be, fd);
+			w->used = false;
+			w->fd = -1;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+void vhk_backend_complete(struct vhk_backend *be, uint16_t idx)
+{
+	struct be_vring *r;
+	uint64_t one = 1;
+
+	if (idx >= be->nvrings)
+		return;
+	r = &be->vr[idx];
+	if (!vhk_vq_started(r->vq))
+		return;
+	if (vhk_vq_flush(r->vq) && r->call_fd >= 0) {
+		/* An eventfd write only fails if the counter would overflow
+		 * (then the front-end has a pending notification anyway). */
+		ssize_t w = write(r->call_fd, &one, sizeof(one));
+
+		(void)w;
+	}
+}
+
+void vhk_backend_kick_later(struct vhk_backend *be, uint16_t idx)
+{
+	if (idx < be->nvrings)
+		be->vr[idx].again = true;
+}
+
+void vhk_backend_device_broken(struct vhk_backend *be, const char *why)
+{
+	if (!be->broken)
+		vhk_log(VHK_LOG_ERR, be->name,
+			"device needs reset: %s", why ? why : "device error");
+	be->broken = true;
+	be->status |= VHK_STATUS_NEEDS_RESET;
+	/* VIRTIO 1.2, 2.1.2: after setting DEVICE_NEEDS_RESET the device
+	 * MUST send a configuration change notification. */
+	if (be->channel_fd >= 0 &&
+	    vhk_has_feature(be->acked_proto, VHK_PROTO_F_BACKEND_REQ) &&
+	    vhk_has_feature(be->acked_proto, VHK_PROTO_F_CONFIG))
+		be_channel_send(be, VHK_VU_BACKEND_CONFIG_CHANGE_MSG, NULL, 0);
+}
+
+/* ---- back-end channel: a byte queue flushed without ever blocking */
+
+static void channel_flush(struct vhk_backend *be)
+{
+	while (be->outq_len > 0 && be->channel_fd >= 0) {
+		ssize_t r = send(be->channel_fd, be->outq, be->outq_len,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			vhk_log(VHK_LOG_WARN, be->name,
+				"back-end channel write failed: %s; closing it",
+				strerror(errno));
+			be_epoll_del(be, be->channel_fd);
+			be->channel_watched = false;
+			be_close_fd(&be->channel_fd);
+			be->outq_len = 0;
+			return;
+		}
+		memmove(be->outq, be->outq + r, be->outq_len - (size_t)r);
+		be->outq_len -= (size_t)r;
+	}
+	if (be->channel_fd < 0)
+		return;
+	/* Wait for EPOLLOUT only while something is queued. */
+	if (be->outq_len > 0 && !be->channel_watched) {
+		if (be_epoll_add(be, be->channel_fd, EPOLLOUT, BE_TAG_CHANNEL,
+				 0) == 0)
+			be->channel_watched = true;
+	} else if (be->outq_len == 0 && be->channel_watched) {
+		be_epoll_del(be, be->channel_fd);
+		be->channel_watched = false;
+	}
+}
+
+int be_channel_send(struct vhk_backend *be, uint32_t request,
+		    const void *payload, uint32_t size)
+{
+	struct vhk_vu_hdr h = {
+		.request = request,
+		.flags = VHK_VU_VERSION,
+		.size = size,
+	};
+
+	if (be->channel_fd < 0)
+		return -ENOTCONN;
+	if (be->outq_len + sizeof(h) + size > sizeof(be->outq)) {
+		vhk_log(VHK_LOG_WARN, be->name,
+			"back-end channel queue full: dropping %s",
+			vhk_vu_backend_request_name(request));
+		return -ENOBUFS;
+	}
+	memcpy(be->outq + be->outq_len, &h, sizeof(h));
+	be->outq_len += sizeof(h);
+	if (size) {
+		memcpy(be->outq + be->outq_len, payload, size);
+		be->outq_len += size;
+	}
+	channel_flush(be);
+	return 0;
+}
+
+/*
+ * The address space found an IOTLB miss nobody asked about yet: tell the
+ * front-end (vhost-user spec, VHOST_USER_BACKEND_IOTLB_MSG; only iova and
+ * perm are meaningful in a MISS).
+ */
+void be_miss_cb(void *opaque, uint64_t iova, uint8_t perm)
+{
+	struct vhk_backend *be = opaque;
+	struct vhk_vu_iotlb m = {
+		.iova = iova,
+		.size = 0,
+		.uaddr = 0,
+		.perm = perm,
+		.type = VHK_VU_IOTLB_MISS,
+	};
+
+	vhk_log(VHK_LOG_DEBUG, be->name, "IOTLB miss iova 0x%llx perm %u",
+		(unsigned long long)iova, perm);
+	if (be_channel_send(be, VHK_VU_BACKEND_IOTLB_MSG, &m, sizeof(m)) ==
+	    -ENOTCONN)
+		vhk_log(VHK_LOG_WARN, be->name,
+			"IOTLB miss at 0x%llx but no back-end channel",
+			(unsigned long long)iova);
+}
+
+/* ---- connection lifecycle */
+
+static void inflight_unmap(struct vhk_backend *be)
+{
+	if (be->inflight_base)
+		munmap(be->inflight_base, be->inflight_len);
+	be->inflight_base = NULL;
+	be->inflight_len = 0;
+	be->inflight_nq = 0;
+	for (uint16_t i = 0; i < be->nvrings; i++) {
+		be->vr[i].inflight = NULL;
+		be->vr[i].inflight_size = 0;
+	}
+}
+
+/*
+ * Device reset (RESET_DEVICE, SET_STATUS 0; @full for RESET_OWNER and
+ * disconnect): stop every ring (the device drains in-flight I/O), reset
+ * the device and the ring state.  IOTLB entries are platform state: they
+ * are flushed unless the front-end acked IOTLB_PERSIST (DESIGN.md 2,
+ * "Reset and persistence"); a full reset always flushes them and drops
+ * the memory table.
+ */
+void be_device_reset(struct vhk_backend *be, bool full)
+{
+	for (uint16_t i = 0; i < be->nvrings; i++)
+		be_vring_reset(be, i);
+	if (be->ops->reset)
+		be->ops->reset(be->dev);
+	if (full || !vhk_has_feature(be->acked_proto,
+				     VHK_PROTO_F_IOTLB_PERSIST))
+		vhk_iotlb_flush(be->iotlb);
+	else
+		vhk_log(VHK_LOG_INFO, be->name,
+			"reset: keeping %zu IOTLB entries (IOTLB_PERSIST)",
+			vhk_iotlb_count(be->iotlb));
+	be->acked_features = 0;
+	be->features_set = false;
+	be->status = 0;
+	be->broken = false;
+	be->miss_reported = false;
+	be->mode_logged = false;
+	be->as.mode = VHK_AS_GPA;
+	if (full) {
+		be->as.mt = NULL;
+		vhk_memtable_free(be->mt);
+		be->mt = NULL;
+	}
+}
+
+static void conn_close(struct vhk_backend *be)
+{
+	if (be->conn_fd < 0)
+		return;
+	vhk_log(VHK_LOG_INFO, be->name, "front-end disconnected");
+	be_device_reset(be, true);
+	for (uint16_t i = 0; i < be->nvrings; i++) {
+		struct be_vring *r = &be->vr[i];
+
+		be_close_fd(&r->call_fd);
+		be_close_fd(&r->err_fd);
+		r->avail_base = r->used_base = 0;
+		r->used_base_valid = false;
+	}
+	inflight_unmap(be);
+	if (be->channel_watched)
+		be_epoll_del(be, be->channel_fd);
+	be->channel_watched = false;
+	be_close_fd(&be->channel_fd);
+	be->outq_len = 0;
+	be_epoll_del(be, be->conn_fd);
+	be_close_fd(&be->conn_fd);
+	be->owner = false;
+	be->acked_proto = 0;
+}
+
+static void conn_open(struct vhk_backend *be, int fd)
+{
+	be->conn_fd = fd;
+	be->owner = false;
+	be->acked_proto = 0;
+	be->acked_features = 0;
+	be->features_set = false;
+	be->status = 0;
+	be->broken = false;
+	if (be_epoll_add(be, fd, EPOLLIN, BE_TAG_CONN, 0) < 0) {
+		be_close_fd(&be->conn_fd);
+		return;
+	}
+	vhk_log(VHK_LOG_INFO, be->name, "front-end connected");
+}
+
+/* Read and dispatch one message; false if the connection must close. */
+static bool conn_readable(struct vhk_backend *be)
+{
+	struct be_msg_ctx ctx;
+	int err;
+
+	memset(&ctx, 0, sizeof(ctx));
+	err = vhk_vu_recv(be->conn_fd, &ctx.msg, ctx.fds, &ctx.nfds,
+			  VHK_VU_MAX_FDS);
+	if (err == -ECONNRESET)
+		return false;
+	if (err == -EPROTO) {
+		vhk_log(VHK_LOG_ERR, be->name,
+			"bad message header (version bits 0x%x, want 0x%x): closing connection",
+			ctx.msg.hdr.flags & VHK_VU_VERSION_MASK,
+			VHK_VU_VERSION);
+		return false;
+	}
+	if (err == -EMSGSIZE) {
+		vhk_log(VHK_LOG_ERR, be->name,
+			"%s: payload size %u exceeds %zu bytes: stream out of sync, closing connection",
+			vhk_vu_request_name(ctx.msg.hdr.request),
+			ctx.msg.hdr.size, sizeof(ctx.msg.payload));
+		return false;
+	}
+	if (err) {
+		vhk_log(VHK_LOG_ERR, be->name, "socket read failed: %s",
+			strerror(-err));
+		return false;
+	}
+	return be_dispatch(be, &ctx) == 0;
+}
+
+/* ---- the event loop */
+
+static void check_miss_timeout(struct vhk_backend *be, int *timeout_ms)
+{
+	uint64_t oldest, iova = 0, now, deadline;
+	uint8_t perm = 0;
+	char why[256];
+
+	if (be->miss_reported || be->as.mode != VHK_AS_IOTLB)
+		return;
+	oldest = vhk_iotlb_miss_oldest(be->iotlb, &iova, &perm);
+	if (!oldest)
+		return;
+	now = vhk_now_ns();
+	deadline = oldest + (uint64_t)be->cfg.miss_timeout_ms * 1000000ull;
+	if (now >= deadline) {
+		be->miss_reported = true;
+		snprintf(why, sizeof(why),
+			 "IOTLB miss at iova 0x%llx (perm %u) unanswered for %u ms: front-end acked ACCESS_PLATFORM but never answers IOTLB misses; if this VMM has no vIOMMU for this device, run with --iommu=off",
+			 (unsigned long long)iova, perm,
+			 be->cfg.miss_timeout_ms);
+		vhk_backend_device_broken(be, why);
+		return;
+	}
+	{
+		uint64_t ms = (deadline - now + 999999ull) / 1000000ull;
+		int t = ms > 60000 ? 60000 : (int)ms;
+
+		if (*timeout_ms < 0 || t < *timeout_ms)
+			*timeout_ms = t;
+	}
+}
+
+/* Deferred re-kicks run before the loop blocks; true if any ran. */
+static bool run_deferred(struct vhk_backend *be)
+{
+	bool any = false;
+
+	for (uint16_t i = 0; i < be->nvrings; i++) {
+		if (!be->vr[i].again)
+			continue;
+		be->vr[i].again = false;
+		be_vring_process(be, i);
+		any = true;
+	}
+	return any;
+}
+
+static void kick_readable(struct vhk_backend *be, uint32_t idx, uint32_t ev)
+{
+	struct be_vring *r;
+	uint64_t v;
+	ssize_t n;
+
+	if (idx >= be->nvrings)
+		return;
+	r = &be->vr[idx];
+	if (r->kick_fd < 0)
+		return;
+	n = read(r->kick_fd, &v, sizeof(v));
+	if (n <= 0 && (n == 0 || (errno != EAGAIN && errno != EINTR)) &&
+	    (ev & (EPOLLHUP | EPOLLERR))) {
+		/* Not an eventfd (a closed pipe, say): stop watching it
+		 * rather than spin on a permanent HUP. */
+		vhk_log(VHK_LOG_WARN, r->name,
+			"kick fd hung up; no longer watching it");
+		be_epoll_del(be, r->kick_fd);
+		r->kick_watched = false;
+		return;
+	}
+	be_vring_process(be, (uint16_t)idx);
+}
+
+static void accept_one(struct vhk_backend *be)
+{
+	int fd = accept4(be->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	/* Stop listening while this front-end is served: one at a time. */
+	be_epoll_del(be, be->listen_fd);
+	be->listen_watched = false;
+	conn_open(be, fd);
+}
+
+int vhk_backend_run(struct vhk_backend *be)
+{
+	struct epoll_event evs[16];
+	bool served = false;
+	int rc = 0;
+
+	while (!be->stopping) {
+		int timeout = -1, n;
+
+		if (be->conn_fd < 0) {
+			if (served && be->cfg.once)
+				break;
+			if (be->cfg.connect) {
+				int fd = try_connect(be);
+
+				if (fd >= 0) {
+					conn_open(be, fd);
+					served = be->conn_fd >= 0;
+				} else {
+					timeout = CONNECT_RETRY_MS;
+				}
+			} else if (!be->listen_watched) {
+				rc = be_epoll_add(be, be->listen_fd, EPOLLIN,
+						  BE_TAG_LISTEN, 0);
+				if (rc)
+					break;
+				be->listen_watched = true;
+			}
+		}
+		if (run_deferred(be))
+			timeout = 0;
+		check_miss_timeout(be, &timeout);
+		n = epoll_wait(be->epfd, evs, VHK_ARRAY_SIZE(evs), timeout);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			uint32_t tag = (uint32_t)(evs[i].data.u64 >> 32);
+			uint32_t idx = (uint32_t)evs[i].data.u64;
+			uint32_t ev = evs[i].events;
+
+			switch (tag) {
+			case BE_TAG_STOP:
+				break;
+			case BE_TAG_LISTEN:
+				if (be->conn_fd < 0) {
+					accept_one(be);
+					served = served || be->conn_fd >= 0;
+				}
+				break;
+			case BE_TAG_CONN:
+				if (be->conn_fd >= 0 && !conn_readable(be))
+					conn_close(be);
+				break;
+			case BE_TAG_KICK:
+				kick_readable(be, idx, ev);
+				break;
+			case BE_TAG_WATCH:
+				if (idx < BE_MAX_WATCHES &&
+				    be->watches[idx].used)
+					be->watches[idx].fn(
+						be->watches[idx].opaque,
+						be->watches[idx].fd, ev);
+				break;
+			case BE_TAG_CHANNEL:
+				channel_flush(be);
+				break;
+			}
+			/* A handler may have closed fds later events name. */
+			if (be->conn_fd < 0 && tag == BE_TAG_CONN)
+				break;
+		}
+	}
+	/* Drain in-flight I/O and leave no fd of the connection behind. */
+	conn_close(be);
+	if (be->listen_watched)
+		be_epoll_del(be, be->listen_fd);
+	be->listen_watched = false;
+	if (be->unlink_on_exit) {
+		unlink(be->socket_path);
+		be->unlink_on_exit = false;
+	}
+	if (be->stopping)
+		vhk_log(VHK_LOG_INFO, be->name, "stopped");
+	return rc;
+}
+
+void vhk_backend_free(struct vhk_backend *be)
+{
+	if (!be)
+		return;
+	conn_close(be);
+	if (be->vr) {
+		for (uint16_t i = 0; i < be->nvrings; i++)
+			vhk_vq_free(be->vr[i].vq);
+		free(be->vr);
+	}
+	vhk_memtable_free(be->mt);
+	vhk_iotlb_free(be->iotlb);
+	be_close_fd(&be->listen_fd);
+	be_close_fd(&be->stop_fd);
+	be_close_fd(&be->epfd);
+	if (be->unlink_on_exit)
+		unlink(be->socket_path);
+	free(be->socket_path);
+	free(be->name);
+	free(be);
+}

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * server_int.h - the back-end server's private state, shared by server.c
+ * (socket, event loop, connection lifecycle), dispatch.c (the message
+ * table and the connection-wide handlers) and vring.c (ring handlers).
+ */
+#ifndef VHOSTKIT_SERVER_INT_H
+#define VHOSTKIT_SERVER_INT_H
+
+#include "vhostkit/backend.h"
+#include "vhostkit/vhost_user.h"
+
+#define BE_MAX_WATCHES		32
+#define BE_OUTQ_BYTES		4096	/* back-end channel send queue */
+
+/* epoll_event.data.u64 = tag << 32 | index */
+enum be_tag {
+	BE_TAG_LISTEN = 1,
+	BE_TAG_CONN,
+	BE_TAG_STOP,
+	BE_TAG_KICK,
+	BE_TAG_WATCH,
+	BE_TAG_CHANNEL,
+};
+
+struct be_vring {
+	struct vhk_vq *vq;
+	char name[64];
+	uint16_t num;			/* SET_VRING_NUM, 0 = unset */
+	bool addr_set;
+	struct vhk_vq_addrs addrs;
+	uint16_t avail_base;		/* SET_VRING_BASE / saved at stop */
+	uint16_t used_base;
+	bool used_base_valid;
+	int kick_fd;
+	int call_fd;
+	int err_fd;
+	bool kick_set;			/* SET_VRING_KICK seen (fd or NOFD) */
+	bool enabled;			/* SET_VRING_ENABLE / no PROTOCOL_FEATURES */
+	bool started;			/* the front-end gave addr + kick */
+	bool mapped;			/* vhk_vq_start/remap succeeded */
+	bool dev_started;		/* ops->queue_start called */
+	bool parked;			/* device reported an IOTLB miss */
+	bool again;			/* deferred re-kick */
+	bool kick_watched;
+	void *inflight;			/* region inside be->inflight_base */
+	size_t inflight_size;
+};
+
+struct be_watch {
+	int fd;
+	vhk_watch_fn fn;
+	void *opaque;
+	bool used;
+};
+
+struct vhk_backend {
+	/* configuration */
+	struct vhk_backend_config cfg;
+	char *socket_path;
+	char *name;
+	const struct vhk_device_ops *ops;
+	void *dev;
+
+	/* fds */
+	int epfd;
+	int stop_fd;			/* eventfd written by vhk_backend_stop */
+	int listen_fd;
+	int conn_fd;
+	int channel_fd;			/* SET_BACKEND_REQ_FD */
+	bool listen_watched;
+	bool channel_watched;
+	bool unlink_on_exit;
+	volatile int stopping;
+
+	/* negotiation (one connection) */
+	uint64_t offered_features;
+	uint64_t acked_features;
+	bool features_set;
+	uint64_t offered_proto;
+	uint64_t acked_proto;
+	bool owner;
+	uint8_t status;
+	bool broken;
+
+	/* memory */
+	struct vhk_memtable *mt;
+	struct vhk_iotlb *iotlb;
+	struct vhk_as as;
+	bool mode_logged;
+	bool miss_reported;
+
+	/* inflight region (GET/SET_INFLIGHT_FD) */
+	void *inflight_base;
+	size_t inflight_len;
+	uint16_t inflight_nq;
+	uint16_t inflight_qsize;
+
+	/* rings */
+	uint16_t nvrings;
+	struct be_vring *vr;
+
+	/* back-end channel send queue (never blocks the loop) */
+	uint8_t outq[BE_OUTQ_BYTES];
+	size_t outq_len;
+
+	struct be_watch watches[BE_MAX_WATCHES];
+};
+
+/* One message being dispatched. */
+struct be_msg_ctx {
+	struct vhk_vu_msg msg;		/* as received / sent (packed) */
+	union vhk_vu_payload pl;	/* aligned payload for handlers */
+	int fds[VHK_VU_MAX_FDS];	/* a handler that keeps one sets it -1 */
+	unsigned int nfds;
+	int reply_fds[VHK_VU_MAX_FDS];
+	unsigned int reply_nfds;
+};
+
+/* Handler results besides a negative errno. */
+#define BE_OK		0	/* success; ack if NEED_REPLY */
+#define BE_REPLY	1	/* msg.payload/size hold the reply */
+
+/* dispatch.c */
+int be_dispatch(struct vhk_backend *be, struct be_msg_ctx *ctx);
+const char *be_who(const struct vhk_backend *be);
+
+/* vring.c */
+int be_h_vring_num(struct vhk_backend *be, struct be_msg_ctx *ctx);
+int be_h_vring_addr(struct vhk_backend *be, struct be_msg_ctx *ctx);
+int be_h_vring_base(struct vhk_backend *be, struct be_msg_ctx *ctx);
+int be_h_get_vring_base(struct vhk_backend *be, struct be_msg_ctx *ctx);
+int be_h_vring_fd(struct vhk_backend *be, struct be_msg_ctx *ctx);
+int be_h_vring_enable(struct vhk_backend *be, struct be_msg_ctx *ctx);
+int be_h_vring_endian(struct vhk_backend *be, struct be_msg_ctx *ctx);
+void be_vring_stop(struct vhk_backend *be, uint16_t idx, bool close_kick);
+void be_vring_reset(struct vhk_backend *be, uint16_t idx);
+void be_vring_try_start(struct vhk_backend *be, uint16_t idx);
+int be_remap_all(struct vhk_backend *be);
+void be_vring_process(struct vhk_backend *be, uint16_t idx);
+void be_resume_parked(struct vhk_backend *be);
+
+/* server.c */
+int be_epoll_add(struct vhk_backend *be, int fd, uint32_t events,
+		 enum be_tag tag, uint32_t idx);
+void be_epoll_del(struct vhk_backend *be, int fd);
+void be_miss_cb(void *opaque, uint64_t iova, uint8_t perm);
+int be_channel_send(struct vhk_backend *be, uint32_t request,
+		    const void *payload, uint32_t size);
+void be_device_reset(struct vhk_backend *be, bool full);
+void be_close_fd(int *fd);
+
+#endif /* VHOSTKIT_SERVER_INT_H */
