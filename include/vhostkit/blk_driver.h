@@ -29,8 +29,13 @@ extern "C" {
 struct vhk_fe;
 struct vhk_blk_drv;
 
-#define VHK_BLK_SECTOR_SIZE	512u
-#define VHK_BLK_ID_BYTES	20u	/* GET_ID answer (VIRTIO 1.2, 5.2.6) */
+/* Same values as vhostkit/blk.h (the device side); either may come first. */
+#ifndef VHK_BLK_SECTOR_SIZE
+#define VHK_BLK_SECTOR_SIZE	512	/* virtio-blk sectors are 512 bytes */
+#endif
+#ifndef VHK_BLK_ID_BYTES
+#define VHK_BLK_ID_BYTES	20	/* GET_ID string length */
+#endif
 
 /* Request types, values as on the wire (VIRTIO 1.2, 5.2.6 VIRTIO_BLK_T_*). */
 enum vhk_blk_op {
@@ -219,6 +224,14 @@ int vhk_blk_drv_reap(struct vhk_blk_drv *d, uint16_t q,
  * negative errno (-ECONNRESET if the back-end went away).
  */
 int vhk_blk_drv_wait(struct vhk_blk_drv *d, uint16_t q, int timeout_ms);
+
+/**
+ * vhk_blk_drv_wait_any - as vhk_blk_drv_wait() for every queue that has
+ * requests in flight at once (one poll() over their call eventfds and the
+ * back-end channel).  Returns 1 if some queue may have completions, 0 on
+ * timeout or when nothing is in flight, or a negative errno.
+ */
+int vhk_blk_drv_wait_any(struct vhk_blk_drv *d, int timeout_ms);
 
 /**
  * vhk_blk_drv_run - submit @req on @q, kick, and wait (up to @timeout_ms
