@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import guestkit  # noqa: E402
 
@@ -257,7 +258,7 @@ class Run:
             logf.write(line + '\n')
             logf.flush()
             self.lines.append(line)
-            if a_verbose:
+            if a_verbose or (a_echo and a_echo.search(line)):
                 print('  | ' + line, flush=True)
             i = line.find('VHK-')
             if i >= 0:
@@ -364,6 +365,7 @@ class Run:
 
 
 a_verbose = False
+a_echo = None
 
 
 def parse(argv):
@@ -395,6 +397,8 @@ def parse(argv):
     ap.add_argument('--timeout', type=int,
                     default=int(os.environ.get('VHK_PEER_TIMEOUT', 240)))
     ap.add_argument('--keep', action='store_true', help='keep the run dir')
+    ap.add_argument('--echo', metavar='REGEX',
+                    help='echo guest console lines matching REGEX')
     ap.add_argument('-v', '--verbose', action='store_true',
                     help='echo the guest console')
     a = ap.parse_args(argv)
@@ -404,8 +408,9 @@ def parse(argv):
 
 def run(a, on_mark=None):
     """Run one scenario; return (rc, Run).  rc is 0, 1 or 77."""
-    global a_verbose
+    global a_verbose, a_echo
     a_verbose = a.verbose
+    a_echo = re.compile(a.echo) if a.echo else None
     r = None
 
     def on_term(signum, _frame):
