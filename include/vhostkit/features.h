@@ -54,6 +54,7 @@ enum vhk_device_type {
 #define VHK_BLK_F_WRITE_ZEROES		14
 #define VHK_BLK_F_LIFETIME		15
 #define VHK_BLK_F_SECURE_ERASE		16
+#define VHK_BLK_F_ZONED			17
 
 /* Network device bits (VIRTIO 1.2, 5.1.3). */
 #define VHK_NET_F_CSUM			0
@@ -140,6 +141,16 @@ const struct vhk_feature_info *vhk_feature_lookup(enum vhk_device_type dev,
  * feature @bit (owner VHK_OWNER_VHOST_USER), or NULL if unknown.
  */
 const struct vhk_feature_info *vhk_protocol_feature_lookup(unsigned int bit);
+
+/**
+ * vhk_feature_table - the whole virtio feature table (*@count rows), for
+ * documentation generators and completeness tests.  Every row has one
+ * owner; device rows name their device type.
+ */
+const struct vhk_feature_info *vhk_feature_table(size_t *count);
+
+/** vhk_protocol_feature_table - the whole vhost-user protocol table. */
+const struct vhk_feature_info *vhk_protocol_feature_table(size_t *count);
 
 /** vhk_owner_name - "transport", "platform", "vhost-user" or "device". */
 const char *vhk_owner_name(enum vhk_feature_owner owner);
