@@ -134,15 +134,20 @@ class Run:
         self.backend_log = os.path.join(self.tmp, 'backend.log')
         self.lines = []
         self.marks = []         # (time, line) of VHK-* lines
-        self.on_mark = None     # callback(line) from the reader thread
+        self.on_mark = None     # callback(run, line) from the reader thread
         self.backend = None
         self.failed = False
 
     # ------------------------------------------------------------ setup
     def make_disk(self):
         a = self.a
-        with open(self.disk, 'wb') as f:
-            f.truncate(a.disk_mb << 20)
+        if a.disk:
+            # a caller-owned image (benchmarks: same image for both peers)
+            self.disk = os.path.abspath(a.disk)
+            a.disk_mb = os.path.getsize(self.disk) >> 20
+        else:
+            with open(self.disk, 'wb') as f:
+                f.truncate(a.disk_mb << 20)
         # Host-written data the guest must read back (read path check).
         self.host_off = (a.disk_mb << 20) // BLOCK // 2
         self.host_cnt = 16
@@ -266,7 +271,7 @@ class Run:
                 self.marks.append((time.time(), m))
                 if self.on_mark:
                     try:
-                        self.on_mark(m)
+                        self.on_mark(self, m)
                     except Exception as e:  # noqa: BLE001
                         say('on_mark: %s' % e)
 
@@ -383,6 +388,8 @@ def parse(argv):
     ap.add_argument('--smp', type=int, default=1)
     ap.add_argument('--mem-mb', type=int, default=512)
     ap.add_argument('--disk-mb', type=int, default=64)
+    ap.add_argument('--disk', help='use this existing image (size from the '
+                    'file) instead of a scratch one')
     ap.add_argument('--pat-mb', type=int, default=4)
     ap.add_argument('--viommu', action='store_true',
                     help='intel-iommu + iommu_platform=on,ats=on')
