@@ -86,11 +86,19 @@ enum vhk_dma_mode {
 
 /**
  * vhk_fe_dma_mode_from - the DMA mode the negotiated words imply:
- * @driver_features (acked by the driver) and @backend_features (sent to the
- * back-end in SET_FEATURES).  Pure function; vhk_fe_start() uses it.
+ * @driver_features (acked by the driver), @backend_features (sent to the
+ * back-end in SET_FEATURES) and @protocol_features (acked).
+ *  - no ACCESS_PLATFORM from the driver: direct;
+ *  - ACCESS_PLATFORM to the back-end and BACKEND_REQ acked (the channel
+ *    this front-end answers misses on): iommu;
+ *  - otherwise bounce.  (A naive policy that forwards ACCESS_PLATFORM
+ *    without an IOTLB also lands here: the back-end then faults - the
+ *    crosvm bug, reproduced by tests/pair/fe_crosvm.c.)
+ * Pure function; vhk_fe_start() uses it.
  */
 enum vhk_dma_mode vhk_fe_dma_mode_from(uint64_t driver_features,
-				       uint64_t backend_features);
+				       uint64_t backend_features,
+				       uint64_t protocol_features);
 
 /** vhk_fe_dma_mode_name - "direct", "iommu" or "bounce". */
 const char *vhk_fe_dma_mode_name(enum vhk_dma_mode mode);
@@ -111,6 +119,12 @@ struct vhk_fe_config {
 	 */
 	uint64_t driver_features;
 	uint64_t allowlist;		/* 0 = vhk_fe_default_allowlist() */
+	/*
+	 * The VMM negotiation policy; NULL = vhk_fe_backend_features().
+	 * Tests plug a naive intersection here to reproduce the crosvm bug.
+	 */
+	uint64_t (*negotiate)(uint64_t guest_acked, uint64_t backend_offered,
+			      uint64_t allowlist, bool iotlb_provided);
 	bool access_platform;		/* the "guest" acks ACCESS_PLATFORM */
 	bool iotlb;			/* this front-end provides an IOTLB */
 	enum vhk_iommu_flush flush;	/* iommu mode: strict or lazy */
@@ -224,8 +238,8 @@ int vhk_fe_wait(struct vhk_fe *fe, uint16_t idx, int timeout_ms);
 int vhk_fe_backend_channel_fd(const struct vhk_fe *fe);
 
 /**
- * vhk_fe_poll - serve back-end channel messages for up to @timeout_ms
- * (0 = only what is pending, -1 = until one message): IOTLB MISS is
+ * vhk_fe_poll - wait up to @timeout_ms (0 = no wait, -1 = forever) for a
+ * back-end channel message, then serve every pending one: IOTLB MISS is
  * answered with UPDATE on the main socket when the IOVA is mapped with the
  * permission asked (acked on the channel first when NEED_REPLY); other
  * requests are acked.  Returns the number of messages served, or -errno.

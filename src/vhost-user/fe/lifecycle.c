@@ -81,13 +81,17 @@ static int negotiate(struct vhk_fe *fe)
 			vhk_has_feature(acked, VHK_F_ACCESS_PLATFORM) ?
 			"using bounce buffers" : "using direct GPAs");
 
-	to_be = vhk_fe_backend_features(acked, fe->backend_offered,
-					fe->cfg.allowlist, iotlb_ok);
+	to_be = (fe->cfg.negotiate ? fe->cfg.negotiate :
+		 vhk_fe_backend_features)(acked, fe->backend_offered,
+					  fe->cfg.allowlist, iotlb_ok);
+	if (vhk_has_feature(to_be, VHK_F_ACCESS_PLATFORM) && !iotlb_ok)
+		vhk_log(VHK_LOG_WARN, fe_who(fe),
+			"negotiation policy sends ACCESS_PLATFORM without an IOTLB: the back-end may fault on every access");
 	if (vhk_has_feature(fe->backend_offered, VHK_F_PROTOCOL_FEATURES))
 		vhk_set_feature(&to_be, VHK_F_PROTOCOL_FEATURES);
 	fe->driver_features = acked;
 	fe->backend_features = to_be;
-	fe->mode = vhk_fe_dma_mode_from(acked, to_be);
+	fe->mode = vhk_fe_dma_mode_from(acked, to_be, fe->proto_acked);
 	vhk_log(VHK_LOG_INFO, fe_who(fe),
 		"driver 0x%llx, back-end 0x%llx, protocol 0x%llx: dma mode %s",
 		(unsigned long long)acked, (unsigned long long)to_be,

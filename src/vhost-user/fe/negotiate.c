@@ -44,11 +44,15 @@ uint64_t vhk_fe_backend_features(uint64_t guest_acked, uint64_t backend_offered,
 }
 
 enum vhk_dma_mode vhk_fe_dma_mode_from(uint64_t driver_features,
-				       uint64_t backend_features)
+				       uint64_t backend_features,
+				       uint64_t protocol_features)
 {
 	if (!vhk_has_feature(driver_features, VHK_F_ACCESS_PLATFORM))
 		return VHK_DMA_DIRECT;
-	if (vhk_has_feature(backend_features, VHK_F_ACCESS_PLATFORM))
+	/* An IOTLB exists only if we fill it: the back-end got the bit
+	 * and we hold the channel its misses arrive on. */
+	if (vhk_has_feature(backend_features, VHK_F_ACCESS_PLATFORM) &&
+	    vhk_has_feature(protocol_features, VHK_PROTO_F_BACKEND_REQ))
 		return VHK_DMA_IOMMU;
 	return VHK_DMA_BOUNCE;
 }
