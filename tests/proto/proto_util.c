@@ -1,0 +1,545 @@
+/* SPDX-License-Identifier: MIT */
+/* proto_util.c - echo device, server thread and raw client for proto tests. */
+#include <dirent.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "proto_util.h"
+
+/* ---- the echo device */
+
+static uint64_t echo_features(void *dev)
+{
+	return ((struct pt_echo *)dev)->features;
+}
+
+static uint64_t echo_proto(void *dev)
+{
+	(void)dev;
+	return vhk_feature_bit(VHK_PROTO_F_MQ) |
+	       vhk_feature_bit(VHK_PROTO_F_CONFIG) |
+	       vhk_feature_bit(VHK_PROTO_F_INFLIGHT_SHMFD) |
+	       vhk_feature_bit(VHK_PROTO_F_NET_MTU) |
+	       vhk_feature_bit(VHK_PROTO_F_RARP);
+}
+
+static uint16_t echo_nq(void *dev)
+{
+	(void)dev;
+	return PT_NQUEUES;
+}
+
+static int echo_get_config(void *dev, uint32_t off, void *buf, uint32_t len)
+{
+	struct pt_echo *e = dev;
+
+	if ((uint64_t)off + len > PT_CONFIG_LEN)
+		return -EINVAL;
+	memcpy(buf, e->config + off, len);
+	return 0;
+}
+
+static int echo_set_config(void *dev, uint32_t off, const void *buf,
+			   uint32_t len)
+{
+	struct pt_echo *e = dev;
+
+	if ((uint64_t)off + len > PT_CONFIG_LEN)
+		return -EINVAL;
+	memcpy(e->config + off, buf, len);
+	return 0;
+}
+
+static int echo_queue_start(void *dev, uint16_t idx, struct vhk_vq *vq)
+{
+	struct pt_echo *e = dev;
+
+	if (idx >= PT_NQUEUES)
+		return -EINVAL;
+	e->vq[idx] = vq;
+	atomic_fetch_add(&e->starts, 1);
+	return 0;
+}
+
+static enum vhk_kick_result echo_kick(void *dev, uint16_t idx,
+				      struct vhk_vq *vq)
+{
+	struct pt_echo *e = dev;
+	struct iovec iov[64];
+	uint8_t buf[4096];
+	unsigned int done = 0;
+
+	atomic_fetch_add(&e->kicks, 1);
+	for (;;) {
+		struct vhk_chain c = { .iov = iov, .iov_cap = 64 };
+		struct vhk_iter rd, wr;
+		size_t n, total = 0;
+		int r;
+
+		if (done >= VHK_KICK_BUDGET) {
+			vhk_backend_complete(e->be, idx);
+			return VHK_KICK_AGAIN;
+		}
+		r = vhk_vq_pop(vq, &c);
+		if (r == -EAGAIN) {
+			atomic_fetch_add(&e->parks, 1);
+			vhk_backend_complete(e->be, idx);
+			return VHK_KICK_PARKED;
+		}
+		if (r < 0) {
+			atomic_fetch_add(&e->errors, 1);
+			vhk_backend_complete(e->be, idx);
+			vhk_backend_device_broken(e->be, "echo: bad chain");
+			return VHK_KICK_DONE;
+		}
+		if (r == 0) {
+			vhk_backend_complete(e->be, idx);
+			if (vhk_vq_enable_notify(vq, true))
+				continue;
+			return VHK_KICK_DONE;
+		}
+		vhk_chain_reader(&c, &rd);
+		vhk_chain_writer(&c, &wr);
+		while ((n = vhk_iter_read(&rd, buf, sizeof(buf))) > 0)
+			total += vhk_iter_write(&wr, buf, n);
+		vhk_vq_push(vq, &c, (uint32_t)total);
+		atomic_fetch_add(&e->chains, 1);
+		done++;
+	}
+}
+
+static void echo_queue_stop(void *dev, uint16_t idx, struct vhk_vq *vq)
+{
+	struct pt_echo *e = dev;
+
+	(void)vq;
+	if (idx < PT_NQUEUES)
+		e->vq[idx] = NULL;
+	atomic_fetch_add(&e->stops, 1);
+}
+
+static void echo_drain(void *dev)
+{
+	atomic_fetch_add(&((struct pt_echo *)dev)->drains, 1);
+}
+
+static void echo_reset(void *dev)
+{
+	atomic_fetch_add(&((struct pt_echo *)dev)->resets, 1);
+}
+
+static struct vhk_device_ops echo_ops = {
+	.type = VHK_DEV_BLK,
+	.get_features = echo_features,
+	.get_protocol_features = echo_proto,
+	.num_queues = echo_nq,
+	.get_config = echo_get_config,
+	.set_config = echo_set_config,
+	.queue_start = echo_queue_start,
+	.queue_kick = echo_kick,
+	.queue_stop = echo_queue_stop,
+	.drain = echo_drain,
+	.reset = echo_reset,
+};
+
+static struct vhk_device_ops echo_ops_net;
+
+/* ---- server thread */
+
+static void *server_main(void *arg)
+{
+	struct pt_server *s = arg;
+
+	s->run_rc = vhk_backend_run(s->be);
+	return NULL;
+}
+
+int pt_fd_count(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1;	/* the directory's own fd */
+}
+
+int pt_wait_fds(int want)
+{
+	int n = pt_fd_count();
+
+	for (int i = 0; i < 200 && n != want; i++) {
+		usleep(10000);
+		n = pt_fd_count();
+	}
+	return n;
+}
+
+void pt_server_start(struct pt_server *s, const struct pt_server_opts *o)
+{
+	struct vhk_backend_config cfg = { 0 };
+	const struct vhk_device_ops *ops = &echo_ops;
+
+	memset(s, 0, sizeof(*s));
+	strcpy(s->dir, "/tmp/vhk-proto-XXXXXX");
+	assert_non_null(mkdtemp(s->dir));
+	snprintf(s->path, sizeof(s->path), "%s/sock", s->dir);
+	s->echo.type = o && o->type ? o->type : VHK_DEV_BLK;
+	if (s->echo.type == VHK_DEV_NET) {
+		echo_ops_net = echo_ops;
+		echo_ops_net.type = VHK_DEV_NET;
+		ops = &echo_ops_net;
+	}
+	s->echo.features = vhk_feature_bit(VHK_F_VERSION_1) |
+			   vhk_feature_bit(VHK_F_RING_PACKED) |
+			   vhk_feature_bit(VHK_F_EVENT_IDX);
+	for (int i = 0; i < PT_CONFIG_LEN; i++)
+		s->echo.config[i] = (uint8_t)(0xa0 + i);
+	cfg.socket_path = s->path;
+	cfg.name = "proto0";
+	cfg.iommu = o ? o->iommu : VHK_IOMMU_AUTO;
+	cfg.miss_timeout_ms = o ? o->miss_timeout_ms : 0;
+	assert_int_equal(vhk_backend_new(&s->be, &cfg, ops, &s->echo), 0);
+	s->echo.be = s->be;
+	assert_int_equal(pthread_create(&s->thread, NULL, server_main, s), 0);
+	s->base_fds = pt_fd_count();
+}
+
+void pt_server_stop(struct pt_server *s)
+{
+	struct stat st;
+
+	vhk_backend_stop(s->be);
+	pthread_join(s->thread, NULL);
+	assert_int_equal(s->run_rc, 0);
+	/* The socket file is removed when run() returns. */
+	assert_int_not_equal(stat(s->path, &st), 0);
+	vhk_backend_free(s->be);
+	rmdir(s->dir);
+}
+
+/* ---- raw client */
+
+int pt_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	strncpy(sa.sun_path, path, sizeof(sa.sun_path) - 1);
+	for (int i = 0; i < 200; i++) {
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			return fd;
+		usleep(10000);
+	}
+	fail_msg("cannot connect to %s", path);
+	return -1;
+}
+
+int pt_send_raw(int sock, uint32_t req, uint32_t flags, const void *payload,
+		uint32_t size, const int *fds, unsigned int nfds)
+{
+	uint8_t buf[sizeof(struct vhk_vu_hdr) + 1024];
+	struct vhk_vu_hdr h = { .request = req, .flags = flags, .size = size };
+	union {
+		char b[CMSG_SPACE(sizeof(int) * 64)];
+		struct cmsghdr a;
+	} ctl;
+	size_t len = sizeof(h) + (size > 1024 ? 0 : size);
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	memcpy(buf, &h, sizeof(h));
+	if (size && size <= 1024 && payload)
+		memcpy(buf + sizeof(h), payload, size);
+	else if (size && size <= 1024)
+		memset(buf + sizeof(h), 0, size);
+	if (nfds) {
+		struct cmsghdr *c;
+
+		assert_true(nfds <= 64);
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.b;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	if (sendmsg(sock, &mh, MSG_NOSIGNAL) != (ssize_t)len)
+		return -errno ? -errno : -EIO;
+	return 0;
+}
+
+int pt_recv(int sock, struct vhk_vu_msg *m, int *fds, unsigned int *nfds)
+{
+	struct pollfd p = { .fd = sock, .events = POLLIN };
+	int dummy[VHK_VU_MAX_FDS];
+	unsigned int dn;
+	int r;
+
+	r = poll(&p, 1, 2000);
+	if (r == 0)
+		return -ETIMEDOUT;
+	if (r < 0)
+		return -errno;
+	return vhk_vu_recv(sock, m, fds ? fds : dummy, nfds ? nfds : &dn,
+			   VHK_VU_MAX_FDS);
+}
+
+int64_t pt_req(int sock, uint32_t req, const void *payload, uint32_t size,
+	       const int *fds, unsigned int nfds)
+{
+	struct vhk_vu_msg m;
+	int r;
+
+	r = pt_send_raw(sock, req, VHK_VU_VERSION | VHK_VU_FLAG_NEED_REPLY,
+			payload, size, fds, nfds);
+	if (r)
+		return r;
+	r = pt_recv(sock, &m, NULL, NULL);
+	if (r)
+		return r;
+	assert_int_equal(m.hdr.request, req);
+	assert_true(m.hdr.flags & VHK_VU_FLAG_REPLY);
+	assert_int_equal(m.hdr.size, 8);
+	return (int64_t)m.payload.u64;
+}
+
+int pt_get(int sock, uint32_t req, const void *payload, uint32_t size,
+	   struct vhk_vu_msg *reply, int *fds, unsigned int *nfds)
+{
+	int r = pt_send_raw(sock, req, VHK_VU_VERSION, payload, size, NULL, 0);
+
+	if (r)
+		return r;
+	r = pt_recv(sock, reply, fds, nfds);
+	if (r)
+		return r;
+	assert_int_equal(reply->hdr.request, req);
+	return (int)reply->hdr.size;
+}
+
+uint64_t pt_get_u64(int sock, uint32_t req)
+{
+	struct vhk_vu_msg m;
+
+	assert_int_equal(pt_get(sock, req, NULL, 0, &m, NULL, NULL), 8);
+	return m.payload.u64;
+}
+
+bool pt_alive(int sock)
+{
+	struct vhk_vu_msg m;
+
+	return pt_get(sock, VHK_VU_GET_FEATURES, NULL, 0, &m, NULL, NULL) == 8;
+}
+
+bool pt_closed(int sock)
+{
+	struct pollfd p = { .fd = sock, .events = POLLIN };
+	char c;
+
+	if (poll(&p, 1, 2000) != 1)
+		return false;
+	return recv(sock, &c, 1, MSG_DONTWAIT) == 0;
+}
+
+/* ---- guest */
+
+void pt_guest_init(struct pt_guest *g)
+{
+	memset(g, 0, sizeof(*g));
+	g->memfd = memfd_create("pt-guest", MFD_CLOEXEC);
+	assert_true(g->memfd >= 0);
+	assert_int_equal(ftruncate(g->memfd, PT_MEM_SIZE), 0);
+	g->mem = mmap(NULL, PT_MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      g->memfd, 0);
+	assert_true(g->mem != MAP_FAILED);
+	g->uva = (uint64_t)(uintptr_t)g->mem;
+	for (int i = 0; i < PT_NQUEUES; i++) {
+		g->kick[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		g->call[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		assert_true(g->kick[i] >= 0 && g->call[i] >= 0);
+	}
+}
+
+void pt_guest_fini(struct pt_guest *g)
+{
+	for (int i = 0; i < PT_NQUEUES; i++) {
+		vhk_drv_vq_free(g->dq[i]);
+		g->dq[i] = NULL;
+		close(g->kick[i]);
+		close(g->call[i]);
+	}
+	munmap(g->mem, PT_MEM_SIZE);
+	close(g->memfd);
+}
+
+uint64_t pt_dev_addr(const struct pt_guest *g, uint64_t gpa)
+{
+	return g->iotlb ? PT_IOVA_BASE + gpa : gpa;
+}
+
+void pt_negotiate(int sock, struct pt_guest *g, uint64_t features,
+		  uint64_t proto)
+{
+	uint64_t offered, poff;
+
+	offered = pt_get_u64(sock, VHK_VU_GET_FEATURES);
+	assert_true(vhk_has_feature(offered, VHK_F_PROTOCOL_FEATURES));
+	assert_int_equal(pt_send_raw(sock, VHK_VU_SET_OWNER, VHK_VU_VERSION,
+				     NULL, 0, NULL, 0), 0);
+	poff = pt_get_u64(sock, VHK_VU_GET_PROTOCOL_FEATURES);
+	vhk_set_feature(&proto, VHK_PROTO_F_REPLY_ACK);
+	assert_int_equal(proto & ~poff, 0);
+	assert_int_equal(pt_send_raw(sock, VHK_VU_SET_PROTOCOL_FEATURES,
+				     VHK_VU_VERSION, &proto, 8, NULL, 0), 0);
+	assert_int_equal(pt_get_u64(sock, VHK_VU_GET_QUEUE_NUM), PT_NQUEUES);
+	vhk_set_feature(&features, VHK_F_PROTOCOL_FEATURES);
+	assert_int_equal(pt_req(sock, VHK_VU_SET_FEATURES, &features, 8,
+				NULL, 0), 0);
+	g->features = features;
+}
+
+void pt_send_mem(int sock, struct pt_guest *g)
+{
+	struct vhk_vu_memory m = { .nregions = 1 };
+
+	m.regions[0].guest_phys_addr = 0;
+	m.regions[0].memory_size = PT_MEM_SIZE;
+	m.regions[0].userspace_addr = g->uva;
+	m.regions[0].mmap_offset = 0;
+	assert_int_equal(pt_req(sock, VHK_VU_SET_MEM_TABLE, &m, 8 + 32,
+				&g->memfd, 1), 0);
+}
+
+int64_t pt_setup_vq(int sock, struct pt_guest *g, uint16_t idx, uint16_t num)
+{
+	uint64_t ring_gpa = 0x10000ull * (idx + 1);
+	struct vhk_vu_vring_state st = { .index = idx, .num = num };
+	struct vhk_vu_vring_addr a = { .index = idx };
+	struct vhk_vq_addrs va;
+	uint64_t ring_addr;
+	uint64_t u;
+	bool packed = vhk_has_feature(g->features, VHK_F_RING_PACKED);
+
+	/* Ring addresses: UVAs, or IOVAs when an IOTLB is in use. */
+	ring_addr = g->iotlb ? PT_IOVA_BASE + ring_gpa : g->uva + ring_gpa;
+	vhk_drv_vq_free(g->dq[idx]);
+	g->dq[idx] = NULL;
+	assert_true(vhk_drv_vq_mem_size(packed, num) <= 0x10000);
+	assert_int_equal(vhk_drv_vq_new(&g->dq[idx], num, g->features,
+					g->mem + ring_gpa, ring_addr), 0);
+	vhk_drv_vq_addrs(g->dq[idx], &va);
+	assert_int_equal(pt_req(sock, VHK_VU_SET_VRING_NUM, &st, 8, NULL, 0),
+			 0);
+	st.num = packed ? (1u << 15) | (1u << 31) : 0;
+	assert_int_equal(pt_req(sock, VHK_VU_SET_VRING_BASE, &st, 8, NULL, 0),
+			 0);
+	a.desc_user_addr = va.desc;
+	a.avail_user_addr = va.driver;
+	a.used_user_addr = va.device;
+	assert_int_equal(pt_req(sock, VHK_VU_SET_VRING_ADDR, &a, sizeof(a),
+				NULL, 0), 0);
+	u = idx;
+	assert_int_equal(pt_req(sock, VHK_VU_SET_VRING_CALL, &u, 8,
+				&g->call[idx], 1), 0);
+	st.num = 1;
+	assert_int_equal(pt_req(sock, VHK_VU_SET_VRING_ENABLE, &st, 8, NULL,
+				0), 0);
+	return pt_req(sock, VHK_VU_SET_VRING_KICK, &u, 8, &g->kick[idx], 1);
+}
+
+bool pt_wait_call(struct pt_guest *g, uint16_t idx, int ms)
+{
+	struct pollfd p = { .fd = g->call[idx], .events = POLLIN };
+	uint64_t v;
+
+	if (poll(&p, 1, ms) != 1)
+		return false;
+	return read(g->call[idx], &v, 8) == 8;
+}
+
+void pt_echo_post(struct pt_guest *g, uint16_t idx, const char *out,
+		  size_t in_len)
+{
+	uint64_t out_gpa = 0x100000 + idx * 0x10000ull;
+	uint64_t in_gpa = 0x200000 + idx * 0x10000ull;
+	struct vhk_drv_seg segs[2] = {
+		{ pt_dev_addr(g, out_gpa), (uint32_t)strlen(out), false },
+		{ pt_dev_addr(g, in_gpa), (uint32_t)in_len, true },
+	};
+	uint64_t one = 1;
+
+	memcpy(g->mem + out_gpa, out, strlen(out));
+	memset(g->mem + in_gpa, 0, in_len);
+	assert_int_equal(vhk_drv_vq_add(g->dq[idx], segs, 2, g), 0);
+	vhk_drv_vq_publish(g->dq[idx]);
+	/* Always kick: the test is about the server, not suppression. */
+	assert_int_equal(write(g->kick[idx], &one, 8), 8);
+}
+
+int pt_echo_collect(struct pt_guest *g, uint16_t idx, char *in, size_t in_len,
+		    int wait_ms)
+{
+	uint64_t in_gpa = 0x200000 + idx * 0x10000ull;
+	struct timespec t0, t;
+	void *tok;
+	uint32_t len;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		r = vhk_drv_vq_get_used(g->dq[idx], &tok, &len);
+		if (r < 0)
+			return r;
+		if (r == 1)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((t.tv_sec - t0.tv_sec) * 1000 +
+		    (t.tv_nsec - t0.tv_nsec) / 1000000 >= wait_ms)
+			return -ETIMEDOUT;
+		pt_wait_call(g, idx, 20);
+	}
+	if (len > in_len)
+		return -EPROTO;
+	memcpy(in, g->mem + in_gpa, len);
+	return (int)len;
+}
+
+int pt_echo_once(struct pt_guest *g, uint16_t idx, const char *out,
+		 char *in, size_t in_len, int wait_ms)
+{
+	pt_echo_post(g, idx, out, in_len);
+	return pt_echo_collect(g, idx, in, in_len, wait_ms);
+}
+
+double pt_cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
+}

@@ -1,0 +1,485 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_proto_flow.c - positive vhost-user flows against the real back-end
+ * server: negotiation, memfd memory, split and packed rings echoing data,
+ * GET_VRING_BASE stop/restart, config, inflight, IOTLB miss/park/resume,
+ * IOTLB persist vs flush across RESET_DEVICE, reconnects.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "proto_util.h"
+
+#define F(b) vhk_feature_bit(b)
+
+static void echo_n(struct pt_guest *g, uint16_t idx, int n)
+{
+	for (int i = 0; i < n; i++) {
+		char out[32], in[64];
+		int len;
+
+		snprintf(out, sizeof(out), "hello %d from vq%u", i, idx);
+		len = pt_echo_once(g, idx, out, in, sizeof(in), 2000);
+		assert_int_equal(len, (int)strlen(out));
+		assert_memory_equal(in, out, strlen(out));
+	}
+}
+
+static void plain_echo(bool packed)
+{
+	struct pt_server s;
+	struct pt_guest g;
+	uint64_t f = F(VHK_F_VERSION_1) | (packed ? F(VHK_F_RING_PACKED) : 0);
+	int sock;
+
+	pt_server_start(&s, NULL);
+	pt_guest_init(&g);
+	sock = pt_connect(s.path);
+	pt_negotiate(sock, &g, f, F(VHK_PROTO_F_MQ) | F(VHK_PROTO_F_CONFIG));
+	pt_send_mem(sock, &g);
+	assert_int_equal(pt_setup_vq(sock, &g, 0, 256), 0);
+	assert_int_equal(pt_setup_vq(sock, &g, 1, packed ? 100 : 64), 0);
+	assert_int_equal(vhk_backend_mode(s.be), VHK_AS_GPA);
+	echo_n(&g, 0, 20);
+	echo_n(&g, 1, 300);	/* wraps the 64/100-entry ring */
+	assert_true(atomic_load(&s.echo.chains) >= 320);
+	close(sock);
+	pt_guest_fini(&g);
+	assert_int_equal(pt_wait_fds(s.base_fds), s.base_fds);
+	assert_true(atomic_load(&s.echo.stops) >= 2);
+	pt_server_stop(&s);
+}
+
+static void test_split_echo(void **st)
+{
+	(void)st;
+	plain_echo(false);
+}
+
+static void test_packed_echo(void **st)
+{
+	(void)st;
+	plain_echo(true);
+}
+
+/* GET_VRING_BASE stops the ring and reports where to resume; a new kick
+ * fd restarts it there. */
+static void test_vring_base_restart(void **st)
+{
+	struct pt_server s;
+	struct pt_guest g;
+	struct vhk_vu_msg m;
+	struct vhk_vu_vring_state vs = { .index = 0 };
+	char in[64];
+	uint64_t u = 0;
+	int sock;
+
+	(void)st;
+	pt_server_start(&s, NULL);
+	pt_guest_init(&g);
+	sock = pt_connect(s.path);
+	pt_negotiate(sock, &g, F(VHK_F_VERSION_1), 0);
+	pt_send_mem(sock, &g);
+	assert_int_equal(pt_setup_vq(sock, &g, 0, 16), 0);
+	echo_n(&g, 0, 3);
+	assert_int_equal(pt_get(sock, VHK_VU_GET_VRING_BASE, &vs, 8, &m, NULL,
+				NULL), 8);
+	assert_int_equal(m.payload.state.index, 0);
+	assert_int_equal(m.payload.state.num, 3);
+	/* Stopped: a new buffer is not processed. */
+	pt_echo_post(&g, 0, "after-stop", sizeof(in));
+	assert_int_equal(pt_echo_collect(&g, 0, in, sizeof(in), 200),
+			 -ETIMEDOUT);
+	/* Restart at the saved base with a new kick fd. */
+	assert_int_equal(pt_req(sock, VHK_VU_SET_VRING_KICK, &u, 8, &g.kick[0],
+				1), 0);
+	assert_int_equal(pt_echo_collect(&g, 0, in, sizeof(in), 2000), 10);
+	assert_memory_equal(in, "after-stop", 10);
+	echo_n(&g, 0, 20);
+	close(sock);
+	pt_guest_fini(&g);
+	assert_int_equal(pt_wait_fds(s.base_fds), s.base_fds);
+	pt_server_stop(&s);
+}
+
+/* Config space through the device ops; status round trip. */
+static void test_config_status(void **st)
+{
+	struct pt_server s;
+	struct pt_guest g;
+	struct vhk_vu_msg m;
+	struct vhk_vu_config c = { .offset = 4, .size = 8 };
+	uint64_t v;
+	int sock;
+
+	(void)st;
+	pt_server_start(&s, NULL);
+	pt_guest_init(&g);
+	sock = pt_connect(s.path);
+	pt_negotiate(sock, &g, F(VHK_F_VERSION_1), F(VHK_PROTO_F_CONFIG) |
+		     F(VHK_PROTO_F_STATUS));
+	assert_int_equal(pt_get(sock, VHK_VU_GET_CONFIG, &c, 12 + 8, &m, NULL,
+				NULL), 20);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(m.payload.config.region[i], 0xa4 + i);
+	c.offset = 0;
+	c.size = 2;
+	c.region[0] = 0x11;
+	c.region[1] = 0x22;
+	assert_int_equal(pt_req(sock, VHK_VU_SET_CONFIG, &c, 14, NULL, 0), 0);
+	assert_int_equal(s.echo.config[1], 0x22);
+	v = VHK_STATUS_ACKNOWLEDGE | VHK_STATUS_DRIVER |
+	    VHK_STATUS_FEATURES_OK | VHK_STATUS_DRIVER_OK;
+	assert_int_equal(pt_req(sock, VHK_VU_SET_STATUS, &v, 8, NULL, 0), 0);
+	assert_int_equal(pt_get_u64(sock, VHK_VU_GET_STATUS), v);
+	v = 0;
+	assert_int_equal(pt_req(sock, VHK_VU_SET_STATUS, &v, 8, NULL, 0), 0);
+	assert_int_equal(pt_get_u64(sock, VHK_VU_GET_STATUS), 0);
+	assert_true(atomic_load(&s.echo.resets) >= 1);
+	close(sock);
+	pt_guest_fini(&g);
+	assert_int_equal(pt_wait_fds(s.base_fds), s.base_fds);
+	pt_server_stop(&s);
+}
+
+/* GET_INFLIGHT_FD: a memfd of the right size; repeated calls do not leak. */
+static void test_inflight(void **st)
+{
+	struct pt_server s;
+	struct pt_guest g;
+	struct vhk_vu_msg m;
+	struct vhk_vu_inflight in = { .num_queues = 2, .queue_size = 128 };
+	int fds[VHK_VU_MAX_FDS], sock, before;
+	unsigned int nfds;
+
+	(void)st;
+	pt_server_start(&s, NULL);
+	pt_guest_init(&g);
+	sock = pt_connect(s.path);
+	pt_negotiate(sock, &g, F(VHK_F_VERSION_1),
+		     F(VHK_PROTO_F_INFLIGHT_SHMFD));
+	before = pt_fd_count();
+	for (int i = 0; i < 50; i++) {
+		assert_int_equal(pt_get(sock, VHK_VU_GET_INFLIGHT_FD, &in,
+					sizeof(in), &m, fds, &nfds),
+				 (int)sizeof(in));
+		assert_int_equal(nfds, 1);
+		assert_int_equal(m.payload.inflight.mmap_size,
+				 2 * vhk_vq_inflight_size(128, false));
+		assert_int_equal(lseek(fds[0], 0, SEEK_END),
+				 (off_t)m.payload.inflight.mmap_size);
+		close(fds[0]);
+	}
+	/* The server closes its copy just after replying. */
+	assert_int_equal(pt_wait_fds(before), before);
+	pt_send_mem(sock, &g);
+	assert_int_equal(pt_setup_vq(sock, &g, 0, 128), 0);
+	echo_n(&g, 0, 5);
+	close(sock);
+	pt_guest_fini(&g);
+	assert_int_equal(pt_wait_fds(s.base_fds), s.base_fds);
+	pt_server_stop(&s);
+}
+
+/* ---- IOTLB */
+
+static int channel_pair(int sock, int *mine)
+{
+	int sv[2];
+	int64_t r;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+				    sv), 0);
+	r = pt_req(sock, VHK_VU_SET_BACKEND_REQ_FD, NULL, 0, &sv[1], 1);
+	close(sv[1]);
+	*mine = sv[0];
+	return (int)r;
+}
+
+static int64_t iotlb_update(int sock, struct pt_guest *g, uint64_t gpa,
+			    uint64_t size, uint8_t perm)
+{
+	struct vhk_vu_iotlb u = {
+		.iova = PT_IOVA_BASE + gpa,
+		.size = size,
+		.uaddr = g->uva + gpa,
+		.perm = perm,
+		.type = VHK_VU_IOTLB_UPDATE,
+	};
+
+	return pt_req(sock, VHK_VU_IOTLB_MSG, &u, sizeof(u), NULL, 0);
+}
+
+/* Expect one MISS on the back-end channel; returns its iova. */
+static uint64_t expect_miss(int ch)
+{
+	struct vhk_vu_msg m;
+
+	assert_int_equal(pt_recv(ch, &m, NULL, NULL), 0);
+	assert_int_equal(m.hdr.request, VHK_VU_BACKEND_IOTLB_MSG);
+	assert_int_equal(m.hdr.size, sizeof(struct vhk_vu_iotlb));
+	assert_int_equal(m.payload.iotlb.type, VHK_VU_IOTLB_MISS);
+	return m.payload.iotlb.iova;
+}
+
+static void iotlb_connect(struct pt_server *s, struct pt_guest *g, int *sock,
+			  int *ch, uint64_t extra_proto)
+{
+	pt_guest_init(g);
+	g->iotlb = true;
+	*sock = pt_connect(s->path);
+	/* Protocol features first, then the channel, then SET_FEATURES
+	 * with ACCESS_PLATFORM (QEMU's order). */
+	{
+		uint64_t proto = F(VHK_PROTO_F_REPLY_ACK) |
+				 F(VHK_PROTO_F_BACKEND_REQ) | extra_proto;
+		uint64_t f = F(VHK_F_VERSION_1) | F(VHK_F_ACCESS_PLATFORM) |
+			     F(VHK_F_PROTOCOL_FEATURES);
+
+		assert_int_equal(pt_send_raw(*sock, VHK_VU_SET_OWNER,
+					     VHK_VU_VERSION, NULL, 0, NULL, 0),
+				 0);
+		assert_int_equal(pt_send_raw(*sock,
+					     VHK_VU_SET_PROTOCOL_FEATURES,
+					     VHK_VU_VERSION, &proto, 8, NULL,
+					     0), 0);
+		assert_int_equal(channel_pair(*sock, ch), 0);
+		assert_int_equal(pt_req(*sock, VHK_VU_SET_FEATURES, &f, 8,
+					NULL, 0), 0);
+		g->features = f;
+	}
+	pt_send_mem(*sock, g);
+}
+
+static void test_iotlb_miss_park_resume(void **st)
+{
+	struct pt_server s;
+	struct pt_guest g;
+	char in[64];
+	double cpu0, cpu1;
+	uint64_t iova;
+	int sock, ch;
+
+	(void)st;
+	pt_server_start(&s, NULL);
+	iotlb_connect(&s, &g, &sock, &ch, 0);
+	/* The ring itself misses first: its start asks for a mapping. */
+	assert_int_equal(pt_setup_vq(sock, &g, 0, 64), 0);
+	iova = expect_miss(ch);
+	assert_true(iova >= PT_IOVA_BASE + 0x10000 &&
+		    iova < PT_IOVA_BASE + 0x20000);
+	assert_int_equal(vhk_backend_mode(s.be), VHK_AS_IOTLB);
+	assert_int_equal(iotlb_update(sock, &g, 0x10000, 0x10000,
+				      VHK_PERM_RW), 0);
+	/* Buffers are not mapped yet: the queue parks on a miss. */
+	pt_echo_post(&g, 0, "through-iotlb", sizeof(in));
+	iova = expect_miss(ch);
+	assert_true(iova >= PT_IOVA_BASE + 0x100000 &&
+		    iova < PT_IOVA_BASE + 0x300000);
+	assert_true(atomic_load(&s.echo.parks) >= 1);
+	/* Parked means idle: no busy loop while the miss is pending. */
+	cpu0 = pt_cpu_ms();
+	usleep(300000);
+	cpu1 = pt_cpu_ms();
+	assert_true(cpu1 - cpu0 < 60.0);
+	assert_int_equal(pt_echo_collect(&g, 0, in, sizeof(in), 50),
+			 -ETIMEDOUT);
+	/* The UPDATE resumes the queue (the write buffer may miss once
+	 * more: answer every miss until the echo completes). */
+	assert_int_equal(iotlb_update(sock, &g, 0x100000, 0x10000,
+				      VHK_PERM_RO), 0);
+	for (int i = 0; i < 3; i++) {
+		int r = pt_echo_collect(&g, 0, in, sizeof(in), 300);
+
+		if (r >= 0) {
+			assert_int_equal(r, 13);
+			assert_memory_equal(in, "through-iotlb", 13);
+			break;
+		}
+		iova = expect_miss(ch);
+		assert_true(iova >= PT_IOVA_BASE + 0x200000);
+		assert_int_equal(iotlb_update(sock, &g, 0x200000, 0x10000,
+					      VHK_PERM_WO), 0);
+		assert_true(i < 2);
+	}
+	echo_n(&g, 0, 10);
+	close(ch);
+	close(sock);
+	pt_guest_fini(&g);
+	assert_int_equal(pt_wait_fds(s.base_fds), s.base_fds);
+	pt_server_stop(&s);
+}
+
+/* RESET_DEVICE flushes the IOTLB unless IOTLB_PERSIST was acked. */
+static void persist_case(bool persist)
+{
+	struct pt_server s;
+	struct pt_guest g;
+	struct vhk_vu_msg m;
+	uint64_t f;
+	char in[64];
+	int sock, ch, r;
+
+	pt_server_start(&s, NULL);
+	iotlb_connect(&s, &g, &sock, &ch,
+		      persist ? F(VHK_PROTO_F_IOTLB_PERSIST) : 0);
+	assert_int_equal(iotlb_update(sock, &g, 0, PT_MEM_SIZE, VHK_PERM_RW),
+			 0);
+	assert_int_equal(pt_setup_vq(sock, &g, 0, 64), 0);
+	echo_n(&g, 0, 3);
+	assert_int_equal(pt_req(sock, VHK_VU_RESET_DEVICE, NULL, 0, NULL, 0),
+			 0);
+	assert_true(atomic_load(&s.echo.resets) >= 1);
+	/* Bring the device up again (features were reset). */
+	f = g.features;
+	assert_int_equal(pt_req(sock, VHK_VU_SET_FEATURES, &f, 8, NULL, 0), 0);
+	assert_int_equal(pt_setup_vq(sock, &g, 0, 64), 0);
+	if (persist) {
+		echo_n(&g, 0, 3);
+		/* No miss was sent: the channel is silent. */
+		assert_int_equal(recv(ch, &m, sizeof(m), MSG_DONTWAIT), -1);
+	} else {
+		expect_miss(ch);
+		r = pt_echo_collect(&g, 0, in, sizeof(in), 100);
+		assert_int_equal(r, -ETIMEDOUT);
+		assert_int_equal(iotlb_update(sock, &g, 0, PT_MEM_SIZE,
+					      VHK_PERM_RW), 0);
+		echo_n(&g, 0, 3);
+	}
+	close(ch);
+	close(sock);
+	pt_guest_fini(&g);
+	assert_int_equal(pt_wait_fds(s.base_fds), s.base_fds);
+	pt_server_stop(&s);
+}
+
+static void test_iotlb_persist(void **st)
+{
+	(void)st;
+	persist_case(true);
+}
+
+static void test_iotlb_flush_on_reset(void **st)
+{
+	(void)st;
+	persist_case(false);
+}
+
+/* A miss nobody answers: the device is marked NEEDS_RESET, once, and the
+ * server does not spin meanwhile. */
+static void test_iotlb_miss_timeout(void **st)
+{
+	struct pt_server s;
+	struct pt_server_opts o = { .miss_timeout_ms = 200 };
+	struct pt_guest g;
+	double cpu0;
+	int sock, ch;
+
+	(void)st;
+	pt_server_start(&s, &o);
+	iotlb_connect(&s, &g, &sock, &ch, F(VHK_PROTO_F_STATUS));
+	cpu0 = pt_cpu_ms();
+	assert_int_equal(pt_setup_vq(sock, &g, 0, 64), 0);
+	expect_miss(ch);
+	usleep(500000);
+	assert_true(pt_cpu_ms() - cpu0 < 100.0);
+	assert_true(pt_get_u64(sock, VHK_VU_GET_STATUS) &
+		    VHK_STATUS_NEEDS_RESET);
+	close(ch);
+	close(sock);
+	pt_guest_fini(&g);
+	assert_int_equal(pt_wait_fds(s.base_fds), s.base_fds);
+	pt_server_stop(&s);
+}
+
+/* iommu=on without a channel refuses ACCESS_PLATFORM; iommu=off does not
+ * offer it. */
+static void test_iommu_policy(void **st)
+{
+	struct pt_server s;
+	struct pt_server_opts on = { .iommu = VHK_IOMMU_ON };
+	struct pt_server_opts off = { .iommu = VHK_IOMMU_OFF };
+	uint64_t f = F(VHK_F_VERSION_1) | F(VHK_F_ACCESS_PLATFORM) |
+		     F(VHK_F_PROTOCOL_FEATURES);
+	int sock;
+
+	(void)st;
+	pt_server_start(&s, &on);
+	sock = pt_connect(s.path);
+	assert_int_equal(pt_send_raw(sock, VHK_VU_SET_OWNER, VHK_VU_VERSION,
+				     NULL, 0, NULL, 0), 0);
+	{
+		uint64_t p = F(VHK_PROTO_F_REPLY_ACK);
+
+		assert_int_equal(pt_send_raw(sock,
+					     VHK_VU_SET_PROTOCOL_FEATURES,
+					     VHK_VU_VERSION, &p, 8, NULL, 0),
+				 0);
+	}
+	assert_true(pt_req(sock, VHK_VU_SET_FEATURES, &f, 8, NULL, 0) > 0);
+	close(sock);
+	assert_int_equal(pt_wait_fds(s.base_fds), s.base_fds);
+	pt_server_stop(&s);
+
+	pt_server_start(&s, &off);
+	sock = pt_connect(s.path);
+	assert_false(vhk_has_feature(pt_get_u64(sock, VHK_VU_GET_FEATURES),
+				     VHK_F_ACCESS_PLATFORM));
+	close(sock);
+	assert_int_equal(pt_wait_fds(s.base_fds), s.base_fds);
+	pt_server_stop(&s);
+}
+
+/* One front-end after another; each starts from a clean state. */
+static void test_reconnect(void **st)
+{
+	struct pt_server s;
+
+	(void)st;
+	pt_server_start(&s, NULL);
+	for (int i = 0; i < 3; i++) {
+		struct pt_guest g;
+		int sock;
+
+		pt_guest_init(&g);
+		sock = pt_connect(s.path);
+		pt_negotiate(sock, &g, F(VHK_F_VERSION_1) |
+			     (i == 1 ? F(VHK_F_RING_PACKED) : 0), 0);
+		pt_send_mem(sock, &g);
+		assert_int_equal(pt_setup_vq(sock, &g, 0, 32), 0);
+		echo_n(&g, 0, 40);
+		close(sock);
+		pt_guest_fini(&g);
+		assert_int_equal(pt_wait_fds(s.base_fds), s.base_fds);
+	}
+	pt_server_stop(&s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_split_echo),
+		cmocka_unit_test(test_packed_echo),
+		cmocka_unit_test(test_vring_base_restart),
+		cmocka_unit_test(test_config_status),
+		cmocka_unit_test(test_inflight),
+		cmocka_unit_test(test_iotlb_miss_park_resume),
+		cmocka_unit_test(test_iotlb_persist),
+		cmocka_unit_test(test_iotlb_flush_on_reset),
+		cmocka_unit_test(test_iotlb_miss_timeout),
+		cmocka_unit_test(test_iommu_policy),
+		cmocka_unit_test(test_reconnect),
+	};
+
+	if (getenv("PT_FILTER"))
+		cmocka_set_test_filter(getenv("PT_FILTER"));
+	return cmocka_run_group_tests_name("proto_flow", tests, NULL, NULL);
+}
