@@ -220,10 +220,13 @@ bool vq_split_publish(struct vhk_vq *vq)
 bool vq_split_enable_notify(struct vhk_vq *vq, bool enable)
 {
 	if (vq->event_idx) {
-		/* With EVENT_IDX the driver ignores used->flags: disabling is
-		 * just not moving avail_event forward (see pop). */
-		if (enable)
-			vq_store16(avail_event_p(vq), vq->last_avail);
+		/* With EVENT_IDX the driver ignores used->flags.  Enabling
+		 * asks for a kick when entry last_avail is published;
+		 * disabling puts the event just behind us, where the driver
+		 * only crosses it after 2^16 more entries (pop stops moving
+		 * it while disabled). */
+		vq_store16(avail_event_p(vq),
+			   enable ? vq->last_avail : (uint16_t)(vq->last_avail - 1));
 	} else {
 		vq_store16(&vq->used->flags,
 			   enable ? 0 : VHK_VRING_USED_F_NO_NOTIFY);
