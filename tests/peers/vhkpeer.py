@@ -46,6 +46,12 @@ BACKENDS = {
 }
 
 
+# Sanitizer reports in the back-end log fail a run (the peer suite runs
+# against the ASan+UBSan build).
+SANITIZER_RX = [r'ERROR: (Address|Leak|Thread|Memory)Sanitizer',
+                r'runtime error: ']
+
+
 class Skip(Exception):
     pass
 
@@ -360,6 +366,15 @@ class Run:
         for rx in self.a.expect_backend_log:
             if not re.search(rx, blog, re.M):
                 errs.append('back-end log does not match /%s/' % rx)
+        for n, rx in self.a.expect_backend_count:
+            got = len(re.findall(rx, blog, re.M))
+            if got < int(n):
+                errs.append('back-end log matches /%s/ %d times, want >= %s'
+                            % (rx, got, n))
+        for rx in self.a.reject_backend_log + SANITIZER_RX:
+            m = re.search(rx, blog, re.M)
+            if m:
+                errs.append('back-end log has /%s/: %s' % (rx, m.group(0)))
         return errs
 
     def cleanup(self):
@@ -400,6 +415,11 @@ def parse(argv):
                     help='KEY=VALUE for /etc/vhk.env')
     ap.add_argument('--expect-backend-log', action='append', default=[],
                     metavar='REGEX')
+    ap.add_argument('--expect-backend-count', nargs=2, action='append',
+                    default=[], metavar=('N', 'REGEX'),
+                    help='REGEX must match the back-end log >= N times')
+    ap.add_argument('--reject-backend-log', action='append', default=[],
+                    metavar='REGEX', help='fail if REGEX matches the log')
     ap.add_argument('--fio', action='store_true', help='guest kit with fio')
     ap.add_argument('--timeout', type=int,
                     default=int(os.environ.get('VHK_PEER_TIMEOUT', 240)))
