@@ -224,6 +224,18 @@ static bool unsupported(int res)
 	       res == -ENOSYS;
 }
 
+/*
+ * O_DIRECT refuses buffers it cannot pin or align: -EINVAL for misaligned
+ * segments, -EFAULT for some tiny or unpinnable ones.  The buffered fd
+ * takes them (a real bad address fails there too).
+ */
+static bool direct_refused(const struct vhk_blk *blk, const struct blk_req *r,
+			   int res)
+{
+	return (res == -EINVAL || res == -EFAULT) && !r->buffered &&
+	       blk->direct;
+}
+
 static void wz_complete(struct blk_queue *q, struct blk_req *r, int res)
 {
 	struct vhk_blk *blk = q->blk;
@@ -258,7 +270,7 @@ static void wz_complete(struct blk_queue *q, struct blk_req *r, int res)
 			dwz_next(q, r);
 	} else if (res == -EINTR || res == -EAGAIN) {
 		req_again(q, r);
-	} else if (res == -EINVAL && !r->buffered && blk->direct) {
+	} else if (direct_refused(blk, r, res)) {
 		r->buffered = true;
 		req_again(q, r);
 	} else {
@@ -287,7 +299,7 @@ static void req_complete(struct blk_queue *q, struct blk_req *r, int res)
 				req_again(q, r);	/* short: the rest */
 		} else if (res == -EINTR || res == -EAGAIN) {
 			req_again(q, r);
-		} else if (res == -EINVAL && !r->buffered && blk->direct) {
+		} else if (direct_refused(blk, r, res)) {
 			/* Misaligned for O_DIRECT: go through the cache. */
 			r->buffered = true;
 			req_again(q, r);
@@ -359,8 +371,11 @@ static void parse_rw(struct blk_queue *q, struct blk_req *r, bool in,
 		goto ioerr;
 	}
 	n = vhk_iter_slice(data, len, r->data, r->cap);
-	if (n < 0)
+	if (n < 0) {
+		blk_warn(q, "cannot map %llu data bytes: %s",
+			 (unsigned long long)len, strerror(-n));
 		goto ioerr;
+	}
 	r->ndata = (unsigned int)n;
 	r->idata = 0;
 	r->off = sector * VHK_BLK_SECTOR_SIZE;

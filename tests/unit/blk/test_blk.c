@@ -1,0 +1,792 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_blk.c - the virtio-blk device driven through real rings in mock
+ * guest memory: a driver-side queue (drv_ring.h) places requests, the
+ * device-side queue is started on the mockmem address space, and the
+ * device runs through a fake host (no socket server) against a temp file.
+ *
+ * Every test asserts the status byte, the used length, the file content
+ * and that no guest byte outside the request's buffers changed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vhk_test.h"
+#include "vhostkit/drv_ring.h"
+#include "dev/blk_internal.h"
+
+#define QSIZE		16
+#define DISK_SECTORS	256		/* 128 KiB temp disk */
+#define SERIAL		"vhk-serial-1234"
+
+/* Buffer area layout (offsets in the mock guest buffer area). */
+#define OFF_HDR		0x0000
+#define OFF_PAY		0x0100		/* discard/wz segments, bad headers */
+#define OFF_DATA	0x1000		/* data, up to 0x2000 bytes */
+#define OFF_STATUS	0x3800
+#define BUF_SIZE	0x4000
+
+struct fake_host {
+	struct vhk_vq *vq;
+	unsigned int completes;
+	unsigned int kick_laters;
+	unsigned int broken;
+	int fd;
+	vhk_watch_fn fn;
+	void *arg;
+};
+
+struct ctx {
+	struct vhk_mockmem m;
+	struct vhk_drv_vq *dq;
+	struct vhk_vq *vq;
+	struct vhk_blk *blk;
+	struct fake_host host;
+	char path[64];
+	int fd;			/* test's own view of the disk */
+	uint64_t features;
+};
+
+static void h_complete(void *opaque, uint16_t idx)
+{
+	struct fake_host *h = opaque;
+
+	assert_int_equal(idx, 0);
+	vhk_vq_flush(h->vq);
+	h->completes++;
+}
+
+static void h_kick_later(void *opaque, uint16_t idx)
+{
+	struct fake_host *h = opaque;
+
+	assert_int_equal(idx, 0);
+	h->kick_laters++;
+}
+
+static int h_watch(void *opaque, int fd, vhk_watch_fn fn, void *arg)
+{
+	struct fake_host *h = opaque;
+
+	h->fd = fd;
+	h->fn = fn;
+	h->arg = arg;
+	return 0;
+}
+
+static int h_unwatch(void *opaque, int fd)
+{
+	struct fake_host *h = opaque;
+
+	if (fd != h->fd)
+		return -ENOENT;
+	h->fd = -1;
+	return 0;
+}
+
+static void h_broken(void *opaque, const char *why)
+{
+	struct fake_host *h = opaque;
+
+	(void)why;
+	h->broken++;
+}
+
+static void setup_ctx(struct ctx *c, bool read_only, bool packed,
+		      uint16_t depth)
+{
+	struct vhk_blk_opts o = {
+		.num_queues = 1,
+		.queue_depth = depth,
+		.serial = SERIAL,
+		.read_only = read_only,
+	};
+	struct vhk_blk_host h = {
+		.complete = h_complete,
+		.kick_later = h_kick_later,
+		.watch = h_watch,
+		.unwatch = h_unwatch,
+		.broken = h_broken,
+	};
+	struct vhk_vq_params p = { .num = QSIZE, .name = "test vq0" };
+	uint8_t *init;
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	c->host.fd = -1;
+	vhk_test_mockmem(&c->m, VHK_AS_GPA, vhk_drv_vq_mem_size(packed, QSIZE),
+			 BUF_SIZE);
+	vhk_set_feature(&c->features, VHK_F_VERSION_1);
+	vhk_set_feature(&c->features, VHK_F_EVENT_IDX);
+	if (packed)
+		vhk_set_feature(&c->features, VHK_F_RING_PACKED);
+	assert_int_equal(vhk_drv_vq_new(&c->dq, QSIZE, c->features,
+					c->m.ring_host, c->m.ring_addr), 0);
+	vhk_drv_vq_addrs(c->dq, &p.addrs);
+	p.features = c->features;
+	/* Packed (vhost-user encoding): slot 0, wrap counter 1. */
+	p.avail_base = packed ? 0x8000 : 0;
+	assert_int_equal(vhk_vq_new(&c->vq), 0);
+	assert_int_equal(vhk_vq_start(c->vq, &c->m.as, &p), 0);
+
+	/* The disk: a temp file with a recognisable pattern. */
+	snprintf(c->path, sizeof(c->path), "test_blk_disk_XXXXXX");
+	c->fd = mkstemp(c->path);
+	assert_true(c->fd >= 0);
+	init = malloc(DISK_SECTORS * 512);
+	assert_non_null(init);
+	for (i = 0; i < DISK_SECTORS * 512; i++)
+		init[i] = (uint8_t)(i / 512 + 1);
+	assert_int_equal(pwrite(c->fd, init, DISK_SECTORS * 512, 0),
+			 DISK_SECTORS * 512);
+	free(init);
+
+	o.disk = c->path;
+	assert_int_equal(vhk_blk_open(&c->blk, &o), 0);
+	assert_int_equal(vhk_blk_capacity(c->blk), DISK_SECTORS);
+	h.opaque = &c->host;
+	c->host.vq = c->vq;
+	vhk_blk_set_host(c->blk, &h);
+	assert_int_equal(vhk_blk_ops.set_features(c->blk, c->features), 0);
+	assert_int_equal(vhk_blk_ops.queue_start(c->blk, 0, c->vq), 0);
+	assert_true(c->host.fd >= 0);
+}
+
+static void teardown_ctx(struct ctx *c)
+{
+	int efd = c->host.fd;
+
+	vhk_blk_ops.queue_stop(c->blk, 0, c->vq);
+	assert_int_equal(c->host.fd, -1);	/* the eventfd was unwatched */
+	(void)efd;
+	vhk_blk_ops.reset(c->blk);
+	vhk_blk_close(c->blk);
+	assert_true(vhk_mockmem_canaries_intact(&c->m));
+	assert_int_equal(c->host.broken, 0);
+	vhk_vq_free(c->vq);
+	vhk_drv_vq_free(c->dq);
+	vhk_mockmem_fini(&c->m);
+	close(c->fd);
+	unlink(c->path);
+}
+
+/* A segment in the mock buffer area. */
+static struct vhk_drv_seg seg(struct ctx *c, size_t off, uint32_t len, bool w)
+{
+	struct vhk_drv_seg s = {
+		.addr = vhk_mockmem_buf_addr(&c->m, off),
+		.len = len,
+		.write = w,
+	};
+	return s;
+}
+
+static void put_hdr(struct ctx *c, uint32_t type, uint64_t sector)
+{
+	struct vhk_blk_req_hdr h = {
+		.type = vhk_le32_make(type),
+		.sector = vhk_le64_make(sector),
+	};
+
+	vhk_mockmem_write(&c->m, OFF_HDR, &h, sizeof(h));
+}
+
+/* Kick, then run completions until @n used buffers came back. */
+static void run(struct ctx *c, unsigned int n, uint32_t *lens)
+{
+	unsigned int got = 0, rounds = 0;
+
+	vhk_drv_vq_publish(c->dq);
+	vhk_blk_ops.queue_kick(c->blk, 0, c->vq);
+	while (got < n) {
+		struct pollfd pfd = { .fd = c->host.fd, .events = POLLIN };
+		unsigned int kl = c->host.kick_laters;
+		void *token;
+		uint32_t len;
+		int ret;
+
+		ret = vhk_drv_vq_get_used(c->dq, &token, &len);
+		assert_true(ret >= 0);
+		if (ret == 1) {
+			lens[(uintptr_t)token - 1] = len;
+			got++;
+			continue;
+		}
+		assert_true(++rounds < 1000);
+		assert_true(poll(&pfd, 1, 5000) == 1);
+		c->host.fn(c->host.arg, c->host.fd, POLLIN);
+		if (c->host.kick_laters != kl)
+			vhk_blk_ops.queue_kick(c->blk, 0, c->vq);
+	}
+}
+
+/* One request: header, optional data, status; returns the used length. */
+static uint32_t one(struct ctx *c, uint32_t type, uint64_t sector,
+		    size_t data_len, bool data_w, uint8_t *status)
+{
+	struct vhk_drv_seg s[3];
+	unsigned int n = 0;
+	uint32_t len = 0xdeadbeef;
+
+	put_hdr(c, type, sector);
+	vhk_mockmem_fill(&c->m, OFF_STATUS, 0x77, 1);
+	s[n++] = seg(c, OFF_HDR, 16, false);
+	if (data_len)
+		s[n++] = seg(c, OFF_DATA, (uint32_t)data_len, data_w);
+	s[n++] = seg(c, OFF_STATUS, 1, true);
+	assert_int_equal(vhk_drv_vq_add(c->dq, s, n, (void *)(uintptr_t)1), 0);
+	run(c, 1, &len);
+	vhk_mockmem_read(&c->m, OFF_STATUS, status, 1);
+	return len;
+}
+
+static size_t data_len(void)
+{
+	/* Fragmented: one host segment per byte, keep under max_iov. */
+	return vhk_test_fragmented() ? 512 : 4096;
+}
+
+static void read_disk(struct ctx *c, uint64_t sector, void *buf, size_t n)
+{
+	assert_int_equal(pread(c->fd, buf, n, (off_t)(sector * 512)),
+			 (ssize_t)n);
+}
+
+static void fill_pattern(uint8_t *p, size_t n, uint8_t seed)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = (uint8_t)(seed + i * 7 + (i >> 9));
+}
+
+static void roundtrip(bool packed)
+{
+	struct ctx c;
+	size_t n = data_len();
+	uint8_t *w = malloc(n), *r = malloc(n);
+	uint8_t st;
+
+	assert_non_null(w);
+	assert_non_null(r);
+	setup_ctx(&c, false, packed, 0);
+	fill_pattern(w, n, 0x31);
+	vhk_mockmem_write(&c.m, OFF_DATA, w, n);
+	assert_int_equal(one(&c, VHK_BLK_T_OUT, 8, n, false, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_OK);
+	read_disk(&c, 8, r, n);
+	assert_memory_equal(r, w, n);
+
+	/* Read it back into a buffer full of 0xee. */
+	vhk_mockmem_fill(&c.m, OFF_DATA, 0xee, n);
+	assert_int_equal(one(&c, VHK_BLK_T_IN, 8, n, true, &st), n + 1);
+	assert_int_equal(st, VHK_BLK_S_OK);
+	vhk_mockmem_read(&c.m, OFF_DATA, r, n);
+	assert_memory_equal(r, w, n);
+
+	/* The last sector of the disk is readable too (boundary). */
+	assert_int_equal(one(&c, VHK_BLK_T_IN, DISK_SECTORS - 1, 512, true,
+			     &st), 513);
+	assert_int_equal(st, VHK_BLK_S_OK);
+	vhk_mockmem_read(&c.m, OFF_DATA, r, 512);
+	assert_int_equal(r[0], (uint8_t)DISK_SECTORS);
+	assert_int_equal(r[511], (uint8_t)DISK_SECTORS);
+	teardown_ctx(&c);
+	free(w);
+	free(r);
+}
+
+static void test_roundtrip_split(void **state)
+{
+	(void)state;
+	roundtrip(false);
+}
+
+static void test_roundtrip_packed(void **state)
+{
+	(void)state;
+	roundtrip(true);
+}
+
+/* Data split over several descriptors, plus a header split in two. */
+static void test_scattered(void **state)
+{
+	struct ctx c;
+	struct vhk_drv_seg s[6];
+	uint8_t w[2048], r[2048], st;
+	/* Fragmented: one host segment per byte, keep under max_iov. */
+	uint32_t p = vhk_test_fragmented() ? 256 : 1024, len;
+
+	(void)state;
+	setup_ctx(&c, false, false, 0);
+	fill_pattern(w, sizeof(w), 0x55);
+	vhk_mockmem_write(&c.m, OFF_DATA, w, p);
+	vhk_mockmem_write(&c.m, OFF_DATA + 0x1000, w + p, p);
+	put_hdr(&c, VHK_BLK_T_OUT, 100);
+	s[0] = seg(&c, OFF_HDR, 5, false);
+	s[1] = seg(&c, OFF_HDR + 5, 11, false);
+	s[2] = seg(&c, OFF_DATA, p, false);
+	s[3] = seg(&c, OFF_DATA + 0x1000, p, false);
+	s[4] = seg(&c, OFF_STATUS, 1, true);
+	assert_int_equal(vhk_drv_vq_add(c.dq, s, 5, (void *)1), 0);
+	run(&c, 1, &len);
+	assert_int_equal(len, 1);
+	vhk_mockmem_read(&c.m, OFF_STATUS, &st, 1);
+	assert_int_equal(st, VHK_BLK_S_OK);
+	read_disk(&c, 100, r, 2 * p);
+	assert_memory_equal(r, w, 2 * p);
+
+	/* Read back into two writable pieces with the status in a third. */
+	vhk_mockmem_fill(&c.m, OFF_DATA, 0, 0x2000);
+	put_hdr(&c, VHK_BLK_T_IN, 100);
+	s[0] = seg(&c, OFF_HDR, 16, false);
+	s[1] = seg(&c, OFF_DATA, p + p / 2, true);
+	s[2] = seg(&c, OFF_DATA + 0x1000, p / 2, true);
+	s[3] = seg(&c, OFF_STATUS, 1, true);
+	assert_int_equal(vhk_drv_vq_add(c.dq, s, 4, (void *)1), 0);
+	run(&c, 1, &len);
+	assert_int_equal(len, 2 * p + 1);
+	vhk_mockmem_read(&c.m, OFF_DATA, r, p + p / 2);
+	vhk_mockmem_read(&c.m, OFF_DATA + 0x1000, r + p + p / 2, p / 2);
+	assert_memory_equal(r, w, 2 * p);
+	teardown_ctx(&c);
+}
+
+static void test_flush(void **state)
+{
+	struct ctx c;
+	uint8_t st;
+
+	(void)state;
+	setup_ctx(&c, false, false, 0);
+	assert_int_equal(one(&c, VHK_BLK_T_FLUSH, 0, 0, false, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_OK);
+	teardown_ctx(&c);
+}
+
+static void put_dwz(struct ctx *c, unsigned int i, uint64_t sector,
+		    uint32_t num, uint32_t flags)
+{
+	struct vhk_blk_dwz_seg s = {
+		.sector = vhk_le64_make(sector),
+		.num_sectors = vhk_le32_make(num),
+		.flags = vhk_le32_make(flags),
+	};
+
+	vhk_mockmem_write(&c->m, OFF_PAY + i * sizeof(s), &s, sizeof(s));
+}
+
+/* DISCARD / WZ with @nseg segments already written at OFF_PAY. */
+static uint32_t dwz(struct ctx *c, uint32_t type, size_t bytes, uint8_t *st)
+{
+	struct vhk_drv_seg s[3];
+	uint32_t len;
+
+	put_hdr(c, type, 0);
+	vhk_mockmem_fill(&c->m, OFF_STATUS, 0x77, 1);
+	s[0] = seg(c, OFF_HDR, 16, false);
+	s[1] = seg(c, OFF_PAY, (uint32_t)bytes, false);
+	s[2] = seg(c, OFF_STATUS, 1, true);
+	assert_int_equal(vhk_drv_vq_add(c->dq, s, 3, (void *)1), 0);
+	run(c, 1, &len);
+	vhk_mockmem_read(&c->m, OFF_STATUS, st, 1);
+	return len;
+}
+
+static bool disk_is(struct ctx *c, uint64_t sector, size_t n, int byte)
+{
+	uint8_t *b = malloc(n);
+	size_t i;
+	bool ok = true;
+
+	assert_non_null(b);
+	read_disk(c, sector, b, n);
+	for (i = 0; i < n; i++)
+		ok &= b[i] == (uint8_t)(byte < 0 ? sector + i / 512 + 1 :
+					   (uint64_t)byte);
+	free(b);
+	return ok;
+}
+
+static void test_discard(void **state)
+{
+	struct ctx c;
+	uint8_t st;
+
+	(void)state;
+	setup_ctx(&c, false, false, 0);
+	put_dwz(&c, 0, 16, 8, 0);
+	put_dwz(&c, 1, 40, 8, 0);
+	assert_int_equal(dwz(&c, VHK_BLK_T_DISCARD, 32, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_OK);
+	/* Sectors around the ranges are untouched. */
+	assert_true(disk_is(&c, 15, 512, -1));
+	assert_true(disk_is(&c, 24, 512, -1));
+	assert_true(disk_is(&c, 48, 512, -1));
+
+	/* VIRTIO 1.2, 5.2.6.2: unmap on a discard -> UNSUPP. */
+	put_dwz(&c, 0, 16, 8, VHK_BLK_WZ_FLAG_UNMAP);
+	assert_int_equal(dwz(&c, VHK_BLK_T_DISCARD, 16, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_UNSUPP);
+	/* Unknown flags -> UNSUPP. */
+	put_dwz(&c, 0, 16, 8, 0x80);
+	assert_int_equal(dwz(&c, VHK_BLK_T_DISCARD, 16, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_UNSUPP);
+	/* Payload not a multiple of 16 -> IOERR. */
+	put_dwz(&c, 0, 16, 8, 0);
+	assert_int_equal(dwz(&c, VHK_BLK_T_DISCARD, 15, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_IOERR);
+	/* Range past the end, and a wrapping one -> IOERR. */
+	put_dwz(&c, 0, DISK_SECTORS - 4, 8, 0);
+	assert_int_equal(dwz(&c, VHK_BLK_T_DISCARD, 16, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_IOERR);
+	put_dwz(&c, 0, UINT64_MAX - 2, 8, 0);
+	assert_int_equal(dwz(&c, VHK_BLK_T_DISCARD, 16, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_IOERR);
+	assert_true(disk_is(&c, DISK_SECTORS - 4, 4 * 512, -1));
+	/* More segments than max_discard_seg -> UNSUPP. */
+	assert_int_equal(dwz(&c, VHK_BLK_T_DISCARD,
+			     16 * (VHK_BLK_MAX_DWZ_SEG + 1), &st), 1);
+	assert_int_equal(st, VHK_BLK_S_UNSUPP);
+	teardown_ctx(&c);
+}
+
+static void write_zeroes(bool no_punch, bool no_zero_range)
+{
+	struct ctx c;
+	uint8_t st;
+
+	setup_ctx(&c, false, false, 0);
+	c.blk->no_punch = no_punch;
+	c.blk->no_zero_range = no_zero_range;
+	assert_true(disk_is(&c, 32, 16 * 512, -1));
+	put_dwz(&c, 0, 32, 8, 0);
+	put_dwz(&c, 1, 44, 4, VHK_BLK_WZ_FLAG_UNMAP);
+	assert_int_equal(dwz(&c, VHK_BLK_T_WRITE_ZEROES, 32, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_OK);
+	assert_true(disk_is(&c, 31, 512, -1));
+	assert_true(disk_is(&c, 32, 8 * 512, 0));
+	assert_true(disk_is(&c, 40, 4 * 512, -1));
+	assert_true(disk_is(&c, 44, 4 * 512, 0));
+	assert_true(disk_is(&c, 48, 512, -1));
+	/* Unknown flag -> UNSUPP, disk unchanged. */
+	put_dwz(&c, 0, 60, 1, 0x2);
+	assert_int_equal(dwz(&c, VHK_BLK_T_WRITE_ZEROES, 16, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_UNSUPP);
+	assert_true(disk_is(&c, 60, 512, -1));
+	teardown_ctx(&c);
+}
+
+static void test_write_zeroes(void **state)
+{
+	(void)state;
+	write_zeroes(false, false);
+}
+
+static void test_write_zeroes_fallback_write(void **state)
+{
+	(void)state;
+	write_zeroes(true, true);	/* writev from the zero buffer */
+}
+
+static void test_get_id(void **state)
+{
+	struct ctx c;
+	uint8_t id[VHK_BLK_ID_BYTES], want[VHK_BLK_ID_BYTES] = { 0 };
+	uint8_t st;
+
+	(void)state;
+	setup_ctx(&c, false, false, 0);
+	memcpy(want, SERIAL, strlen(SERIAL));
+	vhk_mockmem_fill(&c.m, OFF_DATA, 0xcc, sizeof(id));
+	assert_int_equal(one(&c, VHK_BLK_T_GET_ID, 0, sizeof(id), true, &st),
+			 sizeof(id) + 1);
+	assert_int_equal(st, VHK_BLK_S_OK);
+	vhk_mockmem_read(&c.m, OFF_DATA, id, sizeof(id));
+	assert_memory_equal(id, want, sizeof(id));
+	teardown_ctx(&c);
+}
+
+static void test_unsupported(void **state)
+{
+	struct ctx c;
+	uint8_t st;
+
+	(void)state;
+	setup_ctx(&c, false, false, 0);
+	assert_int_equal(one(&c, 99, 0, 512, true, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_UNSUPP);
+	assert_int_equal(one(&c, VHK_BLK_T_GET_LIFETIME, 0, 512, true, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_UNSUPP);
+	assert_int_equal(one(&c, VHK_BLK_T_SECURE_ERASE, 0, 512, false, &st),
+			 1);
+	assert_int_equal(st, VHK_BLK_S_UNSUPP);
+	teardown_ctx(&c);
+}
+
+static void test_out_of_range(void **state)
+{
+	static const uint64_t bad[] = {
+		DISK_SECTORS, DISK_SECTORS - 1, DISK_SECTORS + 1,
+		UINT64_MAX / 512, UINT64_MAX / 512 + 1, UINT64_MAX,
+	};
+	struct ctx c;
+	uint8_t buf[1024], st;
+	size_t i, n = vhk_test_fragmented() ? 512 : 1024;
+
+	(void)state;
+	setup_ctx(&c, false, false, 0);
+	for (i = 0; i < VHK_ARRAY_SIZE(bad); i++) {
+		if (n == 512 && bad[i] == DISK_SECTORS - 1)
+			continue;	/* in range with one sector */
+		vhk_mockmem_fill(&c.m, OFF_DATA, 0xaa, n);
+		assert_int_equal(one(&c, VHK_BLK_T_IN, bad[i], n, true,
+				     &st), 1);
+		assert_int_equal(st, VHK_BLK_S_IOERR);
+		vhk_mockmem_read(&c.m, OFF_DATA, buf, n);
+		assert_true(buf[0] == 0xaa && buf[n - 1] == 0xaa);
+		assert_int_equal(one(&c, VHK_BLK_T_OUT, bad[i], n, false,
+				     &st), 1);
+		assert_int_equal(st, VHK_BLK_S_IOERR);
+	}
+	assert_true(disk_is(&c, DISK_SECTORS - 2, 1024, -1));
+	teardown_ctx(&c);
+}
+
+static void test_short_chains(void **state)
+{
+	struct ctx c;
+	struct vhk_drv_seg s[2];
+	uint8_t st, hdr[16];
+	uint32_t len;
+
+	(void)state;
+	setup_ctx(&c, false, false, 0);
+	/* Header only, nothing writable: used with 0 bytes, header intact. */
+	put_hdr(&c, VHK_BLK_T_IN, 0);
+	vhk_mockmem_read(&c.m, OFF_HDR, hdr, sizeof(hdr));
+	s[0] = seg(&c, OFF_HDR, 16, false);
+	assert_int_equal(vhk_drv_vq_add(c.dq, s, 1, (void *)1), 0);
+	run(&c, 1, &len);
+	assert_int_equal(len, 0);
+
+	/* 8 header bytes and a status byte: IOERR. */
+	s[0] = seg(&c, OFF_HDR, 8, false);
+	s[1] = seg(&c, OFF_STATUS, 1, true);
+	vhk_mockmem_fill(&c.m, OFF_STATUS, 0x77, 1);
+	assert_int_equal(vhk_drv_vq_add(c.dq, s, 2, (void *)1), 0);
+	run(&c, 1, &len);
+	assert_int_equal(len, 1);
+	vhk_mockmem_read(&c.m, OFF_STATUS, &st, 1);
+	assert_int_equal(st, VHK_BLK_S_IOERR);
+
+	/* Only a status byte. */
+	s[0] = seg(&c, OFF_STATUS, 1, true);
+	vhk_mockmem_fill(&c.m, OFF_STATUS, 0x77, 1);
+	assert_int_equal(vhk_drv_vq_add(c.dq, s, 1, (void *)1), 0);
+	run(&c, 1, &len);
+	assert_int_equal(len, 1);
+	vhk_mockmem_read(&c.m, OFF_STATUS, &st, 1);
+	assert_int_equal(st, VHK_BLK_S_IOERR);
+
+	/* The queue still works afterwards. */
+	assert_int_equal(one(&c, VHK_BLK_T_IN, 0, 512, true, &st), 513);
+	assert_int_equal(st, VHK_BLK_S_OK);
+	teardown_ctx(&c);
+}
+
+static void test_bad_directions(void **state)
+{
+	struct ctx c;
+	struct vhk_drv_seg s[3];
+	uint8_t st;
+	uint32_t len;
+
+	(void)state;
+	setup_ctx(&c, false, false, 0);
+	/* OUT whose data is device-writable: IOERR, disk unchanged. */
+	vhk_mockmem_fill(&c.m, OFF_DATA, 0x11, 512);
+	assert_int_equal(one(&c, VHK_BLK_T_OUT, 4, 512, true, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_IOERR);
+	assert_true(disk_is(&c, 4, 512, -1));
+	/* IN without writable data. */
+	assert_int_equal(one(&c, VHK_BLK_T_IN, 4, 0, true, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_IOERR);
+	/* IN with extra readable data. */
+	assert_int_equal(one(&c, VHK_BLK_T_IN, 4, 512, false, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_IOERR);
+	/* OUT of 0 bytes. */
+	assert_int_equal(one(&c, VHK_BLK_T_OUT, 4, 0, false, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_IOERR);
+	/* OUT with readable data, then a writable byte before the status. */
+	put_hdr(&c, VHK_BLK_T_OUT, 4);
+	s[0] = seg(&c, OFF_HDR, 16, false);
+	s[1] = seg(&c, OFF_DATA, 512, false);
+	s[2] = seg(&c, OFF_STATUS, 2, true);
+	assert_int_equal(vhk_drv_vq_add(c.dq, s, 3, (void *)1), 0);
+	run(&c, 1, &len);
+	assert_int_equal(len, 1);
+	vhk_mockmem_read(&c.m, OFF_STATUS + 1, &st, 1);	/* last byte */
+	assert_int_equal(st, VHK_BLK_S_IOERR);
+	assert_true(disk_is(&c, 4, 512, -1));
+	teardown_ctx(&c);
+}
+
+static void test_not_multiple_of_512(void **state)
+{
+	static const size_t lens[] = { 1, 511, 513, 700, 1000 };
+	struct ctx c;
+	uint8_t st;
+	size_t i;
+
+	(void)state;
+	setup_ctx(&c, false, false, 0);
+	for (i = 0; i < VHK_ARRAY_SIZE(lens); i++) {
+		vhk_mockmem_fill(&c.m, OFF_DATA, 0x22, lens[i]);
+		assert_int_equal(one(&c, VHK_BLK_T_OUT, 2, lens[i], false,
+				     &st), 1);
+		assert_int_equal(st, VHK_BLK_S_IOERR);
+		vhk_mockmem_fill(&c.m, OFF_DATA, 0x33, lens[i]);
+		assert_int_equal(one(&c, VHK_BLK_T_IN, 2, lens[i], true, &st),
+				 1);
+		assert_int_equal(st, VHK_BLK_S_IOERR);
+	}
+	assert_true(disk_is(&c, 2, 1024, -1));
+	teardown_ctx(&c);
+}
+
+static void test_read_only(void **state)
+{
+	struct ctx c;
+	uint8_t st;
+	uint64_t f;
+	size_t n = vhk_test_fragmented() ? 512 : 1024;
+
+	(void)state;
+	setup_ctx(&c, true, false, 0);
+	f = vhk_blk_ops.get_features(c.blk);
+	assert_true(vhk_has_feature(f, VHK_BLK_F_RO));
+	assert_false(vhk_has_feature(f, VHK_BLK_F_DISCARD));
+	vhk_mockmem_fill(&c.m, OFF_DATA, 0x44, n);
+	assert_int_equal(one(&c, VHK_BLK_T_OUT, 6, n, false, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_IOERR);
+	put_dwz(&c, 0, 6, 2, 0);
+	assert_int_equal(dwz(&c, VHK_BLK_T_DISCARD, 16, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_IOERR);
+	assert_int_equal(dwz(&c, VHK_BLK_T_WRITE_ZEROES, 16, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_IOERR);
+	assert_true(disk_is(&c, 6, 1024, -1));
+	assert_int_equal(one(&c, VHK_BLK_T_FLUSH, 0, 0, false, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_OK);
+	assert_int_equal(one(&c, VHK_BLK_T_IN, 6, n, true, &st), n + 1);
+	assert_int_equal(st, VHK_BLK_S_OK);
+	teardown_ctx(&c);
+}
+
+/* More requests than slots: the device parks and is re-kicked. */
+static void test_queue_depth(void **state)
+{
+	enum { N = 5 };	/* 3 descriptors each in a ring of 16 */
+	struct ctx c;
+	struct vhk_drv_seg s[3];
+	uint32_t lens[N];
+	uint8_t st;
+	unsigned int i;
+
+	(void)state;
+	setup_ctx(&c, false, false, 2);
+	for (i = 0; i < N; i++) {
+		struct vhk_blk_req_hdr h = {
+			.type = vhk_le32_make(VHK_BLK_T_OUT),
+			.sector = vhk_le64_make(128 + i),
+		};
+
+		vhk_mockmem_write(&c.m, OFF_HDR + 16 * i, &h, sizeof(h));
+		vhk_mockmem_fill(&c.m, OFF_DATA + 512 * i, (uint8_t)(0xa0 + i),
+				 512);
+		vhk_mockmem_fill(&c.m, OFF_STATUS + i, 0x77, 1);
+		s[0] = seg(&c, OFF_HDR + 16 * i, 16, false);
+		s[1] = seg(&c, OFF_DATA + 512 * i, 512, false);
+		s[2] = seg(&c, OFF_STATUS + i, 1, true);
+		assert_int_equal(vhk_drv_vq_add(c.dq, s, 3,
+						(void *)(uintptr_t)(i + 1)), 0);
+	}
+	run(&c, N, lens);
+	assert_true(c.host.kick_laters > 0);
+	for (i = 0; i < N; i++) {
+		assert_int_equal(lens[i], 1);
+		vhk_mockmem_read(&c.m, OFF_STATUS + i, &st, 1);
+		assert_int_equal(st, VHK_BLK_S_OK);
+		assert_true(disk_is(&c, 128 + i, 512, 0xa0 + (int)i));
+	}
+	teardown_ctx(&c);
+}
+
+static void test_config(void **state)
+{
+	struct ctx c;
+	struct vhk_blk_config cfg;
+	uint8_t b[8];
+	uint64_t f;
+
+	(void)state;
+	setup_ctx(&c, false, false, 0);
+	assert_int_equal(vhk_blk_ops.get_config(c.blk, 0, &cfg, sizeof(cfg)),
+			 0);
+	assert_int_equal(vhk_le64_get(cfg.capacity), DISK_SECTORS);
+	assert_int_equal(vhk_le32_get(cfg.seg_max), VHK_VQ_DEFAULT_MAX_IOV - 2);
+	assert_int_equal(vhk_le32_get(cfg.blk_size), 512);
+	assert_int_equal(vhk_le16_get(cfg.num_queues), 1);
+	assert_int_equal(vhk_le32_get(cfg.max_discard_seg),
+			 VHK_BLK_MAX_DWZ_SEG);
+	assert_int_equal(vhk_blk_ops.get_config(c.blk, 36, b, 4), 0);
+	assert_int_equal(b[0] | b[1] << 8 | b[2] << 16 | (uint32_t)b[3] << 24,
+			 VHK_BLK_MAX_DWZ_SECTORS);
+	assert_int_equal(vhk_blk_ops.get_config(c.blk, sizeof(cfg), b, 0), 0);
+	assert_int_equal(vhk_blk_ops.get_config(c.blk, sizeof(cfg) - 1, b, 2),
+			 -EINVAL);
+	assert_int_equal(vhk_blk_ops.get_config(c.blk, 0xffffffffu, b, 2),
+			 -EINVAL);
+	assert_int_equal(vhk_blk_ops.get_config(c.blk, 8, b, 0xfffffffcu),
+			 -EINVAL);
+	assert_int_equal(vhk_blk_ops.set_config(c.blk, 32, b, 1), -EINVAL);
+	f = vhk_blk_ops.get_features(c.blk);
+	assert_true(vhk_has_feature(f, VHK_F_VERSION_1));
+	assert_true(vhk_has_feature(f, VHK_F_RING_PACKED));
+	assert_true(vhk_has_feature(f, VHK_BLK_F_FLUSH));
+	assert_true(vhk_has_feature(f, VHK_BLK_F_DISCARD));
+	assert_true(vhk_has_feature(f, VHK_BLK_F_WRITE_ZEROES));
+	assert_false(vhk_has_feature(f, VHK_BLK_F_MQ));
+	assert_false(vhk_has_feature(f, VHK_BLK_F_RO));
+	assert_int_equal(vhk_blk_ops.num_queues(c.blk), 1);
+	teardown_ctx(&c);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_roundtrip_split),
+		cmocka_unit_test(test_roundtrip_packed),
+		cmocka_unit_test(test_scattered),
+		cmocka_unit_test(test_flush),
+		cmocka_unit_test(test_discard),
+		cmocka_unit_test(test_write_zeroes),
+		cmocka_unit_test(test_write_zeroes_fallback_write),
+		cmocka_unit_test(test_get_id),
+		cmocka_unit_test(test_unsupported),
+		cmocka_unit_test(test_out_of_range),
+		cmocka_unit_test(test_short_chains),
+		cmocka_unit_test(test_bad_directions),
+		cmocka_unit_test(test_not_multiple_of_512),
+		cmocka_unit_test(test_read_only),
+		cmocka_unit_test(test_queue_depth),
+	};
+
+	vhk_test_init(argc, argv);
+	return VHK_TEST_RUN("blk", tests);
+}
