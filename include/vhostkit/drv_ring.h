@@ -111,6 +111,14 @@ bool vhk_drv_vq_enable_cb(struct vhk_drv_vq *dq, bool enable);
 void vhk_drv_vq_raw(struct vhk_drv_vq *dq, void **desc, void **driver,
 		    void **device);
 
+/**
+ * vhk_drv_vq_base - the SET_VRING_BASE value that makes a device start
+ * where this queue's next published chain will be: split, the next avail
+ * index; packed (vhost-user encoding), the next slot | wrap counter << 15
+ * (0x8000 for a fresh packed queue, VIRTIO 1.2 2.8.1).
+ */
+uint16_t vhk_drv_vq_base(const struct vhk_drv_vq *dq);
+
 /** vhk_drv_vq_size - the queue size given to vhk_drv_vq_new(). */
 uint16_t vhk_drv_vq_size(const struct vhk_drv_vq *dq);
 

@@ -37,6 +37,21 @@ static bool canary_is(const struct vhk_mockmem *m, size_t pos)
 	return m->canary[pos / 8] & (1u << (pos % 8));
 }
 
+/* Clear canary bits for [@pos, @pos+@len), whole bitmap bytes at once. */
+static void canary_clear_range(struct vhk_mockmem *m, size_t pos, size_t len)
+{
+	size_t end = pos + len;
+
+	while (pos < end && pos % 8)
+		canary_set(m, pos++, false);
+	if (end - pos >= 8) {
+		memset(m->canary + pos / 8, 0, (end - pos) / 8);
+		pos += (end - pos) / 8 * 8;
+	}
+	while (pos < end)
+		canary_set(m, pos++, false);
+}
+
 /* Offset in buf_host of buffer byte @off. */
 static size_t host_off(const struct vhk_mockmem *m, size_t off)
 {
@@ -152,15 +167,25 @@ int vhk_mockmem_init(struct vhk_mockmem *m, enum vhk_as_mode mode,
 		ret = -ENOMEM;
 		goto err;
 	}
-	/* Everything is a canary except the ring and the mapped buffer bytes. */
-	for (pos = 0; pos < m->base_len; pos++)
-		canary_set(m, pos, true);
-	for (pos = PAGE; pos < PAGE + ring_len; pos++)
-		canary_set(m, pos, false);
-	for (size_t off = 0; off < buf_size; off++)
-		canary_set(m, base_pos(m, off), false);
-	for (pos = 0; pos < m->base_len; pos++)
-		m->base[pos] = canary_is(m, pos) ? canary_byte(pos) : 0;
+	/*
+	 * Everything is a canary except the ring and the mapped buffer bytes.
+	 * The mapping starts zeroed, so only canary bytes need writing.
+	 */
+	memset(m->canary, 0xff, m->base_len / 8 + 1);
+	canary_clear_range(m, PAGE, ring_len);
+	if (!fragmented)
+		canary_clear_range(m, (size_t)(m->buf_host - m->base), buf_size);
+	else
+		for (size_t off = 0; off < buf_size; off++)
+			canary_set(m, base_pos(m, off), false);
+	for (pos = 0; pos < m->base_len; pos++) {
+		if ((pos % 8) == 0 && m->canary[pos / 8] == 0) {
+			pos += 7;
+			continue;
+		}
+		if (canary_is(m, pos))
+			m->base[pos] = canary_byte(pos);
+	}
 
 	max_regions = 2;
 	if (fragmented && mode != VHK_AS_IOTLB)

@@ -109,6 +109,13 @@ uint16_t vhk_drv_vq_size(const struct vhk_drv_vq *dq)
 	return dq->num;
 }
 
+uint16_t vhk_drv_vq_base(const struct vhk_drv_vq *dq)
+{
+	if (dq->packed)
+		return (uint16_t)(dq->pub_slot | (dq->pub_wrap ? 0x8000 : 0));
+	return dq->avail_pub;
+}
+
 bool vhk_drv_vq_broken(const struct vhk_drv_vq *dq)
 {
 	return dq->broken;

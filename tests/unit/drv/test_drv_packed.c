@@ -154,6 +154,8 @@ static void test_layout(void **state)
 	assert_int_equal(a.device % VHK_PACKED_EVENT_ALIGN, 0);
 	assert_ptr_equal((uint8_t *)e.drv_evt, e.mem + 80);
 	assert_ptr_equal((uint8_t *)e.dev_evt, e.mem + 84);
+	/* A fresh packed queue starts at slot 0 with wrap counter 1. */
+	assert_int_equal(vhk_drv_vq_base(e.dq), 0x8000);
 	env_fini(&e);
 }
 
@@ -264,6 +266,9 @@ static void test_wrap_laps(void **state)
 		}
 		assert_int_equal(e.av_slot, e.us_slot);
 		assert_int_equal(e.av_wrap, e.us_wrap);
+		/* SET_VRING_BASE for a device starting here. */
+		assert_int_equal(vhk_drv_vq_base(e.dq),
+				 e.av_slot | (e.av_wrap ? 0x8000 : 0));
 	}
 	assert_true(laps >= 50);
 	env_fini(&e);

@@ -263,6 +263,7 @@ static void test_event_idx_wrap(void **state)
 	/* used->flags are ignored with EVENT_IDX (2.7.10). */
 	e.used->flags = vhk_le16_make(VHK_VRING_USED_F_NO_NOTIFY);
 	cycle_to(&e, 65534);
+	assert_int_equal(vhk_drv_vq_base(e.dq), 65534);
 	set_avail_event(&e, 65535);
 	/* 65534 -> 65535: event 65535 not crossed yet. */
 	assert_int_equal(vhk_drv_vq_add(e.dq, &s, 1, &tok), 0);
@@ -271,6 +272,7 @@ static void test_event_idx_wrap(void **state)
 	assert_int_equal(vhk_drv_vq_add(e.dq, &s, 1, &tok), 0);
 	assert_true(vhk_drv_vq_publish(e.dq));
 	assert_int_equal(le16(e.avail->idx), 0);
+	assert_int_equal(vhk_drv_vq_base(e.dq), 0);
 	/* Two at once, 0 -> 2, event 1 in between. */
 	set_avail_event(&e, 1);
 	assert_int_equal(vhk_drv_vq_add(e.dq, &s, 1, &tok), 0);
