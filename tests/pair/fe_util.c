@@ -193,11 +193,20 @@ struct fe_blk_req {
 	enum vhk_dma_dir dir;
 	uint64_t a_hdr, a_buf, a_status;
 	bool done;
+	bool own;	/* hdr/status allocated here */
 };
 
 int fe_blk_submit(struct vhk_fe *fe, uint16_t q, uint32_t type,
 		  uint64_t sector, void *buf, uint32_t len, bool kick,
 		  struct fe_blk_req **out)
+{
+	return fe_blk_submit_at(fe, q, type, sector, buf, len, kick, NULL,
+				out);
+}
+
+int fe_blk_submit_at(struct vhk_fe *fe, uint16_t q, uint32_t type,
+		     uint64_t sector, void *buf, uint32_t len, bool kick,
+		     void *scratch, struct fe_blk_req **out)
 {
 	struct vhk_drv_vq *dq = vhk_fe_queue(fe, q);
 	struct vhk_drv_seg segs[3];
@@ -210,8 +219,14 @@ int fe_blk_submit(struct vhk_fe *fe, uint16_t q, uint32_t type,
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
-	r->hdr = vhk_fe_alloc(fe, sizeof(*r->hdr));
-	r->status = vhk_fe_alloc(fe, 1);
+	r->own = !scratch;
+	if (scratch) {
+		r->hdr = scratch;
+		r->status = (uint8_t *)scratch + 32;
+	} else {
+		r->hdr = vhk_fe_alloc(fe, sizeof(*r->hdr));
+		r->status = vhk_fe_alloc(fe, 1);
+	}
 	if (!r->hdr || !r->status) {
 		ret = -ENOMEM;
 		goto fail;
@@ -248,8 +263,10 @@ int fe_blk_submit(struct vhk_fe *fe, uint16_t q, uint32_t type,
 	return 0;
 fail:
 	/* Test helper: leaks the mappings on failure, frees memory. */
-	vhk_fe_free(fe, r->hdr);
-	vhk_fe_free(fe, r->status);
+	if (r->own) {
+		vhk_fe_free(fe, r->hdr);
+		vhk_fe_free(fe, r->status);
+	}
 	free(r);
 	return ret;
 }
@@ -286,8 +303,10 @@ int fe_blk_collect(struct vhk_fe *fe, uint16_t q, struct fe_blk_req *r,
 		ret = vhk_fe_dma_unmap(fe, r->status, 1, VHK_DMA_FROM_DEVICE,
 				       r->a_status);
 	st = *r->status;
-	vhk_fe_free(fe, r->hdr);
-	vhk_fe_free(fe, r->status);
+	if (r->own) {
+		vhk_fe_free(fe, r->hdr);
+		vhk_fe_free(fe, r->status);
+	}
 	free(r);
 	return ret ? ret : st;
 }
@@ -295,8 +314,16 @@ int fe_blk_collect(struct vhk_fe *fe, uint16_t q, struct fe_blk_req *r,
 int fe_blk_rw(struct vhk_fe *fe, uint16_t q, uint32_t type, uint64_t sector,
 	      void *buf, uint32_t len, int timeout_ms)
 {
+	return fe_blk_rw_at(fe, q, type, sector, buf, len, NULL, timeout_ms);
+}
+
+int fe_blk_rw_at(struct vhk_fe *fe, uint16_t q, uint32_t type,
+		 uint64_t sector, void *buf, uint32_t len, void *scratch,
+		 int timeout_ms)
+{
 	struct fe_blk_req *r;
-	int ret = fe_blk_submit(fe, q, type, sector, buf, len, true, &r);
+	int ret = fe_blk_submit_at(fe, q, type, sector, buf, len, true,
+				   scratch, &r);
 
 	if (ret)
 		return ret;

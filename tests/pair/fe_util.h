@@ -58,12 +58,21 @@ int fe_blk_rw(struct vhk_fe *fe, uint16_t q, uint32_t type, uint64_t sector,
 /*
  * Place (and publish, without kicking when @kick is false) a request whose
  * completion is collected later by fe_blk_collect().  The request state is
- * returned in *@req.
+ * returned in *@req.  @scratch (NULL, or 64 bytes from vhk_fe_alloc()
+ * owned by the caller) holds the header and status instead of two fresh
+ * allocations, so that a lazy IOMMU mapping can be reused.
  */
 struct fe_blk_req;
 int fe_blk_submit(struct vhk_fe *fe, uint16_t q, uint32_t type,
 		  uint64_t sector, void *buf, uint32_t len, bool kick,
 		  struct fe_blk_req **req);
+int fe_blk_submit_at(struct vhk_fe *fe, uint16_t q, uint32_t type,
+		     uint64_t sector, void *buf, uint32_t len, bool kick,
+		     void *scratch, struct fe_blk_req **req);
+/* fe_blk_rw() with @scratch as in fe_blk_submit_at(). */
+int fe_blk_rw_at(struct vhk_fe *fe, uint16_t q, uint32_t type,
+		 uint64_t sector, void *buf, uint32_t len, void *scratch,
+		 int timeout_ms);
 /* Wait for @req to complete; returns status or -errno; frees @req. */
 int fe_blk_collect(struct vhk_fe *fe, uint16_t q, struct fe_blk_req *req,
 		   int timeout_ms);
