@@ -416,7 +416,7 @@ static void model_verify(struct vhk_iotlb *t, const struct model *m,
 		assert_int_equal(vhk_iotlb_count(t), model_count(m));
 }
 
-static void run_model(size_t max, unsigned int ops)
+static void run_model(size_t max, unsigned int ops, unsigned int maxlen)
 {
 	struct vhk_iotlb *t = mk(max);
 	struct model *m = calloc(1, sizeof(*m));
@@ -427,7 +427,7 @@ static void run_model(size_t max, unsigned int ops)
 	for (unsigned int op = 0; op < ops; op++) {
 		unsigned int kind = rnd() % 10;
 		uint64_t a = rnd() % SPACE;
-		uint64_t len = 1 + rnd() % (kind < 8 ? 24 : 300);
+		uint64_t len = 1 + rnd() % (kind < 8 ? maxlen : 300);
 
 		if (a + len > SPACE)
 			len = SPACE - a;
@@ -463,13 +463,16 @@ static void run_model(size_t max, unsigned int ops)
 static void test_model_exact(void **state)
 {
 	(void)state;
-	run_model(0, 6000);
+	run_model(0, 6000, 24);
+	/* Short ranges: thousands of entries, a deeper tree. */
+	run_model(0, 12000, 3);
 }
 
 static void test_model_bounded(void **state)
 {
 	(void)state;
-	run_model(40, 4000);
+	run_model(40, 4000, 24);
+	run_model(1000, 8000, 4);
 }
 
 /* Ascending then descending bulk insert/remove to exercise rebalancing. */
