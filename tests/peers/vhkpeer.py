@@ -42,7 +42,8 @@ BACKENDS = {
     'qsd': 'qemu-storage-daemon '
            '--blockdev driver=file,node-name=disk,filename={disk} '
            '--export type=vhost-user-blk,id=exp,node-name=disk,'
-           'addr.type=unix,addr.path={sock},writable=on,num-queues={queues}',
+           'addr.type=unix,addr.path={sock},writable={writable},'
+           'num-queues={queues}',
 }
 
 
@@ -87,19 +88,23 @@ def find_vhostkit_blk(build_dir):
 
 
 def cpu_seconds(pid):
-    """utime+stime of a process in seconds (from /proc/PID/stat)."""
-    with open('/proc/%d/stat' % pid) as f:
-        fields = f.read().rsplit(')', 1)[1].split()
+    """utime+stime of a process in seconds (from /proc/PID/stat), or 0.0
+    if it is gone."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            fields = f.read().rsplit(')', 1)[1].split()
+    except OSError:
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
 
 class Proc:
     """A child in its own session, killed (group) when stopped."""
 
-    def __init__(self, name, cmd, logpath, stdout_pipe=False):
+    def __init__(self, name, cmd, logpath, stdout_pipe=False, mode='w'):
         self.name = name
         self.logpath = logpath
-        self.log = open(logpath, 'w')
+        self.log = open(logpath, mode)
         self.p = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE if stdout_pipe else self.log,
@@ -143,6 +148,8 @@ class Run:
         self.on_mark = None     # callback(run, line) from the reader thread
         self.backend = None
         self.failed = False
+        self.restarts = 0
+        self.host_errs = []
 
     # ------------------------------------------------------------ setup
     def make_disk(self):
@@ -162,6 +169,14 @@ class Run:
             f.seek(self.host_off * BLOCK)
             f.write(data)
         self.host_md5 = hashlib.md5(data).hexdigest()
+        self.disk_md5 = self.file_md5() if a.read_only else None
+
+    def file_md5(self):
+        h = hashlib.md5()
+        with open(self.disk, 'rb') as f:
+            for chunk in iter(lambda: f.read(1 << 20), b''):
+                h.update(chunk)
+        return h.hexdigest()
 
     def make_initrd(self, kit):
         a = self.a
@@ -202,19 +217,35 @@ class Run:
         elif a.backend == 'qsd' and not shutil.which('qemu-storage-daemon'):
             raise Skip('qemu-storage-daemon not installed (qemu-system-common)')
         cmd = tmpl.format(bin=binp, sock=self.sock, disk=self.disk,
-                          queues=a.queues, iommu=a.iommu)
+                          queues=a.queues, iommu=a.iommu,
+                          writable='off' if a.read_only else 'on')
         cmd = shlex.split(cmd)
-        if a.read_only:
+        if a.read_only and '{bin}' in tmpl:
             cmd.append('--read-only')
         return ['timeout', '-s', 'KILL', str(a.timeout + 30)] + cmd
 
-    def start_backend(self):
+    def sock_listening(self):
+        """True if some process listens on the socket path: a stale socket
+        file left by a killed back-end does not count (/proc/net/unix)."""
+        try:
+            with open('/proc/net/unix') as f:
+                for line in f:
+                    fl = line.split()
+                    # Num RefCount Protocol Flags Type St Inode Path
+                    if len(fl) >= 8 and fl[7] == self.sock and \
+                            int(fl[3], 16) & 0x10000:
+                        return True
+        except OSError:
+            pass
+        return False
+
+    def start_backend(self, mode='w'):
         cmd = self.backend_cmd()
         say('back-end: ' + ' '.join(cmd))
-        self.backend = Proc('backend', cmd, self.backend_log)
+        self.backend = Proc('backend', cmd, self.backend_log, mode=mode)
         self.procs.append(self.backend)
         deadline = time.time() + 15
-        while not os.path.exists(self.sock):
+        while not (os.path.exists(self.sock) and self.sock_listening()):
             if not self.backend.alive():
                 raise Fail('back-end exited (rc %s) before creating its '
                            'socket' % self.backend.p.returncode)
@@ -258,9 +289,22 @@ class Run:
                '-no-reboot',
                '-kernel', kit['kernel'], '-initrd', initrd,
                '-append', append + ' ' + a.append] + extra + [
-               '-chardev', 'socket,id=c0,path=%s' % self.sock,
+               '-chardev', 'socket,id=c0,path=%s%s'
+               % (self.sock, ',reconnect=1' if a.reconnect else ''),
                '-device', dev]
         return ['timeout', '-s', 'KILL', str(a.timeout)] + cmd
+
+    def restart_backend(self):
+        """SIGKILL the back-end mid-life (stale socket left) and start it
+        again; QEMU (chardev reconnect=1) reconnects to the new one."""
+        say('guest asked for a back-end restart: SIGKILL pid %d'
+            % self.backend_pid)
+        self.backend.kill()
+        with open(self.backend_log, 'a') as f:
+            f.write('==== vhkpeer: back-end killed (SIGKILL), restarting\n')
+        self.start_backend(mode='a')
+        self.restarts += 1
+        say('back-end restarted (pid %d)' % self.backend_pid)
 
     # ------------------------------------------------------------- run
     def reader(self, pipe, logf):
@@ -275,6 +319,11 @@ class Run:
             if i >= 0:
                 m = line[i:]
                 self.marks.append((time.time(), m))
+                if m.startswith('VHK-HOST restart-backend'):
+                    try:
+                        self.restart_backend()
+                    except (Fail, Skip, OSError) as e:
+                        self.host_errs.append('restart: %s' % e)
                 if self.on_mark:
                     try:
                         self.on_mark(self, m)
@@ -295,13 +344,20 @@ class Run:
         except subprocess.TimeoutExpired:
             q.kill()
             rc = -9
-        th.join(10)
+        th.join(30)
         logf.close()
         self.boot_seconds = time.time() - t0
         return rc
 
     def check(self, qemu_rc):
-        errs = []
+        errs = list(self.host_errs)
+        want = sum(1 for _, m in self.marks
+                   if m.startswith('VHK-HOST restart-backend'))
+        if self.restarts != want:
+            errs.append('%d back-end restarts asked, %d done'
+                        % (want, self.restarts))
+        if self.disk_md5 and self.file_md5() != self.disk_md5:
+            errs.append('read-only run changed the image')
         results = [m for _, m in self.marks if m.startswith('VHK-RESULT')]
         passes = [r for r in results if r.split()[1:2] == ['PASS']]
         fails = [r for r in results if r.split()[1:2] != ['PASS']]
@@ -410,6 +466,8 @@ def parse(argv):
                     help='intel-iommu + iommu_platform=on,ats=on')
     ap.add_argument('--iommu', default='auto', help='back-end --iommu mode')
     ap.add_argument('--read-only', action='store_true')
+    ap.add_argument('--reconnect', action='store_true',
+                    help='QEMU chardev reconnect=1 (back-end restarts)')
     ap.add_argument('--append', default='', help='extra kernel cmdline')
     ap.add_argument('--guest-env', action='append', default=[],
                     help='KEY=VALUE for /etc/vhk.env')
