@@ -112,6 +112,8 @@ struct vhk_fe_config {
 	const char *socket_path;
 	const char *name;		/* log prefix; NULL = "fe" */
 	unsigned int connect_timeout_ms; /* retry connect(); 0 = 5000 */
+	unsigned int reply_timeout_ms;	/* a reply that takes longer marks
+					 * the connection lost; 0 = 10000 */
 	/*
 	 * Device + transport bits the driver wants (it acks those the
 	 * back-end offers, within @allowlist).  ACCESS_PLATFORM here is

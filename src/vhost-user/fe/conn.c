@@ -190,13 +190,14 @@ static void sleep_ms(unsigned int ms)
 }
 
 /* Connect to @path, retrying while nobody listens, up to @timeout_ms. */
-static int connect_retry(const char *path, unsigned int timeout_ms, int *out)
+static int connect_retry(const char *path, unsigned int timeout_ms,
+			 unsigned int reply_ms, int *out)
 {
 	uint64_t deadline = vhk_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tv = {
-		.tv_sec = FE_REPLY_TIMEOUT_MS / 1000,
-		.tv_usec = (FE_REPLY_TIMEOUT_MS % 1000) * 1000,
+		.tv_sec = reply_ms / 1000,
+		.tv_usec = (reply_ms % 1000) * 1000,
 	};
 
 	if (!path || strlen(path) >= sizeof(sa.sun_path))
@@ -256,7 +257,7 @@ int fe_handshake(struct vhk_fe *fe)
 	int ret;
 
 	ret = connect_retry(fe->socket_path, fe->cfg.connect_timeout_ms,
-			    &fe->sock);
+			    fe->cfg.reply_timeout_ms, &fe->sock);
 	if (ret) {
 		vhk_log(VHK_LOG_ERR, fe_who(fe), "connect %s: %s",
 			fe->socket_path, strerror(-ret));
@@ -341,6 +342,8 @@ int vhk_fe_connect(struct vhk_fe **out, const struct vhk_fe_config *cfg)
 	fe->cfg.name = fe->name;
 	if (!fe->cfg.connect_timeout_ms)
 		fe->cfg.connect_timeout_ms = 5000;
+	if (!fe->cfg.reply_timeout_ms)
+		fe->cfg.reply_timeout_ms = FE_REPLY_TIMEOUT_MS;
 	if (!fe->cfg.allowlist)
 		fe->cfg.allowlist = vhk_fe_default_allowlist();
 	if (!fe->cfg.num_queues)

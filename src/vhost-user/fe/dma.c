@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "fe_priv.h"
@@ -573,6 +574,14 @@ int fe_serve_channel_msg(struct vhk_fe *fe)
 		return 1;
 	}
 	switch (msg.hdr.request) {
+	case VHK_VU_BACKEND_IOTLB_MSG:
+		/* Not a well-formed MISS: nothing else is ours to serve. */
+		vhk_log_ratelimited(&miss_rl, VHK_LOG_WARN, fe->name,
+				    "malformed back-end IOTLB message (size %u)",
+				    msg.hdr.size);
+		if (need)
+			chan_reply(fe, &msg, 1);
+		break;
 	case VHK_VU_BACKEND_CONFIG_CHANGE_MSG:
 	case VHK_VU_BACKEND_VRING_CALL:
 	case VHK_VU_BACKEND_VRING_ERR:
@@ -661,6 +670,9 @@ void fe_stop_miss_thread(struct vhk_fe *fe)
 	uint64_t one = 1;
 
 	if (fe->miss_thread_on) {
+		/* Wake it, also out of a blocked read of the channel. */
+		if (fe->chan_fd >= 0)
+			shutdown(fe->chan_fd, SHUT_RDWR);
 		if (write(fe->stop_efd, &one, sizeof(one)) < 0)
 			vhk_log(VHK_LOG_WARN, fe->name, "miss thread wake-up");
 		pthread_join(fe->miss_thread, NULL);

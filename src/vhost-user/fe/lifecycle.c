@@ -12,6 +12,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "fe_priv.h"
@@ -178,6 +179,10 @@ static int send_mem_table(struct vhk_fe *fe)
 /* A fresh back-end channel: keep one end, give the other away. */
 static int open_channel(struct vhk_fe *fe)
 {
+	struct timeval tv = {
+		.tv_sec = fe->cfg.reply_timeout_ms / 1000,
+		.tv_usec = (fe->cfg.reply_timeout_ms % 1000) * 1000,
+	};
 	int sv[2], ret;
 
 	if (fe->chan_fd >= 0) {
@@ -186,6 +191,8 @@ static int open_channel(struct vhk_fe *fe)
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
+	/* A back-end that sends half a message must not wedge a reader. */
+	setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	ret = fe_ack(fe, VHK_VU_SET_BACKEND_REQ_FD, NULL, 0, &sv[1], 1);
 	close(sv[1]);
 	if (ret) {
@@ -660,9 +667,10 @@ void vhk_fe_close(struct vhk_fe *fe)
 {
 	if (!fe)
 		return;
-	fe_stop_miss_thread(fe);
+	/* Queues first: a draining back-end may still need misses served. */
 	if (fe->connected && fe->started)
 		vhk_fe_stop(fe);
+	fe_stop_miss_thread(fe);
 	if (fe->sock >= 0)
 		close(fe->sock);
 	if (fe->chan_fd >= 0)
