@@ -53,11 +53,20 @@ static bool wait_sem(sem_t *s)
 	return true;
 }
 
+/* The device thread gives up: record why and wake the driver to report. */
+static void *dev_fail(struct pair *p, int err)
+{
+	atomic_store(&p->dev_err, err);
+	sem_post(&p->irq);
+	return NULL;
+}
+
 static void *device_thread(void *arg)
 {
 	struct pair *p = arg;
-	struct iovec iov[8];
-	struct vhk_chain c = { .iov = iov, .iov_cap = 8 };
+	/* Fragmented: one segment per byte (4 + 1 + 1 + 8 at most). */
+	struct iovec iov[64];
+	struct vhk_chain c = { .iov = iov, .iov_cap = 64 };
 
 	while (!atomic_load(&p->stop)) {
 		int ret;
@@ -68,25 +77,17 @@ static void *device_thread(void *arg)
 
 			vhk_chain_reader(&c, &r);
 			vhk_chain_writer(&c, &w);
-			if (vhk_iter_read(&r, &seq, 4) != 4) {
-				atomic_store(&p->dev_err, -EBADMSG);
-				return NULL;
-			}
+			if (vhk_iter_read(&r, &seq, 4) != 4)
+				return dev_fail(p, -EBADMSG);
 			out = ~seq;
-			if (vhk_iter_write(&w, &out, 4) != 4) {
-				atomic_store(&p->dev_err, -EBADMSG);
-				return NULL;
-			}
+			if (vhk_iter_write(&w, &out, 4) != 4)
+				return dev_fail(p, -EBADMSG);
 			ret = vhk_vq_push(p->vq, &c, 4);
-			if (ret) {
-				atomic_store(&p->dev_err, ret);
-				return NULL;
-			}
+			if (ret)
+				return dev_fail(p, ret);
 		}
-		if (ret < 0) {
-			atomic_store(&p->dev_err, ret);
-			return NULL;
-		}
+		if (ret < 0)
+			return dev_fail(p, ret);
 		if (vhk_vq_flush(p->vq)) {
 			p->irqs++;
 			sem_post(&p->irq);
@@ -94,17 +95,15 @@ static void *device_thread(void *arg)
 		/* Re-check after enabling: buffers may have raced in. */
 		if (vhk_vq_enable_notify(p->vq, true))
 			continue;
-		if (!wait_sem(&p->kick) && !atomic_load(&p->stop)) {
-			atomic_store(&p->dev_err, -ETIMEDOUT);
-			return NULL;
-		}
+		if (!wait_sem(&p->kick) && !atomic_load(&p->stop))
+			return dev_fail(p, -ETIMEDOUT);
 		vhk_vq_enable_notify(p->vq, false);
 	}
 	return NULL;
 }
 
 static void run_pair(bool packed, bool event_idx, bool in_order,
-		     unsigned int ndesc)
+		     unsigned int ndesc, enum vhk_as_mode mode)
 {
 	uint64_t features = 0;
 	struct vhk_vq_params vp;
@@ -120,7 +119,7 @@ static void run_pair(bool packed, bool event_idx, bool in_order,
 		vhk_set_feature(&features, VHK_F_EVENT_IDX);
 	if (in_order)
 		vhk_set_feature(&features, VHK_F_IN_ORDER);
-	vhk_test_mockmem(&p->m, VHK_AS_GPA, vhk_drv_vq_mem_size(packed, QSIZE),
+	vhk_test_mockmem(&p->m, mode, vhk_drv_vq_mem_size(packed, QSIZE),
 			 QSIZE * SLOT);
 	assert_int_equal(vhk_drv_vq_new(&p->dq, QSIZE, features,
 					p->m.ring_host, p->m.ring_addr), 0);
@@ -196,7 +195,9 @@ static void run_pair(bool packed, bool event_idx, bool in_order,
 			continue;
 		if (!wait_sem(&p->irq))
 			fail_msg("lost used-buffer notification (%lu/%lu done, "
-				 "%lu sent)", done, (unsigned long)CHAINS, sent);
+				 "%lu sent, device error %d)", done,
+				 (unsigned long)CHAINS, sent,
+				 atomic_load(&p->dev_err));
 		vhk_drv_vq_enable_cb(p->dq, false);
 	}
 	atomic_store(&p->stop, true);
@@ -206,10 +207,10 @@ static void run_pair(bool packed, bool event_idx, bool in_order,
 	assert_int_equal(done, CHAINS);
 	assert_true(vhk_mockmem_canaries_intact(&p->m));
 	/* Suppression worked: far fewer notifications than chains. */
-	print_message("    %s%s%s: %lu kicks, %lu interrupts for %d chains\n",
+	print_message("    %s%s%s %s: %lu kicks, %lu interrupts for %d chains\n",
 		      packed ? "packed" : "split",
 		      event_idx ? " event_idx" : "", in_order ? " in_order" : "",
-		      p->kicks, p->irqs, CHAINS);
+		      vhk_as_mode_name(mode), p->kicks, p->irqs, CHAINS);
 	sem_destroy(&p->kick);
 	sem_destroy(&p->irq);
 	vhk_vq_free(p->vq);
@@ -221,37 +222,37 @@ static void run_pair(bool packed, bool event_idx, bool in_order,
 static void test_split_flags(void **state)
 {
 	(void)state;
-	run_pair(false, false, false, 2);
+	run_pair(false, false, false, 2, VHK_AS_GPA);
 }
 
 static void test_split_event_idx(void **state)
 {
 	(void)state;
-	run_pair(false, true, false, 3);
+	run_pair(false, true, false, 3, VHK_AS_IOTLB);
 }
 
 static void test_split_in_order(void **state)
 {
 	(void)state;
-	run_pair(false, true, true, 2);
+	run_pair(false, true, true, 2, VHK_AS_PLATFORM_IDENTITY);
 }
 
 static void test_packed_flags(void **state)
 {
 	(void)state;
-	run_pair(true, false, false, 2);
+	run_pair(true, false, false, 2, VHK_AS_IOTLB);
 }
 
 static void test_packed_event_idx(void **state)
 {
 	(void)state;
-	run_pair(true, true, false, 3);
+	run_pair(true, true, false, 3, VHK_AS_GPA);
 }
 
 static void test_packed_in_order(void **state)
 {
 	(void)state;
-	run_pair(true, true, true, 2);
+	run_pair(true, true, true, 2, VHK_AS_IOTLB);
 }
 
 int main(int argc, char **argv)
