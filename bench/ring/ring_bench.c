@@ -36,6 +36,8 @@ struct cfg {
 };
 
 struct opts {
+	int layout;			/* -1 both, 0 split, 1 packed */
+	unsigned int descs;		/* 0 both, else 1 or 4 */
 	unsigned long iterations;	/* 0: time-boxed runs */
 	unsigned int runs;
 	unsigned int run_ms;
@@ -260,15 +262,18 @@ static void usage(const char *argv0)
 {
 	fprintf(stderr,
 		"usage: %s [--iterations N] [--runs R] [--run-ms MS]\n"
+		"          [--layout split|packed] [--descs 1|4]\n"
 		"  --iterations N  chains per run (default: time-boxed runs)\n"
 		"  --runs R        runs per figure, median printed (default 7)\n"
-		"  --run-ms MS     length of a time-boxed run (default 60)\n",
+		"  --run-ms MS     length of a time-boxed run (default 60)\n"
+		"  --layout, --descs  measure only that configuration\n"
+		"Under callgrind: --iterations 20000 --runs 1 (one run each).\n",
 		argv0);
 }
 
 int main(int argc, char **argv)
 {
-	struct opts o = { 0, 7, 60 };
+	struct opts o = { -1, 0, 0, 7, 60 };
 	double worst = 1e9;
 	int fails = 0;
 
@@ -277,6 +282,20 @@ int main(int argc, char **argv)
 			o.iterations = strtoul(argv[++i], NULL, 0);
 		} else if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
 			o.runs = (unsigned int)strtoul(argv[++i], NULL, 0);
+		} else if (!strcmp(argv[i], "--layout") && i + 1 < argc) {
+			i++;
+			o.layout = !strcmp(argv[i], "split") ? 0 :
+				   !strcmp(argv[i], "packed") ? 1 : -2;
+			if (o.layout == -2) {
+				usage(argv[0]);
+				return 2;
+			}
+		} else if (!strcmp(argv[i], "--descs") && i + 1 < argc) {
+			o.descs = (unsigned int)strtoul(argv[++i], NULL, 0);
+			if (o.descs != 1 && o.descs != 4) {
+				usage(argv[0]);
+				return 2;
+			}
 		} else if (!strcmp(argv[i], "--run-ms") && i + 1 < argc) {
 			o.run_ms = (unsigned int)strtoul(argv[++i], NULL, 0);
 		} else {
@@ -298,6 +317,10 @@ int main(int argc, char **argv)
 	for (int p = 0; p < 2; p++) {
 		for (unsigned int nd = 1; nd <= 4; nd += 3) {
 			double r[2], rg, rt;
+
+			if ((o.layout >= 0 && o.layout != p) ||
+			    (o.descs && o.descs != nd))
+				continue;
 
 			if (measure_pair(p == 1, nd, &o, r)) {
 				printf("%-7s %5u %16s %16s %12s\n",

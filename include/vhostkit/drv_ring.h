@@ -43,7 +43,8 @@ size_t vhk_drv_vq_mem_size(bool packed, uint16_t num);
  * the device sees at address @mem_addr; the memory is zeroed.
  * @features: negotiated (RING_PACKED chooses the layout; EVENT_IDX,
  * INDIRECT_DESC, IN_ORDER, ORDER_PLATFORM are honoured).
- * Returns 0 and *@out, -EINVAL (num), or -ENOMEM.
+ * Returns 0 and *@out, -EINVAL (num 0, > 32768, or split and not a power
+ * of two; @mem or @mem_addr not 16-byte aligned), or -ENOMEM.
  */
 int vhk_drv_vq_new(struct vhk_drv_vq **out, uint16_t num, uint64_t features,
 		   void *mem, uint64_t mem_addr);
