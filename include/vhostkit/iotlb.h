@@ -6,9 +6,16 @@
  * ordered structure with O(log n) lookup, insert and removal.  An UPDATE
  * that overlaps existing entries replaces the overlapped parts; an
  * INVALIDATE that covers part of an entry splits it.  The entry count is
- * bounded; when an UPDATE would exceed the bound the entries inserted
- * longest ago are evicted first (FIFO) - a later access to an evicted range
- * is a miss that the front-end answers again, so eviction is always safe.
+ * bounded; when an UPDATE (or an INVALIDATE that splits an entry) would
+ * exceed the bound, the entries inserted longest ago are evicted first
+ * (FIFO by UPDATE order; the fragments of a split entry keep its age) - a
+ * later access to an evicted range is a miss that the front-end answers
+ * again, so eviction is always safe.
+ *
+ * The map is a B+tree of 576-byte nodes (see src/mem/iotlb.c for the
+ * measured reasons); lookup, insert and removal are O(log n) whatever the
+ * order of UPDATEs.  Memory: about 75 bytes per entry at random insertion
+ * order, 55 in ascending order (tree nodes plus the FIFO heap).
  *
  * Every change that removes or shrinks a mapping bumps a generation
  * number; struct vhk_iotlb_cache (a per-queue last-hit cache) is valid only
@@ -34,6 +41,8 @@ extern "C" {
 #define VHK_IOTLB_DEFAULT_MAX_ENTRIES	(1u << 21)
 /* Miss deduplication granule: one outstanding miss per page + perm. */
 #define VHK_IOTLB_MISS_PAGE		4096u
+/* Outstanding misses one IOTLB tracks before vhk_iotlb_miss_note() fails. */
+#define VHK_IOTLB_MAX_MISSES		1024u
 
 struct vhk_iotlb;
 
@@ -58,7 +67,8 @@ void vhk_iotlb_free(struct vhk_iotlb *tlb);
 /**
  * vhk_iotlb_update - map [@iova, @iova+@size) to @uva with @perm.
  * Overlapped parts of older entries are replaced.  Clears outstanding
- * misses that the new entry covers (with a sufficient permission).
+ * misses whose address the new entry covers with a sufficient permission
+ * (an RO UPDATE does not answer an RW miss).
  * Returns 0, or -EINVAL: @size 0 (vhost-user: UPDATE size 0 is invalid),
  * iova or uva range wraps, @perm not RO/WO/RW.  Checking that the UVA range
  * lies in the memory table is the caller's job (vhk_as_iotlb_update()).
@@ -69,7 +79,10 @@ int vhk_iotlb_update(struct vhk_iotlb *tlb, uint64_t iova, uint64_t size,
 /**
  * vhk_iotlb_invalidate - drop every mapping in [@iova, @iova+@size);
  * partially covered entries are split.  @size 0 drops everything (and every
- * outstanding miss).  Returns 0, or -EINVAL if the range wraps.
+ * outstanding miss).  Returns 0, or -EINVAL if the range wraps, or -ENOMEM
+ * when a split could not allocate (the whole range is unmapped anyway
+ * except the fragment that could not be kept - never more mapped than
+ * asked).
  */
 int vhk_iotlb_invalidate(struct vhk_iotlb *tlb, uint64_t iova, uint64_t size);
 
@@ -94,8 +107,9 @@ uint64_t vhk_iotlb_generation(const struct vhk_iotlb *tlb);
 /**
  * vhk_iotlb_miss_note - record that @iova with @perm missed at time @now_ns.
  * Returns 1 if no miss for that page + perm is outstanding (the caller must
- * send one MISS message), 0 if one is already outstanding, -ENOSPC if too
- * many misses are outstanding (a front-end that never answers).
+ * send one MISS message), 0 if one is already outstanding, -ENOSPC if
+ * VHK_IOTLB_MAX_MISSES are outstanding (a front-end that never answers).
+ * A stamp of 0 is stored as 1 (0 means "none" below).
  */
 int vhk_iotlb_miss_note(struct vhk_iotlb *tlb, uint64_t iova, uint8_t perm,
 			uint64_t now_ns);

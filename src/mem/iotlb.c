@@ -52,8 +52,7 @@
 #define CHUNK_MIN	(16u * 1024)
 #define CHUNK_MAX	(2u * 1024 * 1024)
 
-/* Outstanding misses a front-end may leave unanswered at once. */
-#define MAX_MISSES	1024
+#define MAX_MISSES	VHK_IOTLB_MAX_MISSES
 
 struct ent {
 	uint64_t first;		/* first IOVA byte */

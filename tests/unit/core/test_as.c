@@ -393,6 +393,62 @@ static void test_translate_iotlb(void **state)
 	f->as.iotlb = f->tlb;
 }
 
+/*
+ * The adversarial IOTLB: one entry per byte, mapping IOVA i to the byte at
+ * the mirrored position.  Every copy splits at every byte.
+ */
+static void test_iotlb_one_byte_entries(void **state)
+{
+	enum { N = 4096 };
+	static uint8_t ram[N];
+	uint8_t out[N], back[64];
+	struct vhk_memtable *mt;
+	struct vhk_iotlb *tlb;
+	struct vhk_iotlb_cache cache;
+	struct vhk_as as;
+
+	(void)state;
+	memset(&cache, 0, sizeof(cache));
+	assert_int_equal(vhk_memtable_new(&mt, 1), 0);
+	assert_int_equal(vhk_memtable_add_host(mt, 0, N, 0x400000, ram), 0);
+	assert_int_equal(vhk_iotlb_new(&tlb, 0), 0);
+	memset(&as, 0, sizeof(as));
+	as.mode = VHK_AS_IOTLB;
+	as.mt = mt;
+	as.iotlb = tlb;
+	for (unsigned int i = 0; i < N; i++) {
+		ram[i] = (uint8_t)(i * 31 + 7);
+		assert_int_equal(vhk_as_iotlb_update(&as, 0x1000000 + i, 1,
+						     0x400000 + (N - 1 - i),
+						     VHK_PERM_RW), 0);
+	}
+	assert_int_equal(vhk_iotlb_count(tlb), N);
+	assert_int_equal(vhk_as_copy_from(&as, out, 0x1000000, N, &cache), 0);
+	for (unsigned int i = 0; i < N; i++)
+		assert_int_equal(out[i], ram[N - 1 - i]);
+	/* Writes go to the mirrored bytes too. */
+	assert_int_equal(vhk_as_copy_to(&as, 0x1000000 + 10, "0123456789", 10,
+					&cache), 0);
+	for (unsigned int i = 0; i < 10; i++)
+		assert_int_equal(ram[N - 1 - 10 - i], '0' + i);
+	/* One byte past the end: a miss, reported as -EAGAIN. */
+	assert_int_equal(vhk_as_copy_from(&as, back, 0x1000000 + N - 8, 9,
+					  &cache), -EAGAIN);
+	/* Rings cannot live in such a space. */
+	{
+		void *p;
+
+		assert_int_equal(vhk_as_translate_ring(&as, 0x1000000, 2,
+						       VHK_PERM_RO, &p),
+				 -EFAULT);
+		assert_int_equal(vhk_as_translate_ring(&as, 0x1000000, 1,
+						       VHK_PERM_RO, &p), 0);
+		assert_ptr_equal(p, ram + N - 1);
+	}
+	vhk_iotlb_free(tlb);
+	vhk_memtable_free(mt);
+}
+
 static void test_no_memtable(void **state)
 {
 	struct vhk_as as;
@@ -417,6 +473,7 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_translate_iotlb, setup,
 						teardown),
+		cmocka_unit_test(test_iotlb_one_byte_entries),
 		cmocka_unit_test(test_no_memtable),
 	};
 
