@@ -177,8 +177,16 @@ int vhk_vq_start(struct vhk_vq *vq, struct vhk_as *as,
 	}
 
 	vq->pending = calloc(num, sizeof(*vq->pending));
-	if (!vq->pending)
+	vq->order = calloc(num, sizeof(*vq->order));
+	if (!vq->pending || !vq->order) {
+		free(vq->pending);
+		free(vq->order);
+		vq->pending = NULL;
+		vq->order = NULL;
 		return -ENOMEM;
+	}
+	vq->order_head = 0;
+	vq->order_count = 0;
 	vq->npending = 0;
 	vq->as = as;
 	vq->num = num;
@@ -229,6 +237,8 @@ void vhk_vq_stop(struct vhk_vq *vq)
 	vq_inflight_stop(vq);
 	free(vq->pending);
 	vq->pending = NULL;
+	free(vq->order);
+	vq->order = NULL;
 	vq->npending = 0;
 	vq->started = false;
 	vq->mapped = false;
@@ -274,9 +284,31 @@ int vhk_vq_pop(struct vhk_vq *vq, struct vhk_chain *c)
 	if (r < 0)
 		return r == -EAGAIN ? r : vhk_vq_fail(vq, r, "ring unmapped");
 	r = vq->packed ? vq_packed_pop(vq, c) : vq_split_pop(vq, c);
-	if (r > 0)
+	if (r > 0) {
 		vq->stats.popped++;
+		if (vq->in_order && vq->order_count < vq->num)
+			vq->order[(vq->order_head + vq->order_count++) %
+				  vq->num] = c->id;
+	}
 	return r;
+}
+
+/*
+ * vq_batch_end - last pending index of the used batch starting at @k.
+ * With IN_ORDER one used entry may stand for a run of buffers used in
+ * order (VIRTIO 1.2, 2.7.9 / 2.8.8): every buffer but the run's last must
+ * have been written completely, since the driver assumes exactly that.
+ */
+unsigned int vq_batch_end(const struct vhk_vq *vq, unsigned int k)
+{
+	const struct vq_pending *p = vq->pending;
+
+	if (!vq->in_order)
+		return k;
+	while (k + 1 < vq->npending && p[k].in_seq && p[k + 1].in_seq &&
+	       p[k].len == p[k].wmax)
+		k++;
+	return k;
 }
 
 /* Publish what is pending; returns the notification decision. */
@@ -319,6 +351,14 @@ int vhk_vq_push(struct vhk_vq *vq, const struct vhk_chain *c,
 	e->id = c->id;
 	e->ndesc = c->ndesc ? c->ndesc : 1;
 	e->len = written;
+	e->wmax = (uint32_t)VHK_MIN(c->write_bytes, UINT32_MAX);
+	e->in_seq = false;
+	if (vq->in_order && vq->order_count &&
+	    vq->order[vq->order_head] == c->id) {
+		vq->order_head = (vq->order_head + 1) % vq->num;
+		vq->order_count--;
+		e->in_seq = true;
+	}
 	vq->stats.pushed++;
 	return 0;
 }

@@ -151,16 +151,20 @@ bool vq_packed_publish(struct vhk_vq *vq)
 	uint16_t first_slot = vq->used_slot;
 	uint16_t first_flags = 0, old_slot, new_slot, off, off_wrap, eflags;
 	bool old_wrap, v;
-	unsigned int k, j;
+	unsigned int k, j, i, last;
 	int32_t o, n, e;
 
-	for (k = 0; k < vq->npending; k++) {
-		struct vq_pending *p = &vq->pending[k];
+	for (k = 0; k < vq->npending; k = last + 1) {
 		struct vhk_vring_packed_desc *d = &vq->packed_desc[vq->used_slot];
 		/* VIRTIO 1.2, 2.8.1: used means AVAIL == USED == wrap;
 		 * 2.8.3: WRITE says whether the device wrote anything. */
 		uint16_t flags = vq->used_wrap ? (F_AVAIL | F_USED) : 0;
+		struct vq_pending *p;
 
+		/* One used descriptor per in-order run, naming the run's
+		 * last buffer (VIRTIO 1.2, 2.8.8). */
+		last = vq_batch_end(vq, k);
+		p = &vq->pending[last];
 		if (p->len)
 			flags |= VHK_VRING_DESC_F_WRITE;
 		vq_store16(&d->id, p->id);
@@ -170,9 +174,10 @@ bool vq_packed_publish(struct vhk_vq *vq)
 		else	/* Release: id/len before flags (the driver polls
 			 * flags then reads id/len with acquire). */
 			vq_store16_release(&d->flags, flags);
-		/* 2.8.6: skip the rest of the list the buffer took. */
-		for (j = 0; j < p->ndesc; j++)
-			next_slot(vq, &vq->used_slot, &vq->used_wrap);
+		/* 2.8.6: skip the slots every buffer of the run took. */
+		for (i = k; i <= last; i++)
+			for (j = 0; j < vq->pending[i].ndesc; j++)
+				next_slot(vq, &vq->used_slot, &vq->used_wrap);
 	}
 	/*
 	 * The first used descriptor's flags go last, with release: pairs with

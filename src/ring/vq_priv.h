@@ -18,6 +18,8 @@ struct vq_pending {
 	uint16_t id;
 	uint16_t ndesc;
 	uint32_t len;
+	uint32_t wmax;		/* writable bytes of the chain */
+	bool in_seq;		/* IN_ORDER: pushed in pop order */
 };
 
 /* vhost-user "Inflight I/O tracking", split layout (one queue region). */
@@ -98,6 +100,10 @@ struct vhk_vq {
 	/* pushed, not yet flushed (at most @num) */
 	struct vq_pending *pending;
 	unsigned int npending;
+
+	/* IN_ORDER: ids popped and not yet pushed, in pop order */
+	uint16_t *order;
+	unsigned int order_head, order_count;
 
 	/* indirect table bounce buffer (grown on demand) */
 	void *ind_buf;
@@ -217,5 +223,6 @@ void vq_inflight_batch_done(struct vhk_vq *vq, uint16_t new_used_idx);
 
 /* ---- lifecycle helpers (vq.c) */
 int vq_ensure_mapped(struct vhk_vq *vq);
+unsigned int vq_batch_end(const struct vhk_vq *vq, unsigned int k);
 
 #endif /* VHK_RING_VQ_PRIV_H */

@@ -180,18 +180,23 @@ int vq_split_pop(struct vhk_vq *vq, struct vhk_chain *c)
 bool vq_split_publish(struct vhk_vq *vq)
 {
 	uint16_t old = vq->used_idx, new_idx, event;
-	unsigned int k;
+	unsigned int k, last;
 	bool v;
 
-	for (k = 0; k < vq->npending; k++) {
-		struct vq_pending *e = &vq->pending[k];
+	for (k = 0; k < vq->npending; k = last + 1) {
 		struct vhk_vring_used_elem *u =
 			&vq->used->ring[(uint16_t)(old + k) & (vq->num - 1)];
+		struct vq_pending *e;
 
+		/* One entry per in-order run, at the run's first slot, naming
+		 * the run's last buffer (VIRTIO 1.2, 2.7.9). */
+		last = vq_batch_end(vq, k);
+		e = &vq->pending[last];
 		vq_store32(&u->id, e->id);
 		vq_store32(&u->len, e->len);
-		vq_inflight_batch_add(vq, e->id);
 	}
+	for (k = 0; k < vq->npending; k++)
+		vq_inflight_batch_add(vq, vq->pending[k].id);
 	new_idx = (uint16_t)(old + vq->npending);
 	vq->used_idx = new_idx;
 	/* Release: the used elements above become visible before the new

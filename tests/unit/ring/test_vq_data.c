@@ -207,6 +207,103 @@ static void test_roundtrip_in_order(void **state)
 }
 
 /*
+ * IN_ORDER: buffers used in order and written completely are reported by
+ * one used entry naming the last of the run (VIRTIO 1.2, 2.7.9 / 2.8.8);
+ * the driver hands back each buffer with its length.
+ */
+static void in_order_batch(struct rt *t, const uint32_t *wr, unsigned int n,
+			   unsigned int entries)
+{
+	struct vhk_chain ch[4];
+	uint16_t ids[4];
+	int tok[4];
+	size_t b = rt_buf(t, 8 * n);
+	uint16_t used0 = 0, slot0 = 0;
+	bool wrap0 = true;
+	uint32_t base = vhk_vq_base(t->vq);
+
+	if (t->packed) {
+		slot0 = (base >> 16) & 0x7fff;
+		wrap0 = base >> 31;
+	} else {
+		used0 = vhk_le16_get(((struct vhk_vring_used *)t->rdevice)->idx);
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		struct vhk_drv_seg s = { rt_addr(t, b + 8 * i), 8, true };
+
+		tok[i] = (int)i;
+		assert_int_equal(vhk_drv_vq_add(t->dq, &s, 1, &tok[i]), 0);
+	}
+	vhk_drv_vq_publish(t->dq);
+	for (unsigned int i = 0; i < n; i++) {
+		rt_pop_ok(t);
+		ch[i] = t->c;
+		ids[i] = t->c.id;
+	}
+	for (unsigned int i = 0; i < n; i++)
+		assert_int_equal(vhk_vq_push(t->vq, &ch[i], wr[i]), 0);
+	vhk_vq_flush(t->vq);
+	if (!t->packed) {
+		struct vhk_vring_used *u = t->rdevice;
+		unsigned int mask = t->num - 1;
+
+		assert_int_equal(vhk_le16_get(u->idx), (uint16_t)(used0 + n));
+		/* the first entry names the last buffer of the first run */
+		if (entries == 1)
+			assert_int_equal(vhk_le32_get(u->ring[used0 & mask].id),
+					 ids[n - 1]);
+	} else {
+		struct vhk_vring_packed_desc *r = t->rdesc;
+		unsigned int used = 0;
+		uint16_t s = slot0;
+		bool w = wrap0;
+
+		/* count the used descriptors the device wrote */
+		for (unsigned int i = 0; i < n; i++) {
+			uint16_t f = vhk_le16_get(r[s].flags);
+			bool av = f & (1u << 7), us = f & (1u << 15);
+
+			if (av == w && us == w)
+				used++;
+			if (++s == t->num) {
+				s = 0;
+				w = !w;
+			}
+		}
+		assert_int_equal(used, entries);
+		if (entries == 1)
+			assert_int_equal(vhk_le16_get(r[slot0].id), ids[n - 1]);
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		void *tk;
+		uint32_t len;
+
+		assert_int_equal(vhk_drv_vq_get_used(t->dq, &tk, &len), 1);
+		assert_ptr_equal(tk, &tok[i]);
+		assert_int_equal(len, wr[i]);
+	}
+}
+
+static void test_in_order_batch(void **state)
+{
+	(void)state;
+	RT_FOR_EACH_LAYOUT(p) RT_FOR_EACH_MODE(mi) {
+		struct rt t;
+		const uint32_t full[3] = { 8, 8, 5 };	/* one entry */
+		const uint32_t part[3] = { 4, 8, 8 };	/* two entries */
+
+		rt_setup(&t, vhk_test_modes[mi], p, 4,
+			 vhk_feature_bit(VHK_F_IN_ORDER));
+		for (int lap = 0; lap < 3; lap++) {
+			in_order_batch(&t, full, 3, 1);
+			in_order_batch(&t, part, 3, 2);
+		}
+		assert_false(vhk_vq_broken(t.vq));
+		rt_fini(&t);
+	}
+}
+
+/*
  * One buffer per iteration for more than 2^16 iterations: the split used
  * and avail indexes wrap around, the packed wrap counters flip thousands of
  * times.  The driver toggles used notifications and the device toggles
@@ -503,6 +600,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_roundtrip_indirect),
 		cmocka_unit_test(test_roundtrip_in_order),
+		cmocka_unit_test(test_in_order_batch),
 		cmocka_unit_test(test_notify_wraparound),
 		cmocka_unit_test(test_packed_laps),
 		cmocka_unit_test(test_stop_resume),
