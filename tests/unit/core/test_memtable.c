@@ -288,6 +288,121 @@ static void test_100k_regions(void **state)
 	free(out);
 }
 
+/*
+ * Random adds (in any order, some overlapping) and removes checked against
+ * a naive list: the same accept/reject decisions and the same lookups by
+ * GPA and by UVA.
+ */
+struct naive {
+	uint64_t gpa, size, uva;
+	bool live;
+};
+
+static uint64_t rs = 0x2545f4914f6cdd1dull;
+
+static uint64_t rnd(void)
+{
+	rs ^= rs << 13;
+	rs ^= rs >> 7;
+	rs ^= rs << 17;
+	return rs;
+}
+
+static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+static void test_random_vs_naive(void **state)
+{
+	enum { SLOTS = 64, OPS = 3000, SPACE = 1 << 16 };
+	static uint8_t backing[SPACE];
+	struct naive nv[OPS];
+	unsigned int nn = 0, live = 0;
+	struct vhk_memtable *mt = mk(SLOTS);
+
+	(void)state;
+	for (unsigned int op = 0; op < OPS; op++) {
+		if (rnd() % 3 == 0 && live > 0) {
+			/* Remove a random live region. */
+			unsigned int k = rnd() % nn;
+
+			while (!nv[k].live)
+				k = (k + 1) % nn;
+			assert_int_equal(vhk_memtable_remove(mt, nv[k].gpa,
+							     nv[k].size,
+							     nv[k].uva), 0);
+			nv[k].live = false;
+			live--;
+		} else {
+			uint64_t size = 1 + rnd() % 700;
+			uint64_t gpa = rnd() % (SPACE - size);
+			uint64_t uva = 0x100000 + rnd() % (SPACE - size);
+			int want = 0, got;
+
+			for (unsigned int i = 0; i < nn; i++)
+				if (nv[i].live &&
+				    (overlaps(gpa, size, nv[i].gpa, nv[i].size) ||
+				     overlaps(uva, size, nv[i].uva, nv[i].size)))
+					want = -EINVAL;
+			if (!want && live == SLOTS)
+				want = -ENOSPC;
+			/* host = backing at the uva offset: 1:1 with UVA. */
+			got = vhk_memtable_add_host(mt, gpa, size, uva,
+						    backing + (uva - 0x100000));
+			assert_int_equal(got, want);
+			if (!got) {
+				nv[nn].gpa = gpa;
+				nv[nn].size = size;
+				nv[nn].uva = uva;
+				nv[nn].live = true;
+				nn++;
+				live++;
+			}
+		}
+		assert_int_equal(vhk_memtable_count(mt), live);
+		if (op % 50)
+			continue;
+		/* Probe addresses against the naive list. */
+		for (unsigned int p = 0; p < 200; p++) {
+			uint64_t a = rnd() % SPACE, l = 1 + rnd() % 1000;
+			uint64_t lg = l, lu = l;
+			void *hg = vhk_memtable_gpa_to_host(mt, a, &lg);
+			void *hu = vhk_memtable_uva_to_host(mt, 0x100000 + a,
+							    &lu);
+			void *eg = NULL, *eu = NULL;
+			uint64_t elg = 0, elu = 0;
+
+			for (unsigned int i = 0; i < nn; i++) {
+				if (!nv[i].live)
+					continue;
+				if (a >= nv[i].gpa && a < nv[i].gpa + nv[i].size) {
+					eg = backing + (nv[i].uva - 0x100000) +
+					     (a - nv[i].gpa);
+					elg = nv[i].gpa + nv[i].size - a;
+				}
+				if (0x100000 + a >= nv[i].uva &&
+				    0x100000 + a < nv[i].uva + nv[i].size) {
+					eu = backing + a;
+					elu = nv[i].uva + nv[i].size -
+					      (0x100000 + a);
+				}
+			}
+			assert_ptr_equal(hg, eg);
+			assert_ptr_equal(hu, eu);
+			if (eg)
+				assert_int_equal(lg, VHK_MIN(l, elg));
+			if (eu)
+				assert_int_equal(lu, VHK_MIN(l, elu));
+		}
+		/* Regions stay sorted by GPA. */
+		for (unsigned int i = 1; i < live; i++)
+			assert_true(vhk_memtable_region(mt, i - 1)->gpa <
+				    vhk_memtable_region(mt, i)->gpa);
+	}
+	vhk_memtable_free(mt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -297,6 +412,7 @@ int main(void)
 		cmocka_unit_test(test_copy_across),
 		cmocka_unit_test(test_memfd_offset),
 		cmocka_unit_test(test_100k_regions),
+		cmocka_unit_test(test_random_vs_naive),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
