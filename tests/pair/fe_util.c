@@ -289,8 +289,12 @@ int fe_blk_collect(struct vhk_fe *fe, uint16_t q, struct fe_blk_req *r,
 			((struct fe_blk_req *)tok)->done = true;
 			continue;
 		}
-		if (vhk_now_ns() >= deadline)
+		if (vhk_now_ns() >= deadline) {
+			/* Abandoned: the caller must not use the queue
+			 * again (the ring still holds the token). */
+			free(r);
 			return -ETIMEDOUT;
+		}
 		ret = vhk_fe_wait(fe, q, 50);
 		if (ret < 0)
 			return ret;

@@ -73,7 +73,10 @@ int fe_blk_submit_at(struct vhk_fe *fe, uint16_t q, uint32_t type,
 int fe_blk_rw_at(struct vhk_fe *fe, uint16_t q, uint32_t type,
 		 uint64_t sector, void *buf, uint32_t len, void *scratch,
 		 int timeout_ms);
-/* Wait for @req to complete; returns status or -errno; frees @req. */
+/*
+ * Wait for @req to complete; returns status or -errno; frees @req.  After
+ * -ETIMEDOUT the queue must not be used again (its ring holds the token).
+ */
 int fe_blk_collect(struct vhk_fe *fe, uint16_t q, struct fe_blk_req *req,
 		   int timeout_ms);
 
