@@ -7,6 +7,7 @@
  * Every test runs for split and packed rings in gpa / identity / iotlb.
  */
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "ringtest.h"
 
@@ -663,6 +664,90 @@ static void test_ring_invalidate(void **state)
 	}
 }
 
+/*
+ * A chain longer than 2^32 bytes in total (VIRTIO 1.2, 2.7.5.2).  Each
+ * descriptor must translate, so the window is 3 GiB of reserved, never
+ * touched, host address space in a memory table of its own.
+ */
+static void test_chain_over_4g(void **state)
+{
+	(void)state;
+	RT_FOR_EACH_LAYOUT(p) {
+		const uint64_t big = 3ull << 30, gpa = 0x1000000000ull;
+		struct vhk_memtable *mt;
+		struct vhk_as as;
+		struct rt t;
+		struct rd d[2];
+		void *host;
+
+		host = mmap(NULL, big, PROT_NONE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		assert_true(host != MAP_FAILED);
+		rt_init(&t, VHK_AS_GPA, p, NUM, 0);
+		assert_int_equal(vhk_memtable_new(&mt, 4), 0);
+		assert_int_equal(vhk_memtable_add_host(mt, VHK_MOCK_GPA_RING,
+						       t.m.ring_size,
+						       VHK_MOCK_UVA_RING,
+						       t.m.ring_host), 0);
+		assert_int_equal(vhk_memtable_add_host(mt, gpa, big,
+						       0x500000000000ull, host),
+				 0);
+		memset(&as, 0, sizeof(as));
+		as.mode = VHK_AS_GPA;
+		as.mt = mt;
+		t.as = &as;
+		rt_start(&t);
+		/* 2 x 2.5 GiB: each fine alone, 5 GiB together */
+		d[0] = (struct rd){ gpa, 0xa0000000u, N, 1 };
+		d[1] = (struct rd){ gpa, 0xa0000000u, W, 0 };
+		rt_raw_chain(&t, d, 2);
+		assert_int_equal(rt_pop(&t), -EPROTO);
+		rt_assert_broken(&t);
+		rt_fini(&t);
+		vhk_memtable_free(mt);
+		munmap(host, big);
+	}
+}
+
+/* Ring addresses missing from the IOTLB at start: -EAGAIN, then remap. */
+static void test_start_ring_miss(void **state)
+{
+	(void)state;
+	RT_FOR_EACH_LAYOUT(p) {
+		struct rt t;
+		struct rd d[1];
+		struct vhk_vq_params prm;
+		size_t a;
+
+		rt_init(&t, VHK_AS_IOTLB, p, NUM, 0);
+		assert_int_equal(vhk_iotlb_invalidate(t.m.iotlb, t.m.ring_addr,
+						      t.m.ring_size), 0);
+		memset(&prm, 0, sizeof(prm));
+		prm.num = NUM;
+		prm.features = t.features;
+		vhk_drv_vq_addrs(t.dq, &prm.addrs);
+		prm.avail_base = p ? 0x8000 : 0;
+		assert_int_equal(vhk_vq_start(t.vq, &t.m.as, &prm), -EAGAIN);
+		assert_true(vhk_vq_started(t.vq));
+		assert_true(vhk_iotlb_miss_count(t.m.iotlb) > 0);
+		assert_int_equal(rt_pop(&t), -EAGAIN);
+		assert_int_equal(vhk_vq_remap(t.vq), -EAGAIN);
+		assert_int_equal(vhk_as_iotlb_update(&t.m.as, t.m.ring_addr,
+						     t.m.ring_size,
+						     VHK_MOCK_UVA_RING,
+						     VHK_PERM_RW), 0);
+		assert_int_equal(vhk_vq_remap(t.vq), 0);
+		a = rt_buf(&t, 4);
+		d[0] = (struct rd){ rt_addr(&t, a), 4, 0, 0 };
+		rt_raw_chain(&t, d, 1);
+		rt_pop_ok(&t);
+		assert_int_equal(vhk_vq_push(t.vq, &t.c, 0), 0);
+		assert_true(vhk_vq_flush(t.vq));
+		assert_false(vhk_vq_broken(t.vq));
+		rt_fini(&t);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -684,6 +769,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_iotlb_miss_mid_chain),
 		cmocka_unit_test(test_iotlb_permission),
 		cmocka_unit_test(test_ring_invalidate),
+		cmocka_unit_test(test_chain_over_4g),
+		cmocka_unit_test(test_start_ring_miss),
 	};
 
 	vhk_test_init(argc, argv);
