@@ -15,7 +15,10 @@
  * The map is a B+tree of 576-byte nodes (see src/mem/iotlb.c for the
  * measured reasons); lookup, insert and removal are O(log n) whatever the
  * order of UPDATEs.  Memory: about 75 bytes per entry at random insertion
- * order, 55 in ascending order (tree nodes plus the FIFO heap).
+ * order, 55 in ascending order (tree nodes plus the FIFO heap).  Nodes
+ * freed by invalidations and flushes are kept for reuse until
+ * vhk_iotlb_free(), so the footprint follows the peak entry count, which
+ * the entry bound limits.
  *
  * Every change that removes or shrinks a mapping bumps a generation
  * number; struct vhk_iotlb_cache (a per-queue last-hit cache) is valid only

@@ -817,7 +817,8 @@ void vhk_iotlb_flush(struct vhk_iotlb *tlb)
 /*
  * Remove every mapping of [a, b]: entries inside go, entries that stick
  * out are trimmed, an entry covering both sides is split.
- * Returns 0 or -ENOMEM (then part of the range may be left mapped).
+ * Returns 0 or -ENOMEM: then a fragment outside [a, b] that had to be
+ * re-inserted is lost (a later miss), but nothing inside stays mapped.
  */
 static int carve(struct vhk_iotlb *t, uint64_t a, uint64_t b)
 {
