@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "server_int.h"
@@ -278,9 +279,20 @@ static int add_region(struct vhk_backend *be, struct vhk_memtable *mt,
 		.fd = *fd,
 	};
 	int err = check_region(be, r, i);
+	struct stat st;
 
 	if (err)
 		return err;
+	/* A mapping beyond the end of a file faults (SIGBUS) on first
+	 * touch: refuse it here rather than crash later. */
+	if (fstat(*fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    r->mmap_offset + r->memory_size > (uint64_t)st.st_size) {
+		proto_err(be, "memory region %u: offset 0x%llx + size 0x%llx beyond the end of its file (0x%llx bytes)",
+			  i, (unsigned long long)r->mmap_offset,
+			  (unsigned long long)r->memory_size,
+			  (unsigned long long)st.st_size);
+		return -EINVAL;
+	}
 	err = vhk_memtable_add(mt, &d);
 	if (err) {
 		proto_err(be, "memory region %u (gpa 0x%llx size 0x%llx uva 0x%llx): %s",

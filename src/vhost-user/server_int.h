@@ -135,7 +135,7 @@ int be_h_vring_enable(struct vhk_backend *be, struct be_msg_ctx *ctx);
 int be_h_vring_endian(struct vhk_backend *be, struct be_msg_ctx *ctx);
 void be_vring_stop(struct vhk_backend *be, uint16_t idx, bool close_kick);
 void be_vring_reset(struct vhk_backend *be, uint16_t idx);
-void be_vring_try_start(struct vhk_backend *be, uint16_t idx);
+int be_vring_try_start(struct vhk_backend *be, uint16_t idx);
 int be_remap_all(struct vhk_backend *be);
 void be_vring_process(struct vhk_backend *be, uint16_t idx);
 void be_resume_parked(struct vhk_backend *be);

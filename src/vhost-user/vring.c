@@ -130,8 +130,12 @@ static int choose_mode(struct vhk_backend *be, const char **why)
 	return 0;
 }
 
-/* Start ring @idx once the front-end gave everything it needs. */
-void be_vring_try_start(struct vhk_backend *be, uint16_t idx)
+/*
+ * Start ring @idx once the front-end gave everything it needs.  Returns 0
+ * (started, waiting for an IOTLB mapping, or not ready yet) or the error
+ * that keeps it from starting.
+ */
+int be_vring_try_start(struct vhk_backend *be, uint16_t idx)
 {
 	struct be_vring *r = &be->vr[idx];
 	struct vhk_vq_params p;
@@ -140,12 +144,12 @@ void be_vring_try_start(struct vhk_backend *be, uint16_t idx)
 
 	if (r->started || !r->kick_set || !r->addr_set || r->num == 0 ||
 	    !be->mt)
-		return;
+		return 0;
 	err = choose_mode(be, &why);
 	if (err) {
 		ring_err(be, "vq%u: no usable translation mode: %s", idx,
 			 why ? why : strerror(-err));
-		return;
+		return err;
 	}
 	memset(&p, 0, sizeof(p));
 	p.num = r->num;
@@ -169,7 +173,7 @@ void be_vring_try_start(struct vhk_backend *be, uint16_t idx)
 			 idx, r->num, (unsigned long long)r->addrs.desc,
 			 (unsigned long long)r->addrs.driver,
 			 (unsigned long long)r->addrs.device, strerror(-err));
-		return;
+		return err;
 	}
 	r->started = true;
 	r->mapped = err == 0;
@@ -181,12 +185,13 @@ void be_vring_try_start(struct vhk_backend *be, uint16_t idx)
 				 strerror(-err));
 			vhk_vq_stop(r->vq);
 			r->started = r->mapped = false;
-			return;
+			return err;
 		}
 	}
 	r->dev_started = true;
 	/* Buffers may already be waiting (reconnect, restart). */
 	vhk_backend_kick_later(be, idx);
+	return 0;
 }
 
 /*
@@ -308,7 +313,7 @@ int be_h_vring_addr(struct vhk_backend *be, struct be_msg_ctx *ctx)
 	if (r->started) {
 		/* New addresses for a running ring: restart it there. */
 		be_vring_stop(be, (uint16_t)idx, false);
-		be_vring_try_start(be, (uint16_t)idx);
+		return be_vring_try_start(be, (uint16_t)idx);
 	}
 	return BE_OK;
 }
@@ -392,8 +397,7 @@ int be_h_vring_fd(struct vhk_backend *be, struct be_msg_ctx *ctx)
 				"vq%d: no kick fd (polling mode is not supported): the ring runs on enable only",
 				idx);
 		}
-		be_vring_try_start(be, (uint16_t)idx);
-		break;
+		return be_vring_try_start(be, (uint16_t)idx);
 	case VHK_VU_SET_VRING_CALL:
 		be_close_fd(&r->call_fd);
 		r->call_fd = fd;
