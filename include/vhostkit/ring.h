@@ -128,7 +128,10 @@ int vhk_vq_pop(struct vhk_vq *vq, struct vhk_chain *c);
 
 /**
  * vhk_vq_push - record @c as used with @written bytes (fill; not yet
- * visible to the driver).  Returns 0 or -EIO if broken.
+ * visible to the driver; @written is clamped to @c's writable bytes).
+ * With IN_ORDER, buffers pushed in pop order and written completely may be
+ * published as one used entry (VIRTIO 1.2, 2.7.9 / 2.8.8).
+ * Returns 0 or -EIO if broken (0 and nothing done on a stopped queue).
  */
 int vhk_vq_push(struct vhk_vq *vq, const struct vhk_chain *c,
 		uint32_t written);
@@ -189,8 +192,11 @@ void vhk_vq_get_stats(const struct vhk_vq *vq, struct vhk_vq_stats *st);
 
 /*
  * Inflight tracking (vhost-user INFLIGHT_SHMFD, split layout).  With a
- * region set, pop marks a head in flight and push clears it, so a
- * reconnecting front-end's back-end resubmits what was in flight.
+ * region set, pop marks a head in flight and push clears it (the flush
+ * that publishes the push clears the flag, after used->idx, as the
+ * vhost-user spec orders it), so a reconnecting front-end's back-end
+ * resubmits what was in flight.  On resubmission the next avail index is
+ * used->idx + the number of chains in flight (they were popped in order).
  */
 
 /** vhk_vq_inflight_size - bytes of the inflight region for a queue of @num. */
