@@ -26,7 +26,7 @@ static const char bench_help[] =
 "                       [--iodepth N] [--runtime S] [--rounds N]\n"
 "                       [--size N] [--queues N] [--packed] [--poll]\n"
 "                       [--dma direct|iommu-strict|iommu-lazy|bounce]\n"
-"                       [--pid-a PID --pid-b PID]\n"
+"                       [--dma-b MODE] [--pid-a PID --pid-b PID]\n"
 "\n"
 "DESCRIPTION\n"
 "    Keeps IODEPTH requests of BS bytes in flight on each queue for\n"
@@ -59,6 +59,9 @@ static const char bench_help[] =
 "    -s, --size N        span of the device to address (default: all).\n"
 "    -q, --queues N      queues (default 1).\n"
 "    -d, --dma MODE      as in 'vhostkit blk io' (default direct).\n"
+"        --dma-b MODE    DMA mode for back-end B (default: as --dma),\n"
+"                        to compare modes: both sockets may be two\n"
+"                        daemons serving the same disk.\n"
 "    -P, --packed        packed ring layout.\n"
 "        --poll          busy-poll completions (default: call eventfd).\n"
 "        --pid-a PID     process of back-end A (CPU per I/O).\n"
@@ -415,6 +418,7 @@ int cli_blk_bench_main(int argc, char **argv)
 		{ "dma", required_argument, NULL, 'd' },
 		{ "packed", no_argument, NULL, 'P' },
 		{ "poll", no_argument, NULL, 'L' },
+		{ "dma-b", required_argument, NULL, 'D' },
 		{ "pid-a", required_argument, NULL, 'A' },
 		{ "pid-b", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
@@ -425,6 +429,8 @@ int cli_blk_bench_main(int argc, char **argv)
 	struct cli_blk_opts o = { .dma = CLI_DMA_DIRECT, .queues = 1 };
 	struct side sides[2] = { { .name = "A" }, { .name = "B" } };
 	struct figures f[2];
+	enum cli_dma dma_b = CLI_DMA_DIRECT;
+	bool have_dma_b = false;
 	unsigned int nsides, i, r;
 	uint64_t v;
 	char *end;
@@ -486,6 +492,13 @@ int cli_blk_bench_main(int argc, char **argv)
 						       "unknown --dma '%s'",
 						       optarg);
 			break;
+		case 'D':
+			if (cli_parse_dma(optarg, &dma_b))
+				return cli_usage_error("blk bench",
+						       "unknown --dma-b '%s'",
+						       optarg);
+			have_dma_b = true;
+			break;
 		case 'P':
 			o.packed = true;
 			break;
@@ -522,8 +535,13 @@ int cli_blk_bench_main(int argc, char **argv)
 	       "runtime=%gs%s, %u round(s)\n", rw_names[bn.rw], bn.bs,
 	       bn.depth, o.queues, bn.runtime,
 	       nsides == 2 ? " per back-end" : "", bn.rounds);
+	if (have_dma_b && nsides == 1)
+		return cli_usage_error("blk bench",
+				       "--dma-b needs a second SOCKET");
 	for (i = 0; i < nsides; i++) {
 		o.socket = argv[optind + i];
+		if (i == 1 && have_dma_b)
+			o.dma = dma_b;
 		ret = side_setup(&bn, &sides[i], &o);
 		if (ret) {
 			rc = ret;
