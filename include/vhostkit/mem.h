@@ -76,6 +76,10 @@ int vhk_memtable_add(struct vhk_memtable *mt,
  * mmap, no fd).  Same validation as vhk_memtable_add().  The caller keeps
  * @host alive longer than the table.  Used by tests and by the front-end
  * library for its own view of memory it shares.
+ *
+ * Cost (both adds): O(log n) when regions arrive in ascending GPA and UVA
+ * order (one-region-per-byte test spaces should be built that way), O(n)
+ * otherwise - nothing for the 32 slots of vhost-user.
  */
 int vhk_memtable_add_host(struct vhk_memtable *mt, uint64_t gpa,
 			  uint64_t size, uint64_t uva, void *host);
