@@ -404,6 +404,31 @@ static void bounce_case(struct ctx *c, const char *iommu)
 	/* Every slot was given back. */
 	assert_int_equal(fe_ralloc_free_bytes(&c->fe->pool),
 			 cfg.bounce_pool_size);
+	/* Pool exhaustion is an error, not an overflow. */
+	{
+		uint8_t *big = vhk_fe_alloc(c->fe, cfg.bounce_pool_size + 64);
+		uint64_t a1, a2;
+
+		assert_non_null(big);
+		assert_int_equal(vhk_fe_dma_map(c->fe, big,
+						cfg.bounce_pool_size + 64,
+						VHK_DMA_TO_DEVICE, &a1),
+				 -ENOMEM);
+		assert_int_equal(vhk_fe_dma_map(c->fe, big,
+						cfg.bounce_pool_size,
+						VHK_DMA_TO_DEVICE, &a1), 0);
+		assert_int_equal(vhk_fe_dma_map(c->fe, big, 64,
+						VHK_DMA_TO_DEVICE, &a2),
+				 -ENOMEM);
+		/* Freed while mapped: the slot is reclaimed. */
+		vhk_fe_free(c->fe, big);
+		assert_int_equal(fe_ralloc_free_bytes(&c->fe->pool),
+				 cfg.bounce_pool_size);
+		assert_int_equal(vhk_fe_dma_unmap(c->fe, big,
+						  cfg.bounce_pool_size,
+						  VHK_DMA_TO_DEVICE, a1),
+				 -ENOENT);
+	}
 }
 
 static void test_bounce_iommu_off(void **state)
@@ -443,6 +468,11 @@ static void test_direct_packed_mq(void **state)
 	io_round(c, 0, 500, 0);
 	if (vhk_fe_num_queues(c->fe) > 1)
 		io_round(c, 1, 520, 1);
+	/* Reset: fresh rings (packed: wrap counter back to 1). */
+	assert_int_equal(vhk_fe_reset(c->fe), 0);
+	io_round(c, 0, 540, 2);
+	if (vhk_fe_num_queues(c->fe) > 1)
+		io_round(c, 1, 560, 3);
 	assert_int_equal(stats(c).iotlb_updates_sent, 0);
 }
 

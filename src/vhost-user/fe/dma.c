@@ -298,8 +298,26 @@ void vhk_fe_free(struct vhk_fe *fe, void *p)
 	}
 	if (a->lazy_iova)
 		unmap_locked(fe, a->lazy_iova, a->lazy_len, FE_MAP_LAZY);
-	if (fe->mode == VHK_DMA_BOUNCE)
+	if (fe->mode == VHK_DMA_BOUNCE) {
+		/* A slot still bouncing for this buffer would copy back
+		 * into freed memory at unmap: drop it now (driver bug). */
+		for (i = 0; i < fe->nbounces;) {
+			struct fe_bounce *b = &fe->bounces[i];
+
+			if (b->host < a->host || b->host >= a->host + a->len) {
+				i++;
+				continue;
+			}
+			vhk_log(VHK_LOG_ERR, fe->name,
+				"vhk_fe_free: %p still mapped, slot dropped",
+				p);
+			fe_ralloc_put(&fe->pool, b->gpa, b->len);
+			memmove(b, b + 1,
+				(fe->nbounces - i - 1) * sizeof(*b));
+			fe->nbounces--;
+		}
 		free(a->host);
+	}
 	else
 		fe_ralloc_put(&fe->heap, (uint64_t)(a->host - fe->mem_host),
 			      a->len);

@@ -44,8 +44,10 @@ void fe_ralloc_destroy(struct fe_ralloc *ra)
 
 int fe_ralloc_get(struct fe_ralloc *ra, uint64_t len, uint64_t *out)
 {
-	if (len == 0 || len > ra->size)
+	if (len == 0)
 		return -EINVAL;
+	if (len > ra->size)
+		return -ENOMEM;
 	len = round_up(len, ra->align);
 	for (size_t i = 0; i < ra->nfree; i++) {
 		struct fe_range *r = &ra->free[i];
