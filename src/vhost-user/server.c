@@ -15,12 +15,14 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "server_int.h"
 
 #define CONNECT_RETRY_MS	200
+#define BE_IO_TIMEOUT_MS	3000	/* rest of a message, or a reply */
 
 void be_close_fd(int *fd)
 {
@@ -199,7 +201,7 @@ void vhk_backend_stop(struct vhk_backend *be)
 	ssize_t r;
 
 	/* Only async-signal-safe calls here: a store and a write(). */
-	be->stopping = 1;
+	atomic_store_explicit(&be->stopping, 1, memory_order_relaxed);
 	r = write(be->stop_fd, &one, sizeof(one));
 	(void)r;
 }
@@ -458,6 +460,16 @@ static void conn_close(struct vhk_backend *be)
 
 static void conn_open(struct vhk_backend *be, int fd)
 {
+	/* A message arrives whole: a front-end that stops halfway through
+	 * one (or never reads our replies) must not stall the loop, which
+	 * also serves signals, kicks and the device's own fds. */
+	struct timeval tv = {
+		.tv_sec = BE_IO_TIMEOUT_MS / 1000,
+		.tv_usec = (BE_IO_TIMEOUT_MS % 1000) * 1000,
+	};
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	be->conn_fd = fd;
 	be->owner = false;
 	be->acked_proto = 0;
@@ -495,6 +507,12 @@ static bool conn_readable(struct vhk_backend *be)
 			"%s: payload size %u exceeds %zu bytes: stream out of sync, closing connection",
 			vhk_vu_request_name(ctx.msg.hdr.request),
 			ctx.msg.hdr.size, sizeof(ctx.msg.payload));
+		return false;
+	}
+	if (err == -EAGAIN) {
+		vhk_log(VHK_LOG_ERR, be->name,
+			"front-end stalled in the middle of a message for %d ms: closing connection",
+			BE_IO_TIMEOUT_MS);
 		return false;
 	}
 	if (err) {
@@ -596,7 +614,7 @@ int vhk_backend_run(struct vhk_backend *be)
 	bool served = false;
 	int rc = 0;
 
-	while (!be->stopping) {
+	while (!atomic_load_explicit(&be->stopping, memory_order_relaxed)) {
 		int timeout = -1, n;
 
 		if (be->conn_fd < 0) {
@@ -675,7 +693,7 @@ int vhk_backend_run(struct vhk_backend *be)
 		unlink(be->socket_path);
 		be->unlink_on_exit = false;
 	}
-	if (be->stopping)
+	if (atomic_load_explicit(&be->stopping, memory_order_relaxed))
 		vhk_log(VHK_LOG_INFO, be->name, "stopped");
 	return rc;
 }

@@ -7,6 +7,8 @@
 #ifndef VHOSTKIT_SERVER_INT_H
 #define VHOSTKIT_SERVER_INT_H
 
+#include <stdatomic.h>
+
 #include "vhostkit/backend.h"
 #include "vhostkit/vhost_user.h"
 
@@ -71,7 +73,7 @@ struct vhk_backend {
 	bool listen_watched;
 	bool channel_watched;
 	bool unlink_on_exit;
-	volatile int stopping;
+	atomic_int stopping;		/* lock-free: signal-safe */
 
 	/* negotiation (one connection) */
 	uint64_t offered_features;

@@ -219,8 +219,23 @@ void pt_server_start(struct pt_server *s, const struct pt_server_opts *o)
 	cfg.name = "proto0";
 	cfg.iommu = o ? o->iommu : VHK_IOMMU_AUTO;
 	cfg.miss_timeout_ms = o ? o->miss_timeout_ms : 0;
+	cfg.connect = o && o->connect;
+	cfg.once = o && o->once;
+	s->connect = cfg.connect;
+	s->listen_fd = -1;
+	if (s->connect) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+		s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		strncpy(sa.sun_path, s->path, sizeof(sa.sun_path) - 1);
+		assert_int_equal(bind(s->listen_fd, (struct sockaddr *)&sa,
+				      sizeof(sa)), 0);
+		assert_int_equal(listen(s->listen_fd, 1), 0);
+	}
 	assert_int_equal(vhk_backend_new(&s->be, &cfg, ops, &s->echo), 0);
 	s->echo.be = s->be;
+	if (o && o->before_run)
+		o->before_run(s, o->opaque);
 	assert_int_equal(pthread_create(&s->thread, NULL, server_main, s), 0);
 	s->base_fds = pt_fd_count();
 }
@@ -232,8 +247,15 @@ void pt_server_stop(struct pt_server *s)
 	vhk_backend_stop(s->be);
 	pthread_join(s->thread, NULL);
 	assert_int_equal(s->run_rc, 0);
-	/* The socket file is removed when run() returns. */
-	assert_int_not_equal(stat(s->path, &st), 0);
+	if (s->connect) {
+		/* Connect mode: the socket file is the front-end's. */
+		assert_int_equal(stat(s->path, &st), 0);
+		close(s->listen_fd);
+		unlink(s->path);
+	} else {
+		/* The socket file is removed when run() returns. */
+		assert_int_not_equal(stat(s->path, &st), 0);
+	}
 	vhk_backend_free(s->be);
 	rmdir(s->dir);
 }

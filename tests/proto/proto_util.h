@@ -47,12 +47,19 @@ struct pt_server {
 	pthread_t thread;
 	int run_rc;
 	int base_fds;		/* fds open with the server idle */
+	bool connect;
+	int listen_fd;		/* connect mode: the test listens */
 };
 
 struct pt_server_opts {
 	enum vhk_iommu_policy iommu;
 	unsigned int miss_timeout_ms;
 	enum vhk_device_type type;	/* 0 = blk */
+	bool connect;		/* the server connects to s->path */
+	bool once;
+	/* called after vhk_backend_new, before the server thread starts */
+	void (*before_run)(struct pt_server *s, void *opaque);
+	void *opaque;
 };
 
 /** pt_server_start - echo device + back-end in a thread; fails the test on error. */

@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -463,6 +465,100 @@ static void test_reconnect(void **st)
 	pt_server_stop(&s);
 }
 
+/* Connect mode: the server dials the front-end (retrying until it
+ * listens); with cfg.once it returns after that front-end leaves. */
+static void test_connect_mode(void **st)
+{
+	struct pt_server s;
+	struct pt_server_opts o = { .connect = true, .once = true };
+	struct pt_guest g;
+	int sock;
+
+	(void)st;
+	pt_server_start(&s, &o);
+	sock = accept4(s.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(sock >= 0);
+	pt_guest_init(&g);
+	pt_negotiate(sock, &g, F(VHK_F_VERSION_1), 0);
+	pt_send_mem(sock, &g);
+	assert_int_equal(pt_setup_vq(sock, &g, 0, 32), 0);
+	echo_n(&g, 0, 5);
+	close(sock);
+	pt_guest_fini(&g);
+	/* once: run() returns by itself */
+	pthread_join(s.thread, NULL);
+	s.thread = pthread_self();
+	assert_int_equal(s.run_rc, 0);
+	close(s.listen_fd);
+	unlink(s.path);
+	vhk_backend_free(s.be);
+	rmdir(s.dir);
+}
+
+/* Device watches run on the server thread's loop. */
+static atomic_uint watch_hits;
+
+static void on_watch(void *opaque, int fd, uint32_t events)
+{
+	uint64_t v;
+
+	(void)opaque;
+	(void)events;
+	if (read(fd, &v, 8) == 8)
+		atomic_fetch_add(&watch_hits, (unsigned int)v);
+}
+
+static void add_watch(struct pt_server *s, void *opaque)
+{
+	int fd = *(int *)opaque;
+
+	assert_int_equal(vhk_backend_watch(s->be, fd, EPOLLIN, on_watch,
+					   NULL), 0);
+	assert_int_equal(vhk_backend_unwatch(s->be, 12345), -ENOENT);
+}
+
+static void test_watch(void **st)
+{
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct pt_server_opts o = { .before_run = add_watch, .opaque = &efd };
+	struct pt_server s;
+	uint64_t v = 3;
+
+	(void)st;
+	atomic_store(&watch_hits, 0);
+	pt_server_start(&s, &o);
+	assert_int_equal(write(efd, &v, 8), 8);
+	for (int i = 0; i < 200 && atomic_load(&watch_hits) < 3; i++)
+		usleep(10000);
+	assert_int_equal(atomic_load(&watch_hits), 3);
+	pt_server_stop(&s);
+	close(efd);
+}
+
+/* NET_SET_MTU and SEND_RARP are acked by a net device. */
+static void test_net_messages(void **st)
+{
+	struct pt_server s;
+	struct pt_server_opts o = { .type = VHK_DEV_NET };
+	struct pt_guest g;
+	uint64_t mtu = 1500, mac = 0x525400123456ull;
+	int sock;
+
+	(void)st;
+	pt_server_start(&s, &o);
+	pt_guest_init(&g);
+	sock = pt_connect(s.path);
+	pt_negotiate(sock, &g, F(VHK_F_VERSION_1), F(VHK_PROTO_F_NET_MTU) |
+		     F(VHK_PROTO_F_RARP));
+	assert_int_equal(pt_req(sock, VHK_VU_NET_SET_MTU, &mtu, 8, NULL, 0),
+			 0);
+	assert_int_equal(pt_req(sock, VHK_VU_SEND_RARP, &mac, 8, NULL, 0), 0);
+	close(sock);
+	pt_guest_fini(&g);
+	assert_int_equal(pt_wait_fds(s.base_fds), s.base_fds);
+	pt_server_stop(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -477,6 +573,9 @@ int main(void)
 		cmocka_unit_test(test_iotlb_miss_timeout),
 		cmocka_unit_test(test_iommu_policy),
 		cmocka_unit_test(test_reconnect),
+		cmocka_unit_test(test_connect_mode),
+		cmocka_unit_test(test_watch),
+		cmocka_unit_test(test_net_messages),
 	};
 
 	if (getenv("PT_FILTER"))

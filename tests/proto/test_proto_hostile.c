@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -729,6 +730,25 @@ static void test_truncated(void **st)
 	end(&c);
 }
 
+/* A front-end that sends a header and then nothing: the server gives up
+ * on it after its I/O timeout instead of hanging the loop. */
+static void test_stalled(void **st)
+{
+	struct ctx c;
+	struct vhk_vu_hdr h = { VHK_VU_SET_VRING_NUM, NR, 8 };
+	struct pollfd p;
+	char b;
+
+	(void)st;
+	begin(&c, 1);
+	assert_int_equal(send(c.sock, &h, sizeof(h), 0), (ssize_t)sizeof(h));
+	p.fd = c.sock;
+	p.events = POLLIN;
+	assert_int_equal(poll(&p, 1, 6000), 1);
+	assert_int_equal(recv(c.sock, &b, 1, MSG_DONTWAIT), 0);
+	end(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -753,6 +773,7 @@ int main(void)
 		cmocka_unit_test(test_features),
 		cmocka_unit_test(test_reset_mid_io),
 		cmocka_unit_test(test_truncated),
+		cmocka_unit_test(test_stalled),
 	};
 
 	if (getenv("PT_FILTER"))
