@@ -124,7 +124,7 @@ int vq_packed_pop(struct vhk_vq *vq, struct vhk_chain *c)
 
 	/* Acquire: pairs with the driver's release store of the first
 	 * descriptor's flags, which it writes after the rest of the list
-	 * (VIRTIO 1.2, 2.8.21.1); addr/len/id are read after this. */
+	 * (VIRTIO 1.2, 2.8.6); addr/len/id are read after this. */
 	flags = vq_load16_acquire(&d->flags);
 	if (!desc_avail(flags, vq->avail_wrap)) {
 		vq->stats.last_pop_descs = 0;
@@ -182,7 +182,7 @@ bool vq_packed_publish(struct vhk_vq *vq)
 	/*
 	 * The first used descriptor's flags go last, with release: pairs with
 	 * the driver's acquire load of that descriptor's flags, so it never
-	 * sees a partial batch (VIRTIO 1.2, 2.8.21.3 / 2.8.9).
+	 * sees a partial batch (VIRTIO 1.2, 2.8.6 / 2.8.9).
 	 */
 	vq_store16_release(&vq->packed_desc[first_slot].flags, first_flags);
 

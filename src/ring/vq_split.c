@@ -207,7 +207,7 @@ bool vq_split_publish(struct vhk_vq *vq)
 	/* Full fence: our used->idx store must be visible before we read the
 	 * driver's used_event / flags (store->load ordering; pairs with the
 	 * driver's fence between writing used_event and re-reading used->idx,
-	 * VIRTIO 1.2, 2.7.10). */
+	 * VIRTIO 1.2, 2.7.7). */
 	atomic_thread_fence(memory_order_seq_cst);
 	v = vq->signalled_valid;
 	old = vq->signalled_used;

@@ -51,7 +51,7 @@ int vq_walk_buffer(struct vq_walk *w, uint64_t addr, uint32_t len, bool write)
 	if (vhk_range_overflows(addr, len))
 		return -EFAULT;
 	/* VIRTIO 1.2, 2.7.4.2: the driver MUST place any device-writable
-	 * descriptor elements after any device-readable ones (2.8.4 for
+	 * descriptor elements after any device-readable ones (2.8 for
 	 * packed). */
 	if (!write && w->seen_write)
 		return -EPROTO;

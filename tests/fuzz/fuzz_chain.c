@@ -5,7 +5,9 @@
  * Input layout (missing bytes read as zero):
  *   [0]     bit 0 packed, bits 1-2 mode (gpa / identity / iotlb),
  *           bit 3 EVENT_IDX, bit 4 INDIRECT_DESC, bit 5 IN_ORDER,
- *           bit 6 fragmented address space
+ *           bit 6 fragmented address space, bit 7 (iotlb mode) drop
+ *           part of the buffer mapping before popping (misses), and put
+ *           it back after the first -EAGAIN (not fragmented)
  *   [1]     queue size (split: 2^(b % 6); packed: 1 + b % 32)
  *   [2]     iov capacity - 1
  *   [3]     written-length seed for push
@@ -20,6 +22,7 @@
  * The target pops until the queue is empty, broken or stalled, pushes
  * every chain, flushes, and checks that no canary byte was touched.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +30,7 @@
 
 #include "mockmem.h"
 #include "vhostkit/drv_ring.h"
+#include "vhostkit/iotlb.h"
 #include "vhostkit/features.h"
 #include "vhostkit/ring.h"
 #include "ring/vring_defs.h"
@@ -98,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t cfg, qb, capb, wseed;
 	enum vhk_as_mode mode;
 	uint16_t num;
-	bool packed;
+	bool packed, restored = false;
 	int rounds;
 
 	cfg = take8(&in);
@@ -168,6 +172,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	c.iov = iov;
 	c.iov_cap = 1u + capb % MAX_IOV;
+	if (mode == VHK_AS_IOTLB && (cfg & 128))
+		vhk_iotlb_invalidate(m.iotlb,
+				     vhk_mockmem_buf_addr(&m, wseed * 8u),
+				     1u + (wseed % 64u));
 	/* Bounded: at most 4 * num pops however the ring looks. */
 	for (rounds = 0; rounds < 4 * num; rounds++) {
 		int r = vhk_vq_pop(vq, &c);
@@ -175,6 +183,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint8_t junk[64];
 		uint32_t w;
 
+		if (r == -EAGAIN && !restored && !m.fragmented &&
+		    mode == VHK_AS_IOTLB) {
+			/* The front-end answers the miss. */
+			restored = true;
+			vhk_as_iotlb_update(&m.as, VHK_MOCK_IOVA_BUF, BUF_SIZE,
+					    VHK_MOCK_UVA_BUF, VHK_PERM_RW);
+			continue;
+		}
 		if (r <= 0)
 			break;
 		/* Touch every byte the chain offers: reads and writes must

@@ -15,9 +15,9 @@ OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "chain"
 
 
 def cfg(packed=False, mode=0, event_idx=False, indirect=False,
-        in_order=False, frag=False):
+        in_order=False, frag=False, miss=False):
     return (packed | mode << 1 | event_idx << 3 | indirect << 4 |
-            in_order << 5 | frag << 6)
+            in_order << 5 | frag << 6 | miss << 7)
 
 
 def split_desc(addr, ln, flags=0, nxt=0):
@@ -76,6 +76,13 @@ def main():
             packed_desc(16 * i, 8, 0, bid=i) for i in range(5)]),
         "packed-too-long": packed_input(cfg(packed=True), 3, [
             packed_desc(0, 8, NEXT) for _ in range(3)]),
+        # byte 3 (17) drops IOVA buffer bytes [136, 154): a miss, answered
+        "split-iotlb-miss-retry": split_input(cfg(mode=2, miss=True), 2, [
+            split_desc(128, 32, NEXT, 1), split_desc(400, 16, WRITE)],
+            1, [0]),
+        "packed-iotlb-miss-retry": packed_input(
+            cfg(packed=True, mode=2, miss=True), 4, [
+                packed_desc(120, 64, WRITE, bid=2)]),
         "packed-in-order-frag": packed_input(
             cfg(packed=True, in_order=True, frag=True), 6, [
                 packed_desc(0, 8, NEXT, bid=0), packed_desc(8, 8, WRITE, bid=0),
