@@ -297,7 +297,8 @@ static void print_blk_config(const struct probe *p)
 	       vhk_has_feature(p->features, VHK_BLK_F_BLK_SIZE) ? "" :
 	       " (default: BLK_SIZE not offered)");
 	if (vhk_has_feature(p->features, VHK_BLK_F_SIZE_MAX))
-		printf("  size_max            %u\n", bi.size_max);
+		printf("  size_max            %u%s\n", bi.size_max,
+		       bi.size_max ? "" : " (no limit)");
 	if (vhk_has_feature(p->features, VHK_BLK_F_SEG_MAX))
 		printf("  seg_max             %u\n", bi.seg_max);
 	if (vhk_has_feature(p->features, VHK_BLK_F_GEOMETRY))

@@ -24,6 +24,16 @@
 #define DISK_BYTES	(32u << 20)
 
 static struct drv_proc qsd;
+/* The open connection; a failed test leaves it to close_conn(). */
+static struct drv_conn c;
+
+static int close_conn(void **state)
+{
+	(void)state;
+	if (c.fe)
+		drv_close(&c);
+	return 0;
+}
 static char sock[200], disk[200];
 
 static int group_setup(void **state)
@@ -47,13 +57,13 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-static void open_or_fail(struct drv_conn *c, enum drv_dma dma,
+static void open_or_fail(struct drv_conn *conn, enum drv_dma dma,
 			 unsigned int depth)
 {
 	struct drv_open_opts o = { .sock = sock, .dma = dma, .queues = 1,
 				   .depth = depth, .use_call_fd = true };
 
-	if (drv_open(c, &o) < 0) {
+	if (drv_open(conn, &o) < 0) {
 		drv_dump_log(&qsd);
 		fail_msg("cannot open the driver on qemu-storage-daemon");
 	}
@@ -63,7 +73,6 @@ static void open_or_fail(struct drv_conn *c, enum drv_dma dma,
 static void test_qsd_direct(void **state)
 {
 	const struct vhk_blk_info *bi;
-	struct drv_conn c;
 
 	(void)state;
 	open_or_fail(&c, DRV_DIRECT, 16);
@@ -79,7 +88,6 @@ static void test_qsd_direct(void **state)
 static void test_qsd_other_ops(void **state)
 {
 	struct vhk_blk_req req;
-	struct drv_conn c;
 	uint8_t *buf;
 	unsigned int i;
 
@@ -148,7 +156,6 @@ static void test_qsd_other_ops(void **state)
 static void test_qsd_bounce(void **state)
 {
 	struct vhk_fe_stats st;
-	struct drv_conn c;
 
 	(void)state;
 	open_or_fail(&c, DRV_BOUNCE, 8);
@@ -165,7 +172,6 @@ static void test_qsd_poll(void **state)
 {
 	struct drv_open_opts o = { .sock = sock, .dma = DRV_DIRECT,
 				   .queues = 1, .depth = 32 };
-	struct drv_conn c;
 
 	(void)state;
 	assert_int_equal(drv_open(&c, &o), 0);
@@ -237,12 +243,12 @@ static void test_qsd_cli_io(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_qsd_direct),
-		cmocka_unit_test(test_qsd_other_ops),
-		cmocka_unit_test(test_qsd_bounce),
-		cmocka_unit_test(test_qsd_poll),
-		cmocka_unit_test(test_qsd_cli_probe),
-		cmocka_unit_test(test_qsd_cli_io),
+		cmocka_unit_test_teardown(test_qsd_direct, close_conn),
+		cmocka_unit_test_teardown(test_qsd_other_ops, close_conn),
+		cmocka_unit_test_teardown(test_qsd_bounce, close_conn),
+		cmocka_unit_test_teardown(test_qsd_poll, close_conn),
+		cmocka_unit_test_teardown(test_qsd_cli_probe, close_conn),
+		cmocka_unit_test_teardown(test_qsd_cli_io, close_conn),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
