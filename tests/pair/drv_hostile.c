@@ -24,6 +24,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -41,6 +42,7 @@ enum bad {
 	BAD_SHORT_LEN,		/* used len one short: status not covered */
 	BAD_LONG_LEN,		/* used len beyond the writable buffers */
 	BAD_ID,			/* used id not in flight */
+	BAD_CORRUPT,		/* READ data with one bit flipped */
 };
 
 struct fake {
@@ -118,6 +120,8 @@ static void serve_chain(struct fake *f, uint16_t head)
 		}
 		if (type == 0) {
 			memcpy(p, f->disk + off, d[i].len);
+			if (bad == BAD_CORRUPT && d[i].len > 100)
+				p[100] ^= 1;
 			wlen += d[i].len;
 		} else if (type == 1) {
 			memcpy(f->disk + off, p, d[i].len);
@@ -302,14 +306,10 @@ static void *fake_main(void *arg)
 
 static struct drv_conn c;
 
-static int setup(void **state)
+static int fake_listen(void)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct drv_open_opts o = { .dma = DRV_DIRECT, .queues = 1,
-				   .depth = 4, .use_call_fd = true,
-				   .mem_size = 4u << 20 };
 
-	(void)state;
 	F = calloc(1, sizeof(*F));
 	F->kick = F->call = -1;
 	snprintf(F->path, sizeof(F->path), "%s/fake.sock", drv_tmpdir());
@@ -320,6 +320,18 @@ static int setup(void **state)
 	    listen(F->lfd, 1) < 0)
 		return -1;
 	pthread_create(&F->th, NULL, fake_main, F);
+	return 0;
+}
+
+static int setup(void **state)
+{
+	struct drv_open_opts o = { .dma = DRV_DIRECT, .queues = 1,
+				   .depth = 4, .use_call_fd = true,
+				   .mem_size = 4u << 20 };
+
+	(void)state;
+	if (fake_listen() < 0)
+		return -1;
 	o.sock = F->path;
 	return drv_open(&c, &o);
 }
@@ -397,6 +409,38 @@ static void test_used_id_not_in_flight(void **state)
 	assert_int_equal(read_with(BAD_NONE, &req, buf), -EIO);
 }
 
+static int setup_fake_only(void **state)
+{
+	(void)state;
+	return fake_listen();
+}
+
+/* `vhostkit blk io` must exit 1 and say MISMATCH on corrupted reads. */
+static void test_cli_detects_mismatch(void **state)
+{
+	const char *cli = drv_bin("VHK_CLI");
+	char cmd[600], out[8192];
+	size_t n = 0;
+	FILE *f;
+	int st;
+
+	(void)state;
+	if (!cli)
+		skip();
+	atomic_store(&F->bad, BAD_CORRUPT);
+	snprintf(cmd, sizeof(cmd), "%s blk io %s --size 64k --bs 4k "
+		 "--no-extra 2>&1", cli, F->path);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	while (n + 1 < sizeof(out) && fgets(out + n, (int)(sizeof(out) - n), f))
+		n += strlen(out + n);
+	out[n] = 0;
+	st = pclose(f);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 1);
+	assert_non_null(strstr(out, "MISMATCH at byte 100 "));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -406,6 +450,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_used_id_not_in_flight,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cli_detects_mismatch,
+						setup_fake_only, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
