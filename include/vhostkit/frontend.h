@@ -32,8 +32,11 @@
  * the driver rings.
  *
  * Thread safety: one mutex serialises every message on the main socket and
- * the mapping bookkeeping, so vhk_fe_dma_map()/unmap(), vhk_fe_poll() and
- * the optional miss thread (cfg.miss_thread) may run concurrently.  Queues
+ * the mapping bookkeeping, so vhk_fe_alloc()/free(), vhk_fe_dma_map()/
+ * unmap() and the back-end channel reader (vhk_fe_poll(), vhk_fe_wait(),
+ * or the optional miss thread, cfg.miss_thread) may run concurrently.
+ * Only one channel reader at a time: with the miss thread on, do not call
+ * vhk_fe_poll() (vhk_fe_wait() then leaves the channel alone).  Queues
  * (vhk_fe_queue()) follow drv_ring.h: one thread per queue.  Lifecycle
  * calls (start, reset, reconnect, stop, close) must not race with anything
  * else on the same struct vhk_fe.
