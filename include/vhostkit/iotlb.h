@@ -56,6 +56,18 @@ struct vhk_iotlb_cache {
 	uint64_t uva;
 	uint64_t gen;		/* 0 = empty */
 	uint8_t perm;
+	/*
+	 * Host window, filled by vhk_as_translate(): [win_iova, win_last]
+	 * maps contiguously to win_host while the IOTLB generation equals
+	 * win_tlb_gen and the memory table generation equals win_mt_gen
+	 * (both are never 0 when valid).  Saves the IOVA and UVA searches on
+	 * the hot path.
+	 */
+	uint64_t win_iova;
+	uint64_t win_last;
+	uint8_t *win_host;
+	uint64_t win_tlb_gen;
+	uint64_t win_mt_gen;
 };
 
 /**

@@ -91,6 +91,13 @@ int vhk_memtable_add_host(struct vhk_memtable *mt, uint64_t gpa,
 int vhk_memtable_remove(struct vhk_memtable *mt, uint64_t gpa, uint64_t size,
 			uint64_t uva);
 
+/**
+ * vhk_memtable_generation - a number that changes on every add or remove
+ * and is never shared by two tables: a host pointer cached together with it
+ * is valid while it is unchanged.
+ */
+uint64_t vhk_memtable_generation(const struct vhk_memtable *mt);
+
 /** vhk_memtable_count - number of regions. */
 unsigned int vhk_memtable_count(const struct vhk_memtable *mt);
 

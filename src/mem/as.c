@@ -149,6 +149,35 @@ static bool perm_ok(uint8_t perm)
 	       perm == VHK_PERM_RW;
 }
 
+/*
+ * Remember where [cache->iova, cache->last] (the IOTLB entry just hit)
+ * lands in host memory, clamped to the memory region that holds @iova, so
+ * the next access in that window needs no search at all.
+ */
+static void fill_window(struct vhk_as *as, struct vhk_iotlb_cache *cache,
+			uint64_t iova, uint64_t uva, uint8_t *host)
+{
+	uint64_t start = cache->iova, len = cache->last - cache->iova + 1;
+	uint64_t s_uva = cache->uva;
+	uint8_t *p;
+
+	/* Prefer the whole entry if its first byte is in @iova's region. */
+	p = vhk_memtable_uva_to_host(as->mt, s_uva, &len);
+	if (!p || start + (len - 1) < iova ||
+	    (uintptr_t)p + (uva - s_uva) != (uintptr_t)host) {
+		start = iova;
+		len = cache->last - iova + 1;
+		p = vhk_memtable_uva_to_host(as->mt, uva, &len);
+		if (!p)
+			return;
+	}
+	cache->win_iova = start;
+	cache->win_last = start + (len - 1);
+	cache->win_host = p;
+	cache->win_tlb_gen = vhk_iotlb_generation(as->iotlb);
+	cache->win_mt_gen = vhk_memtable_generation(as->mt);
+}
+
 /* IOVA -> UVA -> host, the prefix being the shorter of entry and region. */
 static int translate_iotlb(struct vhk_as *as, uint64_t iova, uint64_t *len,
 			   uint8_t perm, void **host,
@@ -160,6 +189,18 @@ static int translate_iotlb(struct vhk_as *as, uint64_t iova, uint64_t *len,
 
 	if (!as->iotlb)
 		return -EFAULT;
+	if (cache && cache->win_tlb_gen &&
+	    iova >= cache->win_iova && iova <= cache->win_last &&
+	    (cache->perm & perm) == perm &&
+	    cache->win_tlb_gen == vhk_iotlb_generation(as->iotlb) &&
+	    cache->win_mt_gen == vhk_memtable_generation(as->mt)) {
+		uint64_t avail = cache->win_last - iova + 1;
+
+		if (avail != 0 && *len > avail)
+			*len = avail;
+		*host = cache->win_host + (iova - cache->win_iova);
+		return 0;
+	}
 	ret = vhk_iotlb_lookup(as->iotlb, iova, perm, &uva, &l, cache);
 	if (ret == -ENOENT) {
 		ret = vhk_iotlb_miss_note(as->iotlb, iova, perm, vhk_now_ns());
@@ -176,6 +217,8 @@ static int translate_iotlb(struct vhk_as *as, uint64_t iova, uint64_t *len,
 	p = vhk_memtable_uva_to_host(as->mt, uva, &l);
 	if (!p)
 		return -EFAULT;
+	if (cache && cache->gen)
+		fill_window(as, cache, iova, uva, p);
 	*len = l;
 	*host = p;
 	return 0;

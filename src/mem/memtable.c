@@ -27,7 +27,20 @@ struct vhk_memtable {
 	unsigned int count;
 	unsigned int cap;
 	unsigned int max;
+	uint64_t gen;		/* unique across tables; new on every change */
 };
+
+/*
+ * Generations come from one counter so that two tables (an old one and its
+ * replacement) never share one: a translation cached against a generation
+ * is then valid exactly while that table is unchanged.
+ */
+static _Atomic uint64_t memtable_gen_counter;
+
+static uint64_t next_gen(void)
+{
+	return ++memtable_gen_counter;
+}
 
 static inline uint64_t reg_gpa_last(const struct vhk_mem_region *r)
 {
@@ -49,6 +62,7 @@ int vhk_memtable_new(struct vhk_memtable **out, unsigned int max_regions)
 	if (!mt)
 		return -ENOMEM;
 	mt->max = max_regions;
+	mt->gen = next_gen();
 	*out = mt;
 	return 0;
 }
@@ -193,6 +207,7 @@ static void insert_at(struct vhk_memtable *mt, unsigned int g, unsigned int u,
 			(size_t)(mt->count - u) * sizeof(mt->uva_idx[0]));
 	mt->uva_idx[u] = g;
 	mt->count++;
+	mt->gen = next_gen();
 }
 
 int vhk_memtable_add_host(struct vhk_memtable *mt, uint64_t gpa,
@@ -277,6 +292,11 @@ int vhk_memtable_add(struct vhk_memtable *mt,
 	return 0;
 }
 
+uint64_t vhk_memtable_generation(const struct vhk_memtable *mt)
+{
+	return mt ? mt->gen : 0;
+}
+
 int vhk_memtable_remove(struct vhk_memtable *mt, uint64_t gpa, uint64_t size,
 			uint64_t uva)
 {
@@ -304,6 +324,7 @@ int vhk_memtable_remove(struct vhk_memtable *mt, uint64_t gpa, uint64_t size,
 	memmove(&mt->regs[g], &mt->regs[g + 1],
 		(size_t)(mt->count - g - 1) * sizeof(mt->regs[0]));
 	mt->count--;
+	mt->gen = next_gen();
 	return 0;
 }
 

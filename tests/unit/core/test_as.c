@@ -397,6 +397,62 @@ static void test_translate_iotlb(void **state)
  * The adversarial IOTLB: one entry per byte, mapping IOVA i to the byte at
  * the mirrored position.  Every copy splits at every byte.
  */
+/*
+ * The per-queue cache remembers a host window: it must serve repeated
+ * accesses without a search, and must never outlive an invalidation, a
+ * remapping UPDATE or a memory-table change.
+ */
+static void test_iotlb_host_window(void **state)
+{
+	struct fixture *f = *state;
+	struct vhk_iotlb_cache cache;
+	uint64_t len;
+	void *p;
+
+	memset(&cache, 0, sizeof(cache));
+	f->as.mode = VHK_AS_IOTLB;
+	/* One entry over ram0 (UVA 0x7000000) and ram2 (UVA 0x7001000). */
+	assert_int_equal(vhk_as_iotlb_update(&f->as, 0xc0000, 0x2000,
+					     0x7000000, VHK_PERM_RW), 0);
+	len = 8;
+	assert_int_equal(vhk_as_translate(&f->as, 0xc0010, &len, VHK_PERM_RO,
+					  &p, &cache), 0);
+	assert_ptr_equal(p, ram0 + 0x10);
+	assert_int_not_equal(cache.win_tlb_gen, 0);
+	/* Inside the window, including before the first access. */
+	len = 0x2000;
+	assert_int_equal(vhk_as_translate(&f->as, 0xc0000, &len, VHK_PERM_WO,
+					  &p, &cache), 0);
+	assert_ptr_equal(p, ram0);
+	assert_int_equal(len, 0x1000);	/* window ends with ram0 */
+	/* The second region of the same entry is not in the window. */
+	len = 4;
+	assert_int_equal(vhk_as_translate(&f->as, 0xc1004, &len, VHK_PERM_RO,
+					  &p, &cache), 0);
+	assert_ptr_equal(p, ram2 + 4);
+	/* Remap the IOVA to another UVA: the old window must not serve it. */
+	assert_int_equal(vhk_as_iotlb_update(&f->as, 0xc1000, 0x1000,
+					     0x5000000, VHK_PERM_RW), 0);
+	len = 4;
+	assert_int_equal(vhk_as_translate(&f->as, 0xc1004, &len, VHK_PERM_RO,
+					  &p, &cache), 0);
+	assert_ptr_equal(p, ram1 + 4);
+	/* Invalidate: a miss, not a stale pointer. */
+	assert_int_equal(vhk_iotlb_invalidate(f->tlb, 0xc1000, 0x1000), 0);
+	len = 4;
+	assert_int_equal(vhk_as_translate(&f->as, 0xc1004, &len, VHK_PERM_RO,
+					  &p, &cache), -EAGAIN);
+	/* A memory-table change drops the window too. */
+	len = 4;
+	assert_int_equal(vhk_as_translate(&f->as, 0xc0004, &len, VHK_PERM_RO,
+					  &p, &cache), 0);
+	assert_int_equal(vhk_memtable_remove(f->mt, 0x10000, 0x1000,
+					     0x7000000), 0);
+	len = 4;
+	assert_int_equal(vhk_as_translate(&f->as, 0xc0004, &len, VHK_PERM_RO,
+					  &p, &cache), -EFAULT);
+}
+
 static void test_iotlb_one_byte_entries(void **state)
 {
 	enum { N = 4096 };
@@ -472,6 +528,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_translate_gpa_modes,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_translate_iotlb, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_iotlb_host_window, setup,
 						teardown),
 		cmocka_unit_test(test_iotlb_one_byte_entries),
 		cmocka_unit_test(test_no_memtable),
