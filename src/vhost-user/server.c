@@ -531,7 +531,17 @@ static void check_miss_timeout(struct vhk_backend *be, int *timeout_ms)
 	uint8_t perm = 0;
 	char why[256];
 
+	bool waiting = false;
+
 	if (be->miss_reported || be->as.mode != VHK_AS_IOTLB)
+		return;
+	/* Only a miss some ring waits for matters: a stale one (its ring
+	 * was stopped meanwhile) must not mark the device broken. */
+	for (uint16_t i = 0; i < be->nvrings; i++)
+		if (be->vr[i].dev_started &&
+		    (be->vr[i].parked || !be->vr[i].mapped))
+			waiting = true;
+	if (!waiting)
 		return;
 	oldest = vhk_iotlb_miss_oldest(be->iotlb, &iova, &perm);
 	if (!oldest)

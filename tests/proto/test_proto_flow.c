@@ -402,6 +402,34 @@ static void test_iotlb_miss_timeout(void **st)
 	pt_server_stop(&s);
 }
 
+/* A miss whose ring was stopped meanwhile is stale: no NEEDS_RESET. */
+static void test_iotlb_stale_miss(void **st)
+{
+	struct pt_server s;
+	struct pt_server_opts o = { .miss_timeout_ms = 150 };
+	struct pt_guest g;
+	struct vhk_vu_msg m;
+	struct vhk_vu_vring_state vs = { .index = 0 };
+	int sock, ch;
+
+	(void)st;
+	pt_server_start(&s, &o);
+	iotlb_connect(&s, &g, &sock, &ch, F(VHK_PROTO_F_STATUS) |
+		      F(VHK_PROTO_F_IOTLB_PERSIST));
+	assert_int_equal(pt_setup_vq(sock, &g, 0, 64), 0);
+	expect_miss(ch);
+	assert_int_equal(pt_get(sock, VHK_VU_GET_VRING_BASE, &vs, 8, &m, NULL,
+				NULL), 8);
+	usleep(400000);
+	assert_false(pt_get_u64(sock, VHK_VU_GET_STATUS) &
+		     VHK_STATUS_NEEDS_RESET);
+	close(ch);
+	close(sock);
+	pt_guest_fini(&g);
+	assert_int_equal(pt_wait_fds(s.base_fds), s.base_fds);
+	pt_server_stop(&s);
+}
+
 /* iommu=on without a channel refuses ACCESS_PLATFORM; iommu=off does not
  * offer it. */
 static void test_iommu_policy(void **st)
@@ -571,6 +599,7 @@ int main(void)
 		cmocka_unit_test(test_iotlb_persist),
 		cmocka_unit_test(test_iotlb_flush_on_reset),
 		cmocka_unit_test(test_iotlb_miss_timeout),
+		cmocka_unit_test(test_iotlb_stale_miss),
 		cmocka_unit_test(test_iommu_policy),
 		cmocka_unit_test(test_reconnect),
 		cmocka_unit_test(test_connect_mode),
