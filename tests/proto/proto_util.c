@@ -489,8 +489,9 @@ int64_t pt_setup_vq(int sock, struct pt_guest *g, uint16_t idx, uint16_t num)
 	assert_int_equal(pt_req(sock, VHK_VU_SET_VRING_CALL, &u, 8,
 				&g->call[idx], 1), 0);
 	st.num = 1;
-	assert_int_equal(pt_req(sock, VHK_VU_SET_VRING_ENABLE, &st, 8, NULL,
-				0), 0);
+	if (!g->no_enable)
+		assert_int_equal(pt_req(sock, VHK_VU_SET_VRING_ENABLE, &st, 8,
+					NULL, 0), 0);
 	return pt_req(sock, VHK_VU_SET_VRING_KICK, &u, 8, &g->kick[idx], 1);
 }
 

@@ -128,6 +128,7 @@ struct pt_guest {
 	struct vhk_drv_vq *dq[PT_NQUEUES];
 	bool iotlb;		/* device addresses are IOVAs */
 	uint64_t features;
+	bool no_enable;		/* pt_setup_vq sends no SET_VRING_ENABLE */
 };
 
 /** pt_guest_init - a memfd of PT_MEM_SIZE, mapped, and eventfds. */

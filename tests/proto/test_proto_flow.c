@@ -74,7 +74,7 @@ static void test_packed_echo(void **st)
 
 /* GET_VRING_BASE stops the ring and reports where to resume; a new kick
  * fd restarts it there. */
-static void test_vring_base_restart(void **st)
+static void base_restart(bool packed)
 {
 	struct pt_server s;
 	struct pt_guest g;
@@ -84,18 +84,23 @@ static void test_vring_base_restart(void **st)
 	uint64_t u = 0;
 	int sock;
 
-	(void)st;
 	pt_server_start(&s, NULL);
 	pt_guest_init(&g);
 	sock = pt_connect(s.path);
-	pt_negotiate(sock, &g, F(VHK_F_VERSION_1), 0);
+	pt_negotiate(sock, &g, F(VHK_F_VERSION_1) |
+		     (packed ? F(VHK_F_RING_PACKED) : 0), 0);
 	pt_send_mem(sock, &g);
 	assert_int_equal(pt_setup_vq(sock, &g, 0, 16), 0);
-	echo_n(&g, 0, 3);
+	echo_n(&g, 0, 19);	/* wraps once */
 	assert_int_equal(pt_get(sock, VHK_VU_GET_VRING_BASE, &vs, 8, &m, NULL,
 				NULL), 8);
 	assert_int_equal(m.payload.state.index, 0);
-	assert_int_equal(m.payload.state.num, 3);
+	if (packed)	/* 19 chains of 2 slots on 16: slot 6, wrapped
+			 * twice (counter back to 1), avail and used */
+		assert_int_equal(m.payload.state.num,
+				 (6 | 1u << 15) | (6u | 1u << 15) << 16);
+	else
+		assert_int_equal(m.payload.state.num, 19);
 	/* Stopped: a new buffer is not processed. */
 	pt_echo_post(&g, 0, "after-stop", sizeof(in));
 	assert_int_equal(pt_echo_collect(&g, 0, in, sizeof(in), 200),
@@ -106,6 +111,44 @@ static void test_vring_base_restart(void **st)
 	assert_int_equal(pt_echo_collect(&g, 0, in, sizeof(in), 2000), 10);
 	assert_memory_equal(in, "after-stop", 10);
 	echo_n(&g, 0, 20);
+	close(sock);
+	pt_guest_fini(&g);
+	assert_int_equal(pt_wait_fds(s.base_fds), s.base_fds);
+	pt_server_stop(&s);
+}
+
+static void test_vring_base_restart(void **st)
+{
+	(void)st;
+	base_restart(false);
+}
+
+static void test_vring_base_restart_packed(void **st)
+{
+	(void)st;
+	base_restart(true);
+}
+
+/* Without PROTOCOL_FEATURES rings start enabled: no SET_VRING_ENABLE. */
+static void test_no_protocol_features(void **st)
+{
+	struct pt_server s;
+	struct pt_guest g;
+	uint64_t f = F(VHK_F_VERSION_1);
+	int sock;
+
+	(void)st;
+	pt_server_start(&s, NULL);
+	pt_guest_init(&g);
+	sock = pt_connect(s.path);
+	assert_int_equal(pt_send_raw(sock, VHK_VU_SET_OWNER, VHK_VU_VERSION,
+				     NULL, 0, NULL, 0), 0);
+	assert_int_equal(pt_req(sock, VHK_VU_SET_FEATURES, &f, 8, NULL, 0), 0);
+	g.features = f;
+	g.no_enable = true;
+	pt_send_mem(sock, &g);
+	assert_int_equal(pt_setup_vq(sock, &g, 0, 32), 0);
+	echo_n(&g, 0, 5);
 	close(sock);
 	pt_guest_fini(&g);
 	assert_int_equal(pt_wait_fds(s.base_fds), s.base_fds);
@@ -593,6 +636,8 @@ int main(void)
 		cmocka_unit_test(test_split_echo),
 		cmocka_unit_test(test_packed_echo),
 		cmocka_unit_test(test_vring_base_restart),
+		cmocka_unit_test(test_vring_base_restart_packed),
+		cmocka_unit_test(test_no_protocol_features),
 		cmocka_unit_test(test_config_status),
 		cmocka_unit_test(test_inflight),
 		cmocka_unit_test(test_iotlb_miss_park_resume),
