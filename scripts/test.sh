@@ -57,6 +57,9 @@ run_suites() {
 	if [ ! -f "$dir/build.ninja" ]; then
 		meson setup "$dir" "${setup[@]}" >"$dir.setup.log" 2>&1 ||
 			{ cat "$dir.setup.log"; status=1; return; }
+	elif [ ${#setup[@]} -gt 0 ]; then
+		meson configure "$dir" "${setup[@]}" >"$dir.setup.log" 2>&1 ||
+			{ cat "$dir.setup.log"; status=1; return; }
 	fi
 	if ! ninja -C "$dir" >"$dir.ninja.log" 2>&1; then
 		tail -50 "$dir.ninja.log"
@@ -87,9 +90,9 @@ run_suites "$builddir/asan" -Db_sanitize=address,undefined -Db_lundef=false \
 	-- unit proto pair $peer_suite
 
 if [ "$fuzz_seconds" -gt 0 ]; then
-	CC=clang VHK_FUZZ_SECONDS=$fuzz_seconds run_suites "$builddir/fuzz" \
-		-Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
-		-- fuzz
+	CC=clang run_suites "$builddir/fuzz" -Dfuzz=true \
+		-Dfuzz_seconds="$fuzz_seconds" \
+		-Db_sanitize=address,undefined -Db_lundef=false -- fuzz
 else
 	echo "== fuzzing SKIPPED: VHK_FUZZ_SECONDS=0"
 fi
