@@ -506,6 +506,16 @@ static int inflight_geometry(struct vhk_backend *be,
 {
 	bool packed = vhk_has_feature(be->acked_features, VHK_F_RING_PACKED);
 
+	/* Running rings write into the current region: it may only be
+	 * replaced while every ring is stopped. */
+	for (uint16_t i = 0; i < be->nvrings; i++) {
+		if (be->vr[i].started) {
+			proto_err(be, "inflight region change while vq%u runs",
+				  i);
+			return -EBUSY;
+		}
+	}
+
 	if (in->num_queues == 0 || in->num_queues > be->nvrings ||
 	    in->queue_size == 0 || in->queue_size > VHK_VQ_MAX_SIZE) {
 		proto_err(be, "inflight: %u queues of size %u out of range (max %u queues of %u)",
@@ -595,6 +605,10 @@ static int h_iotlb_msg(struct vhk_backend *be, struct be_msg_ctx *ctx)
 
 	switch (m->type) {
 	case VHK_VU_IOTLB_UPDATE:
+		if (!be->mt) {
+			proto_err(be, "IOTLB UPDATE before any memory table");
+			return -EFAULT;
+		}
 		err = vhk_as_iotlb_update(&be->as, m->iova, m->size, m->uaddr,
 					  m->perm);
 		if (err) {

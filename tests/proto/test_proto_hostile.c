@@ -749,6 +749,38 @@ static void test_stalled(void **st)
 	end(&c);
 }
 
+/* State-dependent misuse: an IOTLB UPDATE before any memory table, an
+ * inflight region swapped under running rings. */
+static void test_out_of_order_state(void **st)
+{
+	struct ctx c;
+	struct vhk_vu_iotlb u = {
+		.iova = 0x1000, .size = 0x1000, .perm = VHK_PERM_RW,
+		.type = VHK_VU_IOTLB_UPDATE,
+	};
+	struct vhk_vu_inflight in = { 0, 0, 2, 64 };
+	struct vhk_vu_msg m;
+	int fds[VHK_VU_MAX_FDS];
+	unsigned int n;
+	char buf[64];
+
+	(void)st;
+	begin(&c, 1);
+	u.uaddr = c.g.uva;
+	expect_err(&c, VHK_VU_IOTLB_MSG, &u, sizeof(u), NULL, 0);
+	pt_send_mem(c.sock, &c.g);
+	expect_ok(&c, VHK_VU_IOTLB_MSG, &u, sizeof(u), NULL, 0);
+	assert_int_equal(pt_setup_vq(c.sock, &c.g, 0, 64), 0);
+	assert_int_equal(pt_get(c.sock, VHK_VU_GET_INFLIGHT_FD, &in,
+				sizeof(in), &m, fds, &n), 0);
+	in.mmap_size = 0x10000;
+	expect_err(&c, VHK_VU_SET_INFLIGHT_FD, &in, sizeof(in), &c.g.memfd,
+		   1);
+	assert_int_equal(pt_echo_once(&c.g, 0, "still fine", buf,
+				      sizeof(buf), 2000), 10);
+	end(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -774,6 +806,7 @@ int main(void)
 		cmocka_unit_test(test_reset_mid_io),
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_stalled),
+		cmocka_unit_test(test_out_of_order_state),
 	};
 
 	if (getenv("PT_FILTER"))
