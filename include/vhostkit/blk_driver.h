@@ -220,8 +220,10 @@ int vhk_blk_drv_reap(struct vhk_blk_drv *d, uint16_t q,
  * vhk_blk_drv_wait - block up to @timeout_ms (-1: forever) until @q may
  * have completions: on the call eventfd when use_call_fd, else by polling
  * the used ring.  Serves the front-end's back-end channel (IOTLB misses)
- * meanwhile.  Returns 1 if completions may be ready, 0 on timeout, or a
- * negative errno (-ECONNRESET if the back-end went away).
+ * meanwhile.  Returns 1 if completions may be ready, 0 on timeout or at
+ * once when nothing is in flight on @q, or a negative errno (-ECONNRESET
+ * if the back-end went away).  Serving the back-end channel here assumes
+ * the front-end runs no miss thread (cfg.miss_thread false).
  */
 int vhk_blk_drv_wait(struct vhk_blk_drv *d, uint16_t q, int timeout_ms);
 

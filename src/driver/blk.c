@@ -664,6 +664,8 @@ int vhk_blk_drv_wait(struct vhk_blk_drv *d, uint16_t qi, int timeout_ms)
 	q = &d->q[qi];
 	if (q->nready)
 		return 1;
+	if (!q->inflight)
+		return 0;	/* nothing could complete: do not sleep */
 	if (!vhk_fe_connected(d->fe))
 		return -ECONNRESET;
 
