@@ -57,6 +57,8 @@ struct fake {
 	uint32_t num;
 	uint64_t desc, avail, used;	/* UVAs */
 	uint16_t last_avail;
+	uint32_t size_max, seg_max;	/* offered when non-zero */
+	uint32_t max_chain;		/* longest chain seen */
 };
 
 static struct fake *F;
@@ -106,6 +108,8 @@ static void serve_chain(struct fake *f, uint16_t head)
 		if (!(d[n - 1].flags & 1))
 			break;
 	}
+	if (n > f->max_chain)
+		f->max_chain = n;
 	hdr = gpa_ptr(f, d[0].addr, 16);
 	st = gpa_ptr(f, d[n - 1].addr, 1);
 	memcpy(&type, hdr, 4);
@@ -194,6 +198,11 @@ static void handle(struct fake *f, struct vhk_vu_msg *m, int *fds,
 			    vhk_feature_bit(VHK_BLK_F_FLUSH);
 	unsigned int i;
 
+	if (f->size_max)
+		vhk_set_feature(&features, VHK_BLK_F_SIZE_MAX);
+	if (f->seg_max)
+		vhk_set_feature(&features, VHK_BLK_F_SEG_MAX);
+
 	switch (m->hdr.request) {
 	case VHK_VU_GET_FEATURES:
 		m->payload.u64 = features;
@@ -214,6 +223,8 @@ static void handle(struct fake *f, struct vhk_vu_msg *m, int *fds,
 
 		memset(m->payload.config.region, 0, sizeof(m->payload.config.region));
 		memcpy(m->payload.config.region, &cap, 8);
+		memcpy(m->payload.config.region + 8, &f->size_max, 4);
+		memcpy(m->payload.config.region + 12, &f->seg_max, 4);
 		reply(f, m, 12 + sz);
 		break;
 	}
@@ -323,6 +334,27 @@ static int fake_listen(void)
 	return 0;
 }
 
+static int open_fake(void)
+{
+	struct drv_open_opts o = { .dma = DRV_DIRECT, .queues = 1,
+				   .depth = 4, .use_call_fd = true,
+				   .mem_size = 4u << 20 };
+
+	o.sock = F->path;
+	return drv_open(&c, &o);
+}
+
+/* A device with size_max 512 and seg_max 4 (VIRTIO 1.2, 5.2.4). */
+static int setup_segs(void **state)
+{
+	(void)state;
+	if (fake_listen() < 0)
+		return -1;
+	F->size_max = 512;
+	F->seg_max = 4;
+	return open_fake();
+}
+
 static int setup(void **state)
 {
 	struct drv_open_opts o = { .dma = DRV_DIRECT, .queues = 1,
@@ -409,6 +441,31 @@ static void test_used_id_not_in_flight(void **state)
 	assert_int_equal(read_with(BAD_NONE, &req, buf), -EIO);
 }
 
+/* Data split at size_max, at most seg_max segments. */
+static void test_size_max_seg_max(void **state)
+{
+	uint8_t *buf = vhk_fe_alloc(c.fe, 4096);
+	struct vhk_blk_req req;
+	unsigned int i;
+
+	(void)state;
+	for (i = 0; i < 2048; i++)
+		F->disk[512 * 8 + i] = (uint8_t)(i * 7);
+	memset(&req, 0, sizeof(req));
+	req.op = VHK_BLK_OP_READ;
+	req.sector = 8;
+	req.buf = buf;
+	req.len = 2048;		/* four 512-byte segments */
+	assert_int_equal(vhk_blk_drv_run(c.drv, 0, &req, 2000), 0);
+	assert_int_equal(F->max_chain, 6);	/* header + 4 + status */
+	for (i = 0; i < 2048; i++)
+		assert_int_equal(buf[i], (uint8_t)(i * 7));
+	req.len = 2560;		/* five: more than seg_max */
+	assert_int_equal(vhk_blk_drv_submit(c.drv, 0, &req), -EINVAL);
+	assert_int_equal(vhk_blk_drv_inflight(c.drv, 0), 0);
+	assert_int_equal(F->max_chain, 6);
+}
+
 static int setup_fake_only(void **state)
 {
 	(void)state;
@@ -450,6 +507,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_used_id_not_in_flight,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_size_max_seg_max,
+						setup_segs, teardown),
 		cmocka_unit_test_setup_teardown(test_cli_detects_mismatch,
 						setup_fake_only, teardown),
 	};
