@@ -96,14 +96,15 @@ static void h_broken(void *opaque, const char *why)
 	h->broken++;
 }
 
-static void setup_ctx(struct ctx *c, bool read_only, bool packed,
-		      uint16_t depth)
+static void setup_full(struct ctx *c, enum vhk_as_mode mode, bool read_only,
+		       bool packed, uint16_t depth, unsigned int max_iov)
 {
 	struct vhk_blk_opts o = {
 		.num_queues = 1,
 		.queue_depth = depth,
 		.serial = SERIAL,
 		.read_only = read_only,
+		.max_iov = max_iov,
 	};
 	struct vhk_blk_host h = {
 		.complete = h_complete,
@@ -118,7 +119,7 @@ static void setup_ctx(struct ctx *c, bool read_only, bool packed,
 
 	memset(c, 0, sizeof(*c));
 	c->host.fd = -1;
-	vhk_test_mockmem(&c->m, VHK_AS_GPA, vhk_drv_vq_mem_size(packed, QSIZE),
+	vhk_test_mockmem(&c->m, mode, vhk_drv_vq_mem_size(packed, QSIZE),
 			 BUF_SIZE);
 	vhk_set_feature(&c->features, VHK_F_VERSION_1);
 	vhk_set_feature(&c->features, VHK_F_EVENT_IDX);
@@ -156,22 +157,30 @@ static void setup_ctx(struct ctx *c, bool read_only, bool packed,
 	assert_true(c->host.fd >= 0);
 }
 
-static void teardown_ctx(struct ctx *c)
+static void setup_ctx(struct ctx *c, bool read_only, bool packed,
+		      uint16_t depth)
 {
-	int efd = c->host.fd;
+	setup_full(c, VHK_AS_GPA, read_only, packed, depth, 0);
+}
 
+static void teardown_full(struct ctx *c, unsigned int broken)
+{
 	vhk_blk_ops.queue_stop(c->blk, 0, c->vq);
 	assert_int_equal(c->host.fd, -1);	/* the eventfd was unwatched */
-	(void)efd;
 	vhk_blk_ops.reset(c->blk);
 	vhk_blk_close(c->blk);
 	assert_true(vhk_mockmem_canaries_intact(&c->m));
-	assert_int_equal(c->host.broken, 0);
+	assert_int_equal(c->host.broken, broken);
 	vhk_vq_free(c->vq);
 	vhk_drv_vq_free(c->dq);
 	vhk_mockmem_fini(&c->m);
 	close(c->fd);
 	unlink(c->path);
+}
+
+static void teardown_ctx(struct ctx *c)
+{
+	teardown_full(c, 0);
 }
 
 /* A segment in the mock buffer area. */
@@ -256,6 +265,21 @@ static void read_disk(struct ctx *c, uint64_t sector, void *buf, size_t n)
 			 (ssize_t)n);
 }
 
+static bool disk_is(struct ctx *c, uint64_t sector, size_t n, int byte)
+{
+	uint8_t *b = malloc(n);
+	size_t i;
+	bool ok = true;
+
+	assert_non_null(b);
+	read_disk(c, sector, b, n);
+	for (i = 0; i < n; i++)
+		ok &= b[i] == (uint8_t)(byte < 0 ? sector + i / 512 + 1 :
+					   (uint64_t)byte);
+	free(b);
+	return ok;
+}
+
 static void fill_pattern(uint8_t *p, size_t n, uint8_t seed)
 {
 	size_t i;
@@ -264,7 +288,7 @@ static void fill_pattern(uint8_t *p, size_t n, uint8_t seed)
 		p[i] = (uint8_t)(seed + i * 7 + (i >> 9));
 }
 
-static void roundtrip(bool packed)
+static void roundtrip(enum vhk_as_mode mode, bool packed)
 {
 	struct ctx c;
 	size_t n = data_len();
@@ -273,7 +297,7 @@ static void roundtrip(bool packed)
 
 	assert_non_null(w);
 	assert_non_null(r);
-	setup_ctx(&c, false, packed, 0);
+	setup_full(&c, mode, false, packed, 0, 0);
 	fill_pattern(w, n, 0x31);
 	vhk_mockmem_write(&c.m, OFF_DATA, w, n);
 	assert_int_equal(one(&c, VHK_BLK_T_OUT, 8, n, false, &st), 1);
@@ -303,13 +327,121 @@ static void roundtrip(bool packed)
 static void test_roundtrip_split(void **state)
 {
 	(void)state;
-	roundtrip(false);
+	roundtrip(VHK_AS_GPA, false);
 }
 
 static void test_roundtrip_packed(void **state)
 {
 	(void)state;
-	roundtrip(true);
+	roundtrip(VHK_AS_GPA, true);
+}
+
+/* The same through the identity and IOTLB address spaces. */
+static void test_roundtrip_modes(void **state)
+{
+	(void)state;
+	roundtrip(VHK_AS_PLATFORM_IDENTITY, false);
+	roundtrip(VHK_AS_IOTLB, false);
+	roundtrip(VHK_AS_IOTLB, true);
+}
+
+/* drain() completes every in-flight request without the event loop. */
+static void test_drain(void **state)
+{
+	enum { N = 4 };
+	struct ctx c;
+	struct vhk_drv_seg s[3];
+	unsigned int i, got = 0;
+	void *token;
+	uint32_t len;
+	uint8_t st;
+
+	(void)state;
+	setup_ctx(&c, false, false, 0);
+	for (i = 0; i < N; i++) {
+		struct vhk_blk_req_hdr h = {
+			.type = vhk_le32_make(VHK_BLK_T_IN),
+			.sector = vhk_le64_make(10 + i),
+		};
+
+		vhk_mockmem_write(&c.m, OFF_HDR + 16 * i, &h, sizeof(h));
+		vhk_mockmem_fill(&c.m, OFF_STATUS + i, 0x77, 1);
+		s[0] = seg(&c, OFF_HDR + 16 * i, 16, false);
+		s[1] = seg(&c, OFF_DATA + 512 * i, 512, true);
+		s[2] = seg(&c, OFF_STATUS + i, 1, true);
+		assert_int_equal(vhk_drv_vq_add(c.dq, s, 3,
+						(void *)(uintptr_t)(i + 1)), 0);
+	}
+	vhk_drv_vq_publish(c.dq);
+	vhk_blk_ops.queue_kick(c.blk, 0, c.vq);
+	vhk_blk_ops.drain(c.blk);
+	assert_int_equal(c.blk->queues[0].inflight, 0);
+	while (vhk_drv_vq_get_used(c.dq, &token, &len) == 1) {
+		assert_int_equal(len, 513);
+		got++;
+	}
+	assert_int_equal(got, N);
+	for (i = 0; i < N; i++) {
+		uint8_t b[512];
+
+		vhk_mockmem_read(&c.m, OFF_STATUS + i, &st, 1);
+		assert_int_equal(st, VHK_BLK_S_OK);
+		vhk_mockmem_read(&c.m, OFF_DATA + 512 * i, b, sizeof(b));
+		assert_true(b[0] == 11 + i && b[511] == 11 + i);
+	}
+	teardown_ctx(&c);
+}
+
+/* The file shrank under the device: reads past its end fail cleanly. */
+static void test_short_file(void **state)
+{
+	struct ctx c;
+	uint8_t st, b[512];
+
+	(void)state;
+	setup_ctx(&c, false, false, 0);
+	assert_int_equal(ftruncate(c.fd, 200 * 512 + 256), 0);
+	/* Entirely past EOF: read returns 0 -> IOERR. */
+	assert_int_equal(one(&c, VHK_BLK_T_IN, 220, 512, true, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_IOERR);
+	/* Straddling EOF: a short read, then 0 -> IOERR. */
+	assert_int_equal(one(&c, VHK_BLK_T_IN, 200, 512, true, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_IOERR);
+	/* Before EOF still works. */
+	assert_int_equal(one(&c, VHK_BLK_T_IN, 199, 512, true, &st), 513);
+	assert_int_equal(st, VHK_BLK_S_OK);
+	vhk_mockmem_read(&c.m, OFF_DATA, b, sizeof(b));
+	assert_true(b[0] == 200 && b[511] == 200);
+	teardown_ctx(&c);
+}
+
+/* A chain with more host segments than max_iov breaks the queue. */
+static void test_too_many_segments(void **state)
+{
+	struct ctx c;
+	struct vhk_drv_seg s[8];
+	unsigned int i;
+	void *token;
+	uint32_t len;
+
+	(void)state;
+	if (vhk_test_fragmented())
+		skip();	/* every byte is a segment: covered by the cap */
+	setup_full(&c, VHK_AS_GPA, false, false, 0, 4);
+	put_hdr(&c, VHK_BLK_T_OUT, 0);
+	s[0] = seg(&c, OFF_HDR, 16, false);
+	for (i = 1; i < 5; i++)
+		s[i] = seg(&c, OFF_DATA + 0x400 * i, 512, false);
+	s[5] = seg(&c, OFF_STATUS, 1, true);
+	assert_int_equal(vhk_drv_vq_add(c.dq, s, 6, (void *)1), 0);
+	vhk_drv_vq_publish(c.dq);
+	assert_int_equal(vhk_blk_ops.queue_kick(c.blk, 0, c.vq),
+			 VHK_KICK_DONE);
+	assert_int_equal(c.host.broken, 1);
+	assert_true(vhk_vq_broken(c.vq));
+	assert_int_equal(vhk_drv_vq_get_used(c.dq, &token, &len), 0);
+	assert_true(disk_is(&c, 0, 2048, -1));
+	teardown_full(&c, 1);
 }
 
 /* Data split over several descriptors, plus a header split in two. */
@@ -397,20 +529,6 @@ static uint32_t dwz(struct ctx *c, uint32_t type, size_t bytes, uint8_t *st)
 	return len;
 }
 
-static bool disk_is(struct ctx *c, uint64_t sector, size_t n, int byte)
-{
-	uint8_t *b = malloc(n);
-	size_t i;
-	bool ok = true;
-
-	assert_non_null(b);
-	read_disk(c, sector, b, n);
-	for (i = 0; i < n; i++)
-		ok &= b[i] == (uint8_t)(byte < 0 ? sector + i / 512 + 1 :
-					   (uint64_t)byte);
-	free(b);
-	return ok;
-}
 
 static void test_discard(void **state)
 {
@@ -772,6 +890,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_roundtrip_split),
 		cmocka_unit_test(test_roundtrip_packed),
+		cmocka_unit_test(test_roundtrip_modes),
+		cmocka_unit_test(test_drain),
+		cmocka_unit_test(test_short_file),
+		cmocka_unit_test(test_too_many_segments),
 		cmocka_unit_test(test_scattered),
 		cmocka_unit_test(test_flush),
 		cmocka_unit_test(test_discard),
