@@ -66,7 +66,8 @@ static const char main_help[] =
 "    -V, --version   print the version.\n"
 "\n"
 "ENVIRONMENT\n"
-"    VHOSTKIT_LOG    err, warn, info (default) or debug.\n"
+"    VHOSTKIT_LOG    err, warn (default), info or debug: the library's\n"
+"                    log on stderr.\n"
 "\n"
 "EXIT STATUS\n"
 "    0  success\n"
@@ -87,6 +88,8 @@ int main(int argc, char **argv)
 {
 	int i = 1;
 
+	/* Quiet by default: the commands print what matters themselves. */
+	vhk_log_set_level(VHK_LOG_WARN);
 	while (i < argc && argv[i][0] == '-') {
 		if (cli_is_help(argv[i])) {
 			fputs(main_help, stdout);
