@@ -26,8 +26,18 @@ static const char blk_help[] =
 "DESCRIPTION\n"
 "    Both commands connect to the back-end as a VMM would, share memory\n"
 "    with it and run vhostkit's userspace virtio-blk driver on its\n"
-"    queues.  See 'vhostkit blk io --help' and 'vhostkit blk bench\n"
-"    --help'.\n";
+"    queues.\n"
+"\n"
+"    io      verified I/O: pattern write, read back, compare; also\n"
+"            FLUSH, GET_ID, WRITE_ZEROES and DISCARD when offered.\n"
+"    bench   IOPS, MB/s, latency percentiles; two back-ends compared in\n"
+"            one run, with their CPU time per I/O.\n"
+"\n"
+"    See 'vhostkit blk io --help' and 'vhostkit blk bench --help'.\n"
+"\n"
+"EXIT STATUS\n"
+"    0 success; 1 I/O error, mismatch or spec violation; 2 bad command\n"
+"    line; 3 connection or negotiation failure.\n";
 
 static const char io_help[] =
 "NAME\n"

@@ -131,6 +131,35 @@ static void run_combo(void **state)
 	assert_int_equal(drv_check_file(disk, first * BS, REGION, seed), 0);
 }
 
+/* `vhostkit probe` sees every translation mode vhostkit-blk offers. */
+static void test_probe(void **state)
+{
+	const char *cli = drv_bin("VHK_CLI");
+	static char out[32768];
+	char cmd[512];
+	size_t n = 0;
+	FILE *f;
+
+	(void)state;
+	if (!cli)
+		skip();
+	snprintf(cmd, sizeof(cmd), "%s probe %s", cli, sock);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	while (n + 1 < sizeof(out) && fgets(out + n, (int)(sizeof(out) - n), f))
+		n += strlen(out + n);
+	out[n] = 0;
+	assert_int_equal(pclose(f), 0);
+	assert_non_null(strstr(out, "device type         blk"));
+	assert_non_null(strstr(out, "queues              4"));
+	assert_non_null(strstr(out, "num_queues          4"));
+	assert_non_null(strstr(out, "platform-identity   yes"));
+	assert_non_null(strstr(out, "iotlb               yes"));
+	assert_non_null(strstr(out, "persist             yes"));
+	assert_non_null(strstr(out, "reconnect           yes"));
+	assert_non_null(strstr(out, "VIRTIO_F_RING_PACKED"));
+}
+
 #define COMBO(p, d, q, i) { p, d, q, i }
 static struct combo combos[] = {
 	COMBO(false, DRV_DIRECT, 1, 0),	COMBO(false, DRV_DIRECT, 4, 1),
@@ -145,7 +174,7 @@ static struct combo combos[] = {
 
 int main(void)
 {
-	struct CMUnitTest tests[VHK_ARRAY_SIZE(combos)];
+	struct CMUnitTest tests[VHK_ARRAY_SIZE(combos) + 1];
 	static char names[VHK_ARRAY_SIZE(combos)][64];
 	unsigned int i;
 
@@ -159,6 +188,8 @@ int main(void)
 			.teardown_func = close_conn,
 		};
 	}
+	tests[i] = (struct CMUnitTest){ .name = "probe",
+					.test_func = test_probe };
 	return _cmocka_run_group_tests("drv_matrix", tests,
 				       VHK_ARRAY_SIZE(tests), group_setup,
 				       group_teardown);

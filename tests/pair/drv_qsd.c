@@ -240,6 +240,31 @@ static void test_qsd_cli_io(void **state)
 	assert_non_null(strstr(out, "does not offer ACCESS_PLATFORM"));
 }
 
+/* The benchmark runs and measures the back-end's CPU time per I/O. */
+static void test_qsd_cli_bench(void **state)
+{
+	const char *cli = drv_bin("VHK_CLI");
+	static char out[8192];
+	double iops = 0, cpu = 0;
+	char *r;
+
+	(void)state;
+	if (!cli)
+		skip();
+	assert_int_equal(run_cli(out, sizeof(out),
+				 "%s blk bench %s --runtime 0.3 --iodepth 8 "
+				 "--pid-a %d 2>&1", cli, sock, (int)qsd.pid),
+			 0);
+	r = strstr(out, "RESULT side=A iops=");
+	assert_non_null(r);
+	assert_int_equal(sscanf(r, "RESULT side=A iops=%lf", &iops), 1);
+	assert_true(iops > 100);
+	r = strstr(r, "cpu_us_per_io=");
+	assert_non_null(r);
+	assert_int_equal(sscanf(r, "cpu_us_per_io=%lf", &cpu), 1);
+	assert_true(cpu > 0 && cpu < 100000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -249,6 +274,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_qsd_poll, close_conn),
 		cmocka_unit_test_teardown(test_qsd_cli_probe, close_conn),
 		cmocka_unit_test_teardown(test_qsd_cli_io, close_conn),
+		cmocka_unit_test_teardown(test_qsd_cli_bench, close_conn),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
