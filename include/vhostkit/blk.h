@@ -9,7 +9,7 @@
  * as the last writable byte.
  *
  * Per started queue: one io_uring, at most min(queue size, queue_depth)
- * requests in flight, completions signalled through an eventfd that the
+ * requests in flight (queue_depth 0: min(queue size, 1024)), completions signalled through an eventfd that the
  * server's event loop watches.  Everything runs on the server's thread.
  *
  * Usage:
@@ -116,7 +116,8 @@ struct vhk_blk_opts {
 	bool read_only;			/* open O_RDONLY, offer VIRTIO_BLK_F_RO */
 	bool no_direct;			/* do not try O_DIRECT */
 	uint16_t num_queues;		/* 0 = 1 */
-	uint16_t queue_depth;		/* per queue in flight; 0 = queue size */
+	uint16_t queue_depth;		/* per queue in flight; 0 = queue size,
+					   at most 1024 */
 	const char *serial;		/* GET_ID (<= 20 bytes used); NULL: none */
 	unsigned int max_iov;		/* host segments per chain, 0 = default */
 };

@@ -115,6 +115,7 @@ struct vhk_blk {
 	char name[32];
 };
 
+#define BLK_DEFAULT_MAX_DEPTH	1024	/* in flight per queue by default */
 #define BLK_ZERO_CHUNK	(64u * 1024)
 #define BLK_ZERO_IOV	16		/* one write of 1 MiB at most */
 

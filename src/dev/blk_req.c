@@ -718,6 +718,10 @@ int vhk_blk_queue_init(struct vhk_blk *blk, struct blk_queue *q,
 
 	if (q->started)
 		return -EBUSY;
+	/* Bounded so that a front-end asking for 256 queues of 32768 cannot
+	 * make us allocate gigabytes; more in flight would not help. */
+	if (!blk->queue_depth && nreqs > BLK_DEFAULT_MAX_DEPTH)
+		nreqs = BLK_DEFAULT_MAX_DEPTH;
 	if (blk->queue_depth && blk->queue_depth < nreqs)
 		nreqs = blk->queue_depth;
 	if (!nreqs)
