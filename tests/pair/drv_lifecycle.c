@@ -201,17 +201,16 @@ static unsigned int kreap(struct kstate *k)
 	return (unsigned int)n;
 }
 
-static void test_kill_restart(void **state)
+static void kill_case(enum drv_dma dma)
 {
 	struct kstate *k = calloc(1, sizeof(*k));
 	uint64_t blocks[KBLOCKS], seeds[KBLOCKS];
 	unsigned int i, completed = 0, inflight_at_kill, gen3 = 0;
 	uint64_t next = 0;
-	struct vhk_fe_stats st;
+	struct vhk_fe_stats st, st0;
 
-	(void)state;
 	assert_non_null(k);
-	open_conn(DRV_DIRECT, true, KDEPTH + 16);
+	open_conn(dma, true, KDEPTH + 16);
 	assert_true(vhk_has_feature(vhk_fe_protocol_features(c.fe),
 				    VHK_PROTO_F_INFLIGHT_SHMFD));
 	/* Generation 1 everywhere. */
@@ -249,10 +248,21 @@ static void test_kill_restart(void **state)
 
 	/* Restart on the same socket and disk; reconnect. */
 	assert_int_equal(drv_spawn_blk(&blk, bin, sock, disk, 1, "auto"), 0);
+	vhk_fe_stats(c.fe, &st0);
 	assert_int_equal(vhk_fe_reconnect(c.fe), 0);
 	assert_int_equal(vhk_blk_drv_resync(c.drv), 0);
 	vhk_fe_stats(c.fe, &st);
 	assert_int_equal(st.reconnects, 1);
+	/*
+	 * The new process knew no mapping: every live one was sent again
+	 * (the KDEPTH buffers used so far - lazy maps on first use - and
+	 * the driver's slot area).
+	 */
+	if (dma == DRV_LAZY)
+		assert_true(st.iotlb_updates_sent - st0.iotlb_updates_sent >=
+			    KDEPTH + 1);
+	else
+		assert_int_equal(st.iotlb_updates_sent, 0);
 
 	/*
 	 * Newer writes (generation 3) over blocks whose generation-2 write
@@ -301,6 +311,19 @@ static void test_kill_restart(void **state)
 		assert_int_equal(drv_check_file(disk, (uint64_t)i * BS, BS,
 						seeds[i]), 0);
 	free(k);
+}
+
+static void test_kill_restart(void **state)
+{
+	(void)state;
+	kill_case(DRV_DIRECT);
+}
+
+/* The same through a device IOTLB: reconnect re-sends every mapping. */
+static void test_kill_restart_iommu(void **state)
+{
+	(void)state;
+	kill_case(DRV_LAZY);
 }
 
 /* ---- IOTLB invalidation while I/O runs ---------------------------------- */
@@ -418,6 +441,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reset_no_persist,
 						start_daemon, stop_daemon),
 		cmocka_unit_test_setup_teardown(test_kill_restart,
+						start_daemon, stop_daemon),
+		cmocka_unit_test_setup_teardown(test_kill_restart_iommu,
 						start_daemon, stop_daemon),
 		cmocka_unit_test_setup_teardown(test_invalidate_under_io,
 						start_daemon, stop_daemon),
