@@ -459,7 +459,10 @@ static int io_extra(struct io_run *r, bool flush_only)
 		for (i = 0; i < VHK_BLK_ID_BYTES && buf[i]; i++)
 			id[i] = buf[i] >= 0x20 && buf[i] < 0x7f ? buf[i] : '?';
 		id[i] = 0;
-		printf("  device id           \"%s\"\n", id);
+		if (i)
+			printf("  device id           \"%s\"\n", id);
+		else
+			printf("  device id           (empty)\n");
 	} else if (ret == -EOPNOTSUPP) {
 		printf("  device id           (GET_ID unsupported)\n");
 	} else {
