@@ -844,6 +844,91 @@ static void test_queue_depth(void **state)
 	teardown_ctx(&c);
 }
 
+/* xorshift: deterministic "random" hostile requests. */
+static uint64_t rnd_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rnd(void)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return rnd_state;
+}
+
+/*
+ * Random chains: random types, sectors near the end and far beyond it,
+ * random readable/writable layouts, random discard payloads.  Whatever the
+ * input, every chain comes back, the used length never exceeds the
+ * writable bytes, a status written is one of OK/IOERR/UNSUPP, and no byte
+ * outside the buffers changes.
+ */
+static void test_random_requests(void **state)
+{
+	static const uint32_t types[] = {
+		VHK_BLK_T_IN, VHK_BLK_T_OUT, VHK_BLK_T_FLUSH, VHK_BLK_T_GET_ID,
+		VHK_BLK_T_DISCARD, VHK_BLK_T_WRITE_ZEROES, 2, 0xffffffffu,
+	};
+	size_t maxlen = vhk_test_fragmented() ? 96 : 1536;
+	struct ctx c;
+	unsigned int iter, i;
+
+	(void)state;
+	setup_ctx(&c, false, (rnd() & 1) != 0, 0);
+	for (iter = 0; iter < 300; iter++) {
+		struct vhk_drv_seg s[4];
+		unsigned int n = 1 + (unsigned int)(rnd() % 4);
+		unsigned int nr = (unsigned int)(rnd() % (n + 1));
+		uint64_t wbytes = 0;
+		uint32_t len;
+		uint8_t st;
+
+		put_hdr(&c, types[rnd() % VHK_ARRAY_SIZE(types)],
+			rnd() % 4 == 0 ? rnd() : rnd() % (DISK_SECTORS + 8));
+		/* random discard/wz segments after the header */
+		for (i = 0; i < 4; i++)
+			put_dwz(&c, i, rnd() % (DISK_SECTORS + 4),
+				(uint32_t)(rnd() % 16),
+				rnd() % 3 == 0 ? (uint32_t)rnd() % 4 : 0);
+		for (i = 0; i < n; i++) {
+			bool w = i >= nr;
+			/* random length, often a whole number of sectors */
+			uint32_t l = 1 + (uint32_t)(rnd() % maxlen);
+
+			if (rnd() % 2 && l >= 512)
+				l = l / 512 * 512;
+			if (i == 0 && !w)	/* the header, maybe cut short */
+				s[i] = seg(&c, OFF_HDR, rnd() % 3 ? 16 :
+					   1 + (uint32_t)(rnd() % 16), false);
+			else if (i == 1 && !w && rnd() % 2)	/* segments */
+				s[i] = seg(&c, OFF_PAY,
+					   16 * (1 + (uint32_t)(rnd() % 4)),
+					   false);
+			else	/* apart from each other: 0x600 each */
+				s[i] = seg(&c, OFF_DATA + 0x600 * i,
+					   VHK_MIN(l, 0x600u), w);
+			if (w)
+				wbytes += s[i].len;
+		}
+		assert_int_equal(vhk_drv_vq_add(c.dq, s, n, (void *)1), 0);
+		run(&c, 1, &len);
+		assert_true(len <= wbytes);
+		if (len) {
+			/* the status is the last writable byte */
+			for (i = n; i-- > 0;)
+				if (s[i].write)
+					break;
+			vhk_mockmem_read(&c.m, OFF_DATA + 0x600 * i +
+					 s[i].len - 1, &st, 1);
+			assert_true(st <= VHK_BLK_S_UNSUPP);
+		}
+		assert_true(vhk_mockmem_canaries_intact(&c.m));
+	}
+	assert_false(vhk_vq_broken(c.vq));
+	/* Nothing was written past the capacity. */
+	assert_int_equal(lseek(c.fd, 0, SEEK_END), DISK_SECTORS * 512);
+	teardown_ctx(&c);
+}
+
 static void test_config(void **state)
 {
 	struct ctx c;
@@ -907,6 +992,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_not_multiple_of_512),
 		cmocka_unit_test(test_read_only),
 		cmocka_unit_test(test_queue_depth),
+		cmocka_unit_test(test_random_requests),
 	};
 
 	vhk_test_init(argc, argv);
