@@ -19,6 +19,7 @@
 static const char *cli;
 static char out[65536];
 
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int run(const char *fmt, ...)
 {
 	char cmd[1024];

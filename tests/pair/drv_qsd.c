@@ -182,6 +182,8 @@ static void test_qsd_poll(void **state)
 
 /* Run the CLI; returns its exit code and its stdout in @out. */
 static int run_cli(char *out, size_t outlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int run_cli(char *out, size_t outlen, const char *fmt, ...)
 {
 	char cmd[600];
 	va_list ap;
