@@ -192,11 +192,13 @@ unsigned int vhk_blk_drv_inflight(const struct vhk_blk_drv *d, uint16_t q);
 /**
  * vhk_blk_drv_submit - map @req's buffers and place it on queue @q; not
  * visible to the device until vhk_blk_drv_kick().
- * Returns 0; -EBUSY if @q has queue_depth requests in flight (reap first);
- * -EINVAL for a malformed request (length not a multiple of 512, beyond
- * capacity, too many segments for seg_max/size_max, op not negotiated,
- * write to a read-only device); -EROFS for a write on a RO device;
- * or the DMA API's error (nothing stays mapped on failure).
+ * Returns 0; -EBUSY if @q has queue_depth requests in flight or the ring
+ * is full (reap first); -EINVAL for a malformed request (length not a
+ * multiple of 512, beyond capacity, more segments than seg_max allows at
+ * size_max, bad flags); -EOPNOTSUPP for FLUSH/DISCARD/WRITE_ZEROES not
+ * negotiated; -EROFS for a write on a read-only device; -EIO on a queue
+ * the device broke; or the DMA API's error (nothing stays mapped on
+ * failure).
  */
 int vhk_blk_drv_submit(struct vhk_blk_drv *d, uint16_t q,
 		       struct vhk_blk_req *req);

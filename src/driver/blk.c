@@ -326,7 +326,7 @@ static int check_req(struct vhk_blk_drv *d, const struct vhk_blk_req *req)
 			return -EINVAL;
 		return 0;
 	case VHK_BLK_OP_FLUSH:
-		/* VIRTIO 1.2, 5.2.6.2: no FLUSH unless F_FLUSH negotiated. */
+		/* VIRTIO 1.2, 5.2.6: FLUSH exists only with VIRTIO_BLK_F_FLUSH. */
 		return d->info.flush ? 0 : -EOPNOTSUPP;
 	case VHK_BLK_OP_GET_ID:
 		return req->buf && req->len >= VHK_BLK_ID_BYTES ? 0 : -EINVAL;
@@ -335,7 +335,7 @@ static int check_req(struct vhk_blk_drv *d, const struct vhk_blk_req *req)
 		if (req->op == VHK_BLK_OP_DISCARD) {
 			if (!d->info.discard)
 				return -EOPNOTSUPP;
-			/* VIRTIO 1.2, 5.2.6.2: unmap MUST be 0 for discard. */
+			/* VIRTIO 1.2, 5.2.6.1: unmap MUST be 0 for discard. */
 			if (req->flags)
 				return -EINVAL;
 			max = d->info.max_discard_sectors;
