@@ -9,8 +9,9 @@
  * as the last writable byte.
  *
  * Per started queue: one io_uring, at most min(queue size, queue_depth)
- * requests in flight (queue_depth 0: min(queue size, 1024)), completions signalled through an eventfd that the
- * server's event loop watches.  Everything runs on the server's thread.
+ * requests in flight (queue_depth 0: min(queue size, 1024)), completions
+ * signalled through an eventfd that the server's event loop watches.
+ * Everything runs on the server's thread.
  *
  * Usage:
  *	vhk_blk_open(&blk, &opts);
