@@ -141,7 +141,8 @@ class Run:
     def __init__(self, a):
         self.a = a
         self.procs = []
-        self.tmp = tempfile.mkdtemp(prefix='vhk-peer-%s-' % a.name)
+        # not "vhk-*": other suites' clean-ups must not catch a live run
+        self.tmp = tempfile.mkdtemp(prefix='peerrun-%s-' % a.name)
         self.sock = os.path.join(self.tmp, 'blk.sock')
         self.disk = os.path.join(self.tmp, 'disk.img')
         self.guest_log = os.path.join(self.tmp, 'guest.log')
@@ -431,8 +432,12 @@ class Run:
                 say('note: ' + msg + ' (qemu-storage-daemon; not ours)')
             else:
                 errs.append(msg)
-        with open(self.backend_log, errors='replace') as f:
-            blog = f.read()
+        try:
+            with open(self.backend_log, errors='replace') as f:
+                blog = f.read()
+        except OSError as e:
+            errs.append('back-end log unreadable: %s' % e)
+            blog = ''
         for rx in self.a.expect_backend_log:
             if not re.search(rx, blog, re.M):
                 errs.append('back-end log does not match /%s/' % rx)
