@@ -118,7 +118,7 @@ const char *vhk_blk_op_name(enum vhk_blk_op op);
 
 /**
  * vhk_blk_drv_features - the virtio feature bits this driver asks for
- * (VERSION_1, the blk bits it uses, EVENT_IDX), plus
+ * (VERSION_1, the blk bits it uses, EVENT_IDX, INDIRECT_DESC), plus
  * RING_PACKED when @packed.  The front-end intersects them with the offer.
  */
 uint64_t vhk_blk_drv_features(bool packed);
@@ -150,7 +150,10 @@ struct vhk_blk_req {
 };
 
 struct vhk_blk_drv_params {
-	/* Requests in flight per queue; 0 = as many as the ring holds. */
+	/*
+	 * Requests in flight per queue; 0 = as many as the ring holds (its
+	 * size with indirect tables, a third of it without).
+	 */
 	unsigned int queue_depth;
 	/* Wait for completions on the call eventfd (else: busy polling). */
 	bool use_call_fd;

@@ -11,6 +11,11 @@
  * vhk_fe_alloc().  All of it is handed to the device through
  * vhk_fe_dma_map() and taken back with vhk_fe_dma_unmap(), so the DMA mode
  * (direct, iommu strict/lazy, bounce) is the front-end's business alone.
+ *
+ * With INDIRECT_DESC the chain goes into a per-slot indirect table (one
+ * ring slot per request, so a queue can be as deep as its ring), except
+ * in bounce mode: there the device would read a copy of the table made
+ * when it was mapped, before the ring layer wrote it.
  */
 #include <errno.h>
 #include <poll.h>
@@ -29,6 +34,8 @@
 #define SLOT_STATUS	32
 #define MAX_DATA_SEGS	64	/* data segments one request may use */
 #define STATUS_UNSET	0xff	/* not a status value (VIRTIO 1.2, 5.2.6) */
+/* Indirect table of one request: header, data segments, status. */
+#define TABLE_BYTES	(16u * (MAX_DATA_SEGS + 2))
 
 struct data_map {
 	uint8_t *host;
@@ -39,7 +46,9 @@ struct data_map {
 struct slot {
 	struct vhk_blk_req *req;	/* NULL when free */
 	uint8_t *dma;			/* SLOT_BYTES inside drv->dma_area */
-	uint64_t hdr_addr, range_addr, status_addr;
+	uint8_t *table;			/* TABLE_BYTES, indirect only */
+	uint64_t hdr_addr, range_addr, status_addr, table_addr;
+	uint32_t table_len;		/* mapped bytes, 0: none */
 	bool range_mapped;
 	enum vhk_dma_dir data_dir;
 	unsigned int ndata;
@@ -69,7 +78,9 @@ struct vhk_blk_drv {
 	unsigned int depth;
 	unsigned int max_data_segs;
 	bool use_call_fd;
+	bool indirect;			/* chains through indirect tables */
 	uint8_t *dma_area;
+	uint8_t *table_area;
 	struct drv_queue *q;
 	struct pollfd *pfd;		/* nq call fds + back-end channel */
 	struct vhk_ratelimit rl;
@@ -119,7 +130,8 @@ static void free_queues(struct vhk_blk_drv *d)
 	d->q = NULL;
 }
 
-static int setup_queue(struct vhk_blk_drv *d, uint16_t i, uint8_t *dma)
+static int setup_queue(struct vhk_blk_drv *d, uint16_t i, uint8_t *dma,
+		       uint8_t *tables)
 {
 	struct drv_queue *q = &d->q[i];
 	unsigned int s;
@@ -135,6 +147,8 @@ static int setup_queue(struct vhk_blk_drv *d, uint16_t i, uint8_t *dma)
 		return -ENOMEM;
 	for (s = 0; s < d->depth; s++) {
 		q->slots[s].dma = dma + (size_t)s * SLOT_BYTES;
+		if (tables)
+			q->slots[s].table = tables + (size_t)s * TABLE_BYTES;
 		q->free_stack[s] = d->depth - 1 - s;
 	}
 	q->nfree = d->depth;
@@ -198,16 +212,19 @@ int vhk_blk_drv_new(struct vhk_blk_drv **out, struct vhk_fe *fe,
 	if (d->info.seg_max && d->info.seg_max < d->max_data_segs)
 		d->max_data_segs = d->info.seg_max;
 
+	d->indirect = vhk_has_feature(d->features, VHK_F_INDIRECT_DESC) &&
+		      vhk_fe_dma_mode(fe) != VHK_DMA_BOUNCE;
 	/*
-	 * Default depth: every request of one data segment fits the ring
-	 * (three descriptors each, without indirect tables).
+	 * Default depth: one ring slot per request with indirect tables,
+	 * else every request of one data segment fits (three descriptors).
 	 */
 	if (!vhk_fe_queue(fe, 0)) {
 		ret = -ENODEV;	/* vhk_fe_start() not called */
 		goto fail;
 	}
 	ring_free = vhk_drv_vq_num_free(vhk_fe_queue(fe, 0));
-	d->depth = p->queue_depth ? p->queue_depth : ring_free / 3;
+	d->depth = p->queue_depth ? p->queue_depth :
+		   d->indirect ? ring_free : ring_free / 3;
 	if (d->depth == 0 || d->depth > ring_free) {
 		vhk_log(VHK_LOG_ERR, BLK_WHO,
 			"queue depth %u does not fit a ring of %u descriptors",
@@ -222,6 +239,14 @@ int vhk_blk_drv_new(struct vhk_blk_drv **out, struct vhk_fe *fe,
 		goto fail;
 	}
 	memset(d->dma_area, 0, (size_t)d->nq * d->depth * SLOT_BYTES);
+	if (d->indirect) {
+		d->table_area = vhk_fe_alloc(fe, (size_t)d->nq * d->depth *
+					     TABLE_BYTES);
+		if (!d->table_area) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+	}
 	d->q = calloc(d->nq, sizeof(*d->q));
 	d->pfd = calloc(d->nq + 1u, sizeof(*d->pfd));
 	if (!d->q || !d->pfd) {
@@ -230,16 +255,18 @@ int vhk_blk_drv_new(struct vhk_blk_drv **out, struct vhk_fe *fe,
 	}
 	for (i = 0; i < d->nq; i++) {
 		ret = setup_queue(d, i, d->dma_area +
-				  (size_t)i * d->depth * SLOT_BYTES);
+				  (size_t)i * d->depth * SLOT_BYTES,
+				  d->table_area ? d->table_area +
+				  (size_t)i * d->depth * TABLE_BYTES : NULL);
 		if (ret < 0)
 			goto fail;
 	}
 	vhk_log(VHK_LOG_DEBUG, BLK_WHO,
-		"%llu sectors, %u queue(s) of depth %u, dma %s, %s ring",
+		"%llu sectors, %u queue(s) of depth %u, dma %s, %s ring%s",
 		(unsigned long long)d->info.capacity, d->nq, d->depth,
 		vhk_fe_dma_mode_name(vhk_fe_dma_mode(fe)),
 		vhk_has_feature(d->features, VHK_F_RING_PACKED) ?
-		"packed" : "split");
+		"packed" : "split", d->indirect ? ", indirect" : "");
 	*out = d;
 	return 0;
 fail:
@@ -262,6 +289,8 @@ void vhk_blk_drv_free(struct vhk_blk_drv *d)
 	 */
 	if (d->dma_area && !busy)
 		vhk_fe_free(d->fe, d->dma_area);
+	if (d->table_area && !busy)
+		vhk_fe_free(d->fe, d->table_area);
 	free_queues(d);
 	free(d->pfd);
 	free(d);
@@ -371,6 +400,13 @@ static int unmap_slot(struct vhk_blk_drv *d, struct slot *s, bool hdr,
 			ret = r;
 	}
 	s->ndata = 0;
+	if (s->table_len) {
+		r = vhk_fe_dma_unmap(d->fe, s->table, s->table_len,
+				     VHK_DMA_TO_DEVICE, s->table_addr);
+		if (r < 0 && !ret)
+			ret = r;
+		s->table_len = 0;
+	}
 	if (s->range_mapped) {
 		r = vhk_fe_dma_unmap(d->fe, s->dma + SLOT_RANGE,
 				     sizeof(struct vhk_blk_wire_range),
@@ -446,6 +482,7 @@ int vhk_blk_drv_submit(struct vhk_blk_drv *d, uint16_t qi,
 	s = &q->slots[si];
 	s->ndata = 0;
 	s->range_mapped = false;
+	s->table_len = 0;
 
 	/* Header: device-readable, first (VIRTIO 1.2, 5.2.6). */
 	hdr.type = vhk_le32_make(req->op);
@@ -512,7 +549,24 @@ int vhk_blk_drv_submit(struct vhk_blk_drv *d, uint16_t qi,
 	/* Status: the last device-writable byte (VIRTIO 1.2, 5.2.6). */
 	segs[n++] = (struct vhk_drv_seg){ s->status_addr, 1, true };
 
-	ret = vhk_drv_vq_add(q->vq, segs, n, s);
+	if (d->indirect) {
+		/*
+		 * Map the table first: its device address goes into the ring
+		 * descriptor; the ring layer then writes the table itself,
+		 * in memory the device reads directly (not bounce).
+		 */
+		ret = vhk_fe_dma_map(d->fe, s->table, 16u * n,
+				     VHK_DMA_TO_DEVICE, &s->table_addr);
+		if (ret < 0) {
+			unmap_slot(d, s, true, true);
+			return ret;
+		}
+		s->table_len = 16u * n;
+		ret = vhk_drv_vq_add_indirect(q->vq, segs, n, s, s->table,
+					      s->table_addr);
+	} else {
+		ret = vhk_drv_vq_add(q->vq, segs, n, s);
+	}
 	if (ret < 0) {
 		unmap_slot(d, s, true, true);
 		return ret == -ENOSPC ? -EBUSY : ret;

@@ -166,7 +166,7 @@ const char *vhk_blk_op_name(enum vhk_blk_op op)
 uint64_t vhk_blk_drv_features(bool packed)
 {
 	static const unsigned int bits[] = {
-		VHK_F_VERSION_1, VHK_F_EVENT_IDX,
+		VHK_F_VERSION_1, VHK_F_EVENT_IDX, VHK_F_INDIRECT_DESC,
 		VHK_BLK_F_SIZE_MAX, VHK_BLK_F_SEG_MAX, VHK_BLK_F_GEOMETRY,
 		VHK_BLK_F_RO, VHK_BLK_F_BLK_SIZE, VHK_BLK_F_FLUSH,
 		VHK_BLK_F_TOPOLOGY, VHK_BLK_F_CONFIG_WCE, VHK_BLK_F_MQ,

@@ -134,6 +134,32 @@ static void run_combo(void **state)
 	assert_int_equal(drv_check_file(disk, first * BS, REGION, seed), 0);
 }
 
+/*
+ * vhostkit-blk offers INDIRECT_DESC: one ring slot per request, so the
+ * default depth is the whole ring (128) and all of it can be in flight;
+ * bounce mode uses plain chains (3 slots per request).
+ */
+static void test_default_depth(void **state)
+{
+	static const enum drv_dma modes[] = { DRV_DIRECT, DRV_STRICT,
+					      DRV_BOUNCE };
+	struct drv_open_opts o = { .sock = sock, .queues = 1,
+				   .use_call_fd = true };
+	unsigned int i;
+
+	(void)state;
+	for (i = 0; i < VHK_ARRAY_SIZE(modes); i++) {
+		o.dma = modes[i];
+		assert_int_equal(drv_open(&c, &o), 0);
+		assert_int_equal(vhk_blk_drv_queue_depth(c.drv),
+				 modes[i] == DRV_BOUNCE ? 128 / 3 : 128);
+		/* 128 (or 42) blocks at once, then read back. */
+		assert_int_equal(drv_pattern_io(&c, 128, 4096, 0xdee9 + i),
+				 0);
+		drv_close(&c);
+	}
+}
+
 /* `vhostkit probe` sees every translation mode vhostkit-blk offers. */
 static void test_probe(void **state)
 {
@@ -177,7 +203,7 @@ static struct combo combos[] = {
 
 int main(void)
 {
-	struct CMUnitTest tests[VHK_ARRAY_SIZE(combos) + 1];
+	struct CMUnitTest tests[VHK_ARRAY_SIZE(combos) + 2];
 	static char names[VHK_ARRAY_SIZE(combos)][64];
 	unsigned int i;
 
@@ -191,8 +217,11 @@ int main(void)
 			.teardown_func = close_conn,
 		};
 	}
-	tests[i] = (struct CMUnitTest){ .name = "probe",
-					.test_func = test_probe };
+	tests[i++] = (struct CMUnitTest){ .name = "probe",
+					  .test_func = test_probe };
+	tests[i] = (struct CMUnitTest){ .name = "default_depth",
+					.test_func = test_default_depth,
+					.teardown_func = close_conn };
 	return _cmocka_run_group_tests("drv_matrix", tests,
 				       VHK_ARRAY_SIZE(tests), group_setup,
 				       group_teardown);
