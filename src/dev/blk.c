@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,8 @@ static uint64_t blk_get_features(void *dev)
 	vhk_set_feature(&f, VHK_BLK_F_BLK_SIZE);
 	vhk_set_feature(&f, VHK_BLK_F_FLUSH);
 	vhk_set_feature(&f, VHK_BLK_F_TOPOLOGY);
+	if (!blk->read_only)
+		vhk_set_feature(&f, VHK_BLK_F_CONFIG_WCE);
 	if (blk->num_queues > 1)
 		vhk_set_feature(&f, VHK_BLK_F_MQ);
 	if (blk->read_only) {
@@ -77,13 +80,20 @@ static int blk_get_config(void *dev, uint32_t offset, void *buf, uint32_t len)
 static int blk_set_config(void *dev, uint32_t offset, const void *buf,
 			  uint32_t len)
 {
-	(void)dev;
-	(void)offset;
-	(void)buf;
-	(void)len;
-	/* VIRTIO 1.2, 5.2.4: only writeback is writable, with CONFIG_WCE,
-	 * which is not offered. */
-	return -EINVAL;
+	struct vhk_blk *blk = to_blk(dev);
+	uint8_t wce;
+
+	/* VIRTIO 1.2, 5.2.4: writeback is the one writable field, and only
+	 * with VIRTIO_BLK_F_CONFIG_WCE; 0 = writethrough, 1 = writeback. */
+	if (offset != offsetof(struct vhk_blk_config, writeback) || len != 1 ||
+	    !vhk_has_feature(blk->acked, VHK_BLK_F_CONFIG_WCE))
+		return -EINVAL;
+	memcpy(&wce, buf, 1);
+	if (wce > 1)
+		return -EINVAL;
+	blk->cfg.writeback = wce;
+	blk->writethrough = wce == 0;
+	return 0;
 }
 
 static int blk_set_features(void *dev, uint64_t acked)
@@ -148,6 +158,9 @@ static void blk_reset(void *dev)
 	for (i = 0; i < blk->num_queues; i++)
 		vhk_blk_queue_fini(&blk->queues[i]);
 	blk->acked = 0;
+	/* The cache mode is device state: back to writeback. */
+	blk->writethrough = false;
+	blk->cfg.writeback = 1;
 }
 
 const struct vhk_device_ops vhk_blk_ops = {
@@ -226,6 +239,7 @@ static void build_config(struct vhk_blk *blk)
 	c->max_write_zeroes_sectors = vhk_le32_make(VHK_BLK_MAX_DWZ_SECTORS);
 	c->max_write_zeroes_seg = vhk_le32_make(VHK_BLK_MAX_DWZ_SEG);
 	c->write_zeroes_may_unmap = 1;
+	c->writeback = 1;
 }
 
 int vhk_blk_open(struct vhk_blk **out, const struct vhk_blk_opts *o)

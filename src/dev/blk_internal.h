@@ -97,6 +97,7 @@ struct vhk_blk {
 	bool read_only;
 	bool no_punch;			/* PUNCH_HOLE not supported */
 	bool no_zero_range;		/* ZERO_RANGE not supported */
+	bool writethrough;		/* CONFIG_WCE writeback = 0 */
 	uint64_t capacity;		/* sectors */
 	uint16_t num_queues;
 	uint16_t queue_depth;

@@ -101,8 +101,10 @@ static bool req_submit(struct blk_queue *q, struct blk_req *r)
 				    r->ndata - r->idata, r->off);
 		break;
 	case BLK_OP_WRITE:
-		io_uring_prep_writev(sqe, fd, r->data + r->idata,
-				     r->ndata - r->idata, r->off);
+		/* Writethrough (CONFIG_WCE): stable before completion. */
+		io_uring_prep_writev2(sqe, fd, r->data + r->idata,
+				      r->ndata - r->idata, r->off,
+				      blk->writethrough ? RWF_DSYNC : 0);
 		break;
 	case BLK_OP_FLUSH:
 		io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
@@ -122,7 +124,9 @@ static bool req_submit(struct blk_queue *q, struct blk_req *r)
 			if (r->left < (uint64_t)n * BLK_ZERO_CHUNK)
 				r->data[n - 1].iov_len = BLK_ZERO_CHUNK -
 					((uint64_t)n * BLK_ZERO_CHUNK - r->left);
-			io_uring_prep_writev(sqe, fd, r->data, n, r->off);
+			io_uring_prep_writev2(sqe, fd, r->data, n, r->off,
+					      blk->writethrough ?
+					      RWF_DSYNC : 0);
 			break;
 		}
 		mode = FALLOC_FL_KEEP_SIZE |

@@ -929,6 +929,48 @@ static void test_random_requests(void **state)
 	teardown_ctx(&c);
 }
 
+/* CONFIG_WCE: writeback byte writable once negotiated (VIRTIO 1.2, 5.2.4). */
+static void test_wce(void **state)
+{
+	struct ctx c;
+	uint8_t b, st, w[512], r[512];
+	uint64_t f;
+
+	(void)state;
+	setup_ctx(&c, false, false, 0);
+	f = vhk_blk_ops.get_features(c.blk);
+	assert_true(vhk_has_feature(f, VHK_BLK_F_CONFIG_WCE));
+	b = 0;
+	/* Not negotiated yet: read-only field. */
+	assert_int_equal(vhk_blk_ops.set_config(c.blk, 32, &b, 1), -EINVAL);
+	vhk_set_feature(&c.features, VHK_BLK_F_CONFIG_WCE);
+	assert_int_equal(vhk_blk_ops.set_features(c.blk, c.features), 0);
+	assert_int_equal(vhk_blk_ops.get_config(c.blk, 32, &b, 1), 0);
+	assert_int_equal(b, 1);
+	b = 0;
+	assert_int_equal(vhk_blk_ops.set_config(c.blk, 32, &b, 1), 0);
+	assert_int_equal(vhk_blk_ops.get_config(c.blk, 32, &b, 1), 0);
+	assert_int_equal(b, 0);
+	b = 2;
+	assert_int_equal(vhk_blk_ops.set_config(c.blk, 32, &b, 1), -EINVAL);
+	assert_int_equal(vhk_blk_ops.set_config(c.blk, 33, &b, 1), -EINVAL);
+	assert_int_equal(vhk_blk_ops.set_config(c.blk, 0, &b, 1), -EINVAL);
+	/* Writethrough writes still land. */
+	fill_pattern(w, sizeof(w), 0x99);
+	vhk_mockmem_write(&c.m, OFF_DATA, w, sizeof(w));
+	assert_int_equal(one(&c, VHK_BLK_T_OUT, 30, sizeof(w), false, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_OK);
+	read_disk(&c, 30, r, sizeof(r));
+	assert_memory_equal(r, w, sizeof(r));
+	/* Reset restores writeback. */
+	vhk_blk_ops.queue_stop(c.blk, 0, c.vq);
+	vhk_blk_ops.reset(c.blk);
+	assert_int_equal(vhk_blk_ops.get_config(c.blk, 32, &b, 1), 0);
+	assert_int_equal(b, 1);
+	assert_int_equal(vhk_blk_ops.queue_start(c.blk, 0, c.vq), 0);
+	teardown_ctx(&c);
+}
+
 static void test_config(void **state)
 {
 	struct ctx c;
@@ -993,6 +1035,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_read_only),
 		cmocka_unit_test(test_queue_depth),
 		cmocka_unit_test(test_random_requests),
+		cmocka_unit_test(test_wce),
 	};
 
 	vhk_test_init(argc, argv);
