@@ -20,6 +20,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', '..', 'tests', 'peers'))
 import vhkpeer  # noqa: E402
 
+# Same I/O path as vhostkit-blk (O_DIRECT + io_uring) unless --qsd-opts says
+# otherwise.
+QSD_CMD = ('qemu-storage-daemon --blockdev driver=file,node-name=disk,'
+           'filename={disk},{opts} --export type=vhost-user-blk,id=exp,'
+           'node-name=disk,addr.type=unix,addr.path={sock},writable=on,'
+           'num-queues={queues}')
+
 JOBS = [('randread', 4096, 'r'), ('randwrite', 4096, 'w'),
         ('seqread', 131072, 'r')]
 
@@ -45,6 +52,8 @@ def run_backend(backend, image, opts):
         argv += ['--build-dir', opts.build_dir]
     if backend == 'vhostkit':
         argv += ['--iommu', 'auto']
+    else:
+        argv += ['--backend-cmd', QSD_CMD.replace('{opts}', opts.qsd_opts)]
     rc, _ = vhkpeer.run(vhkpeer.parse(argv), on_mark=on_mark)
     if rc != 0:
         return rc, None
@@ -71,6 +80,8 @@ def main():
     ap.add_argument('--disk-mb', type=int, default=256)
     ap.add_argument('--fio-mb', type=int, default=192)
     ap.add_argument('--queues', type=int, default=1)
+    ap.add_argument('--qsd-opts', default='cache.direct=on,aio=io_uring',
+                    help='qemu-storage-daemon file blockdev options')
     opts = ap.parse_args()
 
     tmpimg = '/tmp/vhk-bench-guest-%d.img' % os.getpid()
@@ -91,8 +102,9 @@ def main():
         os.unlink(tmpimg)
 
     print()
-    print('guest fio, libaio direct=1, %d s per job, TCG guest, %d queue(s)'
-          % (opts.runtime, opts.queues))
+    print('guest fio, libaio direct=1, %d s per job, TCG guest, %d queue(s); '
+          'vhostkit-blk (O_DIRECT, io_uring) vs qemu-storage-daemon (%s)'
+          % (opts.runtime, opts.queues, opts.qsd_opts))
     print('%-10s %-9s %10s %9s %12s %14s' % ('job', 'back-end', 'IOPS',
                                              'MB/s', 'be-CPU s',
                                              'be-CPU us/IO'))
