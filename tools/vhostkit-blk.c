@@ -187,6 +187,8 @@ int main(int argc, char **argv)
 			strerror(-ret));
 		return 1;
 	}
+	/* The rings must not pop chains longer than the device takes. */
+	cfg.max_iov = vhk_blk_max_iov(blk);
 	ret = vhk_backend_new(&be, &cfg, &vhk_blk_ops, blk);
 	if (ret < 0) {
 		fprintf(stderr, "vhostkit-blk: %s: %s\n", cfg.socket_path,

@@ -52,6 +52,12 @@ extern "C" {
 
 /* Segments one DISCARD / WRITE_ZEROES request may carry (config space). */
 #define VHK_BLK_MAX_DWZ_SEG	32
+/*
+ * Host segments one chain may translate to by default.  One descriptor can
+ * become several segments (region or IOTLB page boundaries), so this is
+ * larger than the seg_max the driver is told (min(max_iov, 1024) - 2).
+ */
+#define VHK_BLK_DEFAULT_MAX_IOV	4096
 /* Sectors one discard / write-zeroes segment may cover (config space). */
 #define VHK_BLK_MAX_DWZ_SECTORS	(1u << 22)	/* 2 GiB */
 
@@ -120,7 +126,9 @@ struct vhk_blk_opts {
 	uint16_t queue_depth;		/* per queue in flight; 0 = queue size,
 					   at most 1024 */
 	const char *serial;		/* GET_ID (<= 20 bytes used); NULL: none */
-	unsigned int max_iov;		/* host segments per chain, 0 = default */
+	unsigned int max_iov;		/* host segments per chain (3-65536);
+					   0 = VHK_BLK_DEFAULT_MAX_IOV; give
+					   the server the same value */
 };
 
 struct vhk_blk;
@@ -133,7 +141,7 @@ extern const struct vhk_device_ops vhk_blk_ops;
  * O_RDONLY with @o->read_only) and build the configuration space.
  * The capacity is the file size (or the block device size) rounded down to
  * 512 bytes.  Returns 0 and *@out; -EINVAL for bad options (no disk,
- * num_queues above 256, max_iov < 3 or > 1024); the open/stat errno.
+ * num_queues above 256, max_iov < 3 or > 65536); the open/stat errno.
  */
 int vhk_blk_open(struct vhk_blk **out, const struct vhk_blk_opts *o);
 
@@ -149,6 +157,12 @@ void vhk_blk_attach(struct vhk_blk *blk, struct vhk_backend *be);
  * stopped (vhk_backend_free() first).  NULL is a no-op.
  */
 void vhk_blk_close(struct vhk_blk *blk);
+
+/**
+ * vhk_blk_max_iov - host segments per chain the device accepts: pass it as
+ * vhk_backend_config.max_iov so that the rings pop no larger chains.
+ */
+unsigned int vhk_blk_max_iov(const struct vhk_blk *blk);
 
 /** vhk_blk_capacity - capacity in 512-byte sectors. */
 uint64_t vhk_blk_capacity(const struct vhk_blk *blk);

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/fs.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -227,8 +228,10 @@ static void build_config(struct vhk_blk *blk)
 
 	memset(c, 0, sizeof(*c));
 	c->capacity = vhk_le64_make(blk->capacity);
-	/* Two segments of a chain are the header and the status byte. */
-	c->seg_max = vhk_le32_make(blk->max_iov - 2);
+	/* Two segments of a chain are the header and the status byte; the
+	 * driver's data descriptors go into readv/writev (IOV_MAX = 1024). */
+	c->seg_max = vhk_le32_make(VHK_MIN(blk->max_iov, (unsigned int)IOV_MAX) -
+				   2);
 	c->blk_size = vhk_le32_make(blk->blk_size);
 	c->min_io_size = vhk_le16_make(1);
 	c->opt_io_size = vhk_le32_make(0);
@@ -249,7 +252,7 @@ int vhk_blk_open(struct vhk_blk **out, const struct vhk_blk_opts *o)
 	int ret;
 
 	if (!o || !o->disk || !*o->disk || o->num_queues > BLK_MAX_QUEUES ||
-	    (o->max_iov && (o->max_iov < 3 || o->max_iov > 1024)))
+	    (o->max_iov && (o->max_iov < 3 || o->max_iov > 65536)))
 		return -EINVAL;
 	blk = calloc(1, sizeof(*blk));
 	if (!blk)
@@ -258,7 +261,7 @@ int vhk_blk_open(struct vhk_blk **out, const struct vhk_blk_opts *o)
 	blk->read_only = o->read_only;
 	blk->num_queues = o->num_queues ? o->num_queues : 1;
 	blk->queue_depth = o->queue_depth;
-	blk->max_iov = o->max_iov ? o->max_iov : VHK_VQ_DEFAULT_MAX_IOV;
+	blk->max_iov = o->max_iov ? o->max_iov : VHK_BLK_DEFAULT_MAX_IOV;
 	blk->rl = (struct vhk_ratelimit)VHK_RATELIMIT_INIT;
 	snprintf(blk->name, sizeof(blk->name), "blk");
 	if (o->serial) {
@@ -317,6 +320,11 @@ void vhk_blk_close(struct vhk_blk *blk)
 	free(blk->zero_iov);
 	free(blk->zero_buf);
 	free(blk);
+}
+
+unsigned int vhk_blk_max_iov(const struct vhk_blk *blk)
+{
+	return blk->max_iov;
 }
 
 uint64_t vhk_blk_capacity(const struct vhk_blk *blk)

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/falloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,13 +98,14 @@ static bool req_submit(struct blk_queue *q, struct blk_req *r)
 		return false;
 	switch (r->op) {
 	case BLK_OP_READ:
-		io_uring_prep_readv(sqe, fd, r->data + r->idata,
-				    r->ndata - r->idata, r->off);
+		/* More than IOV_MAX segments go in several steps. */
+		n = VHK_MIN(r->ndata - r->idata, (unsigned int)IOV_MAX);
+		io_uring_prep_readv(sqe, fd, r->data + r->idata, n, r->off);
 		break;
 	case BLK_OP_WRITE:
+		n = VHK_MIN(r->ndata - r->idata, (unsigned int)IOV_MAX);
 		/* Writethrough (CONFIG_WCE): stable before completion. */
-		io_uring_prep_writev2(sqe, fd, r->data + r->idata,
-				      r->ndata - r->idata, r->off,
+		io_uring_prep_writev2(sqe, fd, r->data + r->idata, n, r->off,
 				      blk->writethrough ? RWF_DSYNC : 0);
 		break;
 	case BLK_OP_FLUSH:
