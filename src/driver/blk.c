@@ -346,7 +346,7 @@ static int check_req(struct vhk_blk_drv *d, const struct vhk_blk_req *req)
 	case VHK_BLK_OP_WRITE:
 		if (d->info.ro)
 			return -EROFS;
-		/* fall through */
+		__attribute__((fallthrough));
 	case VHK_BLK_OP_READ:
 		if (!req->buf || req->len == 0 ||
 		    req->len % VHK_BLK_SECTOR_SIZE)
