@@ -156,8 +156,20 @@ def module_order(moddir, wanted):
     return order
 
 
-def build_kernel(cache):
-    """Fetch and unpack the kernel package; return (vmlinuz, moddir)."""
+def apt_download(pkg, dl):
+    """apt-get download PKG into DL; on failure, as root, refresh the
+    package lists once (the version may have moved on) and say so."""
+    try:
+        run(['apt-get', 'download', pkg], cwd=dl)
+        return
+    except (OSError, subprocess.CalledProcessError) as e:
+        err = getattr(e, 'stderr', '') or str(e)
+    raise KitUnavailable('apt-get download %s failed: %s'
+                         % (pkg, err.strip()[-300:]))
+
+
+def build_kernel(cache, retried=False):
+    """Fetch and unpack the kernel package; return (kver, vmlinuz, moddir)."""
     kver = kernel_version()
     kdir = os.path.join(cache, 'linux-' + kver)
     vmlinuz = os.path.join(kdir, 'boot', 'vmlinuz-' + kver)
@@ -171,11 +183,17 @@ def build_kernel(cache):
     if not debs:
         log('apt-get download ' + pkg)
         try:
-            run(['apt-get', 'download', pkg], cwd=dl)
-        except (OSError, subprocess.CalledProcessError) as e:
-            err = getattr(e, 'stderr', '') or str(e)
-            raise KitUnavailable('apt-get download %s failed: %s' %
-                         (pkg, err.strip()[-300:]))
+            apt_download(pkg, dl)
+        except KitUnavailable:
+            if retried or os.geteuid() != 0:
+                raise
+            # stale package lists: the kernel ABI may have moved on
+            log('download failed: apt-get update, then try again')
+            try:
+                run(['apt-get', 'update', '-q'])
+            except (OSError, subprocess.CalledProcessError) as e:
+                raise KitUnavailable('apt-get update failed: %s' % e)
+            return build_kernel(cache, retried=True)
         debs = [f for f in os.listdir(dl) if f.startswith(pkg + '_')]
     shutil.rmtree(kdir, ignore_errors=True)
     log('dpkg-deb -x ' + debs[0])
@@ -227,6 +245,8 @@ def build_initramfs(cache, kver, moddir, with_fio=False):
     guest_files = sorted(os.listdir(GUEST_DIR))
     h = hashlib.sha256()
     h.update(kver.encode())
+    with open(os.path.abspath(__file__), 'rb') as f:
+        h.update(f.read())      # the archive layout lives here
     for p in order + [bb] + [os.path.join(GUEST_DIR, g)
                  for g in guest_files]:
         h.update(p.encode())
@@ -276,6 +296,12 @@ def build_initramfs(cache, kver, moddir, with_fio=False):
     with open(tmp, 'wb') as f:
         f.write(c.bytes())
     os.rename(tmp, out)
+    # drop superseded archives of the same variant (the lock is held)
+    prefix = 'initramfs-%s%s-' % (kver, '-fio' if with_fio else '')
+    for f in os.listdir(cache):
+        if f.startswith(prefix) and f != name and \
+                f[len(prefix):].count('-') == 0 and f.endswith('.cpio'):
+            os.unlink(os.path.join(cache, f))
     log('built %s (%d MB)' % (name, os.path.getsize(out) >> 20))
     return out
 
