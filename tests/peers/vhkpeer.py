@@ -192,6 +192,7 @@ class Run:
             'VHK_DISK_BYTES': str(a.disk_mb << 20),
             'VHK_QUEUES': str(a.queues),
             'VHK_IOMMU': '1' if a.viommu else '0',
+            'VHK_PACKED': '1' if a.packed else '0',
             'HOSTBLK_OFF': str(self.host_off),
             'HOSTBLK_CNT': str(self.host_cnt),
             'HOSTBLK_MD5': self.host_md5,
@@ -289,6 +290,8 @@ class Run:
                      % (self.sock, ',reconnect=1' if a.reconnect else '')]
         append = ('console=ttyS0 panic=-1 loglevel=4 vhk.timeout=%d'
                   % max(30, a.timeout - 15))
+        if a.packed:
+            dev += ',packed=on'
         if a.root_port:
             extra += ['-device', 'pcie-root-port,id=rp0,chassis=1,slot=1']
         if a.viommu:
@@ -483,6 +486,9 @@ def parse(argv):
     ap.add_argument('--pat-mb', type=int, default=4)
     ap.add_argument('--viommu', action='store_true',
                     help='intel-iommu + iommu_platform=on,ats=on')
+    ap.add_argument('--packed', action='store_true',
+                    help='QEMU packed=on: the guest must negotiate '
+                    'VIRTIO_F_RING_PACKED')
     ap.add_argument('--root-port', action='store_true',
                     help='put the device behind a pcie-root-port (a PCIe '
                     'endpoint: ATS visible to the guest)')

@@ -124,6 +124,10 @@ vhk_check_basics() {
 	v1=$(echo "$f" | cut -c33)
 	ap=$(echo "$f" | cut -c34)
 	[ "$v1" = 1 ] || { vhk_fail basics no-VERSION_1; return 1; }
+	# Bit 34 RING_PACKED: negotiated exactly when the runner asked for it.
+	pk=$(echo "$f" | cut -c35)
+	[ "$pk" = "${VHK_PACKED:-0}" ] ||
+		{ vhk_fail basics "RING_PACKED=$pk want ${VHK_PACKED:-0}"; return 1; }
 	if [ "${VHK_IOMMU:-0}" = 1 ]; then
 		[ "$ap" = 1 ] ||
 			{ vhk_fail basics no-ACCESS_PLATFORM; return 1; }
