@@ -409,6 +409,15 @@ class Run:
                 elif md5 not in self.pat_md5s(int(ln)):
                     errs.append('guest wrote %s at %s: not a slice of the '
                                 'pattern' % (md5, off))
+            # regions the guest saw zeroed (discard) are zeros in the file
+            for _, m in self.marks:
+                if not m.startswith('VHK-ZEROED'):
+                    continue
+                _, off, ln = m.split()[:3]
+                f.seek(int(off))
+                if f.read(int(ln)).strip(b'\0'):
+                    errs.append('image at %s+%s: guest read zeros, file has '
+                                'data' % (off, ln))
         return errs, passes, nwrote
 
     def pat_md5s(self, ln):
