@@ -113,16 +113,19 @@ class Proc:
             stdout=subprocess.PIPE if stdout_pipe else self.log,
             stderr=subprocess.STDOUT, start_new_session=True)
         self.pid = self.p.pid
+        self.killed = False
 
     def alive(self):
         return self.p.poll() is None
 
     def kill(self):
-        if self.alive():
+        # the whole group: members may outlive the leader (sh -c ... &)
+        if self.alive() or not self.killed:
             try:
                 os.killpg(self.p.pid, signal.SIGKILL)
-            except ProcessLookupError:
+            except (ProcessLookupError, PermissionError):
                 pass
+            self.killed = True
             self.p.wait()
 
     def term(self, timeout):
