@@ -308,11 +308,14 @@ def build_initramfs(cache, kver, moddir, with_fio=False):
 
 def kit(with_fio=False):
     """Build (or reuse) the kit; return dict(kernel, initrd, kver)."""
-    cache = cache_dir()
-    with open(os.path.join(cache, '.lock'), 'w') as lk:
-        fcntl.flock(lk, fcntl.LOCK_EX)
-        kver, vmlinuz, moddir = build_kernel(cache)
-        initrd = build_initramfs(cache, kver, moddir, with_fio)
+    try:
+        cache = cache_dir()
+        with open(os.path.join(cache, '.lock'), 'w') as lk:
+            fcntl.flock(lk, fcntl.LOCK_EX)
+            kver, vmlinuz, moddir = build_kernel(cache)
+            initrd = build_initramfs(cache, kver, moddir, with_fio)
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise KitUnavailable('building the kit failed: %s' % e)
     return {'kernel': vmlinuz, 'initrd': initrd, 'kver': kver}
 
 
