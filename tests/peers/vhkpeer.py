@@ -156,6 +156,7 @@ class Run:
         self.backend = None
         self.failed = False
         self.restarts = 0
+        self.echo_rx = re.compile(a.echo) if a.echo else None
         self.host_errs = []
 
     # ------------------------------------------------------------ setup
@@ -334,7 +335,8 @@ class Run:
             logf.write(line + '\n')
             logf.flush()
             self.lines.append(line)
-            if a_verbose or (a_echo and a_echo.search(line)):
+            if self.a.verbose or (self.echo_rx and
+                                  self.echo_rx.search(line)):
                 print('  | ' + line, flush=True)
             i = line.find('VHK-')
             if i >= 0:
@@ -474,8 +476,6 @@ class Run:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-a_verbose = False
-a_echo = None
 
 
 def parse(argv):
@@ -536,9 +536,6 @@ def parse(argv):
 
 def run(a, on_mark=None):
     """Run one scenario; return (rc, Run).  rc is 0, 1 or 77."""
-    global a_verbose, a_echo
-    a_verbose = a.verbose
-    a_echo = re.compile(a.echo) if a.echo else None
     r = None
 
     def on_term(signum, _frame):
