@@ -209,18 +209,27 @@ def build_kernel(cache, retried=False):
 
 # --------------------------------------------------------------- initramfs
 
+def is_static(path):
+    """True if the ELF has no program interpreter (PT_INTERP, type 3)."""
+    with open(path, 'rb') as f:
+        eh = f.read(64)
+        if eh[:4] != b'\x7fELF' or eh[4] != 2:
+            return False
+        phoff = int.from_bytes(eh[32:40], 'little')
+        phentsize = int.from_bytes(eh[54:56], 'little')
+        phnum = int.from_bytes(eh[56:58], 'little')
+        f.seek(phoff)
+        ph = f.read(phentsize * phnum)
+    return all(int.from_bytes(ph[i:i + 4], 'little') != 3
+               for i in range(0, len(ph), phentsize))
+
+
 def busybox_path():
     for p in ('/bin/busybox', '/usr/bin/busybox'):
-        if os.path.exists(p):
-            out = subprocess.run(['file', '-L', p], text=True,
-                         stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL).stdout \
-                if shutil.which('file') else 'static'
-            if 'dynamically' in out:
-                continue
+        if os.path.exists(p) and is_static(p):
             return p
     raise KitUnavailable('static busybox not found '
-                 '(apt-get install busybox-static)')
+                         '(apt-get install busybox-static)')
 
 
 def ldd_closure(binary):
