@@ -54,6 +54,8 @@ static void usage(FILE *out)
 "                          IDs are cut).  Default: empty.\n"
 "  -1, --once              Exit when the first front-end disconnects\n"
 "                          (default: wait for the next one).\n"
+"  -W, --queue-workers     One thread per queue (own epoll, own io_uring\n"
+"                          completions); default: one thread per device.\n"
 "  -v, --verbose           Debug logging (same as VHOSTKIT_LOG=debug).\n"
 "  -h, --help              Print this help and exit.\n"
 "  -V, --version           Print the version and exit.\n"
@@ -110,6 +112,7 @@ int main(int argc, char **argv)
 		{ "connect", no_argument, NULL, 'c' },
 		{ "serial", required_argument, NULL, 'S' },
 		{ "once", no_argument, NULL, '1' },
+		{ "queue-workers", no_argument, NULL, 'W' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -122,7 +125,7 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	int c, ret;
 
-	while ((c = getopt_long(argc, argv, "s:d:rq:Q:i:cS:1vhV", longopts,
+	while ((c = getopt_long(argc, argv, "s:d:rq:Q:i:cS:1WvhV", longopts,
 				NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -159,6 +162,9 @@ int main(int argc, char **argv)
 			break;
 		case '1':
 			cfg.once = true;
+			break;
+		case 'W':
+			cfg.queue_workers = true;
 			break;
 		case 'v':
 			vhk_log_set_level(VHK_LOG_DEBUG);

@@ -5,8 +5,23 @@
  *
  * The server owns the socket, the memory table, the device IOTLB, the
  * address space and the virtqueues; a device supplies struct vhk_device_ops
- * and sees only started queues and popped chains.  Everything runs on one
- * epoll thread: device callbacks are never called concurrently.
+ * and sees only started queues and popped chains.
+ *
+ * Threads.  By default everything runs on one epoll thread: device
+ * callbacks are never called concurrently.  With cfg.queue_workers each
+ * ring gets a worker thread with its own epoll that serves the ring's kick
+ * eventfd and the device's queue watches (vhk_backend_watch_queue()) and
+ * calls queue_kick() for that ring only; the main thread keeps the
+ * socket, the back-end channel and every control callback (get/set_config,
+ * set_features, queue_start/stop, drain, reset) and plain watches.  Then:
+ *  - callbacks for ONE queue (queue_kick, its queue watches) are never
+ *    concurrent with each other;
+ *  - callbacks for different queues, and plain watches, may run
+ *    concurrently: state shared between queues needs its own care;
+ *  - control callbacks run while every worker is paused outside any
+ *    device callback, so they may touch every queue's state.
+ * In IOTLB translation mode the workers' callbacks are serialised (the
+ * IOTLB records misses), so only GPA-mode I/O runs in parallel.
  *
  * Front-end input is untrusted: every message is checked against one table
  * (payload size range, fd count) before any handler runs; a message that
@@ -78,6 +93,7 @@ struct vhk_backend_config {
 	unsigned int iotlb_max_entries;	/* 0 = default */
 	unsigned int miss_timeout_ms;	/* unanswered IOTLB miss; 0 = 2000 */
 	bool once;			/* exit after the first front-end leaves */
+	bool queue_workers;		/* a worker thread per ring (above) */
 };
 
 /**
@@ -112,25 +128,41 @@ typedef void (*vhk_watch_fn)(void *opaque, int fd, uint32_t events);
 int vhk_backend_watch(struct vhk_backend *be, int fd, uint32_t events,
 		      vhk_watch_fn fn, void *opaque);
 
-/** vhk_backend_unwatch - stop watching @fd; 0 or -ENOENT. */
+/**
+ * vhk_backend_watch_queue - like vhk_backend_watch() for an fd that belongs
+ * to queue @idx (an io_uring eventfd): @fn runs on that queue's worker
+ * when queue workers are on, never concurrently with its queue_kick(); on
+ * the main loop otherwise.  Call it from a control callback (queue_start).
+ * Returns 0, -EINVAL (@idx), -ENOSPC or -errno.
+ */
+int vhk_backend_watch_queue(struct vhk_backend *be, uint16_t idx, int fd,
+			    uint32_t events, vhk_watch_fn fn, void *opaque);
+
+/**
+ * vhk_backend_unwatch - stop watching @fd (a plain or a queue watch); from
+ * a control callback, or from the queue's own worker.  0 or -ENOENT.
+ */
 int vhk_backend_unwatch(struct vhk_backend *be, int fd);
 
 /**
  * vhk_backend_complete - flush queue @idx's pushed chains and signal the
- * front-end's call eventfd if the driver wants a notification.
+ * front-end's call eventfd if the driver wants a notification.  With
+ * queue workers: from queue @idx's own callbacks, or a control callback.
  */
 void vhk_backend_complete(struct vhk_backend *be, uint16_t idx);
 
 /**
  * vhk_backend_kick_later - ask the loop to call queue_kick(@idx) again
- * (e.g. after completions freed request slots).
+ * (e.g. after completions freed request slots).  Same calling rule as
+ * vhk_backend_complete().
  */
 void vhk_backend_kick_later(struct vhk_backend *be, uint16_t idx);
 
 /**
  * vhk_backend_device_broken - the device hit a guest error it cannot
  * continue from: set DEVICE_NEEDS_RESET in the status and, if the
- * front-end allows it, send a config-change notification.
+ * front-end allows it, send a config-change notification.  Callable from
+ * any device callback (from a worker it is handed to the main loop).
  */
 void vhk_backend_device_broken(struct vhk_backend *be, const char *why);
 

@@ -23,6 +23,12 @@ static int be_watch(void *opaque, int fd, vhk_watch_fn fn, void *arg)
 	return vhk_backend_watch(opaque, fd, EPOLLIN, fn, arg);
 }
 
+static int be_watch_queue(void *opaque, uint16_t idx, int fd,
+			  vhk_watch_fn fn, void *arg)
+{
+	return vhk_backend_watch_queue(opaque, idx, fd, EPOLLIN, fn, arg);
+}
+
 static int be_unwatch(void *opaque, int fd)
 {
 	return vhk_backend_unwatch(opaque, fd);
@@ -39,6 +45,7 @@ void vhk_blk_attach(struct vhk_blk *blk, struct vhk_backend *be)
 		.complete = be_complete,
 		.kick_later = be_kick_later,
 		.watch = be_watch,
+		.watch_queue = be_watch_queue,
 		.unwatch = be_unwatch,
 		.broken = be_broken,
 		.opaque = be,

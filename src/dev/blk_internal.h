@@ -13,7 +13,9 @@
 
 /*
  * What the device needs from whoever runs it: the vhost-user server
- * (blk_backend.c) or a test.  All calls happen on the device's thread.
+ * (blk_backend.c) or a test.  A queue's calls happen on that queue's
+ * thread (the server's queue worker, or its one loop); queues share only
+ * read-mostly state (struct vhk_blk), whose flags below are atomic.
  */
 struct vhk_blk_host {
 	/* flush queue @idx's pushed chains and notify the driver */
@@ -23,6 +25,9 @@ struct vhk_blk_host {
 	/* watch @fd for EPOLLIN and call @fn(@arg, @fd, events) */
 	int (*watch)(void *opaque, int fd, vhk_watch_fn fn, void *arg);
 	int (*unwatch)(void *opaque, int fd);
+	/* optional: watch an fd of queue @idx (served with that queue) */
+	int (*watch_queue)(void *opaque, uint16_t idx, int fd,
+			   vhk_watch_fn fn, void *arg);
 	/* the driver broke a rule: DEVICE_NEEDS_RESET */
 	void (*broken)(void *opaque, const char *why);
 	void *opaque;
@@ -85,6 +90,7 @@ struct blk_queue {
 	unsigned int unsubmitted;	/* SQEs prepared, not yet submitted */
 	unsigned int pushed;		/* pushed since the last complete */
 	bool starved;			/* stopped popping for lack of slots */
+	struct vhk_ratelimit rl;	/* per queue: queues may run in parallel */
 	struct iovec *scratch;		/* pop target, max_iov entries */
 	char name[40];
 };
@@ -95,8 +101,9 @@ struct vhk_blk {
 	bool direct;
 	bool blockdev;
 	bool read_only;
-	bool no_punch;			/* PUNCH_HOLE not supported */
-	bool no_zero_range;		/* ZERO_RANGE not supported */
+	/* Learnt by any queue's completion path: atomic (queue workers). */
+	_Atomic bool no_punch;		/* PUNCH_HOLE not supported */
+	_Atomic bool no_zero_range;	/* ZERO_RANGE not supported */
 	bool writethrough;		/* CONFIG_WCE writeback = 0 */
 	uint64_t capacity;		/* sectors */
 	uint16_t num_queues;

@@ -20,7 +20,7 @@
 #include "dev/blk_internal.h"
 
 #define blk_warn(q, ...) \
-	vhk_log_ratelimited(&(q)->blk->rl, VHK_LOG_WARN, (q)->name, __VA_ARGS__)
+	vhk_log_ratelimited(&(q)->rl, VHK_LOG_WARN, (q)->name, __VA_ARGS__)
 
 static void host_complete(struct blk_queue *q)
 {
@@ -737,6 +737,7 @@ int vhk_blk_queue_init(struct vhk_blk *blk, struct blk_queue *q,
 	q->idx = idx;
 	q->vq = vq;
 	q->efd = -1;
+	q->rl = (struct vhk_ratelimit)VHK_RATELIMIT_INIT;
 	snprintf(q->name, sizeof(q->name), "%s vq%u", blk->name, idx);
 	q->reqs = calloc(nreqs, sizeof(*q->reqs));
 	q->scratch = calloc(blk->max_iov, sizeof(*q->scratch));
@@ -762,7 +763,12 @@ int vhk_blk_queue_init(struct vhk_blk *blk, struct blk_queue *q,
 	ret = io_uring_register_eventfd(&q->ring, q->efd);
 	if (ret < 0)
 		goto fail;
-	if (blk->have_host && blk->host.watch) {
+	if (blk->have_host && blk->host.watch_queue) {
+		ret = blk->host.watch_queue(blk->host.opaque, q->idx, q->efd,
+					    on_event, q);
+		if (ret < 0)
+			goto fail;
+	} else if (blk->have_host && blk->host.watch) {
 		ret = blk->host.watch(blk->host.opaque, q->efd, on_event, q);
 		if (ret < 0)
 			goto fail;

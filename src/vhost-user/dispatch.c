@@ -719,6 +719,21 @@ static const struct be_req req_table[VHK_VU_REQUEST_MAX] = {
 	[VHK_VU_GET_STATUS] = { h_get_status, 0, 0, 0, 0, RQ_REPLY },
 };
 
+/* Requests that only read connection state: no need to pause workers. */
+static bool read_only(uint32_t req)
+{
+	switch (req) {
+	case VHK_VU_GET_FEATURES:
+	case VHK_VU_GET_PROTOCOL_FEATURES:
+	case VHK_VU_GET_QUEUE_NUM:
+	case VHK_VU_GET_STATUS:
+	case VHK_VU_GET_MAX_MEM_SLOTS:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /*
  * Check @ctx against @rq before the handler: size range and the size the
  * payload itself implies, fd count, ownership.  Returns 0 or -errno.
@@ -845,9 +860,18 @@ int be_dispatch(struct vhk_backend *be, struct be_msg_ctx *ctx)
 		has_reply = rq->flags & RQ_REPLY;
 		vhk_log(VHK_LOG_DEBUG, be->name, "%s size %u fds %u",
 			vhk_vu_request_name(req), h->size, ctx->nfds);
+		/* Quiesce: the queue workers are parked outside any
+		 * device callback while a handler changes rings,
+		 * translation or device state (worker.c). */
+		bool quiesce = !read_only(req);
+
+		if (quiesce)
+			be_workers_pause(be);
 		r = validate(be, rq, ctx);
 		if (r == 0)
 			r = rq->fn(be, ctx);
+		if (quiesce)
+			be_workers_resume(be);
 	}
 	/* The one place unused fds are closed (extra, or left by a failed
 	 * handler). */

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * server.c - the vhost-user back-end server: the Unix socket (listen or
- * connect), the single-threaded epoll loop, the connection lifecycle and
- * the back-end channel (IOTLB misses, config-change notifications).
+ * connect), the epoll loop, the connection lifecycle and the back-end
+ * channel (IOTLB misses, config-change notifications).
  *
- * The message table and handlers live in dispatch.c and vring.c.
+ * The message table and handlers live in dispatch.c and vring.c; the
+ * optional per-queue worker threads in worker.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -132,14 +133,17 @@ int vhk_backend_new(struct vhk_backend **out,
 	be->dev = dev;
 	be->epfd = be->stop_fd = be->listen_fd = -1;
 	be->conn_fd = be->channel_fd = -1;
+	be->notify_fd = -1;
 	be->socket_path = strdup(cfg->socket_path);
 	be->name = strdup(cfg->name ? cfg->name : "vhost-user");
 	if (!be->cfg.miss_timeout_ms)
 		be->cfg.miss_timeout_ms = 2000;
 	be->cfg.socket_path = be->socket_path;
 	be->cfg.name = be->name;
-	for (unsigned int i = 0; i < BE_MAX_WATCHES; i++)
+	for (unsigned int i = 0; i < BE_MAX_WATCHES; i++) {
 		be->watches[i].fd = -1;
+		be->watches[i].queue = -1;
+	}
 	err = -ENOMEM;
 	if (!be->socket_path || !be->name)
 		goto fail;
@@ -180,6 +184,9 @@ int vhk_backend_new(struct vhk_backend **out,
 	err = be_epoll_add(be, be->stop_fd, EPOLLIN, BE_TAG_STOP, 0);
 	if (err)
 		goto fail;
+	err = be_workers_init(be);
+	if (err)
+		goto fail;
 	if (!cfg->connect) {
 		err = listen_socket(be);
 		if (err) {
@@ -216,8 +223,8 @@ enum vhk_as_mode vhk_backend_mode(const struct vhk_backend *be)
 	return be->as.mode;
 }
 
-int vhk_backend_watch(struct vhk_backend *be, int fd, uint32_t events,
-		      vhk_watch_fn fn, void *opaque)
+static int watch_add(struct vhk_backend *be, int queue, int fd,
+		     uint32_t events, vhk_watch_fn fn, void *opaque)
 {
 	for (unsigned int i = 0; i < BE_MAX_WATCHES; i++) {
 		struct be_watch *w = &be->watches[i];
@@ -225,16 +232,48 @@ int vhk_backend_watch(struct vhk_backend *be, int fd, uint32_t events,
 
 		if (w->used)
 			continue;
-		err = be_epoll_add(be, fd, events, BE_TAG_WATCH, i);
-		if (err)
-			return err;
-		w->used = true;
+		/* Filled before the fd is polled: its first event sees it. */
 		w->fd = fd;
 		w->fn = fn;
 		w->opaque = opaque;
-		return 0;
+		w->queue = queue;
+		w->used = true;
+		if (queue >= 0)
+			err = be_ring_fd_add(be, (uint16_t)queue, fd, events,
+					     BE_TAG_WATCH, i);
+		else
+			err = be_epoll_add(be, fd, events, BE_TAG_WATCH, i);
+		if (err) {
+			w->used = false;
+			w->fd = -1;
+			w->queue = -1;
+		}
+		return err;
 	}
 	return -ENOSPC;
+}
+
+int vhk_backend_watch(struct vhk_backend *be, int fd, uint32_t events,
+		      vhk_watch_fn fn, void *opaque)
+{
+	return watch_add(be, -1, fd, events, fn, opaque);
+}
+
+int vhk_backend_watch_queue(struct vhk_backend *be, uint16_t idx, int fd,
+			    uint32_t events, vhk_watch_fn fn, void *opaque)
+{
+	int err;
+
+	if (idx >= be->nvrings)
+		return -EINVAL;
+	if (be_on_worker())
+		return -EPERM;	/* control path only (main thread) */
+	be_workers_pause(be);
+	err = be_worker_ensure(be, idx);
+	if (!err)
+		err = watch_add(be, idx, fd, events, fn, opaque);
+	be_workers_resume(be);
+	return err;
 }
 
 int vhk_backend_unwatch(struct vhk_backend *be, int fd)
@@ -243,9 +282,21 @@ int vhk_backend_unwatch(struct vhk_backend *be, int fd)
 		struct be_watch *w = &be->watches[i];
 
 		if (w->used && w->fd == fd) {
-			be_epoll_del(be, fd);
+			/* A queue watch's worker may be inside the callback
+			 * (unless this is that worker). */
+			bool pause = w->queue >= 0 && !be_on_worker();
+
+			if (pause)
+				be_workers_pause(be);
+			if (w->queue < 0)
+				be_epoll_del(be, fd);
+			else
+				be_ring_fd_del(be, (uint16_t)w->queue, fd);
 			w->used = false;
 			w->fd = -1;
+			if (pause)
+				be_workers_resume(be);
+			w->queue = -1;
 			return 0;
 		}
 	}
@@ -279,6 +330,12 @@ void vhk_backend_kick_later(struct vhk_backend *be, uint16_t idx)
 
 void vhk_backend_device_broken(struct vhk_backend *be, const char *why)
 {
+	if (be_on_worker()) {
+		/* Status and channel belong to the main thread. */
+		be_xq_broken(be, why);
+		return;
+	}
+	be_workers_pause(be);
 	if (!be->broken)
 		vhk_log(VHK_LOG_ERR, be->name,
 			"device needs reset: %s", why ? why : "device error");
@@ -290,6 +347,7 @@ void vhk_backend_device_broken(struct vhk_backend *be, const char *why)
 	    vhk_has_feature(be->acked_proto, VHK_PROTO_F_BACKEND_REQ) &&
 	    vhk_has_feature(be->acked_proto, VHK_PROTO_F_CONFIG))
 		be_channel_send(be, VHK_VU_BACKEND_CONFIG_CHANGE_MSG, NULL, 0);
+	be_workers_resume(be);
 }
 
 /* ---- back-end channel: a byte queue flushed without ever blocking */
@@ -373,6 +431,11 @@ void be_miss_cb(void *opaque, uint64_t iova, uint8_t perm)
 		.type = VHK_VU_IOTLB_MISS,
 	};
 
+	if (be_on_worker()) {
+		/* The channel is the main thread's: hand the miss over. */
+		be_xq_miss(be, iova, perm);
+		return;
+	}
 	vhk_log(VHK_LOG_DEBUG, be->name, "IOTLB miss iova 0x%llx perm %u",
 		(unsigned long long)iova, perm);
 	if (be_channel_send(be, VHK_VU_BACKEND_IOTLB_MSG, &m, sizeof(m)) ==
@@ -437,7 +500,11 @@ static void conn_close(struct vhk_backend *be)
 	if (be->conn_fd < 0)
 		return;
 	vhk_log(VHK_LOG_INFO, be->name, "front-end disconnected");
+	be_workers_pause(be);
 	be_device_reset(be, true);
+	/* Every ring is stopped: no fd is left in a worker's epoll. */
+	be_workers_stop_all(be);
+	be_workers_resume(be);
 	for (uint16_t i = 0; i < be->nvrings; i++) {
 		struct be_vring *r = &be->vr[i];
 
@@ -535,15 +602,33 @@ static void check_miss_timeout(struct vhk_backend *be, int *timeout_ms)
 
 	if (be->miss_reported || be->as.mode != VHK_AS_IOTLB)
 		return;
+	if (be->workers) {
+		/* Workers record misses (under tlb_lock) and own the
+		 * parked flags: look at the age first, and pause them only
+		 * once a miss is overdue. */
+		pthread_mutex_lock(&be->tlb_lock);
+		oldest = vhk_iotlb_miss_oldest(be->iotlb, &iova, &perm);
+		pthread_mutex_unlock(&be->tlb_lock);
+		if (!oldest)
+			return;
+		now = vhk_now_ns();
+		deadline = oldest +
+			(uint64_t)be->cfg.miss_timeout_ms * 1000000ull;
+		if (now < deadline)
+			goto rearm;
+		if (now < be->miss_checked_ns + 1000000000ull)
+			return;
+		be->miss_checked_ns = now;
+		be_workers_pause(be);
+	}
 	/* Only a miss some ring waits for matters: a stale one (its ring
 	 * was stopped meanwhile) must not mark the device broken. */
 	for (uint16_t i = 0; i < be->nvrings; i++)
 		if (be->vr[i].dev_started &&
 		    (be->vr[i].parked || !be->vr[i].mapped))
 			waiting = true;
-	if (!waiting)
-		return;
-	oldest = vhk_iotlb_miss_oldest(be->iotlb, &iova, &perm);
+	oldest = waiting ? vhk_iotlb_miss_oldest(be->iotlb, &iova, &perm) : 0;
+	be_workers_resume(be);
 	if (!oldest)
 		return;
 	now = vhk_now_ns();
@@ -557,6 +642,7 @@ static void check_miss_timeout(struct vhk_backend *be, int *timeout_ms)
 		vhk_backend_device_broken(be, why);
 		return;
 	}
+rearm:
 	{
 		uint64_t ms = (deadline - now + 999999ull) / 1000000ull;
 		int t = ms > 60000 ? 60000 : (int)ms;
@@ -572,7 +658,8 @@ static bool run_deferred(struct vhk_backend *be)
 	bool any = false;
 
 	for (uint16_t i = 0; i < be->nvrings; i++) {
-		if (!be->vr[i].again)
+		/* A worker's ring is its worker's business. */
+		if (be_ring_has_worker(be, i) || !be->vr[i].again)
 			continue;
 		be->vr[i].again = false;
 		be_vring_process(be, i);
@@ -581,7 +668,9 @@ static bool run_deferred(struct vhk_backend *be)
 	return any;
 }
 
-static void kick_readable(struct vhk_backend *be, uint32_t idx, uint32_t ev)
+/* A kick eventfd is readable: consume it, let the device process.  Runs
+ * on the ring's worker when it has one. */
+void be_kick_readable(struct vhk_backend *be, uint32_t idx, uint32_t ev)
 {
 	struct be_vring *r;
 	uint64_t v;
@@ -599,7 +688,7 @@ static void kick_readable(struct vhk_backend *be, uint32_t idx, uint32_t ev)
 		 * rather than spin on a permanent HUP. */
 		vhk_log(VHK_LOG_WARN, r->name,
 			"kick fd hung up; no longer watching it");
-		be_epoll_del(be, r->kick_fd);
+		be_ring_fd_del(be, (uint16_t)idx, r->kick_fd);
 		r->kick_watched = false;
 		return;
 	}
@@ -676,7 +765,7 @@ int vhk_backend_run(struct vhk_backend *be)
 					conn_close(be);
 				break;
 			case BE_TAG_KICK:
-				kick_readable(be, idx, ev);
+				be_kick_readable(be, idx, ev);
 				break;
 			case BE_TAG_WATCH:
 				if (idx < BE_MAX_WATCHES &&
@@ -687,6 +776,9 @@ int vhk_backend_run(struct vhk_backend *be)
 				break;
 			case BE_TAG_CHANNEL:
 				channel_flush(be);
+				break;
+			case BE_TAG_NOTIFY:
+				be_xq_handle(be);
 				break;
 			}
 			/* A handler may have closed fds later events name. */
@@ -720,6 +812,7 @@ void vhk_backend_free(struct vhk_backend *be)
 	}
 	vhk_memtable_free(be->mt);
 	vhk_iotlb_free(be->iotlb);
+	be_workers_fini(be);
 	be_close_fd(&be->listen_fd);
 	be_close_fd(&be->stop_fd);
 	be_close_fd(&be->epfd);

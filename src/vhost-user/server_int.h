@@ -7,6 +7,7 @@
 #ifndef VHOSTKIT_SERVER_INT_H
 #define VHOSTKIT_SERVER_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "vhostkit/backend.h"
@@ -14,6 +15,7 @@
 
 #define BE_MAX_WATCHES		32
 #define BE_OUTQ_BYTES		4096	/* back-end channel send queue */
+#define BE_XQ_MISSES		64	/* worker -> main IOTLB misses */
 
 /* epoll_event.data.u64 = tag << 32 | index */
 enum be_tag {
@@ -23,6 +25,7 @@ enum be_tag {
 	BE_TAG_KICK,
 	BE_TAG_WATCH,
 	BE_TAG_CHANNEL,
+	BE_TAG_NOTIFY,			/* worker hand-over (worker.c) */
 };
 
 struct be_vring {
@@ -53,8 +56,11 @@ struct be_watch {
 	int fd;
 	vhk_watch_fn fn;
 	void *opaque;
+	int queue;			/* served with vring @queue, or -1 */
 	bool used;
 };
+
+struct be_worker;
 
 struct vhk_backend {
 	/* configuration */
@@ -107,6 +113,22 @@ struct vhk_backend {
 	size_t outq_len;
 
 	struct be_watch watches[BE_MAX_WATCHES];
+
+	/* per-queue workers (cfg.queue_workers, worker.c) */
+	struct be_worker **workers;	/* nvrings entries, NULL = off */
+	unsigned int pause_depth;	/* main thread only */
+	uint64_t miss_checked_ns;	/* last overdue-miss look (workers) */
+	int notify_fd;			/* workers -> main loop */
+	bool locks_init;
+	pthread_mutex_t tlb_lock;	/* IOTLB mode: one queue at a time */
+	pthread_mutex_t xq_lock;	/* guards the xq_* hand-over */
+	struct {
+		uint64_t iova;
+		uint8_t perm;
+	} xq_miss[BE_XQ_MISSES];
+	unsigned int xq_nmiss;
+	bool xq_broken;
+	char xq_why[256];
 };
 
 /* One message being dispatched. */
@@ -151,5 +173,22 @@ int be_channel_send(struct vhk_backend *be, uint32_t request,
 		    const void *payload, uint32_t size);
 void be_device_reset(struct vhk_backend *be, bool full);
 void be_close_fd(int *fd);
+void be_kick_readable(struct vhk_backend *be, uint32_t idx, uint32_t ev);
+
+/* worker.c */
+int be_workers_init(struct vhk_backend *be);
+void be_workers_fini(struct vhk_backend *be);
+int be_worker_ensure(struct vhk_backend *be, uint16_t idx);
+void be_workers_stop_all(struct vhk_backend *be);
+void be_workers_pause(struct vhk_backend *be);
+void be_workers_resume(struct vhk_backend *be);
+bool be_ring_has_worker(struct vhk_backend *be, uint16_t idx);
+bool be_on_worker(void);
+int be_ring_fd_add(struct vhk_backend *be, uint16_t ring, int fd,
+		   uint32_t events, enum be_tag tag, uint32_t idx);
+void be_ring_fd_del(struct vhk_backend *be, uint16_t ring, int fd);
+void be_xq_miss(struct vhk_backend *be, uint64_t iova, uint8_t perm);
+void be_xq_broken(struct vhk_backend *be, const char *why);
+void be_xq_handle(struct vhk_backend *be);
 
 #endif /* VHOSTKIT_SERVER_INT_H */

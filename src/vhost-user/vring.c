@@ -70,7 +70,7 @@ void be_vring_stop(struct vhk_backend *be, uint16_t idx, bool close_kick)
 	r->started = r->mapped = r->parked = r->again = false;
 	if (close_kick) {
 		if (r->kick_watched)
-			be_epoll_del(be, r->kick_fd);
+			be_ring_fd_del(be, idx, r->kick_fd);
 		r->kick_watched = false;
 		be_close_fd(&r->kick_fd);
 		r->kick_set = false;
@@ -178,6 +178,11 @@ int be_vring_try_start(struct vhk_backend *be, uint16_t idx)
 	r->started = true;
 	r->mapped = err == 0;
 	log_start(be, idx, why);
+	/* A ring without a kick fd still gets its worker (queue watches,
+	 * deferred kicks); failure leaves it to the main loop. */
+	if (be_worker_ensure(be, idx))
+		vhk_log(VHK_LOG_WARN, be->name,
+			"vq%u: served by the main loop", idx);
 	if (be->ops->queue_start) {
 		err = be->ops->queue_start(be->dev, idx, r->vq);
 		if (err) {
@@ -376,7 +381,7 @@ int be_h_vring_fd(struct vhk_backend *be, struct be_msg_ctx *ctx)
 	switch (req) {
 	case VHK_VU_SET_VRING_KICK:
 		if (r->kick_watched)
-			be_epoll_del(be, r->kick_fd);
+			be_ring_fd_del(be, (uint16_t)idx, r->kick_fd);
 		r->kick_watched = false;
 		be_close_fd(&r->kick_fd);
 		r->kick_fd = fd;
@@ -386,8 +391,10 @@ int be_h_vring_fd(struct vhk_backend *be, struct be_msg_ctx *ctx)
 
 			if (fl >= 0)
 				fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-			if (be_epoll_add(be, fd, EPOLLIN, BE_TAG_KICK,
-					 (uint32_t)idx) == 0)
+			/* With queue workers the ring's worker polls it. */
+			if (be_worker_ensure(be, (uint16_t)idx) == 0 &&
+			    be_ring_fd_add(be, (uint16_t)idx, fd, EPOLLIN,
+					   BE_TAG_KICK, (uint32_t)idx) == 0)
 				r->kick_watched = true;
 			else
 				ring_err(be, "vq%d: kick fd cannot be polled",

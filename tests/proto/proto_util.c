@@ -221,6 +221,7 @@ void pt_server_start(struct pt_server *s, const struct pt_server_opts *o)
 	cfg.miss_timeout_ms = o ? o->miss_timeout_ms : 0;
 	cfg.connect = o && o->connect;
 	cfg.once = o && o->once;
+	cfg.queue_workers = o && o->queue_workers;
 	s->connect = cfg.connect;
 	s->listen_fd = -1;
 	if (s->connect) {

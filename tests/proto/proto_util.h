@@ -57,6 +57,7 @@ struct pt_server_opts {
 	enum vhk_device_type type;	/* 0 = blk */
 	bool connect;		/* the server connects to s->path */
 	bool once;
+	bool queue_workers;	/* cfg.queue_workers */
 	/* called after vhk_backend_new, before the server thread starts */
 	void (*before_run)(struct pt_server *s, void *opaque);
 	void *opaque;
