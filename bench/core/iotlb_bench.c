@@ -193,6 +193,10 @@ static int run(size_t n, size_t lookups, struct result *res)
 	return 0;
 }
 
+/*
+ * Usage: vhostkit-bench-iotlb [LOOKUPS [ENTRIES]]
+ * Without ENTRIES: every size and the ratio; with it: that size only.
+ */
 int main(int argc, char **argv)
 {
 	const size_t sizes[] = { 1, 2048, 65536, 1048576 };
@@ -204,6 +208,24 @@ int main(int argc, char **argv)
 		lookups = strtoull(argv[1], NULL, 0);
 	if (lookups == 0)
 		lookups = 1;
+	if (argc > 2) {
+		/*
+		 * One size only, for instruction counts that do not depend on
+		 * the machine's caches:
+		 *   valgrind --tool=callgrind --toggle-collect=vhk_iotlb_lookup \
+		 *     vhostkit-bench-iotlb 100000 1048576
+		 * then divide the Ir total by the lookups done: LOOKUPS plus
+		 * the warm-up's min(ENTRIES, LOOKUPS).
+		 */
+		struct result one;
+		size_t n = strtoull(argv[2], NULL, 0);
+
+		if (n == 0 || run(n, lookups, &one))
+			return 1;
+		printf("%zu entries: %zu lookups, %.1f ns best batch\n", one.n,
+		       lookups, one.lookup_ns);
+		return 0;
+	}
 	printf("vhostkit IOTLB benchmark: 4 KiB entries, random insert order, "
 	       "%zu uncached random lookups per size\n", lookups);
 	printf("%10s %16s %16s %14s\n", "entries", "lookup ns (best)",
