@@ -60,8 +60,8 @@ struct traffic {
 	struct pt_guest *g;
 	uint16_t idx;
 	int n;
-	int done;
-	int bad;
+	atomic_int done;
+	atomic_int bad;
 	atomic_bool *stop;
 	pthread_t th;
 };
@@ -154,7 +154,7 @@ static void concurrent_echo(bool packed)
 	assert_int_equal(task_count(), base_tasks + PT_NQUEUES);
 
 	traffic_start(t, &g, 3000, NULL);
-	while (traffic_running(t)) {
+	do {
 		struct vhk_vu_msg r;
 		uint8_t cfg[16] = { 0 };
 
@@ -166,7 +166,7 @@ static void concurrent_echo(bool packed)
 		assert_int_equal(pt_get(sock, VHK_VU_GET_CONFIG, cfg, 16, &r,
 					NULL, NULL), 16);
 		usleep(2000);
-	}
+	} while (traffic_running(t));
 	total = traffic_join(t);
 	assert_int_equal(total, 3000 * PT_NQUEUES);
 	assert_true(remaps > 0);
@@ -264,7 +264,7 @@ static void test_iotlb_under_traffic(void **st)
 	assert_int_equal(vhk_backend_mode(s.be), VHK_AS_IOTLB);
 
 	traffic_start(t, &g, 1500, NULL);
-	while (traffic_running(t) && rounds < 200) {
+	do {
 		/* Take the data buffers away (the rings stay mapped): the
 		 * next chain a worker pops misses there, the miss reaches
 		 * the channel through the main loop, the UPDATE resumes
@@ -276,7 +276,7 @@ static void test_iotlb_under_traffic(void **st)
 					   BUF_GPA, BUF_SIZE), 0);
 		rounds++;
 		usleep(1000);
-	}
+	} while (traffic_running(t) && rounds < 200);
 	assert_int_equal(traffic_join(t), 1500 * PT_NQUEUES);
 	read_misses(ch, 0);
 	/* Workers parked on their misses and were resumed. */
