@@ -768,8 +768,13 @@ int vhk_backend_run(struct vhk_backend *be)
 				be_kick_readable(be, idx, ev);
 				break;
 			case BE_TAG_WATCH:
+				/* A stale event must not call a slot that
+				 * now belongs to a worker. */
 				if (idx < BE_MAX_WATCHES &&
-				    be->watches[idx].used)
+				    be->watches[idx].used &&
+				    (be->watches[idx].queue < 0 ||
+				     !be_ring_has_worker(be,
+					(uint16_t)be->watches[idx].queue)))
 					be->watches[idx].fn(
 						be->watches[idx].opaque,
 						be->watches[idx].fd, ev);

@@ -223,8 +223,12 @@ static void *worker_main(void *arg)
 		if (r->again)
 			timeout = 0;
 		n = epoll_wait(w->epfd, evs, VHK_ARRAY_SIZE(evs), timeout);
-		if (n < 0 && errno != EINTR)
+		if (n < 0 && errno != EINTR) {
+			vhk_log(VHK_LOG_ERR, be->name,
+				"vq%u worker: epoll_wait: %s; worker exits",
+				w->idx, strerror(errno));
 			break;
+		}
 		for (int i = 0; i < n; i++) {
 			uint32_t tag = (uint32_t)(evs[i].data.u64 >> 32);
 			uint32_t idx = (uint32_t)evs[i].data.u64;
