@@ -616,8 +616,11 @@ static void check_miss_timeout(struct vhk_backend *be, int *timeout_ms)
 			(uint64_t)be->cfg.miss_timeout_ms * 1000000ull;
 		if (now < deadline)
 			goto rearm;
-		if (now < be->miss_checked_ns + 1000000000ull)
-			return;
+		if (now < be->miss_checked_ns + 1000000000ull) {
+			/* Looked less than a second ago: look again then. */
+			deadline = be->miss_checked_ns + 1000000000ull;
+			goto rearm;
+		}
 		be->miss_checked_ns = now;
 		be_workers_pause(be);
 	}

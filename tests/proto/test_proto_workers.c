@@ -230,34 +230,45 @@ static int read_misses(int ch, int ms)
 	return n;
 }
 
-static void test_iotlb_under_traffic(void **st)
+/* Negotiate IOTLB mode with a back-end channel (returned in *@ch). */
+static void iotlb_setup(struct pt_server *s, struct pt_guest *g, int *sock,
+			int *ch, uint64_t extra_proto)
 {
-	uint64_t proto = F(VHK_PROTO_F_REPLY_ACK) | F(VHK_PROTO_F_BACKEND_REQ);
+	uint64_t proto = F(VHK_PROTO_F_REPLY_ACK) |
+			 F(VHK_PROTO_F_BACKEND_REQ) | extra_proto;
 	uint64_t f = F(VHK_F_VERSION_1) | F(VHK_F_ACCESS_PLATFORM) |
 		     F(VHK_F_PROTOCOL_FEATURES);
-	struct traffic t[PT_NQUEUES];
-	struct pt_server s;
-	struct pt_guest g;
-	int sock, ch, sv[2], misses = 0, rounds = 0;
+	int sv[2];
 
-	(void)st;
-	pt_server_start(&s, &workers_opts);
-	pt_guest_init(&g);
-	g.iotlb = true;
-	sock = pt_connect(s.path);
-	assert_int_equal(pt_send_raw(sock, VHK_VU_SET_OWNER, VHK_VU_VERSION,
+	pt_guest_init(g);
+	g->iotlb = true;
+	*sock = pt_connect(s->path);
+	assert_int_equal(pt_send_raw(*sock, VHK_VU_SET_OWNER, VHK_VU_VERSION,
 				     NULL, 0, NULL, 0), 0);
-	assert_int_equal(pt_send_raw(sock, VHK_VU_SET_PROTOCOL_FEATURES,
+	assert_int_equal(pt_send_raw(*sock, VHK_VU_SET_PROTOCOL_FEATURES,
 				     VHK_VU_VERSION, &proto, 8, NULL, 0), 0);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
 				    sv), 0);
-	assert_int_equal(pt_req(sock, VHK_VU_SET_BACKEND_REQ_FD, NULL, 0,
+	assert_int_equal(pt_req(*sock, VHK_VU_SET_BACKEND_REQ_FD, NULL, 0,
 				&sv[1], 1), 0);
 	close(sv[1]);
-	ch = sv[0];
-	assert_int_equal(pt_req(sock, VHK_VU_SET_FEATURES, &f, 8, NULL, 0), 0);
-	g.features = f;
-	pt_send_mem(sock, &g);
+	*ch = sv[0];
+	assert_int_equal(pt_req(*sock, VHK_VU_SET_FEATURES, &f, 8, NULL, 0),
+			 0);
+	g->features = f;
+	pt_send_mem(*sock, g);
+}
+
+static void test_iotlb_under_traffic(void **st)
+{
+	struct traffic t[PT_NQUEUES];
+	struct pt_server s;
+	struct pt_guest g;
+	int sock, ch, misses = 0, rounds = 0;
+
+	(void)st;
+	pt_server_start(&s, &workers_opts);
+	iotlb_setup(&s, &g, &sock, &ch, 0);
 	assert_int_equal(iotlb_msg(sock, &g, VHK_VU_IOTLB_UPDATE, 0,
 				   PT_MEM_SIZE), 0);
 	setup_all(sock, &g, 64);
@@ -285,6 +296,41 @@ static void test_iotlb_under_traffic(void **st)
 	assert_int_equal(atomic_load(&s.echo.errors), 0);
 	assert_true(atomic_load(&s.echo.drains) >= (unsigned int)rounds);
 
+	close(ch);
+	close(sock);
+	pt_guest_fini(&g);
+	assert_int_equal(pt_wait_fds(s.base_fds), s.base_fds);
+	pt_server_stop(&s);
+}
+
+/* A miss seen by a worker and never answered: the main loop's timeout
+ * still finds the parked queue and reports the front-end. */
+static void test_miss_timeout(void **st)
+{
+	struct pt_server_opts o = { .queue_workers = true,
+				    .miss_timeout_ms = 300 };
+	struct pt_server s;
+	struct pt_guest g;
+	uint64_t status = 0;
+	int sock, ch;
+
+	(void)st;
+	pt_server_start(&s, &o);
+	iotlb_setup(&s, &g, &sock, &ch, F(VHK_PROTO_F_STATUS));
+	/* Only the rings are mapped. */
+	assert_int_equal(iotlb_msg(sock, &g, VHK_VU_IOTLB_UPDATE, 0,
+				   BUF_GPA), 0);
+	setup_all(sock, &g, 32);
+	pt_echo_post(&g, 1, "never", 16);
+	assert_int_equal(read_misses(ch, 2000), 1);
+	for (int i = 0; i < 300; i++) {
+		status = pt_get_u64(sock, VHK_VU_GET_STATUS);
+		if (status & VHK_STATUS_NEEDS_RESET)
+			break;
+		usleep(10000);
+	}
+	assert_true(status & VHK_STATUS_NEEDS_RESET);
+	assert_true(atomic_load(&s.echo.parks) >= 1);
 	close(ch);
 	close(sock);
 	pt_guest_fini(&g);
@@ -412,6 +458,7 @@ int main(void)
 		cmocka_unit_test(test_concurrent_split),
 		cmocka_unit_test(test_concurrent_packed),
 		cmocka_unit_test(test_iotlb_under_traffic),
+		cmocka_unit_test(test_miss_timeout),
 		cmocka_unit_test(test_broken_from_worker),
 		cmocka_unit_test(test_reconnect_no_leak),
 		cmocka_unit_test(test_stop_under_traffic),
