@@ -54,6 +54,11 @@ static void usage(FILE *out)
 "                          IDs are cut).  Default: empty.\n"
 "  -1, --once              Exit when the first front-end disconnects\n"
 "                          (default: wait for the next one).\n"
+"  -E, --iotlb-entries N   Device IOTLB capacity (default 65536, at most\n"
+"                          16777216).  When full, the oldest entries are\n"
+"                          evicted; an access to them misses and the\n"
+"                          front-end answers again.  Bounds the memory a\n"
+"                          front-end can make the daemon spend (~75 B each).\n"
 "  -W, --queue-workers     One thread per queue (own epoll, own io_uring\n"
 "                          completions); default: one thread per device.\n"
 "  -v, --verbose           Debug logging (same as VHOSTKIT_LOG=debug).\n"
@@ -112,6 +117,7 @@ int main(int argc, char **argv)
 		{ "connect", no_argument, NULL, 'c' },
 		{ "serial", required_argument, NULL, 'S' },
 		{ "once", no_argument, NULL, '1' },
+		{ "iotlb-entries", required_argument, NULL, 'E' },
 		{ "queue-workers", no_argument, NULL, 'W' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -125,7 +131,7 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	int c, ret;
 
-	while ((c = getopt_long(argc, argv, "s:d:rq:Q:i:cS:1WvhV", longopts,
+	while ((c = getopt_long(argc, argv, "s:d:rq:Q:i:cS:1E:WvhV", longopts,
 				NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -163,6 +169,21 @@ int main(int argc, char **argv)
 		case '1':
 			cfg.once = true;
 			break;
+		case 'E': {
+			char *end;
+			unsigned long v;
+
+			errno = 0;
+			v = strtoul(optarg, &end, 0);
+			if (errno || end == optarg || *end || v < 1 ||
+			    v > (1ul << 24)) {
+				fprintf(stderr, "vhostkit-blk: --iotlb-entries must be 1-16777216, not '%s'\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			cfg.iotlb_max_entries = (unsigned int)v;
+			break;
+		}
 		case 'W':
 			cfg.queue_workers = true;
 			break;

@@ -69,7 +69,8 @@ wait_sock() {
 }
 start_vhk() {	# SOCKET
 	VHOSTKIT_LOG=warn "$daemon" --socket-path "$1" --disk "$dir/disk.img" \
-		--num-queues 1 >"$1.log" 2>&1 &
+		--num-queues 1 --iotlb-entries $((entries + 4096)) \
+		>"$1.log" 2>&1 &
 	last_pid=$!
 	pids+=($last_pid)
 	wait_sock "$1"

@@ -41,7 +41,7 @@ extern "C" {
 #define VHK_PERM_WO	0x2	/* the device may write guest memory */
 #define VHK_PERM_RW	0x3
 
-#define VHK_IOTLB_DEFAULT_MAX_ENTRIES	(1u << 21)
+#define VHK_IOTLB_DEFAULT_MAX_ENTRIES	(1u << 16)
 /* Miss deduplication granule: one outstanding miss per page + perm. */
 #define VHK_IOTLB_MISS_PAGE		4096u
 /* Outstanding misses one IOTLB tracks before vhk_iotlb_miss_note() fails. */

@@ -194,7 +194,9 @@ int vhk_mockmem_init(struct vhk_mockmem *m, enum vhk_as_mode mode,
 	if (ret)
 		goto err;
 	if (mode == VHK_AS_IOTLB) {
-		ret = vhk_iotlb_new(&m->iotlb, 0);
+		/* Room for one entry per fragmented byte: no eviction. */
+		ret = vhk_iotlb_new(&m->iotlb,
+				    (size_t)buf_size + VHK_IOTLB_DEFAULT_MAX_ENTRIES);
 		if (ret)
 			goto err;
 	}
