@@ -16,7 +16,10 @@
  * Input layout (missing bytes read as zero):
  *   [0]     bit 0 RING_PACKED offered, bit 1 EVENT_IDX, bit 2
  *           INDIRECT_DESC, bit 3 IN_ORDER, bits 4-5 iommu policy
- *           (auto/on/off)
+ *           (auto/on/off), bit 6 queue workers (cfg.queue_workers: a
+ *           thread per started ring; kicks then write the eventfds the
+ *           harness sent, and the harness handles the workers' hand-over
+ *           with be_xq_handle() as the loop does)
  *   then    records, kind = first byte % 4:
  *     0, 3  message: req8 (>= 0xf0: a raw request32 follows), flags8,
  *           size16 (> payload max: header only, the stream breaks),
@@ -40,6 +43,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sched.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -156,7 +160,7 @@ static enum vhk_kick_result echo_kick(void *dev, uint16_t idx,
 				      struct vhk_vq *vq)
 {
 	struct echo *e = dev;
-	static struct iovec iov[64];
+	struct iovec iov[64];		/* workers: one call per thread */
 	uint8_t buf[512];
 	unsigned int done = 0;
 
@@ -239,11 +243,14 @@ struct run {
 	unsigned int nmaps;
 	int peer[MAX_PEERS];		/* peers of sockets we sent */
 	unsigned int npeers;
+	bool workers;			/* cfg.queue_workers */
+	int ev[MAX_PEERS];		/* workers: our copies of eventfds */
+	unsigned int nev;
 };
 
-static int fd_count(void)
+static int dir_count(const char *path)
 {
-	DIR *d = opendir("/proc/self/fd");
+	DIR *d = opendir(path);
 	struct dirent *de;
 	int n = 0;
 
@@ -253,6 +260,28 @@ static int fd_count(void)
 			n++;
 	closedir(d);
 	return n;
+}
+
+/* Before trapping on a leak: say what is open. */
+static void list_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char p[300], t[256];
+		ssize_t n;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "/proc/self/fd/%s", de->d_name);
+		n = readlink(p, t, sizeof(t) - 1);
+		t[n > 0 ? n : 0] = 0;
+		fprintf(stderr, "open fd %s -> %s\n", de->d_name, t);
+	}
+	closedir(d);
 }
 
 /* An fd of kind @k to send; -1 if none could be made. */
@@ -278,7 +307,15 @@ static int make_fd(struct run *run, unsigned int k)
 		}
 		return fd;
 	case 1:
-		return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		/* With workers, kicks go through the eventfds (kept). */
+		if (fd >= 0 && run->workers && run->nev < MAX_PEERS) {
+			int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+
+			if (d >= 0)
+				run->ev[run->nev++] = d;
+		}
+		return fd;
 	case 2:
 		if (run->npeers >= MAX_PEERS ||
 		    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
@@ -457,6 +494,23 @@ static void kick(struct run *run, struct in *in)
 {
 	uint16_t idx = (uint16_t)(take(in, 1) % NQUEUES);
 
+	if (run->workers) {
+		/* A ring's kicks are its worker's: signal every eventfd we
+		 * sent (kick or call, the server does not say which), let
+		 * the workers run, and do what the loop does with their
+		 * hand-over (misses, broken). */
+		uint64_t one = 1;
+
+		for (unsigned int i = 0; i < run->nev; i++)
+			if (write(run->ev[i], &one, sizeof(one)) < 0)
+				continue;
+		sched_yield();
+		be_xq_handle(run->be);
+		(void)read_replies(run, 0);
+		for (unsigned int i = 0; i < run->npeers; i++)
+			drain(run->peer[i]);
+		return;
+	}
 	be_vring_process(run->be, idx);
 	/* The loop re-kicks deferred rings; a few rounds are enough. */
 	for (int i = 0; i < 4 && run->be->vr[idx].again; i++) {
@@ -502,10 +556,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	};
 	struct in in = { data, size };
 	struct run run = { .be = NULL, .fe = -1 };
-	int sv[2], fds_before;
+	int sv[2], fds_before, threads_before;
 	uint8_t c;
 
-	fds_before = fd_count();
+	fds_before = dir_count("/proc/self/fd");
+	threads_before = dir_count("/proc/self/task");
 	c = (uint8_t)take(&in, 1);
 	memset(&dev, 0, sizeof(dev));
 	dev.features = vhk_feature_bit(VHK_F_VERSION_1);
@@ -518,6 +573,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (c & 8)
 		vhk_set_feature(&dev.features, VHK_F_IN_ORDER);
 	cfg.iommu = (enum vhk_iommu_policy)(((c >> 4) & 3) % 3);
+	cfg.queue_workers = c & 64;
+	run.workers = cfg.queue_workers;
 	check(vhk_backend_new(&run.be, &cfg, &echo_ops, &dev) == 0);
 	dev.be = run.be;
 	check(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
@@ -540,10 +597,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (unsigned int i = 0; i < NQUEUES; i++)
 		check(!dev.vq[i]);
 	close(run.fe);
+	for (unsigned int i = 0; i < run.nev; i++)
+		close(run.ev[i]);
 	for (unsigned int i = 0; i < run.npeers; i++)
 		close(run.peer[i]);
 	for (unsigned int i = 0; i < run.nmaps; i++)
 		munmap(run.map[i], MEMFD_SIZE);
-	check(fd_count() == fds_before);
+	if (dir_count("/proc/self/fd") != fds_before) {
+		fprintf(stderr, "fd leak: %d open before the input, %d after\n",
+			fds_before, dir_count("/proc/self/fd"));
+		list_fds();
+		__builtin_trap();
+	}
+	/* No worker thread outlives the server.  A joined thread leaves
+	 * /proc/self/task a moment after pthread_join() returns. */
+	for (int i = 0; dir_count("/proc/self/task") != threads_before; i++) {
+		check(i < 1000);
+		usleep(1000);
+	}
 	return 0;
 }

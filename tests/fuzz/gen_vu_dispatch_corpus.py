@@ -130,6 +130,19 @@ SEEDS = {
     iotlb(IOVA, 0x10000, UVA, 3, 2) + kick(0) +
     iotlb(IOVA + 0x4000, 0x1000, 0, 0, 3) + kick(0) +
     iotlb(0, 0, 0, 0, 3) + msg(RESET_DEVICE),
+    "workers-echo": bytes([64]) + handshake(PROTO, FEATS) +
+    mem_table(region(0, 0x10000, UVA, 0)) + split_ring_data() + ring0(UVA) +
+    kick(0) + kick(0) + state(GET_VRING_BASE, 0, 0) + ring0(UVA) + kick(1) +
+    mem_table(region(0, 0x10000, UVA, 0)) + kick(0) + msg(RESET_DEVICE),
+    "workers-iotlb": bytes([64 | 0x10]) + msg(GET_FEATURES) +
+    msg(SET_OWNER) +
+    u64(SET_PROTOCOL_FEATURES, PROTO | bits(P_BACKEND_REQ)) +
+    msg(SET_BACKEND_REQ_FD, fds=[SOCK]) +
+    u64(SET_FEATURES, FEATS | bits(F_PLATFORM)) +
+    mem_table(region(0, 0x10000, UVA, 0)) + split_ring_data(IOVA) +
+    ring0(IOVA) + kick(0) + iotlb(IOVA, 0x4000, UVA, 3, 2) + kick(0) +
+    iotlb(IOVA + 0x4000, 0x4000, UVA + 0x4000, 3, 2) + kick(0) +
+    iotlb(IOVA + 0x4000, 0x1000, 0, 0, 3) + kick(0) + msg(RESET_OWNER),
     "config-status": bytes([0]) + handshake(PROTO, FEATS) +
     msg(GET_CONFIG, struct.pack("<III", 0, 16, 0) + bytes(16)) +
     msg(SET_CONFIG, struct.pack("<III", 4, 4, 0) + b"abcd") +
