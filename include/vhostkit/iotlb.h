@@ -68,6 +68,7 @@ struct vhk_iotlb_cache {
 	uint8_t *win_host;
 	uint64_t win_tlb_gen;
 	uint64_t win_mt_gen;
+	uint8_t win_perm;	/* the window's own entry's permission */
 };
 
 /**

@@ -174,6 +174,12 @@ static void fill_window(struct vhk_as *as, struct vhk_iotlb_cache *cache,
 	cache->win_iova = start;
 	cache->win_last = start + (len - 1);
 	cache->win_host = p;
+	/*
+	 * The window keeps its own permission: cache->perm follows whatever
+	 * entry vhk_iotlb_lookup() saw last, which may be a different entry
+	 * than the window's if a later translation failed past the lookup.
+	 */
+	cache->win_perm = cache->perm;
 	cache->win_tlb_gen = vhk_iotlb_generation(as->iotlb);
 	cache->win_mt_gen = vhk_memtable_generation(as->mt);
 }
@@ -191,7 +197,7 @@ static int translate_iotlb(struct vhk_as *as, uint64_t iova, uint64_t *len,
 		return -EFAULT;
 	if (cache && cache->win_tlb_gen &&
 	    iova >= cache->win_iova && iova <= cache->win_last &&
-	    (cache->perm & perm) == perm &&
+	    (cache->win_perm & perm) == perm &&
 	    cache->win_tlb_gen == vhk_iotlb_generation(as->iotlb) &&
 	    cache->win_mt_gen == vhk_memtable_generation(as->mt)) {
 		uint64_t avail = cache->win_last - iova + 1;

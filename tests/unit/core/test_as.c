@@ -453,6 +453,41 @@ static void test_iotlb_host_window(void **state)
 					  &p, &cache), -EFAULT);
 }
 
+/*
+ * Regression (found by fuzz_iotlb): a failed translation of another entry
+ * must not lend that entry's permission to the cached host window.
+ */
+static void test_iotlb_window_keeps_its_perm(void **state)
+{
+	struct fixture *f = *state;
+	struct vhk_iotlb_cache cache;
+	uint64_t len;
+	void *p;
+
+	memset(&cache, 0, sizeof(cache));
+	f->as.mode = VHK_AS_IOTLB;
+	assert_int_equal(vhk_as_iotlb_update(&f->as, 0xd0000, 0x1000,
+					     0x7000000, VHK_PERM_RO), 0);
+	/* An RW entry whose UVA then leaves the table. */
+	assert_int_equal(vhk_as_iotlb_update(&f->as, 0xd2000, 0x1000,
+					     0x5000000, VHK_PERM_RW), 0);
+	assert_int_equal(vhk_memtable_remove(f->mt, 0x11000, 0x1000,
+					     0x5000000), 0);
+	len = 16;
+	assert_int_equal(vhk_as_translate(&f->as, 0xd0000, &len, VHK_PERM_RO,
+					  &p, &cache), 0);
+	len = 16;
+	assert_int_equal(vhk_as_translate(&f->as, 0xd2000, &len, VHK_PERM_RO,
+					  &p, &cache), -EFAULT);
+	len = 16;
+	assert_int_equal(vhk_as_translate(&f->as, 0xd0010, &len, VHK_PERM_WO,
+					  &p, &cache), -EACCES);
+	len = 16;
+	assert_int_equal(vhk_as_translate(&f->as, 0xd0010, &len, VHK_PERM_RO,
+					  &p, &cache), 0);
+	assert_ptr_equal(p, ram0 + 0x10);
+}
+
 static void test_iotlb_one_byte_entries(void **state)
 {
 	enum { N = 4096 };
@@ -531,6 +566,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_iotlb_host_window, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_iotlb_window_keeps_its_perm,
+						setup, teardown),
 		cmocka_unit_test(test_iotlb_one_byte_entries),
 		cmocka_unit_test(test_no_memtable),
 	};
