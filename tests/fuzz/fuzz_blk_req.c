@@ -10,7 +10,8 @@
  * chain's writable bytes; a status byte the device wrote is OK, IOERR or
  * UNSUPP; guest bytes outside the buffer area keep their canaries; the
  * disk file never grows past its capacity; every request completes (or
- * the device reports itself broken).
+ * the device reports itself broken, or parks on an IOTLB miss); no fd is
+ * left open after the device is closed.
  *
  * Input layout (missing bytes read as zero):
  *   [0]     bit 0 packed ring, bit 1 read-only disk, bit 2 no O_DIRECT,
@@ -31,6 +32,7 @@
  *             zeroes segment tables, data)
  * Offsets are folded into the buffer area; segments may run off its end.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -140,6 +142,20 @@ struct req {
 
 static char disk_path[64];
 
+static int fd_count(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	check(d);
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
 static void remove_disk(void)
 {
 	if (disk_path[0])
@@ -238,8 +254,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	enum vhk_kick_result res;
 	struct stat st;
 	bool packed;
-	int fd;
+	int fd, fds_before;
 
+	fds_before = fd_count();
 	cfg = (uint8_t)take(&in, 1);
 	fbyte = (uint8_t)take(&in, 1);
 	packed = cfg & 1;
@@ -431,5 +448,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vhk_vq_free(vq);
 	vhk_drv_vq_free(dq);
 	vhk_mockmem_fini(&m);
+	/* The device closed its io_uring, eventfd and disk fds. */
+	check(fd_count() == fds_before);
 	return 0;
 }
