@@ -34,18 +34,6 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-/*
- * Known bug (reported, /work/fuzz-findings/iotlb-window-perm-bypass.txt):
- * vhk_as_translate()'s host window is checked against the IOTLB cache's
- * perm, which a later lookup that failed in the memory table (-EFAULT)
- * has overwritten with another entry's perm: a WO access through an RO
- * window succeeds.  While set, that one divergence is tolerated so the
- * fuzzer keeps going; set to 0 once src/mem/as.c is fixed.
- */
-#ifndef KNOWN_BUG_WINDOW_PERM
-#define KNOWN_BUG_WINDOW_PERM 1
-#endif
-
 #define check(cond)	do { if (!(cond)) __builtin_trap(); } while (0)
 
 #define UVA_BASE	0x100000ull
@@ -407,10 +395,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				break;
 			}
 			if (er) {
-#if KNOWN_BUG_WINDOW_PERM
-				if (er == -EACCES && r == 0 && ci)
-					break;
-#endif
 				check(r == er);
 				break;
 			}
