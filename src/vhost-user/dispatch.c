@@ -267,6 +267,23 @@ static int check_region(struct vhk_backend *be,
 	return 0;
 }
 
+
+/*
+ * A mapping beyond the end of a file faults (SIGBUS) on first touch, long
+ * after the message that set it up: refuse such ranges when they arrive.
+ * Only regular files (memfd, hugetlbfs, tmpfs) have a size to check.
+ */
+static bool fd_range_ok(int fd, uint64_t off, uint64_t size, uint64_t *fsize)
+{
+	struct stat st;
+
+	*fsize = 0;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		return true;
+	*fsize = (uint64_t)st.st_size;
+	return !vhk_add_overflows(off, size) && off + size <= *fsize;
+}
+
 static int add_region(struct vhk_backend *be, struct vhk_memtable *mt,
 		      const struct vhk_vu_mem_region *r, int *fd,
 		      unsigned int i)
@@ -279,18 +296,15 @@ static int add_region(struct vhk_backend *be, struct vhk_memtable *mt,
 		.fd = *fd,
 	};
 	int err = check_region(be, r, i);
-	struct stat st;
+	uint64_t fsize;
 
 	if (err)
 		return err;
-	/* A mapping beyond the end of a file faults (SIGBUS) on first
-	 * touch: refuse it here rather than crash later. */
-	if (fstat(*fd, &st) == 0 && S_ISREG(st.st_mode) &&
-	    r->mmap_offset + r->memory_size > (uint64_t)st.st_size) {
+	if (!fd_range_ok(*fd, r->mmap_offset, r->memory_size, &fsize)) {
 		proto_err(be, "memory region %u: offset 0x%llx + size 0x%llx beyond the end of its file (0x%llx bytes)",
 			  i, (unsigned long long)r->mmap_offset,
 			  (unsigned long long)r->memory_size,
-			  (unsigned long long)st.st_size);
+			  (unsigned long long)fsize);
 		return -EINVAL;
 	}
 	err = vhk_memtable_add(mt, &d);
@@ -567,6 +581,7 @@ static int h_get_inflight_fd(struct vhk_backend *be, struct be_msg_ctx *ctx)
 static int h_set_inflight_fd(struct vhk_backend *be, struct be_msg_ctx *ctx)
 {
 	const struct vhk_vu_inflight *in = &ctx->pl.inflight;
+	uint64_t fsize;
 	size_t per;
 	void *base;
 	int err;
@@ -582,6 +597,14 @@ static int h_set_inflight_fd(struct vhk_backend *be, struct be_msg_ctx *ctx)
 			  (unsigned long long)in->mmap_size,
 			  (unsigned long long)in->mmap_offset,
 			  per * in->num_queues);
+		return -EINVAL;
+	}
+	if (!fd_range_ok(ctx->fds[0], in->mmap_offset, in->mmap_size,
+			 &fsize)) {
+		proto_err(be, "SET_INFLIGHT_FD: offset 0x%llx + size 0x%llx beyond the end of its file (0x%llx bytes)",
+			  (unsigned long long)in->mmap_offset,
+			  (unsigned long long)in->mmap_size,
+			  (unsigned long long)fsize);
 		return -EINVAL;
 	}
 	base = mmap(NULL, (size_t)in->mmap_size, PROT_READ | PROT_WRITE,
