@@ -160,12 +160,15 @@ int be_vring_try_start(struct vhk_backend *be, uint16_t idx)
 	p.used_base_valid = r->used_base_valid;
 	p.max_iov = be->cfg.max_iov;
 	p.name = r->name;
-	if (r->inflight) {
-		err = vhk_vq_set_inflight(r->vq, r->inflight, r->inflight_size);
-		if (err)
-			vhk_log(VHK_LOG_WARN, be->name,
-				"vq%u: inflight tracking unavailable: %s", idx,
-				strerror(-err));
+	/*
+	 * Always (re)set, NULL included: the queue object outlives
+	 * connections, and a region the last front-end had is unmapped.
+	 */
+	err = vhk_vq_set_inflight(r->vq, r->inflight, r->inflight_size);
+	if (err) {
+		vhk_log(VHK_LOG_WARN, be->name,
+			"vq%u: inflight tracking unavailable: %s", idx,
+			strerror(-err));
 	}
 	err = vhk_vq_start(r->vq, &be->as, &p);
 	if (err && err != -EAGAIN) {

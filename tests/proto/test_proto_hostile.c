@@ -817,6 +817,15 @@ static void test_inflight_beyond_file(void **st)
 	assert_int_equal(pt_echo_once(&c.g, 0, "still fine", buf,
 				      sizeof(buf), 2000), 10);
 	end(&c);
+	/*
+	 * The next front-end sends no inflight fd at all: the ring must not
+	 * use the region the last connection had (it is unmapped).
+	 */
+	begin(&c, 2);
+	assert_int_equal(pt_setup_vq(c.sock, &c.g, 0, 64), 0);
+	assert_int_equal(pt_echo_once(&c.g, 0, "no inflight", buf,
+				      sizeof(buf), 2000), 11);
+	end(&c);
 }
 
 int main(void)
