@@ -104,6 +104,24 @@ static int map_rings(struct vhk_vq *vq)
 	}
 	if (r < 0)
 		return r;
+	/*
+	 * The addresses were checked against the alignment table at start;
+	 * the host pointers they translate to must be aligned as well, or
+	 * the index and flag atomics are undefined behaviour (a fault on
+	 * strict-alignment hosts).  A region with an odd mmap offset or an
+	 * IOTLB entry whose uaddr is not congruent to its iova does that.
+	 */
+	if ((uintptr_t)d % (vq->packed ? VHK_PACKED_DESC_ALIGN :
+					 VHK_SPLIT_DESC_ALIGN) ||
+	    (uintptr_t)a % (vq->packed ? VHK_PACKED_EVENT_ALIGN :
+					 VHK_SPLIT_AVAIL_ALIGN) ||
+	    (uintptr_t)u % (vq->packed ? VHK_PACKED_EVENT_ALIGN :
+					 VHK_SPLIT_USED_ALIGN)) {
+		vhk_log_ratelimited(&vq->rl, VHK_LOG_ERR, vq->name,
+				    "ring host addresses misaligned (%p %p %p): the memory table or IOTLB maps aligned ring addresses to odd host addresses",
+				    d, a, u);
+		return -EINVAL;
+	}
 	vq->split_desc = d;
 	vq->avail = a;
 	vq->used = u;
