@@ -54,17 +54,6 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-/*
- * Known bug (reported, /work/fuzz-findings/vu-inflight-sigbus.txt):
- * SET_INFLIGHT_FD maps past the end of the front-end's file and the ring
- * start then faults (SIGBUS).  While set, the harness keeps the region of
- * such messages inside the memfds it sends, so the fuzzer goes on; set
- * to 0 once dispatch.c checks the file size.
- */
-#ifndef KNOWN_BUG_INFLIGHT_SIZE
-#define KNOWN_BUG_INFLIGHT_SIZE 1
-#endif
-
 static bool verbose;
 
 #define check(cond)	do { if (!(cond)) __builtin_trap(); } while (0)
@@ -432,18 +421,6 @@ static bool send_msg(struct run *run, struct in *in)
 			((uint8_t *)&m.payload)[i] = (uint8_t)take(in, 1);
 		len += m.hdr.size;
 	}
-#if KNOWN_BUG_INFLIGHT_SIZE
-	if (req == VHK_VU_SET_INFLIGHT_FD && m.hdr.size >= 16) {
-		struct vhk_vu_inflight f;
-
-		memcpy(&f, &m.payload, 16);
-		if (f.mmap_offset >= MEMFD_SIZE)
-			f.mmap_offset = 0;
-		if (f.mmap_size > MEMFD_SIZE - f.mmap_offset)
-			f.mmap_size = MEMFD_SIZE - f.mmap_offset;
-		memcpy(&m.payload, &f, 16);
-	}
-#endif
 	iov.iov_base = &m;
 	iov.iov_len = len;
 	if (nfds) {
