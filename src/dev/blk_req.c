@@ -518,6 +518,17 @@ static void req_parse(struct blk_queue *q, struct blk_req *r)
 		break;
 	case VHK_BLK_T_DISCARD:
 	case VHK_BLK_T_WRITE_ZEROES:
+		/*
+		 * Only with the feature negotiated (VIRTIO 1.2, 5.2.6): a
+		 * driver that did not ack DISCARD / WRITE_ZEROES gets
+		 * UNSUPP, not an operation it never agreed to.
+		 */
+		if (!vhk_has_feature(blk->acked, type == VHK_BLK_T_DISCARD ?
+				     VHK_BLK_F_DISCARD :
+				     VHK_BLK_F_WRITE_ZEROES)) {
+			req_finish(q, r, VHK_BLK_S_UNSUPP);
+			break;
+		}
 		parse_dwz(q, r, type == VHK_BLK_T_DISCARD, &rd);
 		break;
 	default:

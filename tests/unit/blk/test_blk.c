@@ -123,6 +123,9 @@ static void setup_full(struct ctx *c, enum vhk_as_mode mode, bool read_only,
 			 BUF_SIZE);
 	vhk_set_feature(&c->features, VHK_F_VERSION_1);
 	vhk_set_feature(&c->features, VHK_F_EVENT_IDX);
+	/* A driver that uses discard / write-zeroes acks them. */
+	vhk_set_feature(&c->features, VHK_BLK_F_DISCARD);
+	vhk_set_feature(&c->features, VHK_BLK_F_WRITE_ZEROES);
 	if (packed)
 		vhk_set_feature(&c->features, VHK_F_RING_PACKED);
 	assert_int_equal(vhk_drv_vq_new(&c->dq, QSIZE, c->features,
@@ -557,6 +560,26 @@ static uint32_t dwz(struct ctx *c, uint32_t type, size_t bytes, uint8_t *st)
 	return len;
 }
 
+
+/* DISCARD / WRITE_ZEROES without the feature acked: UNSUPP, disk untouched. */
+static void test_dwz_not_acked(void **state)
+{
+	struct ctx c;
+	uint8_t st;
+
+	(void)state;
+	setup_ctx(&c, false, false, 0);
+	c.features &= ~(vhk_feature_bit(VHK_BLK_F_DISCARD) |
+			vhk_feature_bit(VHK_BLK_F_WRITE_ZEROES));
+	assert_int_equal(vhk_blk_ops.set_features(c.blk, c.features), 0);
+	put_dwz(&c, 0, 16, 8, 0);
+	assert_int_equal(dwz(&c, VHK_BLK_T_DISCARD, 16, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_UNSUPP);
+	assert_int_equal(dwz(&c, VHK_BLK_T_WRITE_ZEROES, 16, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_UNSUPP);
+	assert_true(disk_is(&c, 16, 8 * 512, -1));
+	teardown_ctx(&c);
+}
 
 static void test_discard(void **state)
 {
@@ -1053,6 +1076,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_scattered),
 		cmocka_unit_test(test_flush),
 		cmocka_unit_test(test_discard),
+		cmocka_unit_test(test_dwz_not_acked),
 		cmocka_unit_test(test_write_zeroes),
 		cmocka_unit_test(test_write_zeroes_fallback_write),
 		cmocka_unit_test(test_get_id),
