@@ -706,7 +706,6 @@ int vhk_blk_drv_reap(struct vhk_blk_drv *d, uint16_t qi,
 	return (int)n;
 }
 
-
 /*
  * poll_chores - what a polling loop does every 64 spins: serve IOTLB misses
  * the device may be parked on, notice a lost connection, honour @deadline.
