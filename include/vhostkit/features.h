@@ -78,6 +78,13 @@ enum vhk_device_type {
 #define VHK_NET_F_GUEST_ANNOUNCE	21
 #define VHK_NET_F_MQ			22
 #define VHK_NET_F_CTRL_MAC_ADDR		23
+#define VHK_NET_F_GSO			6  /* legacy, never offered */
+#define VHK_NET_F_CTRL_RX_EXTRA		20
+#define VHK_NET_F_GUEST_USO4		54
+#define VHK_NET_F_GUEST_USO6		55
+#define VHK_NET_F_HOST_USO		56
+#define VHK_NET_F_HASH_REPORT		57
+#define VHK_NET_F_SPEED_DUPLEX		63
 
 /* Socket (vsock) device bits (VIRTIO 1.2, 5.10.3). */
 #define VHK_VSOCK_F_STREAM		0
