@@ -8,7 +8,9 @@ kernel package is fetched with `apt-get download` and unpacked with
 `dpkg-deb -x`.  The base initramfs holds busybox, /init, the guest helper
 library and the virtio modules in dependency order; each run appends a
 small overlay archive (scenario script, data pattern, parameters).  The
-Linux initramfs loader accepts concatenated newc archives.
+Linux initramfs loader accepts concatenated newc archives.  The C programs in
+guest-src/ (e.g. vsockt, the AF_VSOCK test tool: busybox has no vsock) are
+built here with `gcc -static` and land in /bin.
 
 Usage as a program:  guestkit.py [--fio]   (build the kit, print paths)
 """
@@ -23,11 +25,12 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GUEST_DIR = os.path.join(HERE, 'guest')
+GUEST_SRC = os.path.join(HERE, 'guest-src')
 
 # Modules the guest needs; their dependencies are found from each .ko's
 # modinfo "depends=" field (the package ships no modules.dep).  The Intel
 # IOMMU driver is built in (CONFIG_INTEL_IOMMU=y), checked in build_kernel().
-WANTED_MODULES = ['virtio_pci', 'virtio_blk']
+WANTED_MODULES = ['virtio_pci', 'virtio_blk', 'vmw_vsock_virtio_transport']
 REQUIRED_CONFIG = ['CONFIG_BLK_DEV_INITRD=y', 'CONFIG_DEVTMPFS=y',
            'CONFIG_INTEL_IOMMU=y', 'CONFIG_IRQ_REMAP=y',
            'CONFIG_SERIAL_8250_CONSOLE=y']
@@ -247,16 +250,41 @@ def ldd_closure(binary):
     return paths
 
 
+def guest_programs():
+    """Paths of the guest C sources (guest-src/*.c)."""
+    return sorted(os.path.join(GUEST_SRC, f) for f in os.listdir(GUEST_SRC)
+                  if f.endswith('.c'))
+
+
+def build_static(src, outdir):
+    """gcc -static SRC; return the binary's path."""
+    cc = os.environ.get('VHK_GUEST_CC', 'gcc')
+    out = os.path.join(outdir, os.path.basename(src)[:-2])
+    try:
+        run([cc, '-static', '-O2', '-Wall', '-Wextra', '-Werror', '-o', out,
+             src])
+    except OSError as e:
+        raise KitUnavailable('%s not found (apt-get install gcc '
+                             'libc6-dev): %s' % (cc, e))
+    except subprocess.CalledProcessError as e:
+        raise KitUnavailable('gcc -static %s failed: %s'
+                             % (src, e.stderr.strip()[-500:]))
+    if not is_static(out):
+        raise KitUnavailable('%s is not a static binary' % out)
+    return out
+
+
 def build_initramfs(cache, kver, moddir, with_fio=False):
     """Base initramfs (uncompressed newc); cached by content hash."""
     order = module_order(moddir, WANTED_MODULES)
     bb = busybox_path()
     guest_files = sorted(os.listdir(GUEST_DIR))
+    progs = guest_programs()
     h = hashlib.sha256()
     h.update(kver.encode())
     with open(os.path.abspath(__file__), 'rb') as f:
         h.update(f.read())      # the archive layout lives here
-    for p in order + [bb] + [os.path.join(GUEST_DIR, g)
+    for p in order + [bb] + progs + [os.path.join(GUEST_DIR, g)
                  for g in guest_files]:
         h.update(p.encode())
         with open(p, 'rb') as f:
@@ -297,6 +325,11 @@ def build_initramfs(cache, kver, moddir, with_fio=False):
             c.file('init', data, 0o755)
         else:
             c.file('lib/vhk/' + g, data, 0o755)
+    bindir = os.path.join(cache, 'guest-bin')
+    os.makedirs(bindir, exist_ok=True)
+    for src in progs:
+        with open(build_static(src, bindir), 'rb') as f:
+            c.file('bin/' + os.path.basename(src)[:-2], f.read(), 0o755)
     for p in fio_files:
         real = os.path.realpath(p)
         with open(real, 'rb') as f:

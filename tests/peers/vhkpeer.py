@@ -77,17 +77,22 @@ def tail(path, n=40):
     return '\n'.join('    ' + ln for ln in lines[-n:])
 
 
-def find_vhostkit_blk(build_dir):
+def find_tool(build_dir, name, env_var):
+    """BUILD/tools/NAME, or $ENV_VAR first when set; Skip if neither."""
     cands = []
     if build_dir:
-        cands.append(os.path.join(build_dir, 'tools', 'vhostkit-blk'))
-    env = os.environ.get('VHK_BLK_BIN')
+        cands.append(os.path.join(build_dir, 'tools', name))
+    env = os.environ.get(env_var)
     if env:
         cands.insert(0, env)
     for c in cands:
         if os.path.isfile(c) and os.access(c, os.X_OK):
             return os.path.abspath(c)
-    raise Skip('vhostkit-blk not built (looked at %s)' % ', '.join(cands))
+    raise Skip('%s not built (looked at %s)' % (name, ', '.join(cands)))
+
+
+def find_vhostkit_blk(build_dir):
+    return find_tool(build_dir, 'vhostkit-blk', 'VHK_BLK_BIN')
 
 
 def cpu_seconds(pid):
@@ -283,15 +288,7 @@ class Run:
         if not qemu:
             raise Skip('qemu-system-x86_64 not installed (qemu-system-x86)')
         machine = 'q35'
-        if a.backend == 'builtin':
-            dev = 'virtio-blk-pci,drive=d0,num-queues=%d' % a.queues
-            extra = ['-drive', 'file=%s,if=none,id=d0,format=raw,'
-                     'cache=none,aio=threads%s'
-                     % (self.disk, ',readonly=on' if a.read_only else '')]
-        else:
-            dev = 'vhost-user-blk-pci,chardev=c0,num-queues=%d' % a.queues
-            extra = ['-chardev', 'socket,id=c0,path=%s%s'
-                     % (self.sock, ',reconnect=1' if a.reconnect else '')]
+        dev, extra = self.device_args()
         append = ('console=ttyS0 panic=-1 loglevel=4 vhk.timeout=%d'
                   % max(30, a.timeout - 15))
         if a.packed:
@@ -315,6 +312,20 @@ class Run:
                '-device', dev + (',bus=rp0' if a.root_port else '')] + \
             shlex.split(a.qemu_args)
         return ['timeout', '-s', 'KILL', str(a.timeout)] + cmd
+
+    def device_args(self):
+        """(-device string, extra QEMU args) of the device under test."""
+        a = self.a
+        if a.backend == 'builtin':
+            dev = 'virtio-blk-pci,drive=d0,num-queues=%d' % a.queues
+            extra = ['-drive', 'file=%s,if=none,id=d0,format=raw,'
+                     'cache=none,aio=threads%s'
+                     % (self.disk, ',readonly=on' if a.read_only else '')]
+        else:
+            dev = 'vhost-user-blk-pci,chardev=c0,num-queues=%d' % a.queues
+            extra = ['-chardev', 'socket,id=c0,path=%s%s'
+                     % (self.sock, ',reconnect=1' if a.reconnect else '')]
+        return dev, extra
 
     def restart_backend(self):
         """SIGKILL the back-end mid-life (stale socket left) and start it
@@ -400,6 +411,8 @@ class Run:
             errs.append('no VHK-RESULT PASS from the guest')
         # Data the guest wrote must be in the image, bit for bit.
         nwrote = 0
+        if self.disk is None:
+            return errs, passes, nwrote
         with open(self.disk, 'rb') as f:
             for _, m in self.marks:
                 if not m.startswith('VHK-WROTE'):
@@ -478,9 +491,13 @@ class Run:
 
 
 
-def parse(argv):
-    ap = argparse.ArgumentParser(description=__doc__,
+def parse(argv, doc=None, add_args=None):
+    """The runner's options; a sibling runner passes its own @doc and
+    @add_args(parser) for its extra options."""
+    ap = argparse.ArgumentParser(description=doc or __doc__,
                                  formatter_class=argparse.RawTextHelpFormatter)
+    if add_args:
+        add_args(ap)
     ap.add_argument('--scenario', required=True,
                     help='guest script tests/peers/scenarios/NAME.sh')
     ap.add_argument('--name', help='test name in messages (default scenario)')
@@ -534,8 +551,9 @@ def parse(argv):
     return a
 
 
-def run(a, on_mark=None):
-    """Run one scenario; return (rc, Run).  rc is 0, 1 or 77."""
+def run(a, on_mark=None, run_cls=Run):
+    """Run one scenario; return (rc, Run).  rc is 0, 1 or 77.  A sibling
+    runner passes its Run subclass as @run_cls."""
     r = None
 
     def on_term(signum, _frame):
@@ -546,7 +564,7 @@ def run(a, on_mark=None):
             kit = guestkit.kit(with_fio=a.fio)
         except guestkit.KitUnavailable as e:
             raise Skip('guest kit unavailable: %s' % e)
-        r = Run(a)
+        r = run_cls(a)
         r.on_mark = on_mark
         r.make_disk()
         initrd = r.make_initrd(kit)
