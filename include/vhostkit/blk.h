@@ -25,30 +25,11 @@
 #define VHOSTKIT_BLK_H
 
 #include "vhostkit/backend.h"
+#include "vhostkit/virtio_blk.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* Request types (VIRTIO 1.2, 5.2.6). */
-#define VHK_BLK_T_IN		0
-#define VHK_BLK_T_OUT		1
-#define VHK_BLK_T_FLUSH		4
-#define VHK_BLK_T_GET_ID	8
-#define VHK_BLK_T_GET_LIFETIME	10
-#define VHK_BLK_T_DISCARD	11
-#define VHK_BLK_T_WRITE_ZEROES	13
-#define VHK_BLK_T_SECURE_ERASE	14
-
-/* Status byte values (VIRTIO 1.2, 5.2.6). */
-#define VHK_BLK_S_OK		0
-#define VHK_BLK_S_IOERR		1
-#define VHK_BLK_S_UNSUPP	2
-
-#define VHK_BLK_SECTOR_SIZE	512	/* virtio-blk sectors are 512 bytes */
-#define VHK_BLK_ID_BYTES	20	/* GET_ID string length */
-/* Flag in struct vhk_blk_dwz_seg (VIRTIO 1.2, 5.2.6). */
-#define VHK_BLK_WZ_FLAG_UNMAP	0x1u
 
 /* Segments one DISCARD / WRITE_ZEROES request may carry (config space). */
 #define VHK_BLK_MAX_DWZ_SEG	32
@@ -60,63 +41,6 @@ extern "C" {
 #define VHK_BLK_DEFAULT_MAX_IOV	4096
 /* Sectors one discard / write-zeroes segment may cover (config space). */
 #define VHK_BLK_MAX_DWZ_SECTORS	(1u << 22)	/* 2 GiB */
-
-/* The request header, first 16 readable bytes of every chain. */
-struct vhk_blk_req_hdr {
-	vhk_le32 type;
-	vhk_le32 reserved;	/* ioprio in legacy */
-	vhk_le64 sector;
-};
-_Static_assert(sizeof(struct vhk_blk_req_hdr) == 16, "virtio_blk_outhdr");
-
-/* One DISCARD / WRITE_ZEROES segment (VIRTIO 1.2, 5.2.6). */
-struct vhk_blk_dwz_seg {
-	vhk_le64 sector;
-	vhk_le32 num_sectors;
-	vhk_le32 flags;
-};
-_Static_assert(sizeof(struct vhk_blk_dwz_seg) == 16, "discard_write_zeroes");
-
-/*
- * Device configuration layout (VIRTIO 1.2, 5.2.4), plus the zoned block
- * characteristics that later revisions append, so that a front-end built
- * with newer headers can read the whole structure (those fields are 0).
- */
-struct vhk_blk_config {
-	vhk_le64 capacity;		/* 512-byte sectors */
-	vhk_le32 size_max;
-	vhk_le32 seg_max;
-	vhk_le16 cylinders;
-	uint8_t heads;
-	uint8_t sectors;
-	vhk_le32 blk_size;
-	uint8_t physical_block_exp;
-	uint8_t alignment_offset;
-	vhk_le16 min_io_size;
-	vhk_le32 opt_io_size;
-	uint8_t writeback;
-	uint8_t unused0;
-	vhk_le16 num_queues;
-	vhk_le32 max_discard_sectors;
-	vhk_le32 max_discard_seg;
-	vhk_le32 discard_sector_alignment;
-	vhk_le32 max_write_zeroes_sectors;
-	vhk_le32 max_write_zeroes_seg;
-	uint8_t write_zeroes_may_unmap;
-	uint8_t unused1[3];
-	vhk_le32 max_secure_erase_sectors;
-	vhk_le32 max_secure_erase_seg;
-	vhk_le32 secure_erase_sector_alignment;
-	/* struct virtio_blk_zoned_characteristics (not offered: zeroes) */
-	vhk_le32 zone_sectors;
-	vhk_le32 max_open_zones;
-	vhk_le32 max_active_zones;
-	vhk_le32 max_append_sectors;
-	vhk_le32 write_granularity;
-	uint8_t model;
-	uint8_t unused2[3];
-};
-_Static_assert(sizeof(struct vhk_blk_config) == 96, "virtio_blk_config");
 
 struct vhk_blk_opts {
 	const char *disk;		/* file or block device path */

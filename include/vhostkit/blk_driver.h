@@ -20,7 +20,7 @@
 #ifndef VHOSTKIT_BLK_DRIVER_H
 #define VHOSTKIT_BLK_DRIVER_H
 
-#include "vhostkit/util.h"
+#include "vhostkit/virtio_blk.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -29,55 +29,15 @@ extern "C" {
 struct vhk_fe;
 struct vhk_blk_drv;
 
-/* Same values as vhostkit/blk.h (the device side); either may come first. */
-#ifndef VHK_BLK_SECTOR_SIZE
-#define VHK_BLK_SECTOR_SIZE	512	/* virtio-blk sectors are 512 bytes */
-#endif
-#ifndef VHK_BLK_ID_BYTES
-#define VHK_BLK_ID_BYTES	20	/* GET_ID string length */
-#endif
-
-/* Request types, values as on the wire (VIRTIO 1.2, 5.2.6 VIRTIO_BLK_T_*). */
+/* Request types: the wire values of vhostkit/virtio_blk.h. */
 enum vhk_blk_op {
-	VHK_BLK_OP_READ = 0,		/* VIRTIO_BLK_T_IN */
-	VHK_BLK_OP_WRITE = 1,		/* VIRTIO_BLK_T_OUT */
-	VHK_BLK_OP_FLUSH = 4,		/* VIRTIO_BLK_T_FLUSH */
-	VHK_BLK_OP_GET_ID = 8,		/* VIRTIO_BLK_T_GET_ID */
-	VHK_BLK_OP_DISCARD = 11,	/* VIRTIO_BLK_T_DISCARD */
-	VHK_BLK_OP_WRITE_ZEROES = 13,	/* VIRTIO_BLK_T_WRITE_ZEROES */
+	VHK_BLK_OP_READ = VHK_BLK_T_IN,
+	VHK_BLK_OP_WRITE = VHK_BLK_T_OUT,
+	VHK_BLK_OP_FLUSH = VHK_BLK_T_FLUSH,
+	VHK_BLK_OP_GET_ID = VHK_BLK_T_GET_ID,
+	VHK_BLK_OP_DISCARD = VHK_BLK_T_DISCARD,
+	VHK_BLK_OP_WRITE_ZEROES = VHK_BLK_T_WRITE_ZEROES,
 };
-
-/* Status byte values (VIRTIO 1.2, 5.2.6). */
-#define VHK_BLK_STATUS_OK	0
-#define VHK_BLK_STATUS_IOERR	1
-#define VHK_BLK_STATUS_UNSUPP	2
-
-/* WRITE_ZEROES flag: the device may unmap (VIRTIO 1.2, 5.2.6). */
-#define VHK_BLK_WZ_UNMAP	1u
-
-/* Request header as the device reads it (struct virtio_blk_req head). */
-struct vhk_blk_wire_hdr {
-	vhk_le32 type;
-	vhk_le32 ioprio;
-	vhk_le64 sector;
-};
-_Static_assert(sizeof(struct vhk_blk_wire_hdr) == 16, "blk header is 16 bytes");
-
-/* DISCARD / WRITE_ZEROES range (struct virtio_blk_discard_write_zeroes). */
-struct vhk_blk_wire_range {
-	vhk_le64 sector;
-	vhk_le32 num_sectors;
-	vhk_le32 flags;
-};
-_Static_assert(sizeof(struct vhk_blk_wire_range) == 16, "blk range is 16 bytes");
-
-/*
- * Bytes of the blk configuration space the driver and `vhostkit probe`
- * read: up to and including write_zeroes_may_unmap + padding (VIRTIO 1.2,
- * 5.2.4).  Never more: some back-ends abort on a GET_CONFIG beyond their
- * structure (QEMU's export asserts on it).
- */
-#define VHK_BLK_CONFIG_READ_LEN	60u
 
 /* The blk configuration space, decoded and checked against the features. */
 struct vhk_blk_info {
@@ -139,7 +99,7 @@ struct vhk_blk_req {
 	void *buf;
 	uint32_t len;		/* READ/WRITE: bytes, a multiple of 512 */
 	uint32_t num_sectors;	/* DISCARD/WRITE_ZEROES */
-	uint32_t flags;		/* WRITE_ZEROES: VHK_BLK_WZ_UNMAP */
+	uint32_t flags;		/* WRITE_ZEROES: VHK_BLK_WZ_FLAG_UNMAP */
 	void *priv;		/* caller's */
 	/* outputs */
 	int result;		/* 0, -EIO, -EOPNOTSUPP, -EPROTO */

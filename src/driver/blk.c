@@ -371,7 +371,7 @@ static int check_req(struct vhk_blk_drv *d, const struct vhk_blk_req *req)
 		} else {
 			if (!d->info.write_zeroes)
 				return -EOPNOTSUPP;
-			if (req->flags & ~VHK_BLK_WZ_UNMAP)
+			if (req->flags & ~VHK_BLK_WZ_FLAG_UNMAP)
 				return -EINVAL;
 			max = d->info.max_write_zeroes_sectors;
 		}
@@ -409,7 +409,7 @@ static int unmap_slot(struct vhk_blk_drv *d, struct slot *s, bool hdr,
 	}
 	if (s->range_mapped) {
 		r = vhk_fe_dma_unmap(d->fe, s->dma + SLOT_RANGE,
-				     sizeof(struct vhk_blk_wire_range),
+				     sizeof(struct vhk_blk_dwz_seg),
 				     VHK_DMA_TO_DEVICE, s->range_addr);
 		if (r < 0 && !ret)
 			ret = r;
@@ -417,7 +417,7 @@ static int unmap_slot(struct vhk_blk_drv *d, struct slot *s, bool hdr,
 	}
 	if (hdr) {
 		r = vhk_fe_dma_unmap(d->fe, s->dma + SLOT_HDR,
-				     sizeof(struct vhk_blk_wire_hdr),
+				     sizeof(struct vhk_blk_req_hdr),
 				     VHK_DMA_TO_DEVICE, s->hdr_addr);
 		if (r < 0 && !ret)
 			ret = r;
@@ -462,7 +462,7 @@ int vhk_blk_drv_submit(struct vhk_blk_drv *d, uint16_t qi,
 		       struct vhk_blk_req *req)
 {
 	struct vhk_drv_seg segs[MAX_DATA_SEGS + 2];
-	struct vhk_blk_wire_hdr hdr;
+	struct vhk_blk_req_hdr hdr;
 	struct drv_queue *q;
 	struct slot *s;
 	unsigned int n = 0, i, si;
@@ -486,7 +486,7 @@ int vhk_blk_drv_submit(struct vhk_blk_drv *d, uint16_t qi,
 
 	/* Header: device-readable, first (VIRTIO 1.2, 5.2.6). */
 	hdr.type = vhk_le32_make(req->op);
-	hdr.ioprio = vhk_le32_make(0);
+	hdr.reserved = vhk_le32_make(0);
 	hdr.sector = vhk_le64_make(req->op == VHK_BLK_OP_READ ||
 				   req->op == VHK_BLK_OP_WRITE ?
 				   req->sector : 0);
@@ -519,7 +519,7 @@ int vhk_blk_drv_submit(struct vhk_blk_drv *d, uint16_t qi,
 		break;
 	case VHK_BLK_OP_DISCARD:
 	case VHK_BLK_OP_WRITE_ZEROES: {
-		struct vhk_blk_wire_range r = {
+		struct vhk_blk_dwz_seg r = {
 			.sector = vhk_le64_make(req->sector),
 			.num_sectors = vhk_le32_make(req->num_sectors),
 			.flags = vhk_le32_make(req->flags),
@@ -631,13 +631,13 @@ static int complete_one(struct vhk_blk_drv *d, struct drv_queue *q,
 		req->result = -EPROTO;
 	} else {
 		switch (req->status) {
-		case VHK_BLK_STATUS_OK:
+		case VHK_BLK_S_OK:
 			req->result = 0;
 			break;
-		case VHK_BLK_STATUS_IOERR:
+		case VHK_BLK_S_IOERR:
 			req->result = -EIO;
 			break;
-		case VHK_BLK_STATUS_UNSUPP:
+		case VHK_BLK_S_UNSUPP:
 			req->result = -EOPNOTSUPP;
 			break;
 		default:

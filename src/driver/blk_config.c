@@ -6,33 +6,14 @@
  * `vhostkit probe`.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "vhostkit/blk_driver.h"
 #include "vhostkit/features.h"
 
-/* Byte offsets in struct virtio_blk_config (VIRTIO 1.2, 5.2.4). */
-enum {
-	CFG_CAPACITY = 0,
-	CFG_SIZE_MAX = 8,
-	CFG_SEG_MAX = 12,
-	CFG_CYLINDERS = 16,
-	CFG_HEADS = 18,
-	CFG_SECTORS = 19,
-	CFG_BLK_SIZE = 20,
-	CFG_PHYS_EXP = 24,
-	CFG_ALIGN_OFF = 25,
-	CFG_MIN_IO = 26,
-	CFG_OPT_IO = 28,
-	CFG_WRITEBACK = 32,
-	CFG_NUM_QUEUES = 34,
-	CFG_MAX_DISCARD_SECTORS = 36,
-	CFG_MAX_DISCARD_SEG = 40,
-	CFG_DISCARD_ALIGN = 44,
-	CFG_MAX_WZ_SECTORS = 48,
-	CFG_MAX_WZ_SEG = 52,
-	CFG_WZ_MAY_UNMAP = 56,
-};
+/* A field of struct vhk_blk_config: its offset (VIRTIO 1.2, 5.2.4). */
+#define CFG(field)	offsetof(struct vhk_blk_config, field)
 
 /* The config space is little-endian for VERSION_1 devices (VIRTIO 1.2, 2.5). */
 static bool have(size_t len, size_t off, size_t size)
@@ -84,26 +65,26 @@ int vhk_blk_config_parse(const void *buf, size_t len, uint64_t features,
 	if (!buf || len < 8)
 		return -EINVAL;
 
-	info->capacity = rd64(b, len, CFG_CAPACITY);
+	info->capacity = rd64(b, len, CFG(capacity));
 	info->blk_size = VHK_BLK_SECTOR_SIZE;
 	info->num_queues = 1;
 
 	if (vhk_has_feature(features, VHK_BLK_F_SIZE_MAX))
-		info->size_max = rd32(b, len, CFG_SIZE_MAX);
+		info->size_max = rd32(b, len, CFG(size_max));
 	if (vhk_has_feature(features, VHK_BLK_F_SEG_MAX)) {
-		info->seg_max = rd32(b, len, CFG_SEG_MAX);
+		info->seg_max = rd32(b, len, CFG(seg_max));
 		/* A device offering SEG_MAX must allow a segment. */
-		if (have(len, CFG_SEG_MAX, 4) && info->seg_max == 0)
+		if (have(len, CFG(seg_max), 4) && info->seg_max == 0)
 			return -EINVAL;
 	}
 	if (vhk_has_feature(features, VHK_BLK_F_GEOMETRY)) {
-		info->cylinders = rd16(b, len, CFG_CYLINDERS);
-		info->heads = rd8(b, len, CFG_HEADS);
-		info->sectors = rd8(b, len, CFG_SECTORS);
+		info->cylinders = rd16(b, len, CFG(cylinders));
+		info->heads = rd8(b, len, CFG(heads));
+		info->sectors = rd8(b, len, CFG(sectors));
 	}
 	if (vhk_has_feature(features, VHK_BLK_F_BLK_SIZE) &&
-	    have(len, CFG_BLK_SIZE, 4)) {
-		uint32_t bs = rd32(b, len, CFG_BLK_SIZE);
+	    have(len, CFG(blk_size), 4)) {
+		uint32_t bs = rd32(b, len, CFG(blk_size));
 
 		/* blk_size is a logical block size: a power of two >= 512. */
 		if (bs < VHK_BLK_SECTOR_SIZE || (bs & (bs - 1)))
@@ -111,33 +92,33 @@ int vhk_blk_config_parse(const void *buf, size_t len, uint64_t features,
 		info->blk_size = bs;
 	}
 	if (vhk_has_feature(features, VHK_BLK_F_TOPOLOGY)) {
-		info->physical_block_exp = rd8(b, len, CFG_PHYS_EXP);
-		info->alignment_offset = rd8(b, len, CFG_ALIGN_OFF);
-		info->min_io_size = rd16(b, len, CFG_MIN_IO);
-		info->opt_io_size = rd32(b, len, CFG_OPT_IO);
+		info->physical_block_exp = rd8(b, len, CFG(physical_block_exp));
+		info->alignment_offset = rd8(b, len, CFG(alignment_offset));
+		info->min_io_size = rd16(b, len, CFG(min_io_size));
+		info->opt_io_size = rd32(b, len, CFG(opt_io_size));
 	}
 	if (vhk_has_feature(features, VHK_BLK_F_CONFIG_WCE))
-		info->writeback = rd8(b, len, CFG_WRITEBACK);
+		info->writeback = rd8(b, len, CFG(writeback));
 	if (vhk_has_feature(features, VHK_BLK_F_MQ) &&
-	    have(len, CFG_NUM_QUEUES, 2)) {
-		info->num_queues = rd16(b, len, CFG_NUM_QUEUES);
+	    have(len, CFG(num_queues), 2)) {
+		info->num_queues = rd16(b, len, CFG(num_queues));
 		if (info->num_queues == 0)
 			return -EINVAL;
 	}
 	if (vhk_has_feature(features, VHK_BLK_F_DISCARD)) {
 		info->discard = true;
 		info->max_discard_sectors =
-			rd32(b, len, CFG_MAX_DISCARD_SECTORS);
-		info->max_discard_seg = rd32(b, len, CFG_MAX_DISCARD_SEG);
+			rd32(b, len, CFG(max_discard_sectors));
+		info->max_discard_seg = rd32(b, len, CFG(max_discard_seg));
 		info->discard_sector_alignment =
-			rd32(b, len, CFG_DISCARD_ALIGN);
+			rd32(b, len, CFG(discard_sector_alignment));
 	}
 	if (vhk_has_feature(features, VHK_BLK_F_WRITE_ZEROES)) {
 		info->write_zeroes = true;
 		info->max_write_zeroes_sectors =
-			rd32(b, len, CFG_MAX_WZ_SECTORS);
-		info->max_write_zeroes_seg = rd32(b, len, CFG_MAX_WZ_SEG);
-		info->write_zeroes_may_unmap = rd8(b, len, CFG_WZ_MAY_UNMAP);
+			rd32(b, len, CFG(max_write_zeroes_sectors));
+		info->max_write_zeroes_seg = rd32(b, len, CFG(max_write_zeroes_seg));
+		info->write_zeroes_may_unmap = rd8(b, len, CFG(write_zeroes_may_unmap));
 	}
 	info->ro = vhk_has_feature(features, VHK_BLK_F_RO);
 	info->flush = vhk_has_feature(features, VHK_BLK_F_FLUSH);

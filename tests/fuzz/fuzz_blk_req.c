@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuzz_blk_req.c - libFuzzer target for the virtio-blk request parser and
- * its execution (src/dev/blk_req.c, blk.c): requests placed by the
+ * its execution (src/dev/blk/blk_req.c, blk.c): requests placed by the
  * driver-side ring (drv_ring.h) in mock guest memory, run by the device
  * through the test host hooks (blk_internal.h, as tests/unit/blk does)
  * against a small temp file.
@@ -44,7 +44,7 @@
 
 #include "mockmem.h"
 #include "vhostkit/drv_ring.h"
-#include "dev/blk_internal.h"
+#include "dev/blk/blk_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);

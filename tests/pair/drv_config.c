@@ -15,6 +15,9 @@
 #include "vhostkit/blk_driver.h"
 #include "vhostkit/features.h"
 
+/* Offset of a config field (VIRTIO 1.2, 5.2.4). */
+#define CFG(field)	offsetof(struct vhk_blk_config, field)
+
 static void put16(uint8_t *b, size_t off, uint16_t v)
 {
 	vhk_le16 x = vhk_le16_make(v);
@@ -29,29 +32,31 @@ static void put32(uint8_t *b, size_t off, uint32_t v)
 	memcpy(b + off, &x, 4);
 }
 
+/* A config space with every field set (offsets: vhostkit/virtio_blk.h). */
 static void fill(uint8_t *b)
 {
-	vhk_le64 cap = vhk_le64_make(123456789);
+	struct vhk_blk_config c;
 
-	memset(b, 0, VHK_BLK_CONFIG_READ_LEN);
-	memcpy(b, &cap, 8);
-	put32(b, 8, 65536);	/* size_max */
-	put32(b, 12, 126);	/* seg_max */
-	put16(b, 16, 1000);	/* cylinders */
-	b[18] = 16;
-	b[19] = 63;
-	put32(b, 20, 4096);	/* blk_size */
-	b[24] = 3;		/* physical_block_exp */
-	put16(b, 26, 8);
-	put32(b, 28, 256);
-	b[32] = 1;		/* writeback */
-	put16(b, 34, 4);	/* num_queues */
-	put32(b, 36, 1000);
-	put32(b, 40, 2);
-	put32(b, 44, 8);
-	put32(b, 48, 2000);
-	put32(b, 52, 3);
-	b[56] = 1;
+	memset(&c, 0, sizeof(c));
+	c.capacity = vhk_le64_make(123456789);
+	c.size_max = vhk_le32_make(65536);
+	c.seg_max = vhk_le32_make(126);
+	c.cylinders = vhk_le16_make(1000);
+	c.heads = 16;
+	c.sectors = 63;
+	c.blk_size = vhk_le32_make(4096);
+	c.physical_block_exp = 3;
+	c.min_io_size = vhk_le16_make(8);
+	c.opt_io_size = vhk_le32_make(256);
+	c.writeback = 1;
+	c.num_queues = vhk_le16_make(4);
+	c.max_discard_sectors = vhk_le32_make(1000);
+	c.max_discard_seg = vhk_le32_make(2);
+	c.discard_sector_alignment = vhk_le32_make(8);
+	c.max_write_zeroes_sectors = vhk_le32_make(2000);
+	c.max_write_zeroes_seg = vhk_le32_make(3);
+	c.write_zeroes_may_unmap = 1;
+	memcpy(b, &c, VHK_BLK_CONFIG_READ_LEN);
 }
 
 static uint64_t all_features(void)
@@ -145,18 +150,18 @@ static void test_forbidden_values(void **state)
 
 	(void)state;
 	fill(b);
-	put16(b, 34, 0);	/* MQ with num_queues 0 */
+	put16(b, CFG(num_queues), 0);	/* MQ with num_queues 0 */
 	assert_int_equal(vhk_blk_config_parse(b, sizeof(b), all_features(),
 					      &bi), -EINVAL);
 	fill(b);
-	put32(b, 20, 1000);	/* blk_size not a power of two */
+	put32(b, CFG(blk_size), 1000);	/* blk_size not a power of two */
 	assert_int_equal(vhk_blk_config_parse(b, sizeof(b), all_features(),
 					      &bi), -EINVAL);
-	put32(b, 20, 256);	/* below a sector */
+	put32(b, CFG(blk_size), 256);	/* below a sector */
 	assert_int_equal(vhk_blk_config_parse(b, sizeof(b), all_features(),
 					      &bi), -EINVAL);
 	fill(b);
-	put32(b, 12, 0);	/* SEG_MAX offered, zero segments */
+	put32(b, CFG(seg_max), 0);	/* SEG_MAX offered, zero segments */
 	assert_int_equal(vhk_blk_config_parse(b, sizeof(b), all_features(),
 					      &bi), -EINVAL);
 }

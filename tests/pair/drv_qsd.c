@@ -144,7 +144,7 @@ static void test_qsd_other_ops(void **state)
 	memset(&req, 0, sizeof(req));
 	req.op = VHK_BLK_OP_DISCARD;
 	req.num_sectors = 1;
-	req.flags = VHK_BLK_WZ_UNMAP;	/* VIRTIO 1.2, 5.2.6.1 */
+	req.flags = VHK_BLK_WZ_FLAG_UNMAP;	/* VIRTIO 1.2, 5.2.6.1 */
 	assert_int_equal(vhk_blk_drv_submit(c.drv, 0, &req), -EINVAL);
 	assert_int_equal(vhk_blk_drv_inflight(c.drv, 0), 0);
 

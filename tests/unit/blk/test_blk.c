@@ -17,7 +17,7 @@
 
 #include "vhk_test.h"
 #include "vhostkit/drv_ring.h"
-#include "dev/blk_internal.h"
+#include "dev/blk/blk_internal.h"
 
 #define QSIZE		16
 #define DISK_SECTORS	256		/* 128 KiB temp disk */

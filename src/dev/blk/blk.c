@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dev/blk_internal.h"
+#include "dev/blk/blk_internal.h"
 
 #define BLK_MAX_QUEUES	256
 

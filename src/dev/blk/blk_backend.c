@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <sys/epoll.h>
 
-#include "dev/blk_internal.h"
+#include "dev/blk/blk_internal.h"
 
 static void be_complete(void *opaque, uint16_t idx)
 {

@@ -17,7 +17,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "dev/blk_internal.h"
+#include "dev/blk/blk_internal.h"
 
 #define blk_warn(q, ...) \
 	vhk_log_ratelimited(&(q)->rl, VHK_LOG_WARN, (q)->name, __VA_ARGS__)
