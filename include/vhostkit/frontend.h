@@ -1,21 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vhostkit/frontend.h - the vhost-user front-end library (the VMM side).
+ * vhostkit/frontend.h - the userspace-driver runtime (VMM + guest roles in
+ * one process), and the VMM negotiation helper.
  *
- * One struct vhk_fe is one connection to a vhost-user back-end.  It plays
- * the VMM: it owns the shared ("guest") memory, negotiates features and
- * protocol features, sets up the rings, provides a device IOTLB when asked
- * to, and offers a small DMA API to the userspace driver that uses the
- * queues (the role a guest kernel plays).
+ * One struct vhk_fe is one device driven from user space.  It sits on the
+ * protocol client (vu_client.h), which speaks vhost-user; the runtime
+ * plays the VMM's platform and the guest kernel: it owns its shared
+ * ("guest") memory (one memfd), chooses the driver's features, lays out
+ * the rings, creates the eventfds, and offers a small DMA API to the
+ * userspace driver that uses the queues.  A VMM that owns its guest
+ * memory, rings and eventfds uses vu_client.h directly instead.
  *
- * Two facts are kept apart (DESIGN.md s2, s3):
+ * Two facts are kept apart (docs/translation-model.md):
  *  - the "guest" (driver) acks ACCESS_PLATFORM: it must use the DMA API
  *    (cfg.access_platform);
  *  - this front-end provides a device IOTLB for the device (cfg.iotlb).
  * ACCESS_PLATFORM reaches the back-end only for the second.
  *
  * The DMA mode is decided once, in vhk_fe_start(), from negotiated bits
- * only (DESIGN.md s4):
+ * only (docs/frontend.md, "The three DMA modes"):
  *  - VHK_DMA_DIRECT: the driver did not ack ACCESS_PLATFORM.  Device
  *    addresses are GPAs of the shared memfd; ring addresses are UVAs.
  *  - VHK_DMA_IOMMU: the driver acked ACCESS_PLATFORM and ACCESS_PLATFORM
@@ -49,6 +52,7 @@
 
 #include "vhostkit/drv_ring.h"
 #include "vhostkit/features.h"
+#include "vhostkit/vu_client.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -65,7 +69,8 @@ struct vhk_fe;
 uint64_t vhk_fe_default_allowlist(void);
 
 /**
- * vhk_fe_backend_features - the VMM negotiation helper (DESIGN.md s3).
+ * vhk_fe_backend_features - the VMM negotiation helper (docs/frontend.md,
+ * "The negotiation rule"); for a VMM on vu_client.h as for this runtime.
  * @guest_acked:     features the guest (driver) acked
  * @backend_offered: GET_FEATURES of the back-end
  * @allowlist:       bits this VMM knows how to forward
@@ -163,10 +168,12 @@ int vhk_fe_connect(struct vhk_fe **out, const struct vhk_fe_config *cfg);
 
 /**
  * vhk_fe_start - negotiate (vhk_fe_backend_features()), create and share
- * memory, SET_BACKEND_REQ_FD (iommu), SET_FEATURES, SET_MEM_TABLE,
- * GET/SET_INFLIGHT_FD (when INFLIGHT_SHMFD was acked), map the rings
- * (iommu), per queue SET_VRING_NUM/ADDR/BASE/KICK/CALL/ENABLE, and
- * SET_STATUS (DRIVER_OK) when STATUS was acked.  Every message that
+ * memory, SET_BACKEND_REQ_FD (iommu), SET_FEATURES (+ FEATURES_OK check
+ * when STATUS was acked), SET_MEM_TABLE, map the rings (iommu: IOTLB
+ * UPDATE), GET/SET_INFLIGHT_FD (when INFLIGHT_SHMFD was acked), per queue
+ * SET_VRING_NUM, SET_VRING_BASE, SET_VRING_ADDR, SET_VRING_CALL,
+ * SET_VRING_KICK, SET_VRING_ENABLE, and SET_STATUS (DRIVER_OK) when
+ * STATUS was acked.  Every message that
  * supports REPLY_ACK is sent with NEED_REPLY and its reply checked.
  * Returns 0; -ENOTSUP if the back-end lacks what the driver requires
  * (VERSION_1 asked but not offered, packed asked but not offered is NOT an
@@ -348,6 +355,13 @@ struct vhk_fe_stats {
 
 /** vhk_fe_stats - counters since vhk_fe_connect(). */
 void vhk_fe_stats(const struct vhk_fe *fe, struct vhk_fe_stats *st);
+
+/**
+ * vhk_fe_client - the protocol client under @fe (for what the runtime does
+ * not wrap, e.g. vhk_vuc_stats()).  Do not change its memory table, rings
+ * or features behind the runtime's back.
+ */
+struct vhk_vuc *vhk_fe_client(struct vhk_fe *fe);
 
 /**
  * vhk_fe_close - stop the queues (if connected), stop the miss thread,

@@ -333,10 +333,10 @@ static void test_no_persist_strict(void **state)
 /* Make the back-end forget everything behind the library's back. */
 static void drop_backend_iotlb(struct vhk_fe *fe)
 {
-	pthread_mutex_lock(&fe->lock);
-	assert_int_equal(fe_iotlb_send_locked(fe, VHK_VU_IOTLB_INVALIDATE, 0,
-					      0, 0, 0), 0);
-	pthread_mutex_unlock(&fe->lock);
+	pthread_mutex_lock(&fe->c->lock);
+	assert_int_equal(vuc_iotlb_send_locked(fe->c, VHK_VU_IOTLB_INVALIDATE,
+					       0, 0, 0, 0), 0);
+	pthread_mutex_unlock(&fe->c->lock);
 }
 
 static void miss_case(struct ctx *c, bool thread)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * negotiate.c - the VMM negotiation helper and the DMA mode rule: pure
- * functions of feature words (DESIGN.md s3, s4).
+ * functions of feature words (docs/frontend.md).
  */
 #include "fe_priv.h"
 
