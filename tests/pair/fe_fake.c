@@ -6,8 +6,9 @@
  *    preconditions, nobody to ask on a miss): the crosvm stall, reproduced
  *    with the naive intersection and gone with vhk_fe_backend_features();
  *  - a hostile back-end: wrong reply codes, short replies, NACKs, silence,
- *    hang-ups, GET_QUEUE_NUM 0, failed GET_CONFIG, channel messages for
- *    unmapped IOVAs and unknown requests.  Each must give a clean error.
+ *    hang-ups, GET_QUEUE_NUM 0, GET_MAX_MEM_SLOTS 0 or absurd, a NACKed
+ *    ADD_MEM_REG, failed GET_CONFIG, channel messages for unmapped IOVAs
+ *    and unknown requests.  Each must give a clean error.
  */
 #include <errno.h>
 #include <poll.h>
@@ -40,6 +41,10 @@ struct fake {
 	enum bad bad;
 	uint64_t queue_num;
 	bool config_fails;
+	bool offer_slots;	/* offer CONFIGURE_MEM_SLOTS */
+	uint64_t mem_slots;	/* GET_MAX_MEM_SLOTS */
+	int nack_adds;		/* NACK the first N ADD_MEM_REGs */
+	int regions_added, regions_removed;
 	/* state */
 	uint64_t proto;
 	bool ap;
@@ -219,6 +224,8 @@ static bool handle(struct fake *f, struct vhk_vu_msg *m, int *fds,
 		    vhk_feature_bit(VHK_PROTO_F_REPLY_ACK) |
 		    vhk_feature_bit(VHK_PROTO_F_BACKEND_REQ) |
 		    vhk_feature_bit(VHK_PROTO_F_CONFIG);
+		if (f->offer_slots)
+			vhk_set_feature(&v, VHK_PROTO_F_CONFIGURE_MEM_SLOTS);
 		reply_u64(f, m, v);
 		replied = true;
 		break;
@@ -228,6 +235,21 @@ static bool handle(struct fake *f, struct vhk_vu_msg *m, int *fds,
 	case VHK_VU_GET_QUEUE_NUM:
 		reply_u64(f, m, f->queue_num);
 		replied = true;
+		break;
+	case VHK_VU_GET_MAX_MEM_SLOTS:
+		reply_u64(f, m, f->mem_slots);
+		replied = true;
+		break;
+	case VHK_VU_ADD_MEM_REG:
+		f->regions_added++;
+		if (f->nack_adds > 0 && need) {
+			f->nack_adds--;
+			reply_u64(f, m, 1);
+			replied = true;
+		}
+		break;
+	case VHK_VU_REM_MEM_REG:
+		f->regions_removed++;
 		break;
 	case VHK_VU_SET_FEATURES:
 		/* Kernel vhost: bit 33 switches the IOTLB on, no questions. */
@@ -502,6 +524,73 @@ static void test_bad_handshake(void **state)
 	}
 }
 
+/*
+ * The protocol client's memory slots against a hostile or small back-end:
+ * GET_MAX_MEM_SLOTS of 0 or absurd, a NACKed ADD_MEM_REG, a table fuller
+ * than the slots announced.
+ */
+static void test_mem_slots(void **state)
+{
+	static const uint64_t bad_slots[] = { 0, 1ull << 40 };
+	struct vhk_vuc_config cfg;
+	struct vhk_vuc_region r;
+	struct vhk_vuc *c;
+	struct fake *f;
+	uint8_t *mem;
+	int fd;
+
+	(void)state;
+	for (size_t i = 0; i < VHK_ARRAY_SIZE(bad_slots); i++) {
+		f = fake_new();
+		f->offer_slots = true;
+		f->mem_slots = bad_slots[i];
+		fake_start(f);
+		vhk_vuc_config_init(&cfg, f->path);
+		cfg.connect_timeout_ms = 2000;
+		assert_int_equal(vhk_vuc_connect(&c, &cfg), -EPROTO);
+		assert_null(c);
+		fake_free(f);
+	}
+
+	fd = memfd_create("fe-fake-slots", MFD_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 0x4000), 0);
+	mem = mmap(NULL, 0x4000, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(mem != MAP_FAILED);
+	f = fake_new();
+	f->offer_slots = true;
+	f->mem_slots = 2;
+	f->nack_adds = 1;
+	fake_start(f);
+	vhk_vuc_config_init(&cfg, f->path);
+	assert_int_equal(vhk_vuc_connect(&c, &cfg), 0);
+	assert_int_equal(vhk_vuc_max_regions(c), 2);
+	r = (struct vhk_vuc_region){ .gpa = 0x100000, .size = 0x1000,
+				     .host = mem, .fd = fd };
+	/* The back-end refuses: the client's table stays empty. */
+	assert_int_equal(vhk_vuc_add_region(c, &r), -EIO);
+	assert_int_equal(vhk_vuc_num_regions(c), 0);
+	assert_int_equal(vhk_vuc_add_region(c, &r), 0);
+	r.gpa += 0x1000;
+	r.host = mem + 0x1000;
+	r.fd_offset = 0x1000;
+	assert_int_equal(vhk_vuc_add_region(c, &r), 0);
+	/* Two slots announced: the third never reaches the back-end. */
+	r.gpa += 0x1000;
+	r.host = mem + 0x2000;
+	r.fd_offset = 0x2000;
+	assert_int_equal(vhk_vuc_add_region(c, &r), -ENOSPC);
+	assert_int_equal(vhk_vuc_remove_region(c, 0x100000, 0x1000), 0);
+	assert_true(vhk_vuc_connected(c));
+	vhk_vuc_close(c);
+	fake_join(f);
+	assert_int_equal(f->regions_added, 3);	/* 1 refused + 2 */
+	assert_int_equal(f->regions_removed, 1);
+	fake_free(f);
+	munmap(mem, 0x4000);
+	close(fd);
+}
+
 static void test_bad_start(void **state)
 {
 	struct {
@@ -649,6 +738,7 @@ int main(void)
 		cmocka_unit_test(test_crosvm_helper_works),
 		cmocka_unit_test(test_bad_handshake),
 		cmocka_unit_test(test_bad_start),
+		cmocka_unit_test(test_mem_slots),
 		cmocka_unit_test(test_bad_config),
 		cmocka_unit_test(test_channel),
 	};
