@@ -30,6 +30,7 @@
 #include "fe_util.h"
 #include "vhostkit/vhost_user.h"
 #include "vhostkit/vu_client.h"
+#include "vhost-user/fe/client_priv.h"	/* to make the back-end forget */
 
 #define SECTORS		2048
 #define TMO		5000
@@ -41,6 +42,9 @@
 #define RING_OFF	0x3000		/* the test's choice, not offset 0 */
 #define DATA_A_OFF	0x10000
 #define SMALL_GPA	0xc0000000ull	/* slot-filling regions from here */
+#define IOVA_A		0x7a0000000000ull /* vIOMMU view of region A */
+#define IOVA_B		0x7b0000000000ull /* ... of region B */
+#define IOVA_B2		0x7c0000000000ull /* ... of region B, remapped */
 
 /* One region the "VMM" (this test) owns. */
 struct mem {
@@ -55,6 +59,7 @@ struct ctx {
 	char img[200];
 	struct fe_proc proc;
 	bool qsd;
+	bool iommu;		/* vhostkit-blk --iommu=on, IOVAs everywhere */
 	struct vhk_vuc *c;
 	struct mem a, b, cmem;
 	struct mem small[64];	/* slot-filling regions */
@@ -104,14 +109,15 @@ static int spawn(struct ctx *c)
 {
 	if (c->qsd)
 		return fe_spawn_qsd(&c->proc, c->sock, c->img);
-	return fe_spawn_blk(&c->proc, c->sock, c->img, "off");
+	return fe_spawn_blk(&c->proc, c->sock, c->img, c->iommu ? "on" : "off");
 }
 
-static int setup(void **state, bool qsd)
+static int setup(void **state, bool qsd, bool iommu)
 {
 	struct ctx *c = calloc(1, sizeof(*c));
 
 	c->qsd = qsd;
+	c->iommu = iommu;
 	c->kick = c->call = -1;
 	snprintf(c->sock, sizeof(c->sock), "%s/%s.sock", fe_tmpdir(),
 		 qsd ? "qsd" : "blk");
@@ -133,12 +139,19 @@ static int setup_blk(void **state)
 		fprintf(stderr, "VHK_BLK_BIN not set or not executable\n");
 		return -1;
 	}
-	return setup(state, false);
+	return setup(state, false, false);
+}
+
+static int setup_blk_iommu(void **state)
+{
+	if (!fe_blk_bin())
+		return -1;
+	return setup(state, false, true);
 }
 
 static int setup_qsd(void **state)
 {
-	return setup(state, true);
+	return setup(state, true, false);
 }
 
 static int teardown(void **state)
@@ -166,6 +179,13 @@ static uint8_t *host_of(struct ctx *c, uint64_t gpa)
 {
 	struct mem *ms[3 + 64] = { &c->a, &c->b, &c->cmem };
 
+	/* The test's own vIOMMU: three fixed windows. */
+	if (gpa >= IOVA_A && gpa < IOVA_A + REG_SIZE)
+		return c->a.host + (gpa - IOVA_A);
+	if (gpa >= IOVA_B && gpa < IOVA_B + REG_SIZE)
+		return c->b.host + (gpa - IOVA_B);
+	if (gpa >= IOVA_B2 && gpa < IOVA_B2 + REG_SIZE)
+		return c->b.host + (gpa - IOVA_B2);
 	for (unsigned int i = 0; i < c->nsmall; i++)
 		ms[3 + i] = &c->small[i];
 	for (size_t i = 0; i < 3 + c->nsmall; i++)
@@ -186,7 +206,8 @@ static void start_ring(struct ctx *c)
 	c->dq = NULL;
 	assert_int_equal(vhk_drv_vq_new(&c->dq, QSIZE, c->features,
 					c->a.host + RING_OFF,
-					c->a.gpa + RING_OFF), 0);
+					(c->iommu ? IOVA_A : c->a.gpa) +
+					RING_OFF), 0);
 	vhk_drv_vq_addrs(c->dq, &a);
 	v = (struct vhk_vuc_vring){
 		.num = QSIZE, .base = vhk_drv_vq_base(c->dq),
@@ -220,6 +241,7 @@ static void attach(struct ctx *c)
 
 	vhk_vuc_config_init(&cfg, c->sock);
 	cfg.name = c->qsd ? "vmm-qsd" : "vmm-blk";
+	cfg.iotlb = c->iommu;
 	assert_int_equal(vhk_vuc_connect(&c->c, &cfg), 0);
 	/* Both offer CONFIGURE_MEM_SLOTS: hot add/remove goes one by one. */
 	assert_true(vhk_has_feature(vhk_vuc_protocol_features(c->c),
@@ -234,8 +256,9 @@ static void attach(struct ctx *c)
 	c->features = vhk_fe_backend_features(guest,
 					      vhk_vuc_backend_offered(c->c),
 					      vhk_fe_default_allowlist(),
-					      false);
-	assert_false(vhk_has_feature(c->features, VHK_F_ACCESS_PLATFORM));
+					      c->iommu);
+	assert_int_equal(vhk_has_feature(c->features, VHK_F_ACCESS_PLATFORM),
+			 c->iommu);
 	assert_int_equal(vhk_vuc_set_features(c->c, c->features), 0);
 
 	mem_new(&c->a, REG_A_GPA, REG_SIZE);
@@ -243,6 +266,13 @@ static void attach(struct ctx *c)
 	r[0] = region_of(&c->b);	/* any order: the client sorts */
 	r[1] = region_of(&c->a);
 	assert_int_equal(vhk_vuc_set_mem_table(c->c, r, 2), 0);
+	if (c->iommu) {
+		/* The guest's IOMMU maps both regions before the rings. */
+		assert_int_equal(vhk_vuc_iotlb_map(c->c, IOVA_A, REG_SIZE,
+						   c->a.host, VHK_PERM_RW), 0);
+		assert_int_equal(vhk_vuc_iotlb_map(c->c, IOVA_B, REG_SIZE,
+						   c->b.host, VHK_PERM_RW), 0);
+	}
 	assert_int_equal(vhk_vuc_num_regions(c->c), 2);
 	assert_ptr_equal(vhk_vuc_gpa_to_host(c->c, REG_B_GPA + 8, 8),
 			 c->b.host + 8);
@@ -287,7 +317,10 @@ static int blk_io_tmo(struct ctx *c, uint32_t type, uint64_t sector,
 		assert_int_equal(write(c->kick, &one, 8), 8);
 	}
 	for (;;) {
-		struct pollfd p = { .fd = c->call, .events = POLLIN };
+		struct pollfd p[2] = {
+			{ .fd = c->call, .events = POLLIN },
+			{ .fd = vhk_vuc_channel_fd(c->c), .events = POLLIN },
+		};
 		void *tok;
 		uint32_t used;
 		uint64_t v;
@@ -301,8 +334,12 @@ static int blk_io_tmo(struct ctx *c, uint32_t type, uint64_t sector,
 		}
 		if (vhk_now_ns() > deadline)
 			return -ETIMEDOUT;
-		if (poll(&p, 1, 100) == 1 && read(c->call, &v, 8) < 0)
-			return -errno;
+		if (poll(p, 2, 100) > 0) {
+			if ((p[0].revents & POLLIN) && read(c->call, &v, 8) < 0)
+				return -errno;
+			if (p[1].revents && vhk_vuc_poll(c->c, 0) < 0)
+				return -EIO;
+		}
 	}
 }
 
@@ -585,6 +622,58 @@ static void test_blk_reset_reconnect(void **state)
 		    REG_A_GPA + DATA_A_OFF, 13);
 }
 
+/*
+ * A VMM with a vIOMMU: the client is the IOTLB provider.  Rings and
+ * buffers at IOVAs, mapped onto the caller's regions; a remap moves a
+ * buffer window; hostile mapping calls are refused; misses are served.
+ */
+static void test_blk_iotlb(void **state)
+{
+	struct ctx *c = *state;
+	struct vhk_vuc_stats st;
+
+	attach(c);
+	assert_true(vhk_vuc_channel_fd(c->c) >= 0);
+	verified_io(c, 700, 4, IOVA_B, IOVA_B + 0x1000,
+		    IOVA_A + DATA_A_OFF, 15);
+	/* The guest moves region B's window: unmap, map elsewhere. */
+	assert_int_equal(vhk_vuc_iotlb_unmap(c->c, IOVA_B, REG_SIZE), 0);
+	assert_int_equal(vhk_vuc_iotlb_map(c->c, IOVA_B2, REG_SIZE, c->b.host,
+					   VHK_PERM_RW), 0);
+	verified_io(c, 710, 2, IOVA_B2, IOVA_B2 + 0x1000, IOVA_B2 + 0x3000,
+		    16);
+	/* Hostile calls: overlap, no permission, wrap, unknown unmap. */
+	assert_int_equal(vhk_vuc_iotlb_map(c->c, IOVA_B2 + 0x1000, 0x1000,
+					   c->b.host, VHK_PERM_RO), -EINVAL);
+	assert_int_equal(vhk_vuc_iotlb_map(c->c, IOVA_B, 0x1000, c->b.host,
+					   0), -EINVAL);
+	assert_int_equal(vhk_vuc_iotlb_map(c->c, UINT64_MAX - 0xfff, 0x2000,
+					   c->b.host, VHK_PERM_RW), -EINVAL);
+	assert_int_equal(vhk_vuc_iotlb_unmap(c->c, IOVA_B, REG_SIZE),
+			 -ENOENT);
+	assert_int_equal(vhk_vuc_iotlb_unmap(c->c, IOVA_B2, 0x1000), -ENOENT);
+	vhk_vuc_stats(c->c, &st);
+	assert_int_equal(st.iotlb_updates_sent, 3);
+	assert_int_equal(st.iotlb_invalidates_sent, 1);
+	assert_int_equal(st.misses_unmapped, 0);
+	verified_io(c, 720, 1, IOVA_B2, IOVA_B2 + 0x1000, IOVA_A + DATA_A_OFF,
+		    17);
+	/*
+	 * The back-end loses every entry behind the client's back (a global
+	 * INVALIDATE the client does not record): the next request misses,
+	 * and the client answers each MISS from the mappings it remembers.
+	 */
+	pthread_mutex_lock(&c->c->lock);
+	assert_int_equal(vuc_iotlb_send_locked(c->c, VHK_VU_IOTLB_INVALIDATE,
+					       0, 0, 0, 0), 0);
+	pthread_mutex_unlock(&c->c->lock);
+	verified_io(c, 730, 2, IOVA_B2, IOVA_B2 + 0x1000, IOVA_A + DATA_A_OFF,
+		    18);
+	vhk_vuc_stats(c->c, &st);
+	assert_true(st.misses_served >= 2);	/* ring area + buffer window */
+	assert_int_equal(st.misses_unmapped, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest blk[] = {
@@ -598,6 +687,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_blk_reset_reconnect,
 						setup_blk, teardown),
+		cmocka_unit_test_setup_teardown(test_blk_iotlb,
+						setup_blk_iommu, teardown),
 	};
 	const struct CMUnitTest qsd[] = {
 		cmocka_unit_test_setup_teardown(test_qsd_two_regions,
