@@ -24,7 +24,7 @@ builddir=${VHK_BUILD_ROOT:-$top/build}
 
 # ---- 1. dependencies ------------------------------------------------------
 pkgs=(meson ninja-build gcc clang libclang-rt-14-dev pkg-config
-      libcmocka-dev liburing-dev python3 cpio libc6-dev
+      libcmocka-dev liburing-dev libyaml-dev python3 cpio libc6-dev
       qemu-system-x86 qemu-utils qemu-system-common busybox-static fio)
 missing=()
 for p in "${pkgs[@]}"; do

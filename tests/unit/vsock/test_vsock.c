@@ -1,0 +1,473 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_vsock.c - the vsock device's protocol through real rings in mock
+ * guest memory, with host programs on Unix sockets: connections both
+ * ways, data, half-close, seqpacket boundaries, credit, resets, the event
+ * queue, sibling VMs.  Hostile input lives in test_vsock_hostile.c.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "vsock_harness.h"
+
+#define CID	3
+#define GPORT	5000
+
+static uint32_t pay_max(struct vh *h)
+{
+	return VHK_MIN(h->tx_slot, h->rx_slot) - VHK_VSOCK_HDR_SIZE;
+}
+
+/* The guest connects to host port @port; returns the host's accepted fd. */
+static int guest_connect(struct vh *h, int lfd, uint32_t gport, uint32_t port,
+			 uint16_t type)
+{
+	struct vsock_pkt p = vh_pkt(h, VHK_VSOCK_OP_REQUEST, gport, port, type);
+	int afd;
+
+	vh_send(h, &p, NULL, 0);
+	assert_int_equal(vh_wait(h, &p, NULL, 0, 1000), 1);
+	assert_int_equal(p.op, VHK_VSOCK_OP_RESPONSE);
+	assert_int_equal(p.src_cid, VHK_VSOCK_CID_HOST);
+	assert_int_equal(p.dst_cid, h->cid);
+	assert_int_equal(p.src_port, port);
+	assert_int_equal(p.dst_port, gport);
+	assert_int_equal(p.type, type);
+	assert_int_equal(p.buf_alloc, VHK_VSOCK_DEFAULT_BUF_SIZE);
+	afd = vh_accept(lfd);
+	assert_true(afd >= 0);
+	return afd;
+}
+
+static void test_guest_to_host(void **state)
+{
+	enum vhk_as_mode mode = VHK_AS_GPA;
+	unsigned int mi;
+
+	(void)state;
+	for (mi = 0; mi < 3; mi++) {
+		struct vh h;
+		struct vsock_pkt p;
+		char buf[512], got[512];
+		int lfd, afd;
+		uint32_t n;
+
+		mode = vhk_test_modes[mi];
+		vh_setup(&h, mode, mi == 1, CID, NULL, false, 0);
+		vh_post_rx(&h, 16);
+		lfd = vh_listen(&h, 1234, SOCK_STREAM);
+		afd = guest_connect(&h, lfd, GPORT, 1234, VHK_VSOCK_TYPE_STREAM);
+
+		/* guest -> host bytes */
+		n = VHK_MIN(pay_max(&h), sizeof(buf));
+		for (uint32_t i = 0; i < n; i++)
+			buf[i] = (char)(i * 7 + mi);
+		p = vh_pkt(&h, VHK_VSOCK_OP_RW, GPORT, 1234,
+			   VHK_VSOCK_TYPE_STREAM);
+		vh_send(&h, &p, buf, n);
+		assert_int_equal(vh_read_some(&h, afd, got, n, 1000), n);
+		assert_memory_equal(buf, got, n);
+
+		/* host -> guest bytes */
+		assert_int_equal(send(afd, "hello guest", 11, 0), 11);
+		assert_int_equal(vh_wait(&h, &p, got, sizeof(got), 1000), 1);
+		assert_int_equal(p.op, VHK_VSOCK_OP_RW);
+		assert_int_equal(p.len, 11);
+		assert_memory_equal(got, "hello guest", 11);
+		h.fwd_cnt += 11;
+
+		/* half-close: guest shuts its write side, host sees EOF and
+		 * still answers */
+		p = vh_pkt(&h, VHK_VSOCK_OP_SHUTDOWN, GPORT, 1234,
+			   VHK_VSOCK_TYPE_STREAM);
+		p.flags = VHK_VSOCK_SHUTDOWN_SEND;
+		vh_send(&h, &p, NULL, 0);
+		assert_int_equal(vh_read_some(&h, afd, got, 1, 500), 0);
+		assert_int_equal(send(afd, "reply", 5, 0), 5);
+		assert_int_equal(vh_wait(&h, &p, got, sizeof(got), 1000), 1);
+		assert_int_equal(p.op, VHK_VSOCK_OP_RW);
+		assert_memory_equal(got, "reply", 5);
+
+		/* host closes: SHUTDOWN(RCV|SEND) to the guest */
+		close(afd);
+		assert_int_equal(vh_wait(&h, &p, NULL, 0, 1000), 1);
+		assert_int_equal(p.op, VHK_VSOCK_OP_SHUTDOWN);
+		assert_int_equal(p.flags, VHK_VSOCK_SHUTDOWN_MASK);
+		/* the guest closes: RST, the connection is gone */
+		p = vh_pkt(&h, VHK_VSOCK_OP_RST, GPORT, 1234,
+			   VHK_VSOCK_TYPE_STREAM);
+		vh_send(&h, &p, NULL, 0);
+		assert_int_equal(h.vs->nconns, 0);
+		assert_int_equal(h.vs->st.conns_open, 0);
+		assert_int_equal(h.vs->st.conns_opened, 1);
+		close(lfd);
+		vh_teardown(&h, 0);
+	}
+}
+
+static void test_guest_close_clean(void **state)
+{
+	struct vh h;
+	struct vsock_pkt p;
+	char got[16];
+	int lfd, afd;
+
+	(void)state;
+	vh_setup(&h, VHK_AS_GPA, false, CID, NULL, false, 0);
+	vh_post_rx(&h, 8);
+	lfd = vh_listen(&h, 77, SOCK_STREAM);
+	afd = guest_connect(&h, lfd, GPORT, 77, VHK_VSOCK_TYPE_STREAM);
+	p = vh_pkt(&h, VHK_VSOCK_OP_RW, GPORT, 77, VHK_VSOCK_TYPE_STREAM);
+	vh_send(&h, &p, "bye", 3);
+	/* close(): SHUTDOWN(RCV|SEND), the device answers RST (5.10.6.5) */
+	p = vh_pkt(&h, VHK_VSOCK_OP_SHUTDOWN, GPORT, 77, VHK_VSOCK_TYPE_STREAM);
+	p.flags = VHK_VSOCK_SHUTDOWN_MASK;
+	vh_send(&h, &p, NULL, 0);
+	assert_int_equal(vh_wait(&h, &p, NULL, 0, 1000), 1);
+	assert_int_equal(p.op, VHK_VSOCK_OP_RST);
+	assert_int_equal(h.vs->nconns, 0);
+	assert_int_equal(vh_read_some(&h, afd, got, sizeof(got), 500), 3);
+	assert_memory_equal(got, "bye", 3);
+	close(afd);
+	close(lfd);
+	vh_teardown(&h, 0);
+}
+
+static void test_no_listener(void **state)
+{
+	struct vh h;
+	struct vsock_pkt p;
+	uint64_t t0;
+
+	(void)state;
+	vh_setup(&h, VHK_AS_GPA, false, CID, NULL, false, 0);
+	vh_post_rx(&h, 4);
+	t0 = vhk_now_ns();
+	p = vh_pkt(&h, VHK_VSOCK_OP_REQUEST, GPORT, 9999, VHK_VSOCK_TYPE_STREAM);
+	vh_send(&h, &p, NULL, 0);
+	assert_int_equal(vh_wait(&h, &p, NULL, 0, 1000), 1);
+	assert_int_equal(p.op, VHK_VSOCK_OP_RST);
+	assert_int_equal(p.src_port, 9999);
+	assert_int_equal(p.dst_port, GPORT);
+	assert_true(vhk_now_ns() - t0 < 500000000ull);	/* prompt */
+	assert_int_equal(h.vs->st.rst_no_listener, 1);
+	assert_int_equal(h.vs->nconns, 0);
+	vh_teardown(&h, 0);
+}
+
+static int host_connect(struct vh *h, uint32_t port, struct vsock_pkt *req)
+{
+	char line[32];
+	int fd = vh_client(h);
+	int n = snprintf(line, sizeof(line), "CONNECT %u\n", port);
+
+	assert_int_equal(send(fd, line, (size_t)n, 0), n);
+	assert_int_equal(vh_wait(h, req, NULL, 0, 1000), 1);
+	assert_int_equal(req->op, VHK_VSOCK_OP_REQUEST);
+	assert_int_equal(req->dst_port, port);
+	assert_int_equal(req->src_cid, VHK_VSOCK_CID_HOST);
+	assert_int_equal(req->dst_cid, h->cid);
+	return fd;
+}
+
+static void test_host_to_guest(void **state)
+{
+	struct vh h;
+	struct vsock_pkt req, p;
+	char got[64], want[32];
+	int fd;
+
+	(void)state;
+	vh_setup(&h, VHK_AS_GPA, false, CID, NULL, false, 0);
+	vh_post_rx(&h, 8);
+	fd = host_connect(&h, 52, &req);
+	/* the guest accepts */
+	p = vh_pkt(&h, VHK_VSOCK_OP_RESPONSE, 52, req.src_port,
+		   VHK_VSOCK_TYPE_STREAM);
+	vh_send(&h, &p, NULL, 0);
+	snprintf(want, sizeof(want), "OK %u\n", req.src_port);
+	assert_int_equal(vh_read_some(&h, fd, got, strlen(want), 1000),
+			 strlen(want));
+	assert_memory_equal(got, want, strlen(want));
+	/* both directions */
+	assert_int_equal(send(fd, "ping", 4, 0), 4);
+	assert_int_equal(vh_wait(&h, &p, got, sizeof(got), 1000), 1);
+	assert_int_equal(p.op, VHK_VSOCK_OP_RW);
+	assert_int_equal(p.len, 4);
+	assert_memory_equal(got, "ping", 4);
+	p = vh_pkt(&h, VHK_VSOCK_OP_RW, 52, req.src_port, VHK_VSOCK_TYPE_STREAM);
+	vh_send(&h, &p, "pong", 4);
+	assert_int_equal(vh_read_some(&h, fd, got, 4, 1000), 4);
+	assert_memory_equal(got, "pong", 4);
+	close(fd);
+	vh_teardown(&h, 0);
+}
+
+static void test_host_refused(void **state)
+{
+	struct vh h;
+	struct vsock_pkt req, p;
+	char got[8];
+	int fd;
+
+	(void)state;
+	vh_setup(&h, VHK_AS_GPA, false, CID, NULL, false, 0);
+	vh_post_rx(&h, 8);
+	fd = host_connect(&h, 53, &req);
+	p = vh_pkt(&h, VHK_VSOCK_OP_RST, 53, req.src_port, VHK_VSOCK_TYPE_STREAM);
+	vh_send(&h, &p, NULL, 0);
+	/* refused: the client's socket is closed, no "OK" */
+	assert_int_equal(vh_read_some(&h, fd, got, sizeof(got), 1000), 0);
+	assert_int_equal(h.vs->st.host_refused, 1);
+	assert_int_equal(h.vs->nconns, 0);
+	close(fd);
+	vh_teardown(&h, 0);
+}
+
+static void test_seqpacket(void **state)
+{
+	struct vh h;
+	struct vsock_pkt p;
+	char buf[2048], got[4096];
+	uint32_t sizes[] = { 1, 7, 100, 0 };
+	int lfd, afd;
+	unsigned int i;
+
+	(void)state;
+	vh_setup(&h, VHK_AS_GPA, false, CID, NULL, false, 0);
+	vh_post_rx(&h, 32);
+	sizes[3] = VHK_MIN(pay_max(&h) * 3, sizeof(buf));
+	lfd = vh_listen(&h, 60, SOCK_SEQPACKET);
+	afd = guest_connect(&h, lfd, GPORT, 60, VHK_VSOCK_TYPE_SEQPACKET);
+	/* guest -> host: messages in pieces, boundaries at EOM */
+	for (i = 0; i < 4; i++) {
+		uint32_t off = 0, n = sizes[i];
+
+		memset(buf, 'a' + (int)i, n);
+		while (off < n) {
+			uint32_t k = VHK_MIN(n - off, pay_max(&h) / 2 + 1);
+
+			p = vh_pkt(&h, VHK_VSOCK_OP_RW, GPORT, 60,
+				   VHK_VSOCK_TYPE_SEQPACKET);
+			if (off + k == n)
+				p.flags = VHK_VSOCK_SEQ_EOM;
+			vh_send(&h, &p, buf + off, k);
+			off += k;
+		}
+	}
+	for (i = 0; i < 4; i++) {
+		struct pollfd pf = { .fd = afd, .events = POLLIN };
+
+		vh_poll(&h);
+		assert_int_equal(poll(&pf, 1, 1000), 1);
+		assert_int_equal(recv(afd, got, sizeof(got), 0), sizes[i]);
+		assert_int_equal(got[0], 'a' + (int)i);
+	}
+	/* host -> guest: one message of 3 rx buffers, EOM on the last */
+	memset(buf, 'z', sizes[3]);
+	assert_int_equal(send(afd, buf, sizes[3], 0), sizes[3]);
+	assert_int_equal(send(afd, "x", 1, 0), 1);
+	{
+		uint32_t total = 0;
+
+		do {
+			assert_int_equal(vh_wait(&h, &p, got, sizeof(got), 1000), 1);
+			assert_int_equal(p.op, VHK_VSOCK_OP_RW);
+			total += p.len;
+		} while (!(p.flags & VHK_VSOCK_SEQ_EOM));
+		assert_int_equal(total, sizes[3]);
+		assert_int_equal(vh_wait(&h, &p, got, sizeof(got), 1000), 1);
+		assert_int_equal(p.len, 1);
+		assert_int_equal(p.flags, VHK_VSOCK_SEQ_EOM);
+	}
+	close(afd);
+	close(lfd);
+	vh_teardown(&h, 0);
+}
+
+/* The device never sends beyond the guest's credit; it resumes on update. */
+static void test_credit_respected(void **state)
+{
+	struct vh h;
+	struct vsock_pkt p;
+	char big[8192], got[4096];
+	uint32_t total = 0;
+	int lfd, afd;
+
+	(void)state;
+	vh_setup(&h, VHK_AS_GPA, false, CID, NULL, false, 0);
+	vh_post_rx(&h, 32);
+	lfd = vh_listen(&h, 61, SOCK_STREAM);
+	/* the guest advertises only 1000 bytes */
+	p = vh_pkt(&h, VHK_VSOCK_OP_REQUEST, GPORT, 61, VHK_VSOCK_TYPE_STREAM);
+	p.buf_alloc = 1000;
+	vh_send(&h, &p, NULL, 0);
+	assert_int_equal(vh_wait(&h, &p, NULL, 0, 1000), 1);
+	assert_int_equal(p.op, VHK_VSOCK_OP_RESPONSE);
+	afd = vh_accept(lfd);
+	memset(big, 'q', sizeof(big));
+	assert_int_equal(send(afd, big, sizeof(big), 0), (ssize_t)sizeof(big));
+	while (vh_wait(&h, &p, got, sizeof(got), 200)) {
+		if (p.op == VHK_VSOCK_OP_RW)
+			total += p.len;
+		else
+			assert_int_equal(p.op, VHK_VSOCK_OP_CREDIT_REQUEST);
+	}
+	assert_int_equal(total, 1000);		/* exactly the credit */
+	/* the guest read 600 bytes: CREDIT_UPDATE, 600 more may come */
+	p = vh_pkt(&h, VHK_VSOCK_OP_CREDIT_UPDATE, GPORT, 61,
+		   VHK_VSOCK_TYPE_STREAM);
+	p.buf_alloc = 1000;
+	p.fwd_cnt = 600;
+	vh_send(&h, &p, NULL, 0);
+	while (vh_wait(&h, &p, got, sizeof(got), 200))
+		if (p.op == VHK_VSOCK_OP_RW)
+			total += p.len;
+	assert_int_equal(total, 1600);
+	close(afd);
+	close(lfd);
+	vh_teardown(&h, 0);
+}
+
+/* TRANSPORT_RESET when the event queue starts and after a reset. */
+static void test_transport_reset(void **state)
+{
+	struct vh h;
+	uint32_t len;
+	void *tok;
+
+	(void)state;
+	vh_setup(&h, VHK_AS_GPA, false, CID, NULL, true, 0);
+	assert_int_equal(vhk_drv_vq_get_used(h.dq[VHK_VSOCK_VQ_EVENT], &tok,
+					     &len), 1);
+	assert_int_equal(len, 4);
+	assert_int_equal(h.vs->st.events, 1);
+	/* nothing more until the connections are lost again */
+	vhk_vsock_ops.queue_kick(h.vs, VHK_VSOCK_VQ_EVENT,
+				 h.vq[VHK_VSOCK_VQ_EVENT]);
+	assert_int_equal(vhk_drv_vq_get_used(h.dq[VHK_VSOCK_VQ_EVENT], &tok,
+					     &len), 0);
+	vh_teardown(&h, 0);
+}
+
+/* Two VMs in a group reach each other by CID; other groups do not. */
+static void test_siblings(void **state)
+{
+	struct vhk_vsock_hub *hub;
+	struct vh a, b;
+	struct vsock_pkt p;
+	char got[64];
+
+	(void)state;
+	assert_int_equal(vhk_vsock_hub_new(&hub), 0);
+	vh_setup(&a, VHK_AS_GPA, false, 3, hub, false, 0);
+	vh_setup(&b, VHK_AS_GPA, false, 4, hub, false, 0);
+	vh_post_rx(&a, 8);
+	vh_post_rx(&b, 8);
+	p = vh_pkt(&a, VHK_VSOCK_OP_REQUEST, 100, 200, VHK_VSOCK_TYPE_STREAM);
+	p.dst_cid = 4;
+	vh_send(&a, &p, NULL, 0);
+	assert_int_equal(vh_wait(&b, &p, NULL, 0, 1000), 1);
+	assert_int_equal(p.op, VHK_VSOCK_OP_REQUEST);
+	assert_int_equal(p.src_cid, 3);
+	assert_int_equal(p.dst_cid, 4);
+	p = vh_pkt(&b, VHK_VSOCK_OP_RESPONSE, 200, 100, VHK_VSOCK_TYPE_STREAM);
+	p.dst_cid = 3;
+	vh_send(&b, &p, NULL, 0);
+	assert_int_equal(vh_wait(&a, &p, NULL, 0, 1000), 1);
+	assert_int_equal(p.op, VHK_VSOCK_OP_RESPONSE);
+	p = vh_pkt(&a, VHK_VSOCK_OP_RW, 100, 200, VHK_VSOCK_TYPE_STREAM);
+	p.dst_cid = 4;
+	vh_send(&a, &p, "sib", 3);
+	assert_int_equal(vh_wait(&b, &p, got, sizeof(got), 1000), 1);
+	assert_int_equal(p.len, 3);
+	assert_memory_equal(got, "sib", 3);
+	assert_int_equal(a.vs->st.sibling_fwd, 2);	/* REQUEST, RW */
+	/* an unknown CID: dropped, counted, a REQUEST gets RST at once */
+	p = vh_pkt(&a, VHK_VSOCK_OP_REQUEST, 101, 200, VHK_VSOCK_TYPE_STREAM);
+	p.dst_cid = 77;
+	vh_send(&a, &p, NULL, 0);
+	assert_int_equal(vh_wait(&a, &p, NULL, 0, 1000), 1);
+	assert_int_equal(p.op, VHK_VSOCK_OP_RST);
+	assert_int_equal(a.vs->st.drop_unreachable, 1);
+	vh_teardown(&b, 0);
+	vh_teardown(&a, 0);
+	vhk_vsock_hub_free(hub);
+}
+
+static void test_sibling_groups(void **state)
+{
+	struct vhk_vsock_hub *hub;
+	struct vhk_vsock *x, *y;
+	struct vhk_vsock_opts ox = { .guest_cid = 10, .uds_path = "/tmp/vhk-vsock-gx",
+				     .groups = "red+blue" };
+	struct vhk_vsock_opts oy = { .guest_cid = 11, .uds_path = "/tmp/vhk-vsock-gy",
+				     .groups = "green" };
+	struct vhk_vsock_opts oz = { .guest_cid = 10, .uds_path = "/tmp/vhk-vsock-gz" };
+	struct vhk_vsock_opts bad = { .guest_cid = 12, .uds_path = "/tmp/vhk-vsock-gw",
+				      .groups = "a++b" };
+	struct vhk_vsock *z = NULL;
+	struct vsock_pkt p = { .src_cid = 10, .dst_cid = 11,
+			       .op = VHK_VSOCK_OP_REQUEST,
+			       .type = VHK_VSOCK_TYPE_STREAM };
+	struct vhk_iter it = { 0 };
+
+	(void)state;
+	assert_int_equal(vhk_vsock_hub_new(&hub), 0);
+	assert_int_equal(vhk_vsock_new(&x, hub, &ox), 0);
+	assert_int_equal(vhk_vsock_new(&y, hub, &oy), 0);
+	assert_int_equal(vhk_vsock_new(&z, hub, &oz), -EEXIST);
+	assert_int_equal(vhk_vsock_new(&z, hub, &bad), -EINVAL);
+	y->reachable = true;
+	/* different groups: unreachable */
+	assert_int_equal(vsock_hub_forward(x, &p, &it), -EHOSTUNREACH);
+	vhk_vsock_free(y);
+	oy.groups = "blue";
+	assert_int_equal(vhk_vsock_new(&y, hub, &oy), 0);
+	y->reachable = true;
+	assert_int_equal(vsock_hub_forward(x, &p, &it), 0);
+	assert_int_equal(x->st.sibling_fwd, 1);
+	vhk_vsock_free(y);
+	vhk_vsock_free(x);
+	vhk_vsock_hub_free(hub);
+}
+
+static void test_cid_check(void **state)
+{
+	const char *why;
+
+	(void)state;
+	assert_int_equal(vhk_vsock_cid_check(0, &why), -EINVAL);
+	assert_non_null(why);
+	assert_int_equal(vhk_vsock_cid_check(1, NULL), -EINVAL);
+	assert_int_equal(vhk_vsock_cid_check(2, NULL), -EINVAL);
+	assert_int_equal(vhk_vsock_cid_check(0xffffffffull, NULL), -EINVAL);
+	assert_int_equal(vhk_vsock_cid_check(0x100000003ull, NULL), -ERANGE);
+	assert_int_equal(vhk_vsock_cid_check(3, &why), 0);
+	assert_null(why);
+	assert_int_equal(vhk_vsock_cid_check(0xfffffffeull, NULL), 0);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cid_check),
+		cmocka_unit_test(test_guest_to_host),
+		cmocka_unit_test(test_guest_close_clean),
+		cmocka_unit_test(test_no_listener),
+		cmocka_unit_test(test_host_to_guest),
+		cmocka_unit_test(test_host_refused),
+		cmocka_unit_test(test_seqpacket),
+		cmocka_unit_test(test_credit_respected),
+		cmocka_unit_test(test_transport_reset),
+		cmocka_unit_test(test_siblings),
+		cmocka_unit_test(test_sibling_groups),
+	};
+
+	vhk_test_init(argc, argv);
+	return VHK_TEST_RUN("vsock", tests);
+}

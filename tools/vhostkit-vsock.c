@@ -1,0 +1,290 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vhostkit-vsock - vhost-user virtio-vsock back-end daemon with the hybrid
+ * Unix-socket host side; one process serves one or more VMs (siblings).
+ * See docs/vhostkit-vsock.md.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vhostkit/vsock.h"
+#include "vsock_opts.h"
+
+#define EXIT_USAGE	2
+
+struct vm_run {
+	struct vhk_vsock *vs;
+	struct vhk_backend *be;
+	pthread_t thread;
+	bool started;
+	int ret;
+};
+
+static struct vm_run g_vms[VSOCK_OPTS_MAX_VMS];
+static unsigned int g_nvms;
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+"Usage: vhostkit-vsock --vm guest-cid=N,socket=PATH,uds-path=PATH[,...] [...]\n"
+"       vhostkit-vsock --config FILE [OPTIONS]\n"
+"\n"
+"Serve virtio-vsock devices (VIRTIO 1.2, 5.10) to vhost-user front-ends\n"
+"such as QEMU's vhost-user-vsock-pci, bridging the guests' AF_VSOCK\n"
+"STREAM and SEQPACKET sockets to Unix sockets on the host:\n"
+"  host -> guest: connect to uds-path, write \"CONNECT <port>\\n\", read\n"
+"                 \"OK <hostport>\\n\" once the guest accepted (the socket is\n"
+"                 closed if it refused); then the socket is the stream.\n"
+"  guest -> host: a guest connecting to CID 2 port P reaches the Unix\n"
+"                 socket \"<uds-path>_<P>\" (listen there first).\n"
+"  guest -> guest: VMs of one daemon that share a group reach each other\n"
+"                 by CID.\n"
+"\n"
+"Options:\n"
+"  --vm guest-cid=N,socket=PATH,uds-path=PATH[,tx-buffer-size=BYTES]\n"
+"       [,queue-size=N][,groups=NAME+NAME...]\n"
+"                          One VM (repeat for siblings); the same syntax as\n"
+"                          vhost-device-vsock:\n"
+"                          guest-cid  the guest's CID; 0, 1, 2, 0xffffffff\n"
+"                                     and values above 32 bits are refused\n"
+"                          socket     vhost-user socket (created and\n"
+"                                     listened on, unless --connect)\n"
+"                          uds-path   the host side's Unix socket\n"
+"                          tx-buffer-size  bytes per connection the guest\n"
+"                                     may send before the host reads them\n"
+"                                     (the credit we give, 4096-67108864,\n"
+"                                     default 262144)\n"
+"                          queue-size largest virtqueue accepted (default\n"
+"                                     32768)\n"
+"                          groups     sibling groups (default \"default\")\n"
+"  --config FILE           VMs from a YAML file:\n"
+"                            vms:\n"
+"                              - guest_cid: 3\n"
+"                                socket: /tmp/vm3.vhost\n"
+"                                uds_path: /tmp/vm3.vsock\n"
+"                                tx_buffer_size: 262144   # optional\n"
+"                                queue_size: 1024         # optional\n"
+"                                groups: default          # optional\n"
+"  -i, --iommu auto|on|off Device IOTLB policy (default auto):\n"
+"                          on:   VIRTIO_F_ACCESS_PLATFORM means IOTLB; refused\n"
+"                                unless the back-end channel and REPLY_ACK exist.\n"
+"                          off:  never offer ACCESS_PLATFORM (pKVM, swiotlb).\n"
+"                          auto: offer it; IOTLB if a channel, else identity.\n"
+"  -c, --connect           Connect to each socket (a listening front-end)\n"
+"                          instead of listening; retries until it appears.\n"
+"  -1, --once              Exit when every VM's first front-end has left\n"
+"                          (default: wait for the next one).\n"
+"  -v, --verbose           Debug logging (same as VHOSTKIT_LOG=debug).\n"
+"  -h, --help              Print this help and exit.\n"
+"  -V, --version           Print the version and exit.\n"
+"\n"
+"The device offers VERSION_1, INDIRECT_DESC, EVENT_IDX, RING_PACKED,\n"
+"VIRTIO_VSOCK_F_SEQPACKET and (unless --iommu=off) ACCESS_PLATFORM, and the\n"
+"CONFIG protocol feature (QEMU reads guest_cid with GET_CONFIG).  Each VM\n"
+"runs on its own thread.  A device reset or a front-end that leaves closes\n"
+"the VM's connections; the guest learns it by TRANSPORT_RESET when the\n"
+"front-end gives the event queue, else by RST on its next packet.\n"
+"SIGTERM and SIGINT stop the daemon.\n"
+"\n"
+"Exit status: 0 on a clean stop, 1 on a runtime error (socket), 2 on a\n"
+"usage error (including a refused CID).\n"
+"\n"
+"Example:\n"
+"  vhostkit-vsock --vm guest-cid=3,socket=/tmp/vm3.vhost,uds-path=/tmp/vm3.vsock &\n"
+"  qemu-system-x86_64 -machine q35 -m 512 \\\n"
+"    -object memory-backend-memfd,id=mem,size=512M,share=on \\\n"
+"    -numa node,memdev=mem \\\n"
+"    -chardev socket,id=c0,path=/tmp/vm3.vhost \\\n"
+"    -device vhost-user-vsock-pci,chardev=c0 ...\n");
+}
+
+static void on_signal(int sig)
+{
+	unsigned int i;
+
+	(void)sig;
+	for (i = 0; i < g_nvms; i++)
+		if (g_vms[i].be)
+			vhk_backend_stop(g_vms[i].be);
+}
+
+static void *vm_thread(void *arg)
+{
+	struct vm_run *r = arg;
+
+	r->ret = vhk_backend_run(r->be);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "vm", required_argument, NULL, 'm' },
+		{ "config", required_argument, NULL, 'f' },
+		{ "iommu", required_argument, NULL, 'i' },
+		{ "connect", no_argument, NULL, 'c' },
+		{ "once", no_argument, NULL, '1' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct vsock_vm_list vms;
+	struct vhk_backend_config base = { .name = NULL };
+	struct vhk_vsock_hub *hub = NULL;
+	struct sigaction sa;
+	char err[512];
+	unsigned int i;
+	int c, ret, status = 0;
+
+	while ((c = getopt_long(argc, argv, "i:c1vhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			if (vsock_parse_vm(&vms, optarg, err, sizeof(err))) {
+				fprintf(stderr, "vhostkit-vsock: --vm %s: %s\n",
+					optarg, err);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'f':
+			if (vsock_parse_config(&vms, optarg, err,
+					       sizeof(err))) {
+				fprintf(stderr, "vhostkit-vsock: --config %s\n",
+					err);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'i':
+			if (vhk_iommu_policy_parse(optarg, &base.iommu)) {
+				fprintf(stderr, "vhostkit-vsock: --iommu must be auto, on or off, not '%s'\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'c':
+			base.connect = true;
+			break;
+		case '1':
+			base.once = true;
+			break;
+		case 'v':
+			vhk_log_set_level(VHK_LOG_DEBUG);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("vhostkit-vsock %s\n", VHK_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "vhostkit-vsock: unexpected argument '%s'\n",
+			argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (vsock_check_vms(&vms, err, sizeof(err))) {
+		fprintf(stderr, "vhostkit-vsock: %s\n", err);
+		vsock_free_vms(&vms);
+		return EXIT_USAGE;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	ret = vhk_vsock_hub_new(&hub);
+	if (ret)
+		return 1;
+	for (i = 0; i < vms.n && !status; i++) {
+		const struct vsock_vm_opts *v = &vms.vm[i];
+		struct vhk_vsock_opts o = {
+			.guest_cid = v->guest_cid,
+			.uds_path = v->uds_path,
+			.tx_buffer_size = v->tx_buffer_size,
+			.queue_size = v->queue_size,
+			.groups = v->groups,
+		};
+		struct vhk_backend_config cfg = base;
+		struct vm_run *r = &g_vms[i];
+		char name[32];
+
+		snprintf(name, sizeof(name), "vsock%llu",
+			 (unsigned long long)v->guest_cid);
+		o.name = name;
+		cfg.name = name;
+		cfg.socket_path = v->socket;
+		ret = vhk_vsock_new(&r->vs, hub, &o);
+		if (ret) {
+			fprintf(stderr, "vhostkit-vsock: VM %llu: %s: %s\n",
+				(unsigned long long)v->guest_cid, v->uds_path,
+				strerror(-ret));
+			status = 1;
+			break;
+		}
+		g_nvms = i + 1;
+		ret = vhk_backend_new(&r->be, &cfg, &vhk_vsock_ops, r->vs);
+		if (!ret)
+			ret = vhk_vsock_attach(r->vs, r->be);
+		if (ret) {
+			fprintf(stderr, "vhostkit-vsock: VM %llu: %s: %s\n",
+				(unsigned long long)v->guest_cid, v->socket,
+				strerror(-ret));
+			status = 1;
+			break;
+		}
+		printf("vhostkit-vsock: VM cid %llu: %s %s, host side %s (groups %s, iommu %s)\n",
+		       (unsigned long long)v->guest_cid,
+		       cfg.connect ? "connecting to" : "listening on",
+		       v->socket, v->uds_path,
+		       v->groups ? v->groups : "default",
+		       vhk_iommu_policy_name(cfg.iommu));
+	}
+	fflush(stdout);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+
+	for (i = 0; i < g_nvms && !status; i++) {
+		struct vm_run *r = &g_vms[i];
+
+		if (pthread_create(&r->thread, NULL, vm_thread, r)) {
+			fprintf(stderr, "vhostkit-vsock: cannot start a thread\n");
+			status = 1;
+			on_signal(0);
+			break;
+		}
+		r->started = true;
+	}
+	for (i = 0; i < g_nvms; i++) {
+		struct vm_run *r = &g_vms[i];
+
+		if (r->started) {
+			pthread_join(r->thread, NULL);
+			if (r->ret < 0) {
+				fprintf(stderr, "vhostkit-vsock: VM %u: %s\n",
+					vhk_vsock_guest_cid(r->vs),
+					strerror(-r->ret));
+				status = 1;
+			}
+		}
+	}
+	for (i = 0; i < g_nvms; i++) {
+		struct vhk_backend *be = g_vms[i].be;
+
+		g_vms[i].be = NULL;
+		vhk_backend_free(be);
+		vhk_vsock_free(g_vms[i].vs);
+	}
+	vhk_vsock_hub_free(hub);
+	vsock_free_vms(&vms);
+	return status;
+}
