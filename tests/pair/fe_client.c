@@ -60,6 +60,7 @@ struct ctx {
 	struct fe_proc proc;
 	bool qsd;
 	bool iommu;		/* vhostkit-blk --iommu=on, IOVAs everywhere */
+	bool no_slots;		/* do not ack CONFIGURE_MEM_SLOTS */
 	struct vhk_vuc *c;
 	struct mem a, b, cmem;
 	struct mem small[64];	/* slot-filling regions */
@@ -242,10 +243,12 @@ static void attach(struct ctx *c)
 	vhk_vuc_config_init(&cfg, c->sock);
 	cfg.name = c->qsd ? "vmm-qsd" : "vmm-blk";
 	cfg.iotlb = c->iommu;
+	cfg.no_mem_slots = c->no_slots;
 	assert_int_equal(vhk_vuc_connect(&c->c, &cfg), 0);
 	/* Both offer CONFIGURE_MEM_SLOTS: hot add/remove goes one by one. */
-	assert_true(vhk_has_feature(vhk_vuc_protocol_features(c->c),
-				    VHK_PROTO_F_CONFIGURE_MEM_SLOTS));
+	assert_int_equal(vhk_has_feature(vhk_vuc_protocol_features(c->c),
+					 VHK_PROTO_F_CONFIGURE_MEM_SLOTS),
+			 !c->no_slots);
 	assert_true(vhk_vuc_max_regions(c->c) >= 8);
 
 	/* The guest acked these; ACCESS_PLATFORM would go only with an
@@ -441,26 +444,70 @@ static void run_hotplug(struct ctx *c)
 	assert_int_equal(vhk_vuc_add_region(c->c, &rc), 0);
 	verified_io(c, 330, 1, REG_C_GPA, REG_C_GPA + 0x1000,
 		    REG_C_GPA + 0x2000, 7);
+	/* A whole new table {A, B}: only C leaves, A (ring) and B stay. */
+	{
+		struct vhk_vuc_region ab[2] = { region_of(&c->a),
+						region_of(&c->b) };
+
+		assert_int_equal(vhk_vuc_set_mem_table(c->c, ab, 2), 0);
+		assert_int_equal(vhk_vuc_num_regions(c->c), 2);
+		assert_null(vhk_vuc_gpa_to_host(c->c, REG_C_GPA, 1));
+	}
+	verified_io(c, 335, 2, REG_B_GPA, REG_B_GPA + 0x1000,
+		    REG_A_GPA + DATA_A_OFF, 19);
 	vhk_vuc_stats(c->c, &st);
 	assert_int_equal(st.mem_tables_sent, 0);	/* all one by one */
 	assert_int_equal(st.regions_added, 2 + 2);
-	assert_int_equal(st.regions_removed, 1);
+	assert_int_equal(st.regions_removed, 2);
+}
+
+/*
+ * Without CONFIGURE_MEM_SLOTS every change re-sends the whole table
+ * (SET_MEM_TABLE) while the ring runs; at most 8 regions.
+ */
+static void run_table_mode(struct ctx *c)
+{
+	struct vhk_vuc_region rc;
+	struct vhk_vuc_stats st;
+
+	c->no_slots = true;
+	attach(c);
+	assert_int_equal(vhk_vuc_max_regions(c->c), 8);
+	mem_new(&c->cmem, REG_C_GPA, REG_SIZE);
+	rc = region_of(&c->cmem);
+	assert_int_equal(vhk_vuc_add_region(c->c, &rc), 0);
+	verified_io(c, 800, 4, REG_C_GPA, REG_C_GPA + 0x1000,
+		    REG_A_GPA + DATA_A_OFF, 20);
+	assert_int_equal(vhk_vuc_remove_region(c->c, REG_C_GPA, REG_SIZE), 0);
+	verified_io(c, 810, 2, REG_B_GPA, REG_B_GPA + 0x1000,
+		    REG_A_GPA + DATA_A_OFF, 21);
+	vhk_vuc_stats(c->c, &st);
+	assert_int_equal(st.mem_tables_sent, 3);
+	assert_int_equal(st.regions_added + st.regions_removed, 0);
+}
+
+static void test_blk_table_mode(void **state)
+{
+	run_table_mode(*state);
+}
+
+static void test_qsd_table_mode(void **state)
+{
+	run_table_mode(*state);
 }
 
 static void test_blk_hotplug(void **state)
 {
 	struct ctx *c = *state;
+	uint8_t st = 0;
 
 	run_hotplug(c);
 	/*
 	 * Removed memory is gone for the device: a request whose data lies
 	 * in a removed region breaks the queue (vhostkit-blk sets
 	 * DEVICE_NEEDS_RESET, VIRTIO 1.2, 2.1.2); it never reads the
-	 * memory the VMM took away.
+	 * memory the VMM took away.  (run_hotplug() removed C last.)
 	 */
-	assert_int_equal(vhk_vuc_remove_region(c->c, REG_C_GPA, REG_SIZE), 0);
-	uint8_t st = 0;
-
 	assert_int_equal(blk_io_tmo(c, FE_T_IN, 5, REG_B_GPA,
 				    REG_C_GPA + 0x1000, 512, 300), -ETIMEDOUT);
 	assert_int_equal(vhk_vuc_get_status(c->c, &st), 0);
@@ -689,6 +736,8 @@ int main(void)
 						setup_blk, teardown),
 		cmocka_unit_test_setup_teardown(test_blk_iotlb,
 						setup_blk_iommu, teardown),
+		cmocka_unit_test_setup_teardown(test_blk_table_mode,
+						setup_blk, teardown),
 	};
 	const struct CMUnitTest qsd[] = {
 		cmocka_unit_test_setup_teardown(test_qsd_two_regions,
@@ -696,6 +745,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_qsd_hotplug, setup_qsd,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_qsd_fill_slots,
+						setup_qsd, teardown),
+		cmocka_unit_test_setup_teardown(test_qsd_table_mode,
 						setup_qsd, teardown),
 	};
 	int ret;

@@ -150,11 +150,58 @@ static int region_cmp(const void *a, const void *b)
 	return x->gpa < y->gpa ? -1 : x->gpa > y->gpa;
 }
 
+static bool region_same(const struct vhk_vuc_region *a,
+			const struct vhk_vuc_region *b)
+{
+	return a->gpa == b->gpa && a->size == b->size && a->host == b->host &&
+	       a->fd == b->fd && a->fd_offset == b->fd_offset;
+}
+
+static bool region_in(const struct vhk_vuc_region *r,
+		      const struct vhk_vuc_region *tab, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (region_same(r, &tab[i]))
+			return true;
+	return false;
+}
+
+/*
+ * One by one (CONFIGURE_MEM_SLOTS): remove what leaves, then add what
+ * comes; a region in both tables stays mapped in the back-end (rings in
+ * it keep working).  c->regions tracks the back-end's view as it goes.
+ */
+static int table_diff(struct vhk_vuc *c, const struct vhk_vuc_region *r,
+		      unsigned int n)
+{
+	int ret = 0;
+
+	for (unsigned int i = 0; i < c->nregions && !ret;) {
+		if (region_in(&c->regions[i], r, n)) {
+			i++;
+			continue;
+		}
+		ret = send_one(c, VHK_VU_REM_MEM_REG, &c->regions[i]);
+		if (!ret) {
+			memmove(&c->regions[i], &c->regions[i + 1],
+				(c->nregions - i - 1) * sizeof(*r));
+			c->nregions--;
+		}
+	}
+	for (unsigned int i = 0; i < n && !ret; i++) {
+		if (region_in(&r[i], c->regions, c->nregions))
+			continue;
+		ret = send_one(c, VHK_VU_ADD_MEM_REG, &r[i]);
+		if (!ret)
+			c->regions[c->nregions++] = r[i];
+	}
+	qsort(c->regions, c->nregions, sizeof(*r), region_cmp);
+	return ret;
+}
+
 int vhk_vuc_set_mem_table(struct vhk_vuc *c, const struct vhk_vuc_region *r,
 			  unsigned int n)
 {
-	struct vhk_vuc_region *old = NULL;
-	unsigned int nold = c->nregions;
 	int ret;
 
 	if (!r && n)
@@ -172,41 +219,33 @@ int vhk_vuc_set_mem_table(struct vhk_vuc *c, const struct vhk_vuc_region *r,
 	}
 	if (!c->connected)
 		return -ECONNRESET;
-	if (nold) {
-		old = malloc(nold * sizeof(*old));
-		if (!old)
-			return -ENOMEM;
-		memcpy(old, c->regions, nold * sizeof(*old));
-	}
-	ret = regions_reserve(c, n ? n : 1);
+	/* Room for the old and the new while a diff is under way. */
+	ret = regions_reserve(c, c->nregions + n + 1);
 	if (ret)
-		goto out;
-	if (slots_acked(c) && c->regions_sent_one_by_one) {
-		/* One by one: what leaves first, then what comes. */
-		for (unsigned int i = 0; i < nold && !ret; i++) {
-			ret = send_one(c, VHK_VU_REM_MEM_REG, &old[i]);
-			if (!ret) {
-				memmove(&c->regions[0], &c->regions[1],
-					(c->nregions - 1) * sizeof(*old));
-				c->nregions--;
-			}
-		}
-		if (ret)
-			goto out;
-	}
-	memcpy(c->regions, r, n * sizeof(*r));
-	c->nregions = n;
-	qsort(c->regions, n, sizeof(*r), region_cmp);
-	if (slots_acked(c) && (c->regions_sent_one_by_one || nold == 0)) {
-		ret = vuc_send_regions(c);
+		return ret;
+	if (slots_acked(c) && (c->regions_sent_one_by_one ||
+			       c->nregions == 0)) {
+		ret = table_diff(c, r, n);
+		if (!ret)
+			c->regions_sent_one_by_one = true;
 	} else {
+		unsigned int nold = c->nregions;
+
+		/* The old table after the new, until the back-end took it. */
+		memmove(&c->regions[n], c->regions, nold * sizeof(*r));
+		memcpy(c->regions, r, n * sizeof(*r));
+		c->nregions = n;
+		qsort(c->regions, n, sizeof(*r), region_cmp);
 		ret = send_table(c);
+		if (ret == -EIO) {
+			memmove(c->regions, &c->regions[n],
+				nold * sizeof(*r));
+			c->nregions = nold;
+		}
 	}
 	if (ret)
 		vhk_log(VHK_LOG_ERR, vuc_who(c),
 			"memory table not accepted: %s", strerror(-ret));
-out:
-	free(old);
 	return ret;
 }
 
@@ -274,6 +313,13 @@ int vhk_vuc_remove_region(struct vhk_vuc *c, uint64_t gpa, uint64_t size)
 		ret = send_one(c, VHK_VU_REM_MEM_REG, &gone);
 	else
 		ret = send_table(c);
+	if (ret == -EIO) {
+		/* Refused: the back-end still has it, so do we. */
+		memmove(&c->regions[i + 1], &c->regions[i],
+			(c->nregions - i) * sizeof(gone));
+		c->regions[i] = gone;
+		c->nregions++;
+	}
 	return ret;
 }
 
@@ -528,6 +574,13 @@ int vhk_vuc_reconnect(struct vhk_vuc *c)
 	for (unsigned int i = 0; i < VUC_MAX_QUEUES; i++)
 		if (c->vr[i].started && i >= c->max_queues)
 			return -ENOTSUP;
+	if (c->nregions > c->max_regions ||
+	    (!slots_acked(c) && c->nregions > VUC_TABLE_REGIONS)) {
+		vhk_log(VHK_LOG_ERR, vuc_who(c),
+			"restarted back-end takes %u memory regions, %u in use",
+			c->max_regions, c->nregions);
+		return -ENOTSUP;
+	}
 	if (c->features_set) {
 		c->iotlb_resend = false;
 		ret = vhk_vuc_set_features(c, need);
