@@ -35,11 +35,11 @@ int vuc_note_io_error(struct vhk_vuc *c, int err)
 	case -EPROTO:
 	case -EMSGSIZE:
 	case -EBADF:
-		if (c->connected)
+		if (vhk_vuc_connected(c))
 			vhk_log(VHK_LOG_WARN, vuc_who(c),
 				"connection to back-end lost (%s)",
 				strerror(-err));
-		c->connected = false;
+		vuc_set_connected(c, false);
 		break;
 	default:
 		break;
@@ -55,7 +55,7 @@ static int send_locked(struct vhk_vuc *c, uint32_t req, uint32_t flags,
 	struct vhk_vu_msg msg;
 	int ret;
 
-	if (!c->connected)
+	if (!vhk_vuc_connected(c))
 		return -ECONNRESET;
 	if (size > sizeof(msg.payload))
 		return -EINVAL;
@@ -267,7 +267,7 @@ int vuc_handshake(struct vhk_vuc *c)
 			c->socket_path, strerror(-ret));
 		return ret;
 	}
-	c->connected = true;
+	vuc_set_connected(c, true);
 	c->proto_acked = 0;
 	c->proto_offered = 0;
 	pthread_mutex_lock(&c->lock);
@@ -328,7 +328,7 @@ out:
 	if (ret) {
 		close(c->sock);
 		c->sock = -1;
-		c->connected = false;
+		vuc_set_connected(c, false);
 	}
 	return ret;
 }
@@ -384,7 +384,7 @@ void vhk_vuc_close(struct vhk_vuc *c)
 	if (!c)
 		return;
 	/* Rings first: a draining back-end may still need misses served. */
-	for (unsigned int i = 0; i < VUC_MAX_QUEUES && c->connected; i++) {
+	for (unsigned int i = 0; i < VUC_MAX_QUEUES && vhk_vuc_connected(c); i++) {
 		uint32_t base;
 
 		if (c->vr[i].started)
@@ -433,7 +433,8 @@ uint64_t vhk_vuc_features(const struct vhk_vuc *c)
 
 bool vhk_vuc_connected(const struct vhk_vuc *c)
 {
-	return c->connected;
+	/* Written by whichever thread saw the break (miss thread too). */
+	return __atomic_load_n(&c->connected, __ATOMIC_ACQUIRE);
 }
 
 void vhk_vuc_stats(const struct vhk_vuc *c, struct vhk_vuc_stats *st)
@@ -508,7 +509,7 @@ int vhk_vuc_set_features(struct vhk_vuc *c, uint64_t features)
 	uint8_t st = 0;
 	int ret;
 
-	if (!c->connected)
+	if (!vhk_vuc_connected(c))
 		return -ECONNRESET;
 	if (vhk_has_feature(c->backend_offered, VHK_F_PROTOCOL_FEATURES))
 		vhk_set_feature(&features, VHK_F_PROTOCOL_FEATURES);

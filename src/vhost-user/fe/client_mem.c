@@ -217,7 +217,7 @@ int vhk_vuc_set_mem_table(struct vhk_vuc *c, const struct vhk_vuc_region *r,
 		if (ret)
 			return ret;
 	}
-	if (!c->connected)
+	if (!vhk_vuc_connected(c))
 		return -ECONNRESET;
 	/* Room for the old and the new while a diff is under way. */
 	ret = regions_reserve(c, c->nregions + n + 1);
@@ -265,7 +265,7 @@ int vhk_vuc_add_region(struct vhk_vuc *c, const struct vhk_vuc_region *r)
 			(unsigned long long)r->gpa, c->max_regions);
 		return -ENOSPC;
 	}
-	if (!c->connected)
+	if (!vhk_vuc_connected(c))
 		return -ECONNRESET;
 	ret = regions_reserve(c, c->nregions + 1);
 	if (ret)
@@ -303,7 +303,7 @@ int vhk_vuc_remove_region(struct vhk_vuc *c, uint64_t gpa, uint64_t size)
 			break;
 	if (i == c->nregions)
 		return -ENOENT;
-	if (!c->connected)
+	if (!vhk_vuc_connected(c))
 		return -ECONNRESET;
 	gone = c->regions[i];
 	memmove(&c->regions[i], &c->regions[i + 1],
@@ -477,7 +477,7 @@ int vhk_vuc_vring_start(struct vhk_vuc *c, uint16_t idx,
 			(unsigned long long)v->device);
 		return -EINVAL;
 	}
-	if (!c->connected)
+	if (!vhk_vuc_connected(c))
 		return -ECONNRESET;
 	ret = vuc_vring_send(c, idx, v);
 	if (ret)
@@ -491,7 +491,7 @@ int vhk_vuc_reset(struct vhk_vuc *c)
 {
 	int ret;
 
-	if (!c->connected)
+	if (!vhk_vuc_connected(c))
 		return -ECONNRESET;
 	/* Stop the rings first so the back-end drains them. */
 	for (unsigned int i = 0; i < VUC_MAX_QUEUES; i++) {
@@ -556,7 +556,7 @@ int vhk_vuc_reconnect(struct vhk_vuc *c)
 		close(c->sock);
 		c->sock = -1;
 	}
-	c->connected = false;
+	vuc_set_connected(c, false);
 	ret = vuc_handshake(c);
 	if (ret)
 		return ret;

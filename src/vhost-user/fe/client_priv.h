@@ -78,6 +78,11 @@ struct vhk_vuc {
 	struct vhk_vuc_stats stats;
 };
 
+static inline void vuc_set_connected(struct vhk_vuc *c, bool v)
+{
+	__atomic_store_n(&c->connected, v, __ATOMIC_RELEASE);
+}
+
 /* client.c */
 int vuc_note_io_error(struct vhk_vuc *c, int err);
 int vuc_send_ack_locked(struct vhk_vuc *c, uint32_t req, const void *payload,
