@@ -335,7 +335,10 @@ int vhk_fe_reset(struct vhk_fe *fe);
  * IOTLB mapping, and restore each split queue at base = its used index so
  * that the back-end resubmits in-flight requests from the inflight region
  * (the QEMU convention).  Queues and their in-flight tokens are kept.
- * Returns 0, -ENOTSUP for packed rings, or -errno.
+ * Packed rings resume from the inflight region alone (nothing in guest
+ * memory records a packed device's positions).
+ * Returns 0, -ENOTSUP (packed ring and the back-end gave no inflight
+ * region; the restarted back-end lacks a feature in use), or -errno.
  */
 int vhk_fe_reconnect(struct vhk_fe *fe);
 

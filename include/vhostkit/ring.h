@@ -191,12 +191,21 @@ struct vhk_vq_stats {
 void vhk_vq_get_stats(const struct vhk_vq *vq, struct vhk_vq_stats *st);
 
 /*
- * Inflight tracking (vhost-user INFLIGHT_SHMFD, split layout).  With a
- * region set, pop marks a head in flight and push clears it (the flush
- * that publishes the push clears the flag, after used->idx, as the
- * vhost-user spec orders it), so a reconnecting front-end's back-end
- * resubmits what was in flight.  On resubmission the next avail index is
- * used->idx + the number of chains in flight (they were popped in order).
+ * Inflight tracking (vhost-user INFLIGHT_SHMFD, "Inflight I/O tracking"),
+ * split and packed layouts.  With a region set, pop records a chain in
+ * flight and the flush that publishes its push clears it (after the used
+ * index / used flags, as the vhost-user spec orders it), so a back-end
+ * restarted on the same region resubmits what was in flight, oldest
+ * first, and nothing that was used.
+ * Split: on resubmission the next avail index is used->idx + the number of
+ * chains in flight (they were popped in order).
+ * Packed: the region keeps a copy of every descriptor in flight (the ring
+ * slots are overwritten by used descriptors) and the device's used
+ * position; on resubmission both ring positions come from the region
+ * (SET_VRING_BASE is ignored: after a crash nothing else records them).
+ * A packed driver must not have two buffers with one id in flight (the
+ * queue breaks).  The region is front-end memory: anything inconsistent
+ * in it makes start fail with -EINVAL, never an access out of bounds.
  */
 
 /** vhk_vq_inflight_size - bytes of the inflight region for a queue of @num. */
@@ -206,8 +215,9 @@ size_t vhk_vq_inflight_size(uint16_t num, bool packed);
  * vhk_vq_set_inflight - use @region (@size bytes, zeroed by the front-end
  * on first use) for queue tracking.  Call before vhk_vq_start().  If the
  * region records chains in flight, the first pops after start return them
- * again (oldest first).  Returns 0, -EINVAL (too small / bad version) or
- * -ENOTSUP (packed).
+ * again (oldest first).  Returns 0, -EBUSY (queue started) or -EINVAL
+ * (misaligned, smaller than a header); the region's size, version and
+ * contents are checked at start (-EINVAL there).
  */
 int vhk_vq_set_inflight(struct vhk_vq *vq, void *region, size_t size);
 

@@ -277,9 +277,12 @@ int vhk_vuc_reset(struct vhk_vuc *c);
  * mapping, the same inflight region, every started ring at base = its
  * used index (split rings; the back-end resubmits what it had fetched
  * from the inflight region: QEMU's rule), DRIVER_OK if it was set, and a
- * kick per ring.  Restarts the miss thread if it ran.
- * Returns 0, -ENOTSUP (features or protocol bits now missing, packed
- * rings), or -errno.
+ * kick per ring.  Restarts the miss thread if it ran.  Packed rings are
+ * re-sent with the base given at start, a hint only: the back-end takes
+ * both ring positions from the inflight region (nothing in guest memory
+ * records them).
+ * Returns 0, -ENOTSUP (features or protocol bits now missing; packed rings
+ * without an inflight region), or -errno.
  */
 int vhk_vuc_reconnect(struct vhk_vuc *c);
 

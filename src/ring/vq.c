@@ -147,8 +147,8 @@ int vq_ensure_mapped(struct vhk_vq *vq)
 	if (r < 0)
 		return r;
 	/* A start that was waiting for its rings finishes here. */
-	if (!vq->packed && !vq->layout_ready)
-		return vq_split_start(vq);
+	if (!vq->layout_ready)
+		return vq->packed ? vq_packed_start(vq) : vq_split_start(vq);
 	return 0;
 }
 
@@ -187,13 +187,6 @@ int vhk_vq_start(struct vhk_vq *vq, struct vhk_as *as,
 		    p->addrs.device % VHK_SPLIT_USED_ALIGN)
 			return -EINVAL;
 	}
-	if (packed && vq->inflight) {
-		vhk_log(VHK_LOG_WARN, vq->name,
-			"inflight tracking is not supported on packed rings; "
-			"region ignored");
-		vq->inflight = NULL;
-	}
-
 	vq->pending = calloc(num, sizeof(*vq->pending));
 	vq->order = calloc(num, sizeof(*vq->order));
 	if (!vq->pending || !vq->order) {
@@ -253,6 +246,7 @@ void vhk_vq_stop(struct vhk_vq *vq)
 	if (!vq->started)
 		return;
 	vq_inflight_stop(vq);
+	vq_pinflight_stop(vq);
 	free(vq->pending);
 	vq->pending = NULL;
 	free(vq->order);
@@ -407,7 +401,7 @@ bool vhk_vq_pending(struct vhk_vq *vq)
 {
 	if (vq->broken || !vq->started)
 		return false;
-	if (!vq->packed && vq->resubmit_pos < vq->nresubmit)
+	if (vq->resubmit_pos < vq->nresubmit)
 		return true;
 	if (vq_ensure_mapped(vq) < 0)
 		return false;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vq_inflight.c - vhost-user "Inflight I/O tracking" for split rings: the
+ * vq_inflight.c - vhost-user "Inflight I/O tracking" for split rings (the
+ * packed layout is in vq_inflight_packed.c): the
  * shared region lets a restarted back-end resubmit chains it had popped
  * but not completed.  The region is written by the front-end too, so
  * every value read from it is bounded before use.
@@ -8,11 +9,6 @@
 #include <stdlib.h>
 
 #include "ring/vq_priv.h"
-
-/* Header and descriptor state sizes of the packed layout (vhost-user spec,
- * QueueRegionPacked / DescStatePacked): used only to size the region. */
-#define PACKED_HDR	32u
-#define PACKED_DESC	32u
 
 static size_t align_up(size_t v, size_t a)
 {
@@ -24,7 +20,8 @@ size_t vhk_vq_inflight_size(uint16_t num, bool packed)
 	if (num == 0)
 		return 0;
 	if (packed)
-		return align_up(PACKED_HDR + (size_t)PACKED_DESC * num,
+		return align_up(sizeof(struct vq_inflight_pregion) +
+				sizeof(struct vq_inflight_pdesc) * (size_t)num,
 				VQ_INFLIGHT_ALIGN);
 	return align_up(sizeof(struct vq_inflight_region) +
 			sizeof(struct vq_inflight_desc) * (size_t)num,
@@ -33,25 +30,59 @@ size_t vhk_vq_inflight_size(uint16_t num, bool packed)
 
 int vhk_vq_set_inflight(struct vhk_vq *vq, void *region, size_t size)
 {
-	if (vq->started && vq->packed)
-		return -ENOTSUP;
 	if (vq->started)
 		return -EBUSY;
 	if (region && (size < sizeof(struct vq_inflight_region) ||
 		       (uintptr_t)region % 8))
 		return -EINVAL;
-	vq->inflight = region;
+	vq->inflight_mem = region;
 	vq->inflight_size = region ? size : 0;
 	return 0;
 }
 
-static int cmp_counter(const void *a, const void *b, void *arg)
-{
-	const struct vq_inflight_desc *d = arg;
-	uint64_t ca = d[*(const uint16_t *)a].counter;
-	uint64_t cb = d[*(const uint16_t *)b].counter;
+struct by_counter {
+	uint64_t counter;
+	uint16_t idx;
+};
 
-	return ca < cb ? -1 : ca > cb;
+static int cmp_counter(const void *a, const void *b)
+{
+	const struct by_counter *x = a, *y = b;
+
+	if (x->counter != y->counter)
+		return x->counter < y->counter ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/*
+ * Sort entry indexes by the counters of their entries (oldest first).  The
+ * counters live in memory the front-end may write at any time: each is
+ * read once into a private array, so the comparison stays consistent.
+ */
+int vq_sort_by_counter(uint16_t *idx, unsigned int n, const uint64_t *c0,
+		       size_t stride)
+{
+	struct by_counter *v;
+	unsigned int i;
+
+	if (n < 2)
+		return 0;
+	v = malloc(sizeof(*v) * n);
+	if (!v)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		const uint64_t *c = (const uint64_t *)((const uint8_t *)c0 +
+						       stride * idx[i]);
+
+		v[i].counter = atomic_load_explicit((_Atomic uint64_t *)c,
+						    memory_order_relaxed);
+		v[i].idx = idx[i];
+	}
+	qsort(v, n, sizeof(*v), cmp_counter);
+	for (i = 0; i < n; i++)
+		idx[i] = v[i].idx;
+	free(v);
+	return 0;
 }
 
 /*
@@ -62,7 +93,7 @@ static int cmp_counter(const void *a, const void *b, void *arg)
  */
 int vq_inflight_start(struct vhk_vq *vq)
 {
-	struct vq_inflight_region *r = vq->inflight;
+	struct vq_inflight_region *r = vq->inflight_mem;
 	uint16_t num = vq->num, used = vq->used_idx;
 	uint64_t maxc = 0;
 	unsigned int n = 0, i;
@@ -70,15 +101,9 @@ int vq_inflight_start(struct vhk_vq *vq)
 	vq->nresubmit = 0;
 	vq->resubmit_pos = 0;
 	vq->inflight_counter = 1;
+	vq->inflight = NULL;
 	if (!r)
 		return 0;
-	if (vq->packed) {
-		vhk_log(VHK_LOG_WARN, vq->name,
-			"inflight tracking is not supported on packed rings; "
-			"region ignored");
-		vq->inflight = NULL;
-		return 0;
-	}
 	if (vq->inflight_size < vhk_vq_inflight_size(num, false)) {
 		vhk_log(VHK_LOG_ERR, vq->name,
 			"inflight region of %zu bytes too small for %u entries",
@@ -94,6 +119,7 @@ int vq_inflight_start(struct vhk_vq *vq)
 		r->used_idx = used;
 		atomic_thread_fence(memory_order_release);
 		r->version = VQ_INFLIGHT_VERSION;
+		vq->inflight = r;
 		return 0;
 	}
 	if (r->version != VQ_INFLIGHT_VERSION || r->desc_num != num) {
@@ -128,8 +154,11 @@ int vq_inflight_start(struct vhk_vq *vq)
 		if (r->desc[i].counter > maxc)
 			maxc = r->desc[i].counter;
 	}
-	qsort_r(vq->resubmit, n, sizeof(*vq->resubmit), cmp_counter, r->desc);
+	if (vq_sort_by_counter(vq->resubmit, n, &r->desc[0].counter,
+			       sizeof(r->desc[0])) < 0)
+		return -ENOMEM;
 	vq->nresubmit = n;
+	vq->inflight = r;
 	vq->inflight_counter = maxc + 1;
 	/* Everything popped before is either used or in flight. */
 	vq->last_avail = (uint16_t)(used + n);
@@ -142,6 +171,7 @@ int vq_inflight_start(struct vhk_vq *vq)
 
 void vq_inflight_stop(struct vhk_vq *vq)
 {
+	vq->inflight = NULL;
 	free(vq->resubmit);
 	vq->resubmit = NULL;
 	vq->nresubmit = 0;

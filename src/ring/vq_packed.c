@@ -53,7 +53,14 @@ static int walk_table(struct vq_walk *w, uint64_t addr, uint32_t len)
 	return 0;
 }
 
+/*
+ * Walk a descriptor list into @c: from the ring at avail_slot (@list NULL;
+ * @flags0 is the first descriptor's flags as the acquire load saw them),
+ * or from @nlist private copies (inflight resubmission).  With inflight
+ * tracking the ring descriptors are copied into vq->pk.copy as read.
+ */
 static int walk_chain(struct vhk_vq *vq, uint16_t flags0,
+		      const struct vhk_vring_packed_desc *list, uint16_t nlist,
 		      struct vhk_chain *c)
 {
 	uint16_t slot = vq->avail_slot;
@@ -68,15 +75,32 @@ static int walk_chain(struct vhk_vq *vq, uint16_t flags0,
 		uint16_t flags;
 
 		/* A list never holds more descriptors than the ring. */
-		if (ndesc >= vq->num) {
-			r = -ELOOP;
+		if (ndesc >= (list ? nlist : vq->num)) {
+			r = list ? -EPROTO : -ELOOP;
 			break;
 		}
-		vq_copy16(&d, &vq->packed_desc[slot]);
+		if (list) {
+			d = list[ndesc];
+			flags = vhk_le16_get(d.flags);
+		} else {
+			vq_copy16(&d, &vq->packed_desc[slot]);
+			if (vq->pinflight)
+				vq->pk.copy[ndesc] = d;
+		}
 		w.walked++;
-		if (ndesc == 0) {
+		if (list) {
+			/* A saved list: its length is known. */
+			bool more = ndesc + 1 < nlist;
+
+			if (!!(flags & VHK_VRING_DESC_F_NEXT) != more) {
+				r = -EPROTO;
+				break;
+			}
+		} else if (ndesc == 0) {
 			/* Use the flags value the acquire load saw. */
 			flags = flags0;
+			if (vq->pinflight)
+				vq->pk.copy[0].flags = vhk_le16_make(flags0);
 		} else {
 			flags = vhk_le16_get(d.flags);
 			/* VIRTIO 1.2, 2.8.6: flags must be set correctly in
@@ -115,6 +139,47 @@ static int walk_chain(struct vhk_vq *vq, uint16_t flags0,
 	return r;
 }
 
+static int list_error(struct vhk_vq *vq, int r, const char *what,
+		      uint16_t where)
+{
+	if (vq_err_transient(r))
+		return r;
+	return vhk_vq_fail(vq, r, "bad descriptor list at %s %u (%s)", what,
+			   where, r == -ELOOP ? "too long" :
+			   r == -EFAULT ? "bad address" :
+			   r == -EACCES ? "IOTLB permission" :
+			   "protocol violation");
+}
+
+/* The rings are mapped for the first time: load the inflight region. */
+int vq_packed_start(struct vhk_vq *vq)
+{
+	int r = vq_pinflight_start(vq);
+
+	if (r < 0)
+		return r;
+	vq->layout_ready = true;
+	return 0;
+}
+
+/* Return the next list recorded in flight by a previous back-end. */
+static int pop_resubmit(struct vhk_vq *vq, struct vhk_chain *c)
+{
+	uint16_t head = vq->resubmit[vq->resubmit_pos];
+	int n = vq_pinflight_load(vq, head);
+	int r;
+
+	if (n <= 0)
+		return vhk_vq_fail(vq, -EPROTO, "inflight entry %u unusable",
+				   head);
+	r = walk_chain(vq, 0, vq->pk.copy, (uint16_t)n, c);
+	if (r < 0)
+		return list_error(vq, r, "inflight entry", head);
+	vq->resubmit_pos++;
+	vq->stats.resubmitted++;
+	return 1;
+}
+
 int vq_packed_pop(struct vhk_vq *vq, struct vhk_chain *c)
 {
 	struct vhk_vring_packed_desc *d = &vq->packed_desc[vq->avail_slot];
@@ -122,6 +187,8 @@ int vq_packed_pop(struct vhk_vq *vq, struct vhk_chain *c)
 	unsigned int k;
 	int r;
 
+	if (vq->resubmit_pos < vq->nresubmit)
+		return pop_resubmit(vq, c);
 	/* Acquire: pairs with the driver's release store of the first
 	 * descriptor's flags, which it writes after the rest of the list
 	 * (VIRTIO 1.2, 2.8.6); addr/len/id are read after this. */
@@ -130,17 +197,12 @@ int vq_packed_pop(struct vhk_vq *vq, struct vhk_chain *c)
 		vq->stats.last_pop_descs = 0;
 		return 0;
 	}
-	r = walk_chain(vq, flags, c);
-	if (r < 0) {
-		if (vq_err_transient(r))
-			return r;
-		return vhk_vq_fail(vq, r, "bad descriptor list at slot %u "
-				   "(%s)", vq->avail_slot,
-				   r == -ELOOP ? "too long" :
-				   r == -EFAULT ? "bad address" :
-				   r == -EACCES ? "IOTLB permission" :
-				   "protocol violation");
-	}
+	r = walk_chain(vq, flags, NULL, 0, c);
+	if (r < 0)
+		return list_error(vq, r, "slot", vq->avail_slot);
+	r = vq_pinflight_mark(vq, c);
+	if (r < 0)
+		return r;
 	for (k = 0; k < c->ndesc; k++)
 		next_slot(vq, &vq->avail_slot, &vq->avail_wrap);
 	return 1;
@@ -154,6 +216,7 @@ bool vq_packed_publish(struct vhk_vq *vq)
 	unsigned int k, j, i, last;
 	int32_t o, n, e;
 
+	vq_pinflight_batch_add(vq);
 	for (k = 0; k < vq->npending; k = last + 1) {
 		struct vhk_vring_packed_desc *d = &vq->packed_desc[vq->used_slot];
 		/* VIRTIO 1.2, 2.8.1: used means AVAIL == USED == wrap;
@@ -185,6 +248,7 @@ bool vq_packed_publish(struct vhk_vq *vq)
 	 * sees a partial batch (VIRTIO 1.2, 2.8.6 / 2.8.9).
 	 */
 	vq_store16_release(&vq->packed_desc[first_slot].flags, first_flags);
+	vq_pinflight_batch_done(vq);
 
 	/* Full fence before reading the driver event suppression area (pairs
 	 * with the driver's fence after writing it, 2.8.10). */

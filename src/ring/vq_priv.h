@@ -42,6 +42,58 @@ struct vq_inflight_region {
 _Static_assert(sizeof(struct vq_inflight_desc) == 16, "DescStateSplit is 16 bytes");
 _Static_assert(sizeof(struct vq_inflight_region) == 16, "QueueRegionSplit header is 16 bytes");
 
+/*
+ * Packed layout (DescStatePacked / QueueRegionPacked): entries are taken
+ * from a free list, one per descriptor of a popped list, and keep a copy
+ * of the descriptor, since the ring slot is overwritten by used entries.
+ */
+struct vq_inflight_pdesc {
+	uint8_t inflight;	/* head entries only */
+	uint8_t padding;
+	uint16_t next;		/* next free entry / next entry of the list */
+	uint16_t last;		/* head: last entry of the list */
+	uint16_t num;		/* head: descriptors in the list */
+	uint64_t counter;	/* head: pop order */
+	uint16_t id;
+	uint16_t flags;
+	uint32_t len;
+	uint64_t addr;
+};
+
+struct vq_inflight_pregion {
+	uint64_t features;
+	uint16_t version;
+	uint16_t desc_num;
+	uint16_t free_head;
+	uint16_t old_free_head;
+	uint16_t used_idx;
+	uint16_t old_used_idx;
+	uint8_t used_wrap_counter;
+	uint8_t old_used_wrap_counter;
+	uint8_t padding[7];
+	struct vq_inflight_pdesc desc[];
+};
+
+_Static_assert(sizeof(struct vq_inflight_pdesc) == 32, "DescStatePacked is 32 bytes");
+_Static_assert(sizeof(struct vq_inflight_pregion) == 32, "QueueRegionPacked header is 32 bytes");
+
+/* The back-end's own copy of the packed region's lists (never read back
+ * from shared memory after start). */
+struct vq_pk_state {
+	uint16_t *next;		/* [num] */
+	uint16_t *last;		/* [num] head: last entry */
+	uint16_t *nent;		/* [num] head: entries in the list */
+	uint16_t *id;		/* [num] head: buffer id */
+	uint16_t *by_id;	/* [num] buffer id (< num) -> head entry + 1 */
+	uint16_t *freed;	/* [num] heads freed by the publish under way */
+	unsigned int nfreed;
+	uint8_t *busy;		/* [num] 1: head of a list in flight; 2: freed
+				 * by the publish under way */
+	struct vhk_vring_packed_desc *copy; /* [num] the list being popped */
+	uint16_t free_head;
+	unsigned int nfree;
+};
+
 #define VQ_INFLIGHT_VERSION	1
 #define VQ_INFLIGHT_ALIGN	64
 
@@ -109,11 +161,15 @@ struct vhk_vq {
 	void *ind_buf;
 	size_t ind_cap;
 
-	/* inflight tracking (split) */
-	struct vq_inflight_region *inflight;
+	/* inflight tracking: the region given, and the active view of it */
+	void *inflight_mem;
 	size_t inflight_size;
+	struct vq_inflight_region *inflight;	/* split, while started */
+	struct vq_inflight_pregion *pinflight;	/* packed, while started */
+	struct vq_pk_state pk;
 	uint64_t inflight_counter;
-	uint16_t *resubmit;	/* heads to return first, oldest first */
+	uint16_t *resubmit;	/* heads (packed: entries) to return first,
+				 * oldest first */
 	unsigned int nresubmit;
 	unsigned int resubmit_pos;
 
@@ -209,6 +265,7 @@ bool vq_split_enable_notify(struct vhk_vq *vq, bool enable);
 bool vq_split_pending(struct vhk_vq *vq);
 
 int vq_packed_map(struct vhk_vq *vq);
+int vq_packed_start(struct vhk_vq *vq);
 int vq_packed_pop(struct vhk_vq *vq, struct vhk_chain *c);
 bool vq_packed_publish(struct vhk_vq *vq);
 bool vq_packed_enable_notify(struct vhk_vq *vq, bool enable);
@@ -220,6 +277,21 @@ void vq_inflight_stop(struct vhk_vq *vq);
 void vq_inflight_mark(struct vhk_vq *vq, uint16_t head);
 void vq_inflight_batch_add(struct vhk_vq *vq, uint16_t head);
 void vq_inflight_batch_done(struct vhk_vq *vq, uint16_t new_used_idx);
+int vq_sort_by_counter(uint16_t *idx, unsigned int n, const uint64_t *c0,
+		       size_t stride);
+
+/* ---- packed inflight (vq_inflight_packed.c) */
+int vq_pinflight_start(struct vhk_vq *vq);
+void vq_pinflight_stop(struct vhk_vq *vq);
+/* A list of @c->ndesc descriptors (copies in vq->pk.copy) was popped. */
+int vq_pinflight_mark(struct vhk_vq *vq, const struct vhk_chain *c);
+/* Resubmission: the descriptors of entry list @head into vq->pk.copy;
+ * returns their number or -EPROTO. */
+int vq_pinflight_load(struct vhk_vq *vq, uint16_t head);
+/* Publishing: before the first used flags store (entries freed, new used
+ * position recorded) and after it (flags cleared, state committed). */
+void vq_pinflight_batch_add(struct vhk_vq *vq);
+void vq_pinflight_batch_done(struct vhk_vq *vq);
 
 /* ---- lifecycle helpers (vq.c) */
 int vq_ensure_mapped(struct vhk_vq *vq);

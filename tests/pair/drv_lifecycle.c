@@ -7,7 +7,8 @@
  *    front-end counters show what was re-sent (nothing with persist, every
  *    live mapping without), and data written before the reset reads back
  *    through the old mappings after it;
- *  - the back-end SIGKILLed with writes in flight and restarted: after
+ *  - the back-end SIGKILLed with writes in flight and restarted (split
+ *    and packed rings, direct and through an IOTLB): after
  *    vhk_fe_reconnect() every in-flight write completes (none lost), every
  *    completed write is readable, and no completed write is replayed over
  *    a newer one (no duplicates);
@@ -59,11 +60,12 @@ static int stop_daemon(void **state)
 	return 0;
 }
 
-static void open_conn(enum drv_dma dma, bool persist, unsigned int depth)
+static void open_conn_layout(enum drv_dma dma, bool persist,
+			     unsigned int depth, bool packed)
 {
 	struct drv_open_opts o = { .sock = sock, .dma = dma, .queues = 1,
 				   .depth = depth, .persist = persist,
-				   .use_call_fd = true };
+				   .use_call_fd = true, .packed = packed };
 
 	if (drv_open(&c, &o) < 0) {
 		drv_dump_log(&blk);
@@ -77,6 +79,11 @@ static int rw_one(enum vhk_blk_op op, uint64_t block, void *buf)
 				   .buf = buf, .len = BS };
 
 	return vhk_blk_drv_run(c.drv, 0, &req, 5000);
+}
+
+static void open_conn(enum drv_dma dma, bool persist, unsigned int depth)
+{
+	open_conn_layout(dma, persist, depth, false);
 }
 
 /* ---- reset, with and without IOTLB_PERSIST ----------------------------- */
@@ -201,7 +208,7 @@ static unsigned int kreap(struct kstate *k)
 	return (unsigned int)n;
 }
 
-static void kill_case(enum drv_dma dma)
+static void kill_case(enum drv_dma dma, bool packed)
 {
 	struct kstate *k = calloc(1, sizeof(*k));
 	uint64_t blocks[KBLOCKS], seeds[KBLOCKS];
@@ -210,7 +217,7 @@ static void kill_case(enum drv_dma dma)
 	struct vhk_fe_stats st, st0;
 
 	assert_non_null(k);
-	open_conn(dma, true, KDEPTH + 16);
+	open_conn_layout(dma, true, KDEPTH + 16, packed);
 	assert_true(vhk_has_feature(vhk_fe_protocol_features(c.fe),
 				    VHK_PROTO_F_INFLIGHT_SHMFD));
 	/* Generation 1 everywhere. */
@@ -316,14 +323,27 @@ static void kill_case(enum drv_dma dma)
 static void test_kill_restart(void **state)
 {
 	(void)state;
-	kill_case(DRV_DIRECT);
+	kill_case(DRV_DIRECT, false);
 }
 
 /* The same through a device IOTLB: reconnect re-sends every mapping. */
 static void test_kill_restart_iommu(void **state)
 {
 	(void)state;
-	kill_case(DRV_LAZY);
+	kill_case(DRV_LAZY, false);
+}
+
+/* Packed rings: the device's positions come from the inflight region. */
+static void test_kill_restart_packed(void **state)
+{
+	(void)state;
+	kill_case(DRV_DIRECT, true);
+}
+
+static void test_kill_restart_packed_iommu(void **state)
+{
+	(void)state;
+	kill_case(DRV_LAZY, true);
 }
 
 /* ---- IOTLB invalidation while I/O runs ---------------------------------- */
@@ -443,6 +463,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kill_restart,
 						start_daemon, stop_daemon),
 		cmocka_unit_test_setup_teardown(test_kill_restart_iommu,
+						start_daemon, stop_daemon),
+		cmocka_unit_test_setup_teardown(test_kill_restart_packed,
+						start_daemon, stop_daemon),
+		cmocka_unit_test_setup_teardown(test_kill_restart_packed_iommu,
 						start_daemon, stop_daemon),
 		cmocka_unit_test_setup_teardown(test_invalidate_under_io,
 						start_daemon, stop_daemon),

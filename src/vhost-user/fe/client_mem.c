@@ -544,8 +544,16 @@ int vhk_vuc_reconnect(struct vhk_vuc *c)
 	uint8_t status = c->status;
 	int ret;
 
-	if (vhk_has_feature(need, VHK_F_RING_PACKED))
-		return -ENOTSUP;	/* driver-side state not known here */
+	bool packed = vhk_has_feature(need, VHK_F_RING_PACKED);
+
+	/* Nothing in guest memory says where a packed device stood: only
+	 * an inflight region lets the new back-end resume (it takes both
+	 * ring positions from there). */
+	if (packed && c->inflight_fd < 0) {
+		vhk_log(VHK_LOG_ERR, vuc_who(c),
+			"packed ring without an inflight region: cannot reconnect");
+		return -ENOTSUP;
+	}
 	vhk_vuc_stop_miss_thread(c);
 	c->miss_thread_wanted = thread;
 	if (c->chan_fd >= 0) {
@@ -605,7 +613,9 @@ int vhk_vuc_reconnect(struct vhk_vuc *c)
 
 		if (!c->vr[i].started)
 			continue;
-		ret = used_index(c, &v, &v.base);
+		/* Split: QEMU's rule, resume at the used index.  Packed: the
+		 * base given at start is only a hint (see above). */
+		ret = packed ? 0 : used_index(c, &v, &v.base);
 		if (!ret)
 			ret = vuc_vring_send(c, (uint16_t)i, &v);
 		if (ret)

@@ -405,8 +405,6 @@ int vhk_fe_reconnect(struct vhk_fe *fe)
 
 	if (!fe->started)
 		return -EINVAL;
-	if (fe_packed(fe))
-		return -ENOTSUP;
 	/* The client replays features, memory, IOTLB, inflight, rings. */
 	ret = vhk_vuc_reconnect(fe->c);
 	if (ret)

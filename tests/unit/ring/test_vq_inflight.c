@@ -226,40 +226,12 @@ static void test_inflight_bad_region(void **state)
 	free(reg);
 }
 
-/* Packed rings: tracking is not supported; the region is left alone. */
-static void test_inflight_packed(void **state)
-{
-	(void)state;
-	struct rt t;
-	size_t sz = vhk_vq_inflight_size(NUM, true);
-	uint8_t *reg = aligned_alloc(64, sz);
-	size_t b;
-
-	assert_true(sz >= 32 + 32 * NUM);
-	memset(reg, 0, sz);
-	rt_init(&t, VHK_AS_GPA, true, NUM, 0);
-	assert_int_equal(vhk_vq_set_inflight(t.vq, reg, sz), 0);
-	rt_start(&t);
-	assert_int_equal(vhk_vq_set_inflight(t.vq, reg, sz), -ENOTSUP);
-	b = rt_buf(&t, 8);
-	struct vhk_drv_seg s = { rt_addr(&t, b), 8, true };
-
-	assert_int_equal(vhk_drv_vq_add(t.dq, &s, 1, &t), 0);
-	vhk_drv_vq_publish(t.dq);
-	rt_pop_ok(&t);
-	for (size_t i = 0; i < sz; i++)
-		assert_int_equal(reg[i], 0);
-	rt_fini(&t);
-	free(reg);
-}
-
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_inflight_resubmit),
 		cmocka_unit_test(test_inflight_half_batch),
 		cmocka_unit_test(test_inflight_bad_region),
-		cmocka_unit_test(test_inflight_packed),
 	};
 
 	vhk_test_init(argc, argv);
