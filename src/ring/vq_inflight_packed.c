@@ -28,6 +28,7 @@ static void pk_free(struct vq_pk_state *pk)
 {
 	free(pk->next);
 	free(pk->copy);
+	free(pk->busy);
 	memset(pk, 0, sizeof(*pk));
 }
 
