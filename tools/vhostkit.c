@@ -47,6 +47,10 @@ static const char main_help[] =
 "        sockets both back-ends are measured in one run and compared,\n"
 "        with their CPU time per I/O when their PIDs are given.\n"
 "\n"
+"    net stats --control PATH\n"
+"        Counters of a running vhostkit-net (per switch, port, queue\n"
+"        pair; drops by reason) from its control socket.\n"
+"\n"
 "    Every command has its own manual: vhostkit COMMAND --help.\n"
 "\n"
 "DMA MODES (blk io, blk bench)\n"
@@ -122,6 +126,8 @@ int main(int argc, char **argv)
 		return cli_features_main(argc - i, argv + i);
 	if (!strcmp(argv[i], "blk"))
 		return cli_blk_main(argc - i, argv + i);
+	if (!strcmp(argv[i], "net"))
+		return cli_net_main(argc - i, argv + i);
 	fprintf(stderr, "vhostkit: unknown command '%s'\n"
 		"Try 'vhostkit --help'.\n", argv[i]);
 	return CLI_EXIT_USAGE;

@@ -82,6 +82,10 @@ struct vhk_device_ops {
 	/* Optional: vrings to allocate when that differs from num_queues()
 	 * (net: GET_QUEUE_NUM counts queue pairs).  NULL = num_queues(). */
 	uint16_t (*num_vrings)(void *dev);
+	/* Optional, net only: SEND_RARP (PROTOCOL_F_RARP) asks the device to
+	 * announce @mac (the first 6 bytes of the payload) on its network,
+	 * for guests that cannot announce themselves after migration. */
+	void (*send_rarp)(void *dev, const uint8_t mac[6]);
 };
 
 struct vhk_backend_config {

@@ -497,6 +497,20 @@ static int h_net_only(struct vhk_backend *be, struct be_msg_ctx *ctx)
 	return BE_OK;
 }
 
+/* vhost-user SEND_RARP: the payload's first 6 bytes are the MAC. */
+static int h_send_rarp(struct vhk_backend *be, struct be_msg_ctx *ctx)
+{
+	uint8_t mac[6];
+	int rc = h_net_only(be, ctx);
+
+	if (rc != BE_OK)
+		return rc;
+	memcpy(mac, &ctx->pl.u64, sizeof(mac));
+	if (be->ops->send_rarp)
+		be->ops->send_rarp(be->dev, mac);
+	return BE_OK;
+}
+
 /* ---- inflight region (vhost-user spec, "Inflight I/O tracking") */
 
 static int inflight_install(struct vhk_backend *be, void *base, size_t len,
@@ -711,7 +725,7 @@ static const struct be_req req_table[VHK_VU_REQUEST_MAX] = {
 	[VHK_VU_GET_QUEUE_NUM] = { h_get_queue_num, 0, 0, 0, 0, RQ_REPLY },
 	[VHK_VU_SET_VRING_ENABLE] = { be_h_vring_enable, STATE, STATE, 0, 0,
 		RQ_OWNER },
-	[VHK_VU_SEND_RARP] = { h_net_only, U64, U64, 0, 0, RQ_OWNER },
+	[VHK_VU_SEND_RARP] = { h_send_rarp, U64, U64, 0, 0, RQ_OWNER },
 	[VHK_VU_NET_SET_MTU] = { h_net_only, U64, U64, 0, 0, RQ_OWNER },
 	[VHK_VU_SET_BACKEND_REQ_FD] = { h_set_backend_req_fd, 0, 0, 1, 1, 0 },
 	[VHK_VU_IOTLB_MSG] = { h_iotlb_msg, sizeof(struct vhk_vu_iotlb),

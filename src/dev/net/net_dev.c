@@ -1,0 +1,628 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * net_dev.c - virtio-net device operations (VIRTIO 1.2, 5.1): features,
+ * configuration space, transmit queues into the switch, receive queues
+ * out of the port's backlog with MRG_RXBUF.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dev/net/net_dev.h"
+
+static struct vhk_net_dev *to_dev(void *dev)
+{
+	return dev;
+}
+
+static uint64_t net_get_features(void *dev)
+{
+	struct vhk_net_dev *d = to_dev(dev);
+	static const unsigned int bits[] = {
+		VHK_F_VERSION_1, VHK_F_INDIRECT_DESC, VHK_F_EVENT_IDX,
+		VHK_F_RING_PACKED, VHK_F_IN_ORDER,
+		VHK_NET_F_CSUM, VHK_NET_F_GUEST_CSUM,
+		VHK_NET_F_HOST_TSO4, VHK_NET_F_HOST_TSO6, VHK_NET_F_HOST_ECN,
+		VHK_NET_F_GUEST_TSO4, VHK_NET_F_GUEST_TSO6,
+		VHK_NET_F_GUEST_ECN, VHK_NET_F_HOST_USO,
+		VHK_NET_F_GUEST_USO4, VHK_NET_F_GUEST_USO6,
+		VHK_NET_F_MRG_RXBUF, VHK_NET_F_STATUS, VHK_NET_F_MTU,
+	};
+	uint64_t f = 0;
+
+	for (size_t i = 0; i < VHK_ARRAY_SIZE(bits); i++)
+		vhk_set_feature(&f, bits[i]);
+	if (d->port.has_mac)
+		vhk_set_feature(&f, VHK_NET_F_MAC);
+	if (d->pairs > 1)
+		vhk_set_feature(&f, VHK_NET_F_MQ);
+	return f;
+}
+
+static uint64_t net_get_protocol_features(void *dev)
+{
+	uint64_t f = 0;
+
+	(void)dev;
+	vhk_set_feature(&f, VHK_PROTO_F_MQ);
+	vhk_set_feature(&f, VHK_PROTO_F_CONFIG);
+	vhk_set_feature(&f, VHK_PROTO_F_RARP);
+	return f;
+}
+
+/* vhost-user GET_QUEUE_NUM counts queue pairs for net. */
+static uint16_t net_num_queues(void *dev)
+{
+	return to_dev(dev)->pairs;
+}
+
+static uint16_t net_num_vrings(void *dev)
+{
+	return (uint16_t)(to_dev(dev)->pairs * 2);
+}
+
+static int net_get_config(void *dev, uint32_t offset, void *buf, uint32_t len)
+{
+	struct vhk_net_dev *d = to_dev(dev);
+
+	if (offset > sizeof(d->cfg) || len > sizeof(d->cfg) - offset)
+		return -EINVAL;
+	memcpy(buf, (const uint8_t *)&d->cfg + offset, len);
+	return 0;
+}
+
+/* VIRTIO 1.2, 5.1.4: the driver writes no field of the net config space
+ * (the MAC only through the control queue, owned by the front-end). */
+static int net_set_config(void *dev, uint32_t offset, const void *buf,
+			  uint32_t len)
+{
+	(void)dev;
+	(void)offset;
+	(void)buf;
+	(void)len;
+	return -EINVAL;
+}
+
+static int net_set_features(void *dev, uint64_t acked)
+{
+	struct vhk_net_dev *d = to_dev(dev);
+	unsigned int rx = 0, tx = 0;
+	char names[512];
+
+	vhk_features_format(names, sizeof(names), acked, VHK_DEV_NET, false);
+	vhk_log(VHK_LOG_INFO, d->port.name, "features acked: %s", names);
+	d->acked = acked;
+	d->mrg = vhk_has_feature(acked, VHK_NET_F_MRG_RXBUF);
+	/* VIRTIO 1.2, 5.1.6: the header is 12 bytes with VERSION_1 or
+	 * MRG_RXBUF, 10 bytes for legacy drivers without MRG_RXBUF. */
+	d->hdr_size = (d->mrg || vhk_has_feature(acked, VHK_F_VERSION_1)) ?
+		      sizeof(struct vhk_net_hdr) : VHK_NET_HDR_LEGACY_SIZE;
+	if (vhk_has_feature(acked, VHK_NET_F_CSUM))
+		tx |= VHK_NET_OFF_CSUM;
+	if (vhk_has_feature(acked, VHK_NET_F_HOST_TSO4))
+		tx |= VHK_NET_OFF_TSO4;
+	if (vhk_has_feature(acked, VHK_NET_F_HOST_TSO6))
+		tx |= VHK_NET_OFF_TSO6;
+	if (vhk_has_feature(acked, VHK_NET_F_HOST_ECN))
+		tx |= VHK_NET_OFF_ECN;
+	if (vhk_has_feature(acked, VHK_NET_F_HOST_USO))
+		tx |= VHK_NET_OFF_USO;
+	if (vhk_has_feature(acked, VHK_NET_F_GUEST_CSUM))
+		rx |= VHK_NET_OFF_CSUM;
+	if (vhk_has_feature(acked, VHK_NET_F_GUEST_TSO4))
+		rx |= VHK_NET_OFF_TSO4;
+	if (vhk_has_feature(acked, VHK_NET_F_GUEST_TSO6))
+		rx |= VHK_NET_OFF_TSO6;
+	if (vhk_has_feature(acked, VHK_NET_F_GUEST_ECN))
+		rx |= VHK_NET_OFF_ECN;
+	if (vhk_has_feature(acked, VHK_NET_F_GUEST_USO4) &&
+	    vhk_has_feature(acked, VHK_NET_F_GUEST_USO6))
+		rx |= VHK_NET_OFF_USO;
+	/* Without MRG_RXBUF a GSO frame must fit one buffer: only hand the
+	 * guest GSO frames if it also said it posts big buffers (it did by
+	 * acking GUEST_TSO*; VIRTIO 1.2, 5.1.6.3.1). */
+	d->tx_allowed = tx;
+	atomic_store_explicit(&d->port.caps, rx, memory_order_relaxed);
+	return 0;
+}
+
+/* ---- queues */
+
+static void stash_return_all(struct vhk_net_dev *d, struct net_rxq *q,
+			     uint16_t idx)
+{
+	/* Popped buffers the device did not use go back empty, so none is
+	 * lost across a stop, drain or memory-table change. */
+	while (q->scount) {
+		vhk_vq_push(q->vq, &q->stash[q->shead].c, 0);
+		q->shead = (q->shead + 1) % VHK_NET_RX_STASH;
+		q->scount--;
+	}
+	if (d->have_host)
+		d->host.complete(d->host.opaque, idx);
+}
+
+static void update_up(struct vhk_net_dev *d)
+{
+	bool up = false;
+
+	for (unsigned int i = 0; i < d->pairs; i++)
+		up = up || d->rx[i].started;
+	atomic_store_explicit(&d->port.up, up, memory_order_release);
+	if (!up)
+		vhk_net_backlog_flush(&d->port);
+}
+
+static int net_queue_start(void *dev, uint16_t idx, struct vhk_vq *vq)
+{
+	struct vhk_net_dev *d = to_dev(dev);
+	uint16_t pair = vhk_net_queue_pair(idx);
+
+	if (pair >= d->pairs)
+		return -EINVAL;
+	if (vhk_net_queue_is_rx(idx)) {
+		struct net_rxq *q = &d->rx[pair];
+
+		q->vq = vq;
+		q->started = true;
+		q->shead = q->scount = 0;
+		update_up(d);
+		/* frames may already wait */
+		if (d->have_host)
+			d->host.kick_later(d->host.opaque, idx);
+	} else {
+		d->tx[pair].vq = vq;
+		d->tx[pair].started = true;
+	}
+	return 0;
+}
+
+static void rxq_stop(struct vhk_net_dev *d, struct net_rxq *q, uint16_t idx)
+{
+	if (!q->started)
+		return;
+	stash_return_all(d, q, idx);
+	if (q->pend) {
+		vhk_net_backlog_putback(&d->port, q->pend);
+		q->pend = NULL;
+	}
+	q->started = false;
+	q->vq = NULL;
+}
+
+static void net_queue_stop(void *dev, uint16_t idx, struct vhk_vq *vq)
+{
+	struct vhk_net_dev *d = to_dev(dev);
+	uint16_t pair = vhk_net_queue_pair(idx);
+
+	(void)vq;
+	if (pair >= d->pairs)
+		return;
+	if (vhk_net_queue_is_rx(idx)) {
+		rxq_stop(d, &d->rx[pair], idx);
+		update_up(d);
+	} else {
+		d->tx[pair].started = false;
+		d->tx[pair].vq = NULL;
+	}
+}
+
+static void net_drain(void *dev)
+{
+	struct vhk_net_dev *d = to_dev(dev);
+
+	for (unsigned int i = 0; i < d->pairs; i++)
+		if (d->rx[i].started)
+			stash_return_all(d, &d->rx[i], (uint16_t)(2 * i));
+}
+
+static void net_reset(void *dev)
+{
+	struct vhk_net_dev *d = to_dev(dev);
+
+	for (unsigned int i = 0; i < d->pairs; i++) {
+		rxq_stop(d, &d->rx[i], (uint16_t)(2 * i));
+		d->tx[i].started = false;
+		d->tx[i].vq = NULL;
+	}
+	update_up(d);
+	d->acked = 0;
+	d->mrg = false;
+	d->tx_allowed = 0;
+	atomic_store_explicit(&d->port.caps, 0u, memory_order_relaxed);
+}
+
+static enum vhk_kick_result broken(struct vhk_net_dev *d, const char *why)
+{
+	if (d->have_host)
+		d->host.broken(d->host.opaque, why);
+	return VHK_KICK_DONE;
+}
+
+/* One TX chain: copy the header once, then the frame once, validate the
+ * copies (VIRTIO 1.2, 5.1.6.2), hand the frame to the switch. */
+static void tx_one(struct vhk_net_dev *d, uint16_t pair,
+		   const struct vhk_chain *c)
+{
+	struct vhk_net_port *port = &d->port;
+	struct vhk_net_hdr h;
+	struct vhk_net_pkt *pkt;
+	struct vhk_iter it;
+	uint64_t flen;
+	int rc;
+
+	if (c->read_bytes < d->hdr_size) {
+		vhk_net_count_drop(port, VHK_NET_DROP_HDR_SHORT);
+		return;
+	}
+	flen = c->read_bytes - d->hdr_size;
+	if (flen > VHK_NET_MAX_FRAME) {
+		vhk_net_count_drop(port, VHK_NET_DROP_TOO_BIG);
+		return;
+	}
+	if (flen < VHK_ETH_HLEN) {
+		vhk_net_count_drop(port, VHK_NET_DROP_RUNT);
+		return;
+	}
+	memset(&h, 0, sizeof(h));
+	vhk_chain_reader(c, &it);
+	vhk_iter_read(&it, &h, d->hdr_size);
+	pkt = vhk_net_pkt_alloc(flen);
+	if (!pkt) {
+		vhk_net_count_drop(port, VHK_NET_DROP_NOMEM);
+		return;
+	}
+	vhk_iter_read(&it, pkt->data, flen);
+	rc = vhk_net_meta_parse(&h, pkt->data, flen, d->tx_allowed,
+				port->mtu, &pkt->meta);
+	if (rc < 0) {
+		vhk_net_count_drop(port, vhk_net_drop_of(rc));
+		vhk_net_pkt_free(pkt);
+		return;
+	}
+	vhk_net_cnt_add(&port->q[pair].tx_packets, 1);
+	vhk_net_cnt_add(&port->q[pair].tx_bytes, flen);
+	vhk_net_switch_input(port->sw, port, pkt);
+}
+
+static enum vhk_kick_result tx_kick(struct vhk_net_dev *d, uint16_t idx,
+				    struct vhk_vq *vq)
+{
+	uint16_t pair = vhk_net_queue_pair(idx);
+	struct net_txq *q = &d->tx[pair];
+	unsigned int n;
+
+	if (!d->poll)
+		vhk_vq_enable_notify(vq, false);
+	for (n = 0; n < VHK_KICK_BUDGET; n++) {
+		struct vhk_chain c = { .iov = q->iov, .iov_cap = VHK_NET_MAX_IOV };
+		int rc = vhk_vq_pop(vq, &c);
+
+		if (rc == 0) {
+			if (!d->poll && vhk_vq_enable_notify(vq, true)) {
+				vhk_vq_enable_notify(vq, false);
+				continue;
+			}
+			break;
+		}
+		if (rc == -EAGAIN) {
+			d->host.complete(d->host.opaque, idx);
+			return VHK_KICK_PARKED;
+		}
+		if (rc == -ENOBUFS)
+			rc = vhk_vq_fail(vq, -ENOBUFS,
+					 "TX chain longer than %u segments",
+					 VHK_NET_MAX_IOV);
+		if (rc < 0) {
+			d->host.complete(d->host.opaque, idx);
+			return broken(d, "transmit queue broken");
+		}
+		tx_one(d, pair, &c);
+		vhk_vq_push(vq, &c, 0);
+	}
+	d->host.complete(d->host.opaque, idx);
+	if (n == VHK_KICK_BUDGET || d->poll)
+		return VHK_KICK_AGAIN;
+	return VHK_KICK_DONE;
+}
+
+/* ---- RX */
+
+static struct net_stash_slot *stash_at(struct net_rxq *q, unsigned int i)
+{
+	return &q->stash[(q->shead + i) % VHK_NET_RX_STASH];
+}
+
+static void stash_drop_head(struct net_rxq *q)
+{
+	q->shead = (q->shead + 1) % VHK_NET_RX_STASH;
+	q->scount--;
+}
+
+/* Room the stash offers a packet: bytes of its good buffers (one buffer
+ * only without MRG_RXBUF), and how many buffers that takes. */
+static uint64_t stash_room(struct vhk_net_dev *d, struct net_rxq *q,
+			   uint64_t want, unsigned int *nbuf)
+{
+	uint64_t room = 0;
+
+	*nbuf = 0;
+	for (unsigned int i = 0; i < q->scount && room < want; i++) {
+		struct net_stash_slot *s = stash_at(q, i);
+
+		if (s->bad)
+			continue;
+		room += s->c.write_bytes;
+		(*nbuf)++;
+		if (!d->mrg)
+			break;
+	}
+	return room;
+}
+
+/*
+ * Deliver @pkt into receive queue @q.  Returns 1 when the packet is gone
+ * (delivered or dropped with a counter), 0 when the guest must post more
+ * buffers first, -EAGAIN on an IOTLB miss, another negative errno when
+ * the queue broke.
+ */
+static int rx_one(struct vhk_net_dev *d, struct net_rxq *q, uint16_t pair,
+		  struct vhk_net_pkt *pkt)
+{
+	struct vhk_net_port *port = &d->port;
+	uint64_t want = d->hdr_size + pkt->len, room;
+	unsigned int nbuf, used = 0;
+	struct vhk_net_hdr h;
+	size_t hoff = 0, doff = 0;
+
+	/* Buffers smaller than a header at the head go back empty (VIRTIO
+	 * 1.2, 5.1.6.3.1: every receive buffer holds at least a header). */
+	while (q->scount && stash_at(q, 0)->bad) {
+		vhk_vq_push(q->vq, &stash_at(q, 0)->c, 0);
+		vhk_net_count_drop(port, VHK_NET_DROP_RX_BAD_BUF);
+		stash_drop_head(q);
+	}
+	for (;;) {
+		struct net_stash_slot *s;
+		int rc;
+
+		room = stash_room(d, q, want, &nbuf);
+		if (room >= want || q->scount == VHK_NET_RX_STASH ||
+		    (!d->mrg && nbuf == 1))
+			break;
+		s = stash_at(q, q->scount);
+		s->c.iov = q->iov + ((q->shead + q->scount) % VHK_NET_RX_STASH) *
+				    VHK_NET_MAX_IOV;
+		s->c.iov_cap = VHK_NET_MAX_IOV;
+		rc = vhk_vq_pop(q->vq, &s->c);
+		if (rc == 0)
+			return 0;
+		if (rc == -ENOBUFS)
+			rc = vhk_vq_fail(q->vq, -ENOBUFS,
+					 "RX chain longer than %u segments",
+					 VHK_NET_MAX_IOV);
+		if (rc < 0)
+			return rc;
+		s->bad = s->c.write_bytes < d->hdr_size;
+		if (s->bad && q->scount == 0) {
+			vhk_vq_push(q->vq, &s->c, 0);
+			vhk_net_count_drop(port, VHK_NET_DROP_RX_BAD_BUF);
+			continue;
+		}
+		q->scount++;
+	}
+	if (room < want) {
+		/* Larger than what the guest posts (or than 64 buffers):
+		 * the buffers stay for the next packet. */
+		vhk_net_count_drop(port, VHK_NET_DROP_RX_NO_ROOM);
+		return 1;
+	}
+	vhk_net_meta_to_hdr(&pkt->meta, &h);
+	/* VIRTIO 1.2, 5.1.6.4: num_buffers is the number of buffers the
+	 * packet spans with MRG_RXBUF, 1 otherwise. */
+	h.num_buffers = vhk_le16_make(d->mrg ? (uint16_t)nbuf : 1);
+	while (used < nbuf) {
+		struct net_stash_slot *s = stash_at(q, 0);
+		struct vhk_iter it;
+		size_t w = 0;
+
+		if (s->bad) {
+			vhk_vq_push(q->vq, &s->c, 0);
+			vhk_net_count_drop(port, VHK_NET_DROP_RX_BAD_BUF);
+			stash_drop_head(q);
+			continue;
+		}
+		vhk_chain_writer(&s->c, &it);
+		if (hoff < d->hdr_size) {
+			w = vhk_iter_write(&it, (const uint8_t *)&h + hoff,
+					   d->hdr_size - hoff);
+			hoff += w;
+		}
+		if (hoff == d->hdr_size) {
+			size_t wd = vhk_iter_write(&it, pkt->data + doff,
+						   pkt->len - doff);
+
+			doff += wd;
+			w += wd;
+		}
+		vhk_vq_push(q->vq, &s->c, (uint32_t)w);
+		stash_drop_head(q);
+		used++;
+	}
+	vhk_net_cnt_add(&port->q[pair].rx_packets, 1);
+	vhk_net_cnt_add(&port->q[pair].rx_bytes, pkt->len);
+	vhk_net_cnt_add(&port->c.out_packets, 1);
+	vhk_net_cnt_add(&port->c.out_bytes, pkt->len);
+	return 1;
+}
+
+static enum vhk_kick_result rx_kick(struct vhk_net_dev *d, uint16_t idx,
+				    struct vhk_vq *vq)
+{
+	uint16_t pair = vhk_net_queue_pair(idx);
+	struct net_rxq *q = &d->rx[pair];
+	unsigned int n = 0;
+	bool more;
+
+	if (!q->started || q->vq != vq)
+		return VHK_KICK_DONE;
+	while (n < VHK_KICK_BUDGET) {
+		struct vhk_net_pkt *pkt;
+		int rc;
+
+		if (!q->pend)
+			q->pend = vhk_net_backlog_take(&d->port,
+						       VHK_NET_RX_BATCH);
+		pkt = q->pend;
+		if (!pkt)
+			break;
+		rc = rx_one(d, q, pair, pkt);
+		if (rc == 0) {
+			/* Out of buffers: ask for a kick when the guest
+			 * refills; the frames wait in the backlog (bounded:
+			 * a guest that never refills only loses its own). */
+			if (!d->poll && vhk_vq_enable_notify(vq, true))
+				continue;
+			d->host.complete(d->host.opaque, idx);
+			return d->poll ? VHK_KICK_AGAIN : VHK_KICK_DONE;
+		}
+		if (rc == -EAGAIN) {
+			d->host.complete(d->host.opaque, idx);
+			return VHK_KICK_PARKED;
+		}
+		if (rc < 0) {
+			d->host.complete(d->host.opaque, idx);
+			return broken(d, "receive queue broken");
+		}
+		q->pend = pkt->next;
+		vhk_net_pkt_free(pkt);
+		n++;
+	}
+	d->host.complete(d->host.opaque, idx);
+	more = q->pend != NULL || n == VHK_KICK_BUDGET;
+	return (more || d->poll) ? VHK_KICK_AGAIN : VHK_KICK_DONE;
+}
+
+static enum vhk_kick_result net_queue_kick(void *dev, uint16_t idx,
+					   struct vhk_vq *vq)
+{
+	struct vhk_net_dev *d = to_dev(dev);
+	uint16_t pair = vhk_net_queue_pair(idx);
+
+	if (pair >= d->pairs || !d->have_host)
+		return VHK_KICK_DONE;
+	if (vhk_net_queue_is_rx(idx))
+		return rx_kick(d, idx, vq);
+	if (!d->tx[pair].started || d->tx[pair].vq != vq)
+		return VHK_KICK_DONE;
+	return tx_kick(d, idx, vq);
+}
+
+void vhk_net_dev_backlog_ready(struct vhk_net_dev *d)
+{
+	/* One backlog per port: the first started receive queue takes it
+	 * (frames of a flow stay in order). */
+	for (unsigned int i = 0; i < d->pairs; i++) {
+		if (d->rx[i].started) {
+			d->host.kick_later(d->host.opaque, (uint16_t)(2 * i));
+			return;
+		}
+	}
+	/* No receive queue: the backlog is flushed by update_up(); a racing
+	 * frame is dropped here. */
+	vhk_net_backlog_flush(&d->port);
+}
+
+void vhk_net_dev_announce(struct vhk_net_dev *d, const uint8_t mac[6])
+{
+	struct vhk_net_pkt *pkt = vhk_net_pkt_alloc(60);
+
+	if (!pkt) {
+		vhk_net_count_drop(&d->port, VHK_NET_DROP_NOMEM);
+		return;
+	}
+	pkt->len = (uint32_t)vhk_net_rarp_frame(mac, pkt->data);
+	vhk_net_switch_input(d->port.sw, &d->port, pkt);
+}
+
+static void net_send_rarp(void *dev, const uint8_t mac[6])
+{
+	vhk_net_dev_announce(to_dev(dev), mac);
+}
+
+const struct vhk_device_ops vhk_net_dev_ops = {
+	.type = VHK_DEV_NET,
+	.get_features = net_get_features,
+	.get_protocol_features = net_get_protocol_features,
+	.num_queues = net_num_queues,
+	.get_config = net_get_config,
+	.set_config = net_set_config,
+	.set_features = net_set_features,
+	.queue_start = net_queue_start,
+	.queue_kick = net_queue_kick,
+	.queue_stop = net_queue_stop,
+	.drain = net_drain,
+	.reset = net_reset,
+	.num_vrings = net_num_vrings,
+	.send_rarp = net_send_rarp,
+};
+
+int vhk_net_dev_init(struct vhk_net_dev *d, struct vhk_net_switch *sw,
+		     const char *name, const struct vhk_net_dev_opts *o)
+{
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	if (!o->queues || o->queues > VHK_NET_MAX_QUEUES ||
+	    (o->mtu && o->mtu < 68))
+		return -EINVAL;
+	rc = vhk_net_port_init(sw, &d->port, name, VHK_NET_PORT_VHOST_USER,
+			       o->backlog);
+	if (rc)
+		return rc;
+	d->pairs = o->queues;
+	d->poll = o->poll;
+	d->port.queues = o->queues;
+	d->port.mtu = o->mtu ? o->mtu : 1500;
+	d->port.priv = d;
+	d->hdr_size = sizeof(struct vhk_net_hdr);
+	if (o->mac) {
+		memcpy(d->port.mac, o->mac, 6);
+		d->port.has_mac = true;
+		memcpy(d->cfg.mac, o->mac, 6);
+	}
+	d->cfg.status = vhk_le16_make(VHK_NET_S_LINK_UP);
+	d->cfg.max_virtqueue_pairs = vhk_le16_make(d->pairs);
+	d->cfg.mtu = vhk_le16_make(d->port.mtu);
+	for (unsigned int i = 0; i < d->pairs; i++) {
+		d->rx[i].iov = calloc((size_t)VHK_NET_RX_STASH * VHK_NET_MAX_IOV,
+				      sizeof(struct iovec));
+		if (!d->rx[i].iov) {
+			vhk_net_dev_fini(d);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+void vhk_net_dev_fini(struct vhk_net_dev *d)
+{
+	for (unsigned int i = 0; i < VHK_NET_MAX_QUEUES; i++) {
+		struct vhk_net_pkt *p, *n;
+
+		for (p = d->rx[i].pend; p; p = n) {
+			n = p->next;
+			vhk_net_pkt_free(p);
+		}
+		d->rx[i].pend = NULL;
+		free(d->rx[i].iov);
+		d->rx[i].iov = NULL;
+	}
+	vhk_net_port_fini(&d->port);
+}
+
+void vhk_net_dev_set_host(struct vhk_net_dev *d, const struct vhk_net_host *h)
+{
+	d->host = *h;
+	d->have_host = true;
+}

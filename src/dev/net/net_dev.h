@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * net_dev.h - the virtio-net device behind a vhost-user port: queue pairs,
+ * TX parsing into switch frames, RX delivery with MRG_RXBUF (VIRTIO 1.2,
+ * 5.1).  It sees the server only through struct vhk_net_host (net_vu.c
+ * fills it from the vhost-user server; unit tests fill it themselves and
+ * drive queues on mock rings).
+ */
+#ifndef VHK_DEV_NET_DEV_H
+#define VHK_DEV_NET_DEV_H
+
+#include "vhostkit/backend.h"
+#include "dev/net/net_switch.h"
+
+/* Host segments one chain may translate to (pop fails beyond that). */
+#define VHK_NET_MAX_IOV		128
+/* Popped RX buffers one packet may wait on (MRG_RXBUF: 64 KiB / 1 KiB). */
+#define VHK_NET_RX_STASH	64
+#define VHK_NET_RX_BATCH	32
+
+struct vhk_net_host {
+	void (*complete)(void *opaque, uint16_t idx);
+	void (*kick_later)(void *opaque, uint16_t idx);
+	void (*broken)(void *opaque, const char *why);
+	void *opaque;
+};
+
+struct net_stash_slot {
+	struct vhk_chain c;
+	bool bad;		/* smaller than a header: returned empty */
+};
+
+struct net_rxq {
+	struct vhk_vq *vq;
+	bool started;
+	/* popped, not yet used buffers, FIFO (used in pop order) */
+	struct net_stash_slot stash[VHK_NET_RX_STASH];
+	unsigned int shead, scount;
+	struct iovec *iov;		/* VHK_NET_RX_STASH * VHK_NET_MAX_IOV */
+	struct vhk_net_pkt *pend;	/* taken from the backlog, not delivered */
+};
+
+struct net_txq {
+	struct vhk_vq *vq;
+	bool started;
+	struct iovec iov[VHK_NET_MAX_IOV];
+};
+
+struct vhk_net_dev_opts {
+	uint16_t queues;	/* queue pairs, 1..VHK_NET_MAX_QUEUES */
+	uint16_t mtu;		/* 68..65535, default 1500 */
+	const uint8_t *mac;	/* NULL: none offered */
+	bool poll;		/* busy-poll instead of kicks */
+	unsigned int backlog;	/* frames waiting per port; 0 = default */
+};
+
+struct vhk_net_dev {
+	struct vhk_net_port port;
+	struct vhk_net_host host;
+	bool have_host;
+	bool poll;
+	uint16_t pairs;
+	uint64_t acked;
+	unsigned int tx_allowed;	/* VHK_NET_OFF_* the guest may request */
+	size_t hdr_size;		/* 12 (VERSION_1 / MRG_RXBUF) or 10 */
+	bool mrg;
+	struct vhk_net_config cfg;
+	struct net_rxq rx[VHK_NET_MAX_QUEUES];
+	struct net_txq tx[VHK_NET_MAX_QUEUES];
+};
+
+extern const struct vhk_device_ops vhk_net_dev_ops;
+
+/** vhk_net_dev_init - a device (and its switch port @name on @sw). */
+int vhk_net_dev_init(struct vhk_net_dev *d, struct vhk_net_switch *sw,
+		     const char *name, const struct vhk_net_dev_opts *o);
+void vhk_net_dev_fini(struct vhk_net_dev *d);
+void vhk_net_dev_set_host(struct vhk_net_dev *d, const struct vhk_net_host *h);
+
+/** vhk_net_dev_backlog_ready - the port's eventfd fired: schedule RX. */
+void vhk_net_dev_backlog_ready(struct vhk_net_dev *d);
+
+/** vhk_net_dev_announce - inject a RARP from @mac (SEND_RARP). */
+void vhk_net_dev_announce(struct vhk_net_dev *d, const uint8_t mac[6]);
+
+#endif /* VHK_DEV_NET_DEV_H */

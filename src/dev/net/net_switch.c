@@ -1,0 +1,521 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * net_switch.c - learning L2 switch: MAC table (bounded, set-associative,
+ * aged), flooding, per-port backlogs, ingress policing, software offloads
+ * for ports that cannot take them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dev/net/net_switch.h"
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+struct vhk_net_pkt *vhk_net_pkt_alloc(size_t len)
+{
+	struct vhk_net_pkt *p = malloc(sizeof(*p) + len);
+
+	if (!p)
+		return NULL;
+	p->next = NULL;
+	memset(&p->meta, 0, sizeof(p->meta));
+	p->len = (uint32_t)len;
+	p->hash = 0;
+	return p;
+}
+
+void vhk_net_pkt_free(struct vhk_net_pkt *p)
+{
+	free(p);
+}
+
+int vhk_net_switch_init(struct vhk_net_switch *sw)
+{
+	memset(sw, 0, sizeof(*sw));
+	sw->now_ns = mono_ns;
+	return -pthread_mutex_init(&sw->lock, NULL);
+}
+
+void vhk_net_switch_fini(struct vhk_net_switch *sw)
+{
+	pthread_mutex_destroy(&sw->lock);
+}
+
+int vhk_net_port_init(struct vhk_net_switch *sw, struct vhk_net_port *p,
+		      const char *name, enum vhk_net_port_kind kind,
+		      unsigned int limit)
+{
+	int rc;
+
+	if (sw->nports >= VHK_NET_MAX_PORTS)
+		return -ENOSPC;
+	memset(p, 0, sizeof(*p));
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	p->kind = kind;
+	p->sw = sw;
+	p->mtu = 1500;
+	p->queues = 1;
+	p->limit = limit ? limit : VHK_NET_BACKLOG_DEFAULT;
+	p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (p->efd < 0)
+		return -errno;
+	rc = pthread_mutex_init(&p->lock, NULL);
+	if (rc) {
+		close(p->efd);
+		return -rc;
+	}
+	p->idx = sw->nports;
+	sw->ports[sw->nports++] = p;
+	return 0;
+}
+
+void vhk_net_port_fini(struct vhk_net_port *p)
+{
+	vhk_net_backlog_flush(p);
+	if (p->efd >= 0)
+		close(p->efd);
+	p->efd = -1;
+	pthread_mutex_destroy(&p->lock);
+}
+
+void vhk_net_count_drop(struct vhk_net_port *p, enum vhk_net_drop reason)
+{
+	if ((unsigned int)reason < VHK_NET_DROP__COUNT)
+		vhk_net_cnt_add(&p->c.drops[reason], 1);
+}
+
+/* ---- backlog */
+
+static void enqueue(struct vhk_net_port *out, struct vhk_net_pkt *pkt)
+{
+	bool wake;
+
+	pkt->next = NULL;
+	pthread_mutex_lock(&out->lock);
+	if (out->count >= out->limit) {
+		pthread_mutex_unlock(&out->lock);
+		vhk_net_count_drop(out, VHK_NET_DROP_QUEUE_FULL);
+		vhk_net_pkt_free(pkt);
+		return;
+	}
+	if (out->tail)
+		out->tail->next = pkt;
+	else
+		out->head = pkt;
+	out->tail = pkt;
+	wake = out->count++ == 0;
+	pthread_mutex_unlock(&out->lock);
+	if (wake) {
+		uint64_t one = 1;
+		ssize_t w = write(out->efd, &one, sizeof(one));
+
+		(void)w;	/* only fails if the counter is saturated */
+	}
+}
+
+struct vhk_net_pkt *vhk_net_backlog_take(struct vhk_net_port *p,
+					 unsigned int max)
+{
+	struct vhk_net_pkt *first, *last;
+	unsigned int n = 1;
+	uint64_t v;
+	ssize_t r = read(p->efd, &v, sizeof(v));
+
+	(void)r;
+	pthread_mutex_lock(&p->lock);
+	first = p->head;
+	if (!first || !max) {
+		pthread_mutex_unlock(&p->lock);
+		return NULL;
+	}
+	last = first;
+	while (n < max && last->next) {
+		last = last->next;
+		n++;
+	}
+	p->head = last->next;
+	if (!p->head)
+		p->tail = NULL;
+	p->count -= n;
+	last->next = NULL;
+	pthread_mutex_unlock(&p->lock);
+	return first;
+}
+
+void vhk_net_backlog_putback(struct vhk_net_port *p, struct vhk_net_pkt *list)
+{
+	struct vhk_net_pkt *last = list;
+	unsigned int n = 1;
+
+	if (!list)
+		return;
+	while (last->next) {
+		last = last->next;
+		n++;
+	}
+	pthread_mutex_lock(&p->lock);
+	last->next = p->head;
+	p->head = list;
+	if (!p->tail)
+		p->tail = last;
+	p->count += n;
+	pthread_mutex_unlock(&p->lock);
+}
+
+void vhk_net_backlog_flush(struct vhk_net_port *p)
+{
+	struct vhk_net_pkt *l, *n;
+
+	pthread_mutex_lock(&p->lock);
+	l = p->head;
+	p->head = p->tail = NULL;
+	p->count = 0;
+	pthread_mutex_unlock(&p->lock);
+	for (; l; l = n) {
+		n = l->next;
+		vhk_net_pkt_free(l);
+	}
+}
+
+/* ---- MAC table */
+
+static unsigned int mac_set(const uint8_t mac[6])
+{
+	uint32_t h = 2166136261u;
+
+	for (int i = 0; i < 6; i++)
+		h = (h ^ mac[i]) * 16777619u;
+	return (h ^ (h >> 16)) % VHK_NET_MAC_SETS;
+}
+
+static void learn(struct vhk_net_switch *sw, const uint8_t mac[6],
+		  unsigned int port, uint64_t now)
+{
+	struct vhk_net_mac_entry *set = sw->mac[mac_set(mac)], *victim = NULL;
+
+	pthread_mutex_lock(&sw->lock);
+	for (int w = 0; w < VHK_NET_MAC_WAYS; w++) {
+		struct vhk_net_mac_entry *e = &set[w];
+
+		if (e->used && !memcmp(e->mac, mac, 6)) {
+			if (e->port != port)
+				vhk_net_cnt_add(&sw->moved, 1);
+			e->port = (uint16_t)port;
+			e->seen_ns = now;
+			pthread_mutex_unlock(&sw->lock);
+			return;
+		}
+		if (!e->used) {
+			if (!victim || victim->used)
+				victim = e;
+		} else if (!victim || (victim->used &&
+				       e->seen_ns < victim->seen_ns)) {
+			victim = e;
+		}
+	}
+	if (victim->used)
+		vhk_net_cnt_add(&sw->evicted, 1);
+	else
+		sw->nmacs++;
+	memcpy(victim->mac, mac, 6);
+	victim->port = (uint16_t)port;
+	victim->used = true;
+	victim->seen_ns = now;
+	vhk_net_cnt_add(&sw->learned, 1);
+	pthread_mutex_unlock(&sw->lock);
+}
+
+static int lookup(struct vhk_net_switch *sw, const uint8_t mac[6],
+		  uint64_t now)
+{
+	struct vhk_net_mac_entry *set = sw->mac[mac_set(mac)];
+	int port = -1;
+
+	pthread_mutex_lock(&sw->lock);
+	for (int w = 0; w < VHK_NET_MAC_WAYS; w++) {
+		if (set[w].used && !memcmp(set[w].mac, mac, 6)) {
+			if (now - set[w].seen_ns <= VHK_NET_MAC_AGE_NS)
+				port = set[w].port;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&sw->lock);
+	return port;
+}
+
+int vhk_net_mac_lookup(struct vhk_net_switch *sw, const uint8_t mac[6])
+{
+	return lookup(sw, mac, sw->now_ns());
+}
+
+/* ---- policing */
+
+void vhk_net_rate_set(struct vhk_net_port *p, uint64_t bytes_per_s,
+		      uint64_t pkts_per_s)
+{
+	p->rate.bytes_per_s = bytes_per_s;
+	p->rate.pkts_per_s = pkts_per_s;
+	p->rate.btok = (double)VHK_MAX(bytes_per_s / 10, 2ull * VHK_NET_MAX_FRAME);
+	p->rate.ptok = (double)VHK_MAX(pkts_per_s / 10, 32ull);
+	p->rate.last_ns = 0;
+}
+
+/* Token bucket; the burst is a tenth of a second (at least two full
+ * frames / 32 packets).  Only the input port's thread touches it. */
+static bool rate_ok(struct vhk_net_port *p, uint32_t len, uint64_t now)
+{
+	struct vhk_net_rate *r = &p->rate;
+	double dt, bmax, pmax;
+
+	if (!r->bytes_per_s && !r->pkts_per_s)
+		return true;
+	if (!r->last_ns)
+		r->last_ns = now;
+	dt = (double)(now - r->last_ns) / 1e9;
+	r->last_ns = now;
+	bmax = (double)VHK_MAX(r->bytes_per_s / 10, 2ull * VHK_NET_MAX_FRAME);
+	pmax = (double)VHK_MAX(r->pkts_per_s / 10, 32ull);
+	r->btok = VHK_MIN(r->btok + dt * (double)r->bytes_per_s, bmax);
+	r->ptok = VHK_MIN(r->ptok + dt * (double)r->pkts_per_s, pmax);
+	if ((r->bytes_per_s && r->btok < len) || (r->pkts_per_s && r->ptok < 1))
+		return false;
+	r->btok -= len;
+	r->ptok -= 1;
+	return true;
+}
+
+/* ---- forwarding */
+
+uint32_t vhk_net_flow_hash(const uint8_t *f, size_t len)
+{
+	uint32_t h = 2166136261u;
+	size_t n = VHK_MIN(len, (size_t)VHK_ETH_HLEN);
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ f[i]) * 16777619u;
+	/* IPv4 addresses and ports, when present */
+	if (len >= 38 && f[12] == 0x08 && f[13] == 0x00)
+		for (size_t i = 26; i < 38; i++)
+			h = (h ^ f[i]) * 16777619u;
+	return h ^ (h >> 15);
+}
+
+struct seg_ctx {
+	struct vhk_net_port *out;
+	unsigned int n;
+};
+
+static int emit_segment(void *arg, const uint8_t *seg, size_t len)
+{
+	struct seg_ctx *s = arg;
+	struct vhk_net_pkt *p = vhk_net_pkt_alloc(len);
+
+	if (!p) {
+		vhk_net_count_drop(s->out, VHK_NET_DROP_NOMEM);
+		return -ENOMEM;
+	}
+	memcpy(p->data, seg, len);
+	p->hash = vhk_net_flow_hash(seg, len);
+	s->n++;
+	enqueue(s->out, p);
+	return 0;
+}
+
+static __thread uint8_t *seg_scratch;
+
+static struct vhk_net_pkt *pkt_copy(const struct vhk_net_pkt *p)
+{
+	struct vhk_net_pkt *c = vhk_net_pkt_alloc(p->len);
+
+	if (c) {
+		c->meta = p->meta;
+		c->hash = p->hash;
+		memcpy(c->data, p->data, p->len);
+	}
+	return c;
+}
+
+/* Give @pkt (owned if @own, else copied) to @out, doing in software what
+ * @out cannot take: never a silent drop. */
+static void deliver(struct vhk_net_port *out, struct vhk_net_pkt *pkt,
+		    bool own)
+{
+	unsigned int caps = atomic_load_explicit(&out->caps,
+						 memory_order_relaxed);
+	unsigned int missing = vhk_net_offloads_needed(&pkt->meta) & ~caps;
+	struct vhk_net_pkt *p;
+
+	if (missing && pkt->meta.gso_type != VHK_NET_HDR_GSO_NONE) {
+		struct seg_ctx s = { .out = out };
+
+		if (!seg_scratch)
+			seg_scratch = malloc(VHK_NET_MAX_FRAME);
+		if (!seg_scratch)
+			vhk_net_count_drop(out, VHK_NET_DROP_NOMEM);
+		else
+			vhk_net_segment(pkt->data, pkt->len, &pkt->meta,
+					seg_scratch, emit_segment, &s);
+		vhk_net_cnt_add(&out->c.sw_segments, s.n);
+		if (own)
+			vhk_net_pkt_free(pkt);
+		return;
+	}
+	p = own ? pkt : pkt_copy(pkt);
+	if (!p) {
+		vhk_net_count_drop(out, VHK_NET_DROP_NOMEM);
+		return;
+	}
+	if (missing) {	/* NEEDS_CSUM towards a port without CSUM */
+		vhk_net_csum_finish(p->data, p->len, &p->meta);
+		p->meta.needs_csum = 0;
+		vhk_net_cnt_add(&out->c.sw_csum, 1);
+	}
+	enqueue(out, p);
+}
+
+static bool port_up(const struct vhk_net_port *p)
+{
+	return atomic_load_explicit(&p->up, memory_order_acquire);
+}
+
+void vhk_net_switch_input(struct vhk_net_switch *sw, struct vhk_net_port *in,
+			  struct vhk_net_pkt *pkt)
+{
+	struct vhk_net_port *outs[VHK_NET_MAX_PORTS];
+	const uint8_t *dst = pkt->data, *src = pkt->data + 6;
+	uint64_t now = sw->now_ns();
+	unsigned int n = 0;
+	int port;
+
+	vhk_net_cnt_add(&in->c.in_packets, 1);
+	vhk_net_cnt_add(&in->c.in_bytes, pkt->len);
+	if (!rate_ok(in, pkt->len, now)) {
+		vhk_net_count_drop(in, VHK_NET_DROP_RATE);
+		vhk_net_pkt_free(pkt);
+		return;
+	}
+	if (!(src[0] & 1))
+		learn(sw, src, in->idx, now);
+	port = (dst[0] & 1) ? -1 : lookup(sw, dst, now);
+	if (port >= 0) {
+		struct vhk_net_port *o = sw->ports[port];
+
+		if (o == in) {
+			vhk_net_count_drop(in, VHK_NET_DROP_NO_PORT);
+			vhk_net_pkt_free(pkt);
+			return;
+		}
+		if (!port_up(o)) {
+			vhk_net_count_drop(o, VHK_NET_DROP_LINK_DOWN);
+			vhk_net_pkt_free(pkt);
+			return;
+		}
+		outs[n++] = o;
+	} else {
+		for (unsigned int i = 0; i < sw->nports; i++)
+			if (sw->ports[i] != in && port_up(sw->ports[i]))
+				outs[n++] = sw->ports[i];
+		vhk_net_cnt_add(&sw->flooded, 1);
+	}
+	if (!n) {
+		vhk_net_count_drop(in, VHK_NET_DROP_NO_PORT);
+		vhk_net_pkt_free(pkt);
+		return;
+	}
+	pkt->hash = vhk_net_flow_hash(pkt->data, pkt->len);
+	for (unsigned int i = 0; i < n; i++)
+		deliver(outs[i], pkt, i == n - 1);
+}
+
+/* ---- stats and announcements */
+
+static const char *kind_name(enum vhk_net_port_kind k)
+{
+	switch (k) {
+	case VHK_NET_PORT_VHOST_USER:
+		return "vhost-user";
+	case VHK_NET_PORT_TAP:
+		return "tap";
+	case VHK_NET_PORT_XDP:
+		return "xdp";
+	default:
+		return "test";
+	}
+}
+
+void vhk_net_switch_stats(struct vhk_net_switch *sw, FILE *out)
+{
+	unsigned int nmacs;
+
+	pthread_mutex_lock(&sw->lock);
+	nmacs = sw->nmacs;
+	pthread_mutex_unlock(&sw->lock);
+	fprintf(out, "switch ports=%u macs=%u mac_capacity=%u learned=%llu evicted=%llu moved=%llu flooded=%llu\n",
+		sw->nports, nmacs, VHK_NET_MAC_SETS * VHK_NET_MAC_WAYS,
+		(unsigned long long)vhk_net_cnt_get(&sw->learned),
+		(unsigned long long)vhk_net_cnt_get(&sw->evicted),
+		(unsigned long long)vhk_net_cnt_get(&sw->moved),
+		(unsigned long long)vhk_net_cnt_get(&sw->flooded));
+	for (unsigned int i = 0; i < sw->nports; i++) {
+		struct vhk_net_port *p = sw->ports[i];
+		unsigned int backlog;
+
+		pthread_mutex_lock(&p->lock);
+		backlog = p->count;
+		pthread_mutex_unlock(&p->lock);
+		fprintf(out, "port %s kind=%s up=%d caps=0x%x backlog=%u in_packets=%llu in_bytes=%llu out_packets=%llu out_bytes=%llu sw_csum=%llu sw_segments=%llu",
+			p->name, kind_name(p->kind),
+			(int)atomic_load(&p->up), atomic_load(&p->caps),
+			backlog,
+			(unsigned long long)vhk_net_cnt_get(&p->c.in_packets),
+			(unsigned long long)vhk_net_cnt_get(&p->c.in_bytes),
+			(unsigned long long)vhk_net_cnt_get(&p->c.out_packets),
+			(unsigned long long)vhk_net_cnt_get(&p->c.out_bytes),
+			(unsigned long long)vhk_net_cnt_get(&p->c.sw_csum),
+			(unsigned long long)vhk_net_cnt_get(&p->c.sw_segments));
+		for (int d = 0; d < VHK_NET_DROP__COUNT; d++)
+			fprintf(out, " drop_%s=%llu", vhk_net_drop_name(d),
+				(unsigned long long)vhk_net_cnt_get(
+					&p->c.drops[d]));
+		fputc('\n', out);
+		for (unsigned int q = 0; q < p->queues && q < VHK_NET_MAX_QUEUES;
+		     q++)
+			fprintf(out, "queue %s pair=%u rx_packets=%llu rx_bytes=%llu tx_packets=%llu tx_bytes=%llu\n",
+				p->name, q,
+				(unsigned long long)vhk_net_cnt_get(&p->q[q].rx_packets),
+				(unsigned long long)vhk_net_cnt_get(&p->q[q].rx_bytes),
+				(unsigned long long)vhk_net_cnt_get(&p->q[q].tx_packets),
+				(unsigned long long)vhk_net_cnt_get(&p->q[q].tx_bytes));
+	}
+}
+
+size_t vhk_net_rarp_frame(const uint8_t mac[6], uint8_t *buf)
+{
+	static const uint8_t arp_hdr[8] = {
+		0x00, 0x01,	/* Ethernet */
+		0x08, 0x00,	/* IPv4 */
+		6, 4,
+		0x00, 0x03,	/* RARP request reverse (RFC 903) */
+	};
+
+	memset(buf, 0, 60);
+	memset(buf, 0xff, 6);
+	memcpy(buf + 6, mac, 6);
+	buf[12] = 0x80;
+	buf[13] = 0x35;
+	memcpy(buf + 14, arp_hdr, sizeof(arp_hdr));
+	memcpy(buf + 22, mac, 6);	/* sender hardware address */
+	memcpy(buf + 32, mac, 6);	/* target hardware address */
+	return 60;
+}

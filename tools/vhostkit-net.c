@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vhostkit-net - vhost-user virtio-net back-end daemon: a learning L2
+ * switch between vhost-user ports and tap interfaces.  See
+ * docs/vhostkit-net.md.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vhostkit/net.h"
+
+#define EXIT_USAGE	2
+#define MAX_PORTS	64
+
+static struct vhk_net *g_net;
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+"Usage: vhostkit-net --port SPEC [--port SPEC ...] [OPTIONS]\n"
+"\n"
+"A virtio-net back-end (VIRTIO 1.2, 5.1) for vhost-user front-ends (QEMU\n"
+"-netdev vhost-user, DPDK virtio-user) that is also a learning L2 switch:\n"
+"every vhost-user socket is a port, and so is every tap interface given.\n"
+"Frames go where their destination MAC was learnt, else to every other\n"
+"port.  Offloads (checksum, TSO, ECN, USO) pass through where the\n"
+"receiving port takes them and are done in software where it does not.\n"
+"\n"
+"Ports:\n"
+"  --port socket=PATH[,client][,mac=MAC][,queues=N][,mtu=N][,rate=B]\n"
+"         [,pps=N][,poll][,backlog=N][,iommu=auto|on|off]\n"
+"      A vhost-user virtio-net device on Unix socket PATH.  The daemon\n"
+"      listens on PATH (created, removed on exit) unless 'client' is\n"
+"      given: then it connects to a listening front-end and reconnects\n"
+"      whenever the front-end goes away.\n"
+"        mac=XX:XX:XX:XX:XX:XX  MAC in the config space (VIRTIO_NET_F_MAC)\n"
+"        queues=N     queue pairs offered, 1-16 (default 1; VIRTIO_NET_F_MQ)\n"
+"        mtu=N        MTU offered and enforced on transmit (default 1500)\n"
+"        rate=B       ingress limit in bytes/s (k, M, G = 10^3, 10^6, 10^9)\n"
+"        pps=N        ingress limit in packets/s (token bucket, 0.1 s burst)\n"
+"        poll         busy-poll the rings instead of waiting for kicks\n"
+"        backlog=N    frames that may wait for the guest (default 1024)\n"
+"        iommu=...    device IOTLB policy, as vhostkit-blk --iommu:\n"
+"                     on: VIRTIO_F_ACCESS_PLATFORM means IOTLB; off: never\n"
+"                     offer it; auto (default): offer it, IOTLB if the\n"
+"                     front-end gives a back-end channel\n"
+"  --port tap=NAME[,queues=N][,mtu=N][,rate=B][,pps=N]\n"
+"      Tap interface NAME (created if missing), opened with IFF_VNET_HDR\n"
+"      and, for N > 1, IFF_MULTI_QUEUE.  Bring it up yourself\n"
+"      (ip link set NAME up).\n"
+"\n"
+"Options:\n"
+"  -p, --port SPEC         Add a port (above); at least one.\n"
+"  -C, --control PATH      Control socket: 'vhostkit net stats --control\n"
+"                          PATH' prints every counter.  Default: none.\n"
+"  -v, --verbose           Debug logging (same as VHOSTKIT_LOG=debug).\n"
+"  -h, --help              Print this help and exit.\n"
+"  -V, --version           Print the version and exit.\n"
+"\n"
+"Counters per port: in/out packets and bytes, software checksums and\n"
+"segments, drops by reason (hdr_short, runt, too_big, bad_gso, bad_csum,\n"
+"bad_hdr_len, bad_l3l4, queue_full, rx_no_room, rx_bad_buf, rate_limit,\n"
+"no_port, link_down, nomem, io_error); per queue pair: rx/tx packets and\n"
+"bytes.\n"
+"\n"
+"SIGTERM and SIGINT stop the daemon.  Exit status: 0 on a clean stop, 1 on\n"
+"a runtime error (socket, tap), 2 on a usage error.\n"
+"\n"
+"Example (a QEMU guest and the host through tap0):\n"
+"  vhostkit-net --port socket=/tmp/vm0.sock --port tap=tap0 &\n"
+"  qemu-system-x86_64 -machine q35 -m 512 \\\n"
+"    -object memory-backend-memfd,id=mem,size=512M,share=on \\\n"
+"    -numa node,memdev=mem \\\n"
+"    -chardev socket,id=c0,path=/tmp/vm0.sock \\\n"
+"    -netdev vhost-user,id=n0,chardev=c0 \\\n"
+"    -device virtio-net-pci,netdev=n0 ...\n");
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	if (g_net)
+		vhk_net_stop(g_net);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "port", required_argument, NULL, 'p' },
+		{ "control", required_argument, NULL, 'C' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct vhk_net_port_opts ports[MAX_PORTS];
+	const char *control = NULL;
+	unsigned int nports = 0;
+	struct vhk_net *net = NULL;
+	struct sigaction sa;
+	char err[160];
+	int c, ret;
+
+	while ((c = getopt_long(argc, argv, "p:C:vhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (nports == MAX_PORTS) {
+				fprintf(stderr, "vhostkit-net: at most %d ports\n",
+					MAX_PORTS);
+				return EXIT_USAGE;
+			}
+			if (vhk_net_port_parse(optarg, &ports[nports], err,
+					       sizeof(err))) {
+				fprintf(stderr, "vhostkit-net: --port %s: %s\n",
+					optarg, err);
+				return EXIT_USAGE;
+			}
+			nports++;
+			break;
+		case 'C':
+			control = optarg;
+			break;
+		case 'v':
+			vhk_log_set_level(VHK_LOG_DEBUG);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("vhostkit-net %s\n", VHK_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc || !nports) {
+		fprintf(stderr, "vhostkit-net: %s\n", optind < argc ?
+			"unexpected argument" : "at least one --port is required (see --help)");
+		return EXIT_USAGE;
+	}
+	ret = vhk_net_new(&net);
+	for (unsigned int i = 0; !ret && i < nports; i++) {
+		ret = vhk_net_add_port(net, &ports[i]);
+		if (ret)
+			fprintf(stderr, "vhostkit-net: port %s: %s\n",
+				ports[i].path, strerror(-ret));
+	}
+	if (ret) {
+		vhk_net_free(net);
+		return 1;
+	}
+	g_net = net;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	for (unsigned int i = 0; i < nports; i++)
+		printf("vhostkit-net: port %u %s %s%s (%u queue pairs)\n", i,
+		       ports[i].type == VHK_NET_PT_TAP ? "tap" :
+		       ports[i].client ? "connecting to" : "listening on",
+		       ports[i].path, ports[i].poll ? ", busy-poll" : "",
+		       ports[i].queues);
+	if (control)
+		printf("vhostkit-net: control socket %s\n", control);
+	fflush(stdout);
+	ret = vhk_net_run(net, control);
+	g_net = NULL;
+	if (ret < 0)
+		fprintf(stderr, "vhostkit-net: %s\n", strerror(-ret));
+	vhk_net_free(net);
+	return ret < 0 ? 1 : 0;
+}
