@@ -252,10 +252,15 @@ static void ctl_serve(struct vhk_net *n, int lfd)
 		return;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	r = recv(fd, cmd, sizeof(cmd) - 1, 0);
-	if (r > 0)
-		cmd[r] = '\0';
+	while (off < sizeof(cmd) - 1 && !memchr(cmd, '\n', off)) {
+		r = recv(fd, cmd + off, sizeof(cmd) - 1 - off, 0);
+		if (r <= 0)
+			break;
+		off += (size_t)r;
+	}
+	cmd[off] = '\0';
 	cmd[strcspn(cmd, "\r\n")] = '\0';
+	off = 0;
 	f = open_memstream(&text, &len);
 	if (f) {
 		if (!strcmp(cmd, "stats"))
@@ -281,15 +286,15 @@ int vhk_net_ctl_query(const char *path, const char *cmd, FILE *out)
 	ssize_t r;
 	int fd;
 
-	if (strlen(path) >= sizeof(sa.sun_path))
+	if (strlen(path) >= sizeof(sa.sun_path) || strlen(cmd) > 62)
 		return -ENAMETOOLONG;
+	snprintf(buf, sizeof(buf), "%s\n", cmd);
 	strcpy(sa.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    send(fd, cmd, strlen(cmd), MSG_NOSIGNAL) < 0 ||
-	    send(fd, "\n", 1, MSG_NOSIGNAL) < 0) {
+	    send(fd, buf, strlen(buf), MSG_NOSIGNAL) < 0) {
 		int err = -errno;
 
 		close(fd);
