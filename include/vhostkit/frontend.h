@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vhostkit/frontend.h - the userspace-driver runtime (VMM + guest roles in
- * one process), and the VMM negotiation helper.
+ * one process).
  *
  * One struct vhk_fe is one device driven from user space.  It sits on the
  * protocol client (vu_client.h), which speaks vhost-user; the runtime
@@ -60,31 +60,11 @@ extern "C" {
 
 struct vhk_fe;
 
-/**
- * vhk_fe_default_allowlist - the virtio feature bits this front-end knows
- * how to forward: device bits 0-23 and the transport bits INDIRECT_DESC,
- * EVENT_IDX, VERSION_1, ACCESS_PLATFORM, RING_PACKED, IN_ORDER and
- * ORDER_PLATFORM.  PROTOCOL_FEATURES (30) is not in it (handled apart).
+/*
+ * vhk_fe_default_allowlist() and vhk_fe_backend_features(), the VMM
+ * negotiation helper, are declared in vu_client.h (included above): they
+ * belong to the protocol client and serve this runtime too.
  */
-uint64_t vhk_fe_default_allowlist(void);
-
-/**
- * vhk_fe_backend_features - the VMM negotiation helper (docs/frontend.md,
- * "The negotiation rule"); for a VMM on vu_client.h as for this runtime.
- * @guest_acked:     features the guest (driver) acked
- * @backend_offered: GET_FEATURES of the back-end
- * @allowlist:       bits this VMM knows how to forward
- * @iotlb_provided:  this VMM really drives a device IOTLB for the device
- *
- * Returns guest_acked & backend_offered & allowlist, with ACCESS_PLATFORM
- * kept only when @iotlb_provided (else masked: the guest may still have
- * been told ACCESS_PLATFORM, but a back-end seeing it would switch on an
- * IOTLB nobody fills - the crosvm bug, fixed by 4e7d00be2e13).
- * PROTOCOL_FEATURES (30) is never in the result: the caller adds it when
- * the back-end offered it.  Pure function.
- */
-uint64_t vhk_fe_backend_features(uint64_t guest_acked, uint64_t backend_offered,
-				 uint64_t allowlist, bool iotlb_provided);
 
 enum vhk_dma_mode {
 	VHK_DMA_DIRECT,		/* no ACCESS_PLATFORM: GPAs */

@@ -53,6 +53,32 @@ extern "C" {
 
 struct vhk_vuc;
 
+/**
+ * vhk_fe_default_allowlist - the virtio feature bits this front-end knows
+ * how to forward: device bits 0-23 and the transport bits INDIRECT_DESC,
+ * EVENT_IDX, VERSION_1, ACCESS_PLATFORM, RING_PACKED, IN_ORDER and
+ * ORDER_PLATFORM.  PROTOCOL_FEATURES (30) is not in it (handled apart).
+ */
+uint64_t vhk_fe_default_allowlist(void);
+
+/**
+ * vhk_fe_backend_features - the VMM negotiation helper (docs/frontend.md,
+ * "The negotiation rule"): the word to pass to vhk_vuc_set_features().
+ * @guest_acked:     features the guest (driver) acked
+ * @backend_offered: GET_FEATURES of the back-end
+ * @allowlist:       bits this VMM knows how to forward
+ * @iotlb_provided:  this VMM really drives a device IOTLB for the device
+ *
+ * Returns guest_acked & backend_offered & allowlist, with ACCESS_PLATFORM
+ * kept only when @iotlb_provided (else masked: the guest may still have
+ * been told ACCESS_PLATFORM, but a back-end seeing it would switch on an
+ * IOTLB nobody fills - the crosvm bug, fixed by 4e7d00be2e13).
+ * PROTOCOL_FEATURES (30) is never in the result: vhk_vuc_set_features()
+ * adds it when the back-end offered it.  Pure function.
+ */
+uint64_t vhk_fe_backend_features(uint64_t guest_acked, uint64_t backend_offered,
+				 uint64_t allowlist, bool iotlb_provided);
+
 struct vhk_vuc_config {
 	const char *socket_path;
 	const char *name;		 /* log prefix; NULL = "vuc" */
@@ -112,7 +138,7 @@ bool vhk_vuc_connected(const struct vhk_vuc *c);
  * acked, SET_STATUS(ACKNOWLEDGE | DRIVER | FEATURES_OK) and GET_STATUS
  * (VIRTIO 1.2, 3.1.1: FEATURES_OK must stick); then, after a reset without
  * IOTLB_PERSIST, every remembered IOTLB mapping is sent again.
- * Compute @features with vhk_fe_backend_features() (frontend.h):
+ * Compute @features with vhk_fe_backend_features() (above):
  * ACCESS_PLATFORM only if this VMM fills the IOTLB.
  * Returns 0, -ENOTSUP (bits not offered, or FEATURES_OK refused), -errno.
  */
