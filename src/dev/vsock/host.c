@@ -588,6 +588,10 @@ static void conn_event(struct vhk_vsock *vs, struct vsock_conn *c,
 			vsock_conn_reset(vs, c);
 			return;
 		}
+		/* Already read to EOF: the guest still has to hear that
+		 * the host receives no more either. */
+		if (c->host_eof && !(c->shut_sent & VHK_VSOCK_SHUTDOWN_RCV))
+			c->pending |= P_SHUTDOWN;
 		vsock_rx_add(vs, c);
 		return;
 	}

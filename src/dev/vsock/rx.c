@@ -480,8 +480,10 @@ void vsock_rx_run(struct vhk_vsock *vs)
 				vsock_rx_add(vs, c);	/* round-robin */
 			} else {
 				vsock_host_update_events(vs, c);
+				/* Hung up and read to the end: nothing more
+				 * can come from the host socket. */
 				if (c->state == CONN_OPEN && c->host_hup &&
-				    c->fd >= 0)
+				    c->host_eof && c->fd >= 0)
 					vsock_host_close_fd(vs, c);
 			}
 		}
