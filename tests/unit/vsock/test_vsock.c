@@ -351,6 +351,18 @@ static void test_transport_reset(void **state)
 				 h.vq[VHK_VSOCK_VQ_EVENT]);
 	assert_int_equal(vhk_drv_vq_get_used(h.dq[VHK_VSOCK_VQ_EVENT], &tok,
 					     &len), 0);
+	/* a device reset loses the connections: one more event when the
+	 * event queue runs again */
+	for (uint16_t i = 0; i < VHK_VSOCK_NUM_VQS; i++)
+		vhk_vsock_ops.queue_stop(h.vs, i, h.vq[i]);
+	vhk_vsock_ops.reset(h.vs);
+	assert_int_equal(vhk_vsock_ops.set_features(h.vs, h.features), 0);
+	for (uint16_t i = 0; i < VHK_VSOCK_NUM_VQS; i++)
+		assert_int_equal(vhk_vsock_ops.queue_start(h.vs, i, h.vq[i]), 0);
+	assert_int_equal(vhk_drv_vq_get_used(h.dq[VHK_VSOCK_VQ_EVENT], &tok,
+					     &len), 1);
+	assert_int_equal(len, 4);
+	assert_int_equal(h.vs->st.events, 2);
 	vh_teardown(&h, 0);
 }
 
