@@ -4,34 +4,36 @@
  * block device (io_uring).  See docs/vhostkit-blk.md.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "daemon.h"
 #include "vhostkit/blk.h"
 
-#define EXIT_USAGE	2
+#define EXIT_USAGE	VHK_DAEMON_EXIT_USAGE
 
-static struct vhk_backend *g_be;
+/* QEMU's vhost-user.json, VHostUserBackendCapabilitiesBlock. */
+static const char blk_caps[] =
+	"{\"type\": \"block\", \"features\": [\"read-only\", \"blk-file\"]}";
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-"Usage: vhostkit-blk --socket-path PATH --disk FILE [OPTIONS]\n"
+"Usage: vhostkit-blk (--socket-path PATH | --fd FDNUM) --disk FILE [OPTIONS]\n"
+"       vhostkit-blk --print-capabilities\n"
 "\n"
 "Serve FILE (a regular file or a block device) as a virtio-blk device to a\n"
 "vhost-user front-end such as QEMU's vhost-user-blk-pci.  Requests run\n"
 "through io_uring, one ring per virtqueue: read, write, flush, discard,\n"
 "write-zeroes and get-id (VIRTIO 1.2, 5.2).\n"
 "\n"
-"Options:\n"
-"  -s, --socket-path PATH  Unix socket of the vhost-user connection.  The\n"
-"                          daemon creates it and listens (removed on exit),\n"
-"                          unless --connect is given.  Required.\n"
-"  -d, --disk FILE         Image file or block device to serve.  Opened with\n"
+"Device:\n"
+"  -d, --disk, --blk-file FILE\n"
+"                          Image file or block device to serve.  Opened with\n"
 "                          O_DIRECT when the file system allows it (else\n"
 "                          through the page cache).  The capacity is its size\n"
 "                          rounded down to 512 bytes.  Required.\n"
@@ -48,8 +50,6 @@ static void usage(FILE *out)
 "                                unless the back-end channel and REPLY_ACK exist.\n"
 "                          off:  never offer ACCESS_PLATFORM (pKVM, swiotlb).\n"
 "                          auto: offer it; IOTLB if a channel, else identity.\n"
-"  -c, --connect           Connect to PATH (a listening front-end) instead of\n"
-"                          listening; retries until it appears.\n"
 "  -S, --serial ID         Serial returned by GET_ID (up to 20 bytes; longer\n"
 "                          IDs are cut).  Default: empty.\n"
 "  -1, --once              Exit when the first front-end disconnects\n"
@@ -64,10 +64,14 @@ static void usage(FILE *out)
 "  -v, --verbose           Debug logging (same as VHOSTKIT_LOG=debug).\n"
 "  -h, --help              Print this help and exit.\n"
 "  -V, --version           Print the version and exit.\n"
+"\n");
+	vhk_daemon_usage(out);
+	fprintf(out,
 "\n"
-"The socket path is printed when the daemon is ready; the translation mode\n"
+"The socket is printed when the daemon is ready; the translation mode\n"
 "(gpa, platform-identity or iotlb) is logged when the rings start.\n"
-"SIGTERM and SIGINT stop the daemon after in-flight I/O completes.\n"
+"SIGTERM and SIGINT stop the daemon after in-flight I/O completes; SIGHUP\n"
+"reopens --log-file.\n"
 "\n"
 "Exit status: 0 on a clean stop, 1 on a runtime error (disk, socket),\n"
 "2 on a usage error.\n"
@@ -79,13 +83,6 @@ static void usage(FILE *out)
 "    -numa node,memdev=mem \\\n"
 "    -chardev socket,id=c0,path=/tmp/vhk-blk.sock \\\n"
 "    -device vhost-user-blk-pci,chardev=c0,num-queues=1 ...\n");
-}
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	if (g_be)
-		vhk_backend_stop(g_be);
 }
 
 static int parse_u16(const char *s, const char *what, unsigned int min,
@@ -108,13 +105,13 @@ static int parse_u16(const char *s, const char *what, unsigned int min,
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "socket-path", required_argument, NULL, 's' },
+		VHK_DAEMON_LONGOPTS,
 		{ "disk", required_argument, NULL, 'd' },
+		{ "blk-file", required_argument, NULL, 'd' },
 		{ "read-only", no_argument, NULL, 'r' },
 		{ "num-queues", required_argument, NULL, 'q' },
 		{ "queue-size", required_argument, NULL, 'Q' },
 		{ "iommu", required_argument, NULL, 'i' },
-		{ "connect", no_argument, NULL, 'c' },
 		{ "serial", required_argument, NULL, 'S' },
 		{ "once", no_argument, NULL, '1' },
 		{ "iotlb-entries", required_argument, NULL, 'E' },
@@ -128,15 +125,20 @@ int main(int argc, char **argv)
 	struct vhk_backend_config cfg = { .name = "blk0" };
 	struct vhk_backend *be = NULL;
 	struct vhk_blk *blk = NULL;
-	struct sigaction sa;
+	struct vhk_daemon d;
+	bool usage_err;
 	int c, ret;
 
-	while ((c = getopt_long(argc, argv, "s:d:rq:Q:i:cS:1E:WvhV", longopts,
-				NULL)) != -1) {
+	vhk_daemon_init(&d, "vhostkit-blk", blk_caps);
+	while ((c = getopt_long(argc, argv,
+				VHK_DAEMON_SHORTOPTS "d:rq:Q:i:S:1E:WvhV",
+				longopts, NULL)) != -1) {
+		ret = vhk_daemon_option(&d, c, optarg);
+		if (ret < 0)
+			return EXIT_USAGE;
+		if (ret > 0)
+			continue;
 		switch (c) {
-		case 's':
-			cfg.socket_path = optarg;
-			break;
 		case 'd':
 			o.disk = optarg;
 			break;
@@ -159,9 +161,6 @@ int main(int argc, char **argv)
 					optarg);
 				return EXIT_USAGE;
 			}
-			break;
-		case 'c':
-			cfg.connect = true;
 			break;
 		case 'S':
 			o.serial = optarg;
@@ -201,17 +200,26 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (optind < argc || !cfg.socket_path || !o.disk) {
+	if (d.print_caps)
+		return vhk_daemon_print_capabilities(&d);
+	if (optind < argc || !o.disk) {
 		fprintf(stderr, "vhostkit-blk: %s\n", optind < argc ?
 			"unexpected argument" :
-			"--socket-path and --disk are required (see --help)");
+			"--disk is required (see --help)");
 		return EXIT_USAGE;
+	}
+	if (vhk_daemon_setup(&d, &cfg, &usage_err) < 0) {
+		vhk_daemon_fini(&d);
+		return usage_err ? EXIT_USAGE : 1;
 	}
 
 	ret = vhk_blk_open(&blk, &o);
 	if (ret < 0) {
 		fprintf(stderr, "vhostkit-blk: cannot open %s: %s\n", o.disk,
 			strerror(-ret));
+		if (cfg.adopt_listen_fd)
+			close(cfg.listen_fd);
+		vhk_daemon_fini(&d);
 		return 1;
 	}
 	/* The rings must not pop chains longer than the device takes. */
@@ -221,17 +229,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vhostkit-blk: %s: %s\n", cfg.socket_path,
 			strerror(-ret));
 		vhk_blk_close(blk);
+		vhk_daemon_fini(&d);
 		return 1;
 	}
 	vhk_blk_attach(blk, be);
-
-	g_be = be;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	if (vhk_daemon_start(&d, be) < 0) {
+		vhk_backend_free(be);
+		vhk_blk_close(blk);
+		vhk_daemon_fini(&d);
+		return 1;
+	}
 
 	printf("vhostkit-blk: %s %s (disk %s, %llu sectors, %s%s, %u queues, iommu %s)\n",
 	       cfg.connect ? "connecting to" : "listening on",
@@ -243,9 +250,9 @@ int main(int argc, char **argv)
 	fflush(stdout);
 
 	ret = vhk_backend_run(be);
-	g_be = NULL;
 	if (ret < 0)
 		fprintf(stderr, "vhostkit-blk: %s\n", strerror(-ret));
+	vhk_daemon_fini(&d);
 	vhk_backend_free(be);
 	vhk_blk_close(blk);
 	return ret < 0 ? 1 : 0;

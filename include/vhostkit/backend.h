@@ -89,7 +89,14 @@ struct vhk_device_ops {
 };
 
 struct vhk_backend_config {
-	const char *socket_path;
+	const char *socket_path;	/* NULL only with adopt_listen_fd */
+	/* With adopt_listen_fd: accept on listen_fd, an already listening
+	 * Unix stream socket (--fd, systemd socket activation) instead of
+	 * creating socket_path.  The server owns the fd from
+	 * vhk_backend_new() on (closed by free, also when new fails), makes
+	 * it non-blocking and never unlinks a path for it. */
+	bool adopt_listen_fd;
+	int listen_fd;
 	bool connect;			/* connect to a listening front-end */
 	enum vhk_iommu_policy iommu;
 	const char *name;		/* log prefix, e.g. "blk0" */

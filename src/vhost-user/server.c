@@ -93,6 +93,42 @@ static int listen_socket(struct vhk_backend *be)
 	return 0;
 }
 
+/*
+ * An inherited socket (--fd N, LISTEN_FDS): it must be an AF_UNIX stream
+ * socket that already listens; made non-blocking so that a connection
+ * that vanishes between epoll and accept4() cannot block the loop.
+ */
+static int adopt_listen_socket(struct vhk_backend *be)
+{
+	int v = 0, fl;
+	socklen_t len = sizeof(v);
+
+	if (be->listen_fd < 0)
+		return -EBADF;
+	if (getsockopt(be->listen_fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0)
+		return -errno;
+	if (v != AF_UNIX)
+		return -EAFNOSUPPORT;
+	len = sizeof(v);
+	if (getsockopt(be->listen_fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0)
+		return -errno;
+	if (v != SOCK_STREAM)
+		return -ESOCKTNOSUPPORT;
+	len = sizeof(v);
+	if (getsockopt(be->listen_fd, SOL_SOCKET, SO_ACCEPTCONN, &v,
+		       &len) < 0)
+		return -errno;
+	if (!v)
+		return -EINVAL;
+	fl = fcntl(be->listen_fd, F_GETFL);
+	if (fl < 0 || fcntl(be->listen_fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	fl = fcntl(be->listen_fd, F_GETFD);
+	if (fl < 0 || fcntl(be->listen_fd, F_SETFD, fl | FD_CLOEXEC) < 0)
+		return -errno;
+	return 0;
+}
+
 static int try_connect(struct vhk_backend *be)
 {
 	struct sockaddr_un sa;
@@ -122,19 +158,29 @@ int vhk_backend_new(struct vhk_backend **out,
 	uint16_t n;
 	int err;
 
-	if (!out || !cfg || !cfg->socket_path || !ops || !ops->num_queues ||
-	    !ops->get_features || !ops->queue_kick)
+	if (!out || !cfg || (!cfg->socket_path && !cfg->adopt_listen_fd) ||
+	    !ops || !ops->num_queues || !ops->get_features ||
+	    !ops->queue_kick || (cfg->adopt_listen_fd && cfg->connect)) {
+		if (cfg && cfg->adopt_listen_fd && cfg->listen_fd >= 0)
+			close(cfg->listen_fd);
 		return -EINVAL;
+	}
 	be = calloc(1, sizeof(*be));
-	if (!be)
+	if (!be) {
+		if (cfg->adopt_listen_fd && cfg->listen_fd >= 0)
+			close(cfg->listen_fd);
 		return -ENOMEM;
+	}
 	be->cfg = *cfg;
 	be->ops = ops;
 	be->dev = dev;
 	be->epfd = be->stop_fd = be->listen_fd = -1;
 	be->conn_fd = be->channel_fd = -1;
 	be->notify_fd = -1;
-	be->socket_path = strdup(cfg->socket_path);
+	if (cfg->adopt_listen_fd)
+		be->listen_fd = cfg->listen_fd;
+	be->socket_path = strdup(cfg->socket_path ? cfg->socket_path :
+				 "(inherited socket)");
 	be->name = strdup(cfg->name ? cfg->name : "vhost-user");
 	if (!be->cfg.miss_timeout_ms)
 		be->cfg.miss_timeout_ms = 2000;
@@ -187,7 +233,15 @@ int vhk_backend_new(struct vhk_backend **out,
 	err = be_workers_init(be);
 	if (err)
 		goto fail;
-	if (!cfg->connect) {
+	if (cfg->adopt_listen_fd) {
+		err = adopt_listen_socket(be);
+		if (err) {
+			vhk_log(VHK_LOG_ERR, be->name,
+				"fd %d is not a listening Unix stream socket: %s",
+				be->listen_fd, strerror(-err));
+			goto fail;
+		}
+	} else if (!cfg->connect) {
 		err = listen_socket(be);
 		if (err) {
 			vhk_log(VHK_LOG_ERR, be->name, "cannot listen on %s: %s",

@@ -210,7 +210,12 @@ static void *worker_main(void *arg)
 	struct be_worker *w = arg;
 	struct vhk_backend *be = w->be;
 	struct epoll_event evs[16];
+	char name[16];
 
+	/* Named from inside: prctl(PR_SET_NAME) rather than a write to
+	 * /proc/self/task/N/comm, which a sandboxed daemon cannot open. */
+	snprintf(name, sizeof(name), "vhk-q%u", w->idx);
+	pthread_setname_np(pthread_self(), name);
 	cur_worker = w;
 	while (worker_gate(w)) {
 		struct be_vring *r = &be->vr[w->idx];
@@ -281,7 +286,6 @@ int be_worker_ensure(struct vhk_backend *be, uint16_t idx)
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct be_worker *w;
 	sigset_t all, old;
-	char name[16];
 	int err;
 
 	if (!be->workers || idx >= be->nvrings)
@@ -320,8 +324,6 @@ int be_worker_ensure(struct vhk_backend *be, uint16_t idx)
 		worker_free(w);
 		return err;
 	}
-	snprintf(name, sizeof(name), "vhk-q%u", idx);
-	pthread_setname_np(w->th, name);
 	/* A worker started during a pause parks before touching anything. */
 	if (be->pause_depth > 0)
 		worker_pause(w);

@@ -1,0 +1,319 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""
+test_conventions.py - every vhostkit daemon against the shared daemon
+conventions (tools/daemon, docs/daemons.md):
+
+  --print-capabilities (JSON for the device type), the share/qemu/vhost-user
+  descriptor, --fd on a socket this test created, systemd socket activation
+  (systemd-socket-activate) and readiness notification (NOTIFY_SOCKET),
+  SIGHUP log reopen, SIGTERM, the sandbox (/proc/PID/status: Seccomp 2,
+  NoNewPrivs 1, no capabilities; a forbidden call after setup kills the
+  daemon with SIGSYS), and the usage errors.
+
+Usage: test_conventions.py --cli VHOSTKIT --descriptor-dir DIR DAEMON...
+Each DAEMON is NAME=PATH[:ARGS] where ARGS (comma separated) are what it
+needs besides its socket (vhostkit-blk: --disk is made here).
+"""
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+    return cond
+
+
+def wait_for(pred, timeout=10.0, step=0.05):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+def status_fields(pid):
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+def probe_type(cli, path):
+    r = subprocess.run([cli, "probe", path, "--timeout", "5000"],
+                       capture_output=True, text=True, timeout=30)
+    for line in r.stdout.splitlines():
+        if line.strip().startswith("device type"):
+            return line.split()[2]
+    return "probe failed: " + r.stderr.strip()
+
+
+class Daemon:
+    def __init__(self, name, binary, extra, tmp):
+        self.name, self.bin, self.tmp = name, binary, tmp
+        self.extra = list(extra)
+        if name == "vhostkit-blk":
+            disk = os.path.join(tmp, "disk.img")
+            with open(disk, "wb") as f:
+                f.truncate(8 << 20)
+            self.extra += ["--disk", disk, "--num-queues", "1"]
+
+    def cmd(self, *args):
+        return [self.bin] + list(args) + self.extra
+
+
+def test_capabilities(d, descriptor_dir):
+    r = subprocess.run([d.bin, "--print-capabilities"], capture_output=True,
+                       text=True, timeout=10)
+    check(r.returncode == 0, f"{d.name} --print-capabilities exits 0")
+    try:
+        caps = json.loads(r.stdout)
+    except ValueError:
+        caps = {}
+    check(isinstance(caps.get("type"), str),
+          f"{d.name} capabilities are a JSON object with a type: {r.stdout.strip()}")
+    if d.name == "vhostkit-blk":
+        check(caps.get("type") == "block" and
+              set(caps.get("features", [])) == {"read-only", "blk-file"},
+              "vhostkit-blk: type block, features read-only + blk-file")
+    desc = os.path.join(descriptor_dir, f"50-{d.name}.json")
+    try:
+        with open(desc) as f:
+            dj = json.load(f)
+    except (OSError, ValueError) as e:
+        check(False, f"{desc} parses: {e}")
+        return
+    check(dj.get("type") == caps.get("type"),
+          f"{desc}: type {dj.get('type')} = the capabilities' type")
+    check(os.path.basename(dj.get("binary", "")) == d.name and
+          os.path.isabs(dj.get("binary", "")),
+          f"{desc}: binary {dj.get('binary')} is an absolute path to {d.name}")
+    check(bool(dj.get("description")), f"{desc}: has a description")
+
+
+def test_fd_notify_signals(d, cli):
+    """--fd with a socket made here; NOTIFY_SOCKET; sandbox; SIGHUP; TERM."""
+    tmp = d.tmp
+    path = os.path.join(tmp, "fd.sock")
+    ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    ls.bind(path)
+    ls.listen(1)
+    ns_path = os.path.join(tmp, "notify.sock")
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ns.bind(ns_path)
+    ns.settimeout(20)
+    log = os.path.join(tmp, "daemon.log")
+    env = dict(os.environ, NOTIFY_SOCKET=ns_path)
+    p = subprocess.Popen(d.cmd("--fd", str(ls.fileno()), "--log-file", log),
+                         pass_fds=[ls.fileno()], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True)
+    ls.close()
+    try:
+        try:
+            msg = ns.recv(4096).decode()
+        except socket.timeout:
+            msg = ""
+        check("READY=1" in msg.split("\n") and f"MAINPID={p.pid}" in msg,
+              f"{d.name}: READY=1 and MAINPID on NOTIFY_SOCKET ({msg!r})")
+        st = status_fields(p.pid)
+        check(st.get("Seccomp") == "2", f"{d.name}: Seccomp: {st.get('Seccomp')} (2 = filter)")
+        check(st.get("NoNewPrivs") == "1", f"{d.name}: NoNewPrivs: {st.get('NoNewPrivs')}")
+        check(int(st.get("CapEff", "1"), 16) == 0 and
+              int(st.get("CapPrm", "1"), 16) == 0 and
+              int(st.get("CapBnd", "1"), 16) == 0,
+              f"{d.name}: no capabilities (CapEff {st.get('CapEff')}, CapBnd {st.get('CapBnd')})")
+        root = os.readlink(f"/proc/{p.pid}/root")
+        mnt_self = os.readlink("/proc/self/ns/mnt")
+        mnt_d = os.readlink(f"/proc/{p.pid}/ns/mnt")
+        check(mnt_self != mnt_d, f"{d.name}: own mount namespace (default --sandbox namespace; root {root})")
+        if d.name == "vhostkit-blk":
+            t = probe_type(cli, path)
+            check(t == "blk",
+                  f"{d.name}: vhostkit probe over the --fd socket says blk ({t})")
+        # log rotation: move the file away, SIGHUP, a new file appears
+        os.rename(log, log + ".1")
+        p.send_signal(signal.SIGHUP)
+        check(wait_for(lambda: os.path.exists(log)),
+              f"{d.name}: SIGHUP reopens --log-file (a new file after rotation)")
+        time.sleep(0.2)
+        check(p.poll() is None, f"{d.name}: alive after SIGHUP")
+        with open(log + ".1") as f:
+            old = f.read()
+        check("sandbox: namespace" in old, f"{d.name}: the log file got the log lines")
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=20)
+        with open(log) as f:
+            tail = f.read()[-400:]
+        check(rc == 0, f"{d.name}: SIGTERM: clean exit (rc {rc}): {tail}")
+        try:
+            msg = ns.recv(4096).decode()
+        except socket.timeout:
+            msg = ""
+        check("STOPPING=1" in msg, f"{d.name}: STOPPING=1 on the way out")
+        check(os.path.exists(path), f"{d.name}: an inherited socket's path is left alone")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        ns.close()
+
+
+def test_socket_activation(d, cli, ssa):
+    path = os.path.join(d.tmp, "sa.sock")
+    # systemd-socket-activate listens, and starts the daemon with
+    # LISTEN_FDS=1 / LISTEN_PID at the first connection.
+    p = subprocess.Popen([ssa, "-l", path] + d.cmd(),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        check(wait_for(lambda: os.path.exists(path)),
+              f"systemd-socket-activate listens on {path}")
+        if d.name == "vhostkit-blk":
+            check(probe_type(cli, path) == "blk",
+                  f"{d.name}: socket-activated, vhostkit probe says blk")
+        else:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)
+            time.sleep(1)
+            s.close()
+        check(p.poll() is None, f"{d.name}: socket-activated daemon still serving")
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=20)
+        check(rc == 0, f"{d.name}: socket-activated: SIGTERM, rc {rc}: {p.stderr.read()[-300:]}")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def test_forbidden_call(d):
+    """The debug hook: after setup, try to create a file."""
+    target = os.path.join(d.tmp, "must-not-exist")
+    sock = os.path.join(d.tmp, "hook.sock")
+
+    def run(*opts):
+        env = dict(os.environ, VHOSTKIT_SANDBOX_TEST="open:" + target)
+        if "chroot" in opts:
+            # LeakSanitizer reads /proc at exit, which a chroot hides
+            # (ASan builds; no effect otherwise).
+            env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
+                                   ":detect_leaks=0").lstrip(":")
+        p = subprocess.Popen(d.cmd("--socket-path", sock, *opts), env=env,
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+        # The hook runs right after setup: its report, or death by SIGSYS.
+        seen = []
+        for line in p.stderr:
+            seen.append(line)
+            if "sandbox test:" in line:
+                break
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+        p.wait(timeout=20)
+        return p.returncode, "".join(seen) + p.stderr.read()
+
+    rc, err = run("--sandbox", "none")
+    check(rc == -signal.SIGSYS and not os.path.exists(target),
+          f"{d.name}: open() after setup with seccomp on: killed by SIGSYS (rc {rc})")
+    check("forbidden system call" in err,
+          f"{d.name}: the SIGSYS is explained on stderr")
+    # Controls: the hook itself works when nothing forbids the call...
+    rc, err = run("--sandbox", "none", "--seccomp", "off")
+    check(rc == 0 and os.path.exists(target) and "SUCCEEDED" in err,
+          f"{d.name}: control: --sandbox none --seccomp off lets it create the file (rc {rc})")
+    if os.path.exists(target):
+        os.unlink(target)
+    # ...and the namespace alone hides the file system.
+    rc, err = run("--seccomp", "off")
+    check(rc == 0 and not os.path.exists(target) and "failed" in err,
+          f"{d.name}: --sandbox namespace alone: the file system is out of reach (rc {rc})")
+    if os.geteuid() == 0:
+        empty = os.path.join(d.tmp, "empty")
+        rc, err = run("--sandbox", "chroot", "--sandbox-dir", empty,
+                      "--seccomp", "off")
+        check(rc == 0 and not os.path.exists(target) and "failed" in err,
+              f"{d.name}: --sandbox chroot: the file system is out of reach (rc {rc})")
+
+
+def test_usage(d):
+    sock = os.path.join(d.tmp, "u.sock")
+    cases = [
+        (["--fd", "0", "--socket-path", sock], 2, "--fd excludes"),
+        (["--fd", "x"], 2, "--fd must be"),
+        ([], 2, "--socket-path or --fd is required"),
+        (["--sandbox", "jail", "--socket-path", sock], 2, "--sandbox must be"),
+        (["--seccomp", "maybe", "--socket-path", sock], 2, "--seccomp must be"),
+    ]
+    for opts, want, text in cases:
+        r = subprocess.run(d.cmd(*opts), capture_output=True, text=True,
+                           timeout=10, stdin=subprocess.DEVNULL)
+        check(r.returncode == want and text in r.stderr,
+              f"{d.name} {' '.join(opts) or '(no socket)'}: exit {r.returncode}, '{text}'")
+    # Anything but a stale socket at PATH is never replaced.
+    with open(sock, "w") as f:
+        f.write("precious")
+    r = subprocess.run(d.cmd("--socket-path", sock), capture_output=True,
+                       text=True, timeout=10)
+    with open(sock) as f:
+        kept = f.read() == "precious"
+    check(r.returncode == 1 and kept and "File exists" in r.stderr,
+          f"{d.name}: a regular file at --socket-path is refused and kept (exit {r.returncode})")
+    os.unlink(sock)
+    # --fd that is not a listening Unix stream socket: a runtime error
+    rd, wr = os.pipe()
+    r = subprocess.run(d.cmd("--fd", str(rd)), capture_output=True,
+                       text=True, timeout=10, pass_fds=[rd])
+    check(r.returncode == 1 and "not a listening Unix stream socket" in r.stderr,
+          f"{d.name} --fd PIPE: exit {r.returncode}, refused")
+    os.close(rd)
+    os.close(wr)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    r = subprocess.run(d.cmd("--fd", str(s.fileno())), capture_output=True,
+                       text=True, timeout=10, pass_fds=[s.fileno()])
+    check(r.returncode == 1 and "not a listening" in r.stderr,
+          f"{d.name} --fd of a socket that does not listen: exit {r.returncode}")
+    s.close()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cli", required=True)
+    ap.add_argument("--descriptor-dir", required=True)
+    ap.add_argument("daemons", nargs="+")
+    a = ap.parse_args()
+    ssa = "/usr/bin/systemd-socket-activate"
+    if not os.access(ssa, os.X_OK):
+        print(f"FAIL: {ssa} missing (Debian package systemd; scripts/test.sh installs it)")
+        return 1
+    for spec in a.daemons:
+        name, _, rest = spec.partition("=")
+        binary, _, extra = rest.partition(":")
+        with tempfile.TemporaryDirectory(prefix="vhk-conv-") as tmp:
+            d = Daemon(name, binary, [x for x in extra.split(",") if x], tmp)
+            test_capabilities(d, a.descriptor_dir)
+            test_usage(d)
+            test_fd_notify_signals(d, a.cli)
+            test_socket_activation(d, a.cli, ssa)
+            test_forbidden_call(d)
+    print(f"{len(failures)} failure(s)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

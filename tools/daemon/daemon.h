@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tools/daemon/daemon.h - what every vhostkit daemon shares, written once:
+ *
+ *  - the vhost-user "Backend program conventions" (QEMU's vhost-user spec):
+ *    --socket-path PATH, --fd FDNUM (an inherited listening socket),
+ *    --print-capabilities (the JSON capabilities object of the device type);
+ *  - systemd: socket activation (LISTEN_FDS / LISTEN_PID) and readiness
+ *    notification (NOTIFY_SOCKET: READY=1, STOPPING=1, STATUS=...);
+ *  - SIGTERM / SIGINT stop the back-end (in-flight I/O is completed by
+ *    vhk_backend_run()), SIGHUP reopens --log-file;
+ *  - the sandbox entered once setup is done (sandbox.c): a private mount
+ *    namespace or a chroot, no capabilities, no_new_privs and a seccomp
+ *    allowlist the device can extend.
+ *
+ * A daemon opts in like tools/vhostkit-blk.c does (docs/daemons.md):
+ *
+ *	struct vhk_daemon d;
+ *	vhk_daemon_init(&d, "vhostkit-blk", "{\"type\":\"block\",...}");
+ *	getopt_long(... VHK_DAEMON_SHORTOPTS "...", { VHK_DAEMON_LONGOPTS, ...})
+ *		-> vhk_daemon_option(&d, c, optarg) first;
+ *	if (d.print_caps) return vhk_daemon_print_capabilities(&d);
+ *	vhk_daemon_setup(&d, &cfg);		log file, socket, notify socket
+ *	... open the device, vhk_backend_new(&be, &cfg, ...) ...
+ *	vhk_daemon_start(&d, be);		signals, sandbox, READY=1
+ *	vhk_backend_run(be);
+ *	vhk_daemon_fini(&d);			STOPPING=1, socket removed
+ */
+#ifndef VHOSTKIT_TOOLS_DAEMON_H
+#define VHOSTKIT_TOOLS_DAEMON_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "vhostkit/backend.h"
+
+/* Exit status of a usage error (every daemon). */
+#define VHK_DAEMON_EXIT_USAGE	2
+
+enum vhk_sandbox_mode {
+	VHK_SANDBOX_NAMESPACE = 0,	/* default */
+	VHK_SANDBOX_CHROOT,
+	VHK_SANDBOX_NONE,
+};
+
+/* getopt values of the shared long options (above any short option). */
+enum {
+	VHK_DOPT_FD = 0x1000,
+	VHK_DOPT_PRINT_CAPS,
+	VHK_DOPT_LOG_FILE,
+	VHK_DOPT_SANDBOX,
+	VHK_DOPT_SANDBOX_DIR,
+	VHK_DOPT_SECCOMP,
+	VHK_DOPT_STATS_SOCKET,
+};
+
+/* Short options the shared layer owns: -s PATH, -c. */
+#define VHK_DAEMON_SHORTOPTS "s:c"
+
+/* The shared entries of a daemon's struct option array. */
+#define VHK_DAEMON_LONGOPTS \
+	{ "socket-path", required_argument, NULL, 's' }, \
+	{ "connect", no_argument, NULL, 'c' }, \
+	{ "fd", required_argument, NULL, VHK_DOPT_FD }, \
+	{ "print-capabilities", no_argument, NULL, VHK_DOPT_PRINT_CAPS }, \
+	{ "log-file", required_argument, NULL, VHK_DOPT_LOG_FILE }, \
+	{ "sandbox", required_argument, NULL, VHK_DOPT_SANDBOX }, \
+	{ "sandbox-dir", required_argument, NULL, VHK_DOPT_SANDBOX_DIR }, \
+	{ "seccomp", required_argument, NULL, VHK_DOPT_SECCOMP }
+
+struct vhk_daemon {
+	/* Set by vhk_daemon_init(); a daemon may set the rest before setup. */
+	const char *prog;		/* "vhostkit-blk": messages, notify */
+	const char *caps_json;		/* --print-capabilities object */
+	/* Extra system calls the device's steady state needs (by name,
+	 * NULL-terminated), added to the shared seccomp allowlist. */
+	const char *const *extra_syscalls;
+
+	/* Options. */
+	const char *socket_path;
+	int fd;				/* --fd; -1 = none */
+	bool connect;
+	bool print_caps;
+	const char *log_file;
+	enum vhk_sandbox_mode sandbox;
+	const char *sandbox_dir;	/* chroot mode */
+	bool seccomp;			/* default true */
+	bool seccomp_log;		/* --seccomp log: log, do not kill */
+
+	/* State. */
+	int sock_dirfd;			/* to unlink the socket we created */
+	char *sock_base;
+	char sock_tmp[128];		/* bound here until ready */
+	bool sock_tmp_bound, sock_placed;
+	int log_dirfd;			/* to reopen the log on SIGHUP */
+	char *log_base;
+	int notify_fd;			/* connected NOTIFY_SOCKET or -1 */
+	bool activated;			/* the socket came from systemd */
+	struct vhk_backend *be;
+};
+
+/** vhk_daemon_init - defaults for @prog; @caps_json is its capabilities. */
+void vhk_daemon_init(struct vhk_daemon *d, const char *prog,
+		     const char *caps_json);
+
+/**
+ * vhk_daemon_option - handle getopt result @c (with @arg) if it is a shared
+ * option.  Returns 1 if handled, 0 if @c is not shared, -1 on a bad value
+ * (the message is printed: exit with VHK_DAEMON_EXIT_USAGE).
+ */
+int vhk_daemon_option(struct vhk_daemon *d, int c, const char *arg);
+
+/** vhk_daemon_usage - the shared options' --help text. */
+void vhk_daemon_usage(FILE *out);
+
+/** vhk_daemon_print_capabilities - print caps_json + newline; returns 0. */
+int vhk_daemon_print_capabilities(const struct vhk_daemon *d);
+
+/**
+ * vhk_daemon_setup - open --log-file (stderr goes there), connect the
+ * NOTIFY_SOCKET, and choose the vhost-user socket: systemd's (LISTEN_FDS),
+ * --fd, a socket the daemon creates at --socket-path, or --connect.
+ * Fills @cfg (socket_path / adopt_listen_fd / connect).  Returns 0, or -1
+ * after printing why (a usage error when @usage is set, else runtime).
+ */
+int vhk_daemon_setup(struct vhk_daemon *d, struct vhk_backend_config *cfg,
+		     bool *usage);
+
+/**
+ * vhk_daemon_start - install the signal handlers for @be, enter the
+ * sandbox and tell systemd READY=1.  Call after vhk_backend_new() and
+ * after the device opened everything it needs.  Returns 0 or -1 (printed).
+ */
+int vhk_daemon_start(struct vhk_daemon *d, struct vhk_backend *be);
+
+/**
+ * vhk_daemon_fini - STOPPING=1, remove the socket the daemon created,
+ * close what setup opened.  Safe after a failed setup.
+ */
+void vhk_daemon_fini(struct vhk_daemon *d);
+
+/* sandbox.c */
+
+/** vhk_sandbox_mode_parse - "namespace", "chroot", "none". 0 or -EINVAL. */
+int vhk_sandbox_mode_parse(const char *s, enum vhk_sandbox_mode *out);
+
+/** vhk_sandbox_mode_name - the option value of @m. */
+const char *vhk_sandbox_mode_name(enum vhk_sandbox_mode m);
+
+/**
+ * vhk_sandbox_enter - isolate the file system view (d->sandbox), drop every
+ * capability, set no_new_privs and load the seccomp allowlist (unless
+ * d->seccomp is false).  Single-threaded callers only (before any queue
+ * starts).  Returns 0 or -errno after logging what failed.
+ */
+int vhk_sandbox_enter(struct vhk_daemon *d);
+
+/**
+ * vhk_sandbox_debug_hook - if VHOSTKIT_SANDBOX_TEST=open is set, try to
+ * create a file (forbidden after setup) and report what happened: with the
+ * filter live the process is killed by SIGSYS.  For tests; documented in
+ * docs/daemons.md.
+ */
+void vhk_sandbox_debug_hook(const struct vhk_daemon *d);
+
+#endif /* VHOSTKIT_TOOLS_DAEMON_H */
