@@ -21,6 +21,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -109,12 +110,13 @@ def cpu_seconds(pid):
 class Proc:
     """A child in its own session, killed (group) when stopped."""
 
-    def __init__(self, name, cmd, logpath, stdout_pipe=False, mode='w'):
+    def __init__(self, name, cmd, logpath, stdout_pipe=False, mode='w',
+                 env=None):
         self.name = name
         self.logpath = logpath
         self.log = open(logpath, mode)
         self.p = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL,
+            cmd, stdin=subprocess.DEVNULL, env=env,
             stdout=subprocess.PIPE if stdout_pipe else self.log,
             stderr=subprocess.STDOUT, start_new_session=True)
         self.pid = self.p.pid
@@ -259,10 +261,35 @@ class Run:
             return
         cmd = self.backend_cmd()
         say('back-end: ' + ' '.join(cmd))
-        self.backend = Proc('backend', cmd, self.backend_log, mode=mode)
+        env = notify = None
+        if self.a.backend == 'vhostkit':
+            # vhostkit daemons say READY=1 on NOTIFY_SOCKET once they
+            # accept (docs/daemons.md); the socket file appears then too,
+            # bound under a temporary name first (so /proc/net/unix
+            # shows that name, not the path).
+            npath = os.path.join(self.tmp, 'notify.sock')
+            if os.path.exists(npath):
+                os.unlink(npath)
+            notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            notify.bind(npath)
+            notify.setblocking(False)
+            env = dict(os.environ, NOTIFY_SOCKET=npath)
+        self.backend = Proc('backend', cmd, self.backend_log, mode=mode,
+                            env=env)
         self.procs.append(self.backend)
         deadline = time.time() + 15
-        while not (os.path.exists(self.sock) and self.sock_listening()):
+        ready = False
+
+        def is_ready():
+            nonlocal ready
+            if notify is None:
+                return os.path.exists(self.sock) and self.sock_listening()
+            try:
+                ready = ready or b'READY=1' in notify.recv(4096)
+            except BlockingIOError:
+                pass
+            return ready and os.path.exists(self.sock)
+        while not is_ready():
             if not self.backend.alive():
                 raise Fail('back-end exited (rc %s) before creating its '
                            'socket' % self.backend.p.returncode)
@@ -270,6 +297,8 @@ class Run:
                 raise Fail('back-end socket %s not there after 15 s'
                            % self.sock)
             time.sleep(0.05)
+        if notify is not None:
+            notify.close()
         # the real back-end pid (under timeout(1)) for CPU accounting
         self.backend_pid = self.child_pid(self.backend.pid)
 
