@@ -44,6 +44,7 @@ struct vhk_mem_region {
 	void *mmap_base;	/* NULL for caller-owned memory */
 	size_t mmap_len;
 	int fd;			/* owned, or -1 */
+	bool sealed;		/* the file cannot shrink (F_SEAL_SHRINK) */
 };
 
 struct vhk_memtable;
@@ -136,6 +137,41 @@ int vhk_memtable_copy_from_gpa(const struct vhk_memtable *mt, void *dst,
 /** vhk_memtable_copy_to_gpa - copy @len bytes from @src to @gpa; 0 or -EFAULT. */
 int vhk_memtable_copy_to_gpa(const struct vhk_memtable *mt, uint64_t gpa,
 			     const void *src, size_t len);
+
+/* ---- guest memory whose file shrinks (SIGBUS survival) */
+
+/* What the SIGBUS handler recorded for a guarded mapping (read with
+ * __atomic_load_n: the handler may run on any thread). */
+struct vhk_mem_fault {
+	uint32_t hit;			/* set once, by the handler */
+	uint64_t tag;			/* the registrant's tag */
+	uint64_t offset;		/* faulting byte in the mapping */
+};
+
+/**
+ * vhk_mem_guard_add - survive SIGBUS in [@base, @base + @len): a fault
+ * there replaces the whole mapping with anonymous zero pages (the access
+ * completes, reading zeros or writing nowhere) and records @tag and the
+ * offset in *@f (first fault only).  The owner checks @f at a safe point
+ * and stops using the memory.  Installs a process-wide SIGBUS handler on
+ * first use; faults elsewhere go to the previous handler.
+ * Returns 0, -EINVAL or -ENOSPC (registry full: the mapping is not
+ * guarded).
+ */
+int vhk_mem_guard_add(void *base, size_t len, struct vhk_mem_fault *f,
+		      uint64_t tag);
+
+/** vhk_mem_guard_del - forget the mapping at @base; call before munmap. */
+void vhk_mem_guard_del(void *base);
+
+/** vhk_fd_shrink_sealed - true if @fd carries F_SEAL_SHRINK. */
+bool vhk_fd_shrink_sealed(int fd);
+
+/**
+ * vhk_memtable_fault - true once an access to one of @mt's regions hit the
+ * end of its (shrunk) file; *@msg then names the region.
+ */
+bool vhk_memtable_fault(const struct vhk_memtable *mt, char *msg, size_t n);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,7 @@
  * allows.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -28,6 +29,7 @@ struct vhk_memtable {
 	unsigned int cap;
 	unsigned int max;
 	uint64_t gen;		/* unique across tables; new on every change */
+	struct vhk_mem_fault fault;	/* SIGBUS in a region (guard.c) */
 };
 
 /*
@@ -69,8 +71,10 @@ int vhk_memtable_new(struct vhk_memtable **out, unsigned int max_regions)
 
 static void region_release(struct vhk_mem_region *r)
 {
-	if (r->mmap_base)
+	if (r->mmap_base) {
+		vhk_mem_guard_del(r->mmap_base);
 		munmap(r->mmap_base, r->mmap_len);
+	}
 	if (r->fd >= 0)
 		close(r->fd);
 	r->mmap_base = NULL;
@@ -288,8 +292,49 @@ int vhk_memtable_add(struct vhk_memtable *mt,
 	r.mmap_base = base;
 	r.mmap_len = (size_t)(d->size + delta);
 	r.fd = d->fd;
+	/*
+	 * A file the front-end can still shrink would SIGBUS us on the next
+	 * access past its new end: guard the mapping (a sealed one cannot
+	 * shrink; it is guarded too, the registry is cheap).
+	 */
+	r.sealed = vhk_fd_shrink_sealed(d->fd);
+	if (vhk_mem_guard_add(base, r.mmap_len, &mt->fault, d->gpa) < 0 &&
+	    !r.sealed) {
+		munmap(base, r.mmap_len);
+		return -ENOSPC;
+	}
 	insert_at(mt, g, u, &r);
 	return 0;
+}
+
+bool vhk_memtable_fault(const struct vhk_memtable *mt, char *msg, size_t n)
+{
+	uint64_t gpa, off;
+
+	if (!mt || !__atomic_load_n(&mt->fault.hit, __ATOMIC_ACQUIRE))
+		return false;
+	gpa = __atomic_load_n(&mt->fault.tag, __ATOMIC_RELAXED);
+	off = __atomic_load_n(&mt->fault.offset, __ATOMIC_RELAXED);
+	for (unsigned int i = 0; i < mt->count; i++) {
+		const struct vhk_mem_region *r = &mt->regs[i];
+
+		if (r->gpa != gpa || !r->mmap_base)
+			continue;
+		snprintf(msg, n, "guest memory region gpa 0x%llx size 0x%llx "
+			 "(file offset 0x%llx) lost its backing: SIGBUS at "
+			 "offset 0x%llx - the front-end shrank the file after "
+			 "SET_MEM_TABLE%s",
+			 (unsigned long long)r->gpa,
+			 (unsigned long long)r->size,
+			 (unsigned long long)r->mmap_offset,
+			 (unsigned long long)off,
+			 r->sealed ? "" : " (not sealed with F_SEAL_SHRINK)");
+		return true;
+	}
+	snprintf(msg, n, "guest memory region gpa 0x%llx lost its backing "
+		 "(SIGBUS): the front-end shrank its file",
+		 (unsigned long long)gpa);
+	return true;
 }
 
 uint64_t vhk_memtable_generation(const struct vhk_memtable *mt)

@@ -516,8 +516,13 @@ static int h_send_rarp(struct vhk_backend *be, struct be_msg_ctx *ctx)
 static int inflight_install(struct vhk_backend *be, void *base, size_t len,
 			    uint16_t nq, uint16_t qsize, size_t per)
 {
-	if (be->inflight_base)
+	if (be->inflight_base) {
+		vhk_mem_guard_del(be->inflight_base);
 		munmap(be->inflight_base, be->inflight_len);
+	}
+	memset(&be->inflight_fault, 0, sizeof(be->inflight_fault));
+	/* Front-end memory: survive it shrinking (see vhk_mem_guard_add). */
+	vhk_mem_guard_add(base, len, &be->inflight_fault, 0);
 	be->inflight_base = base;
 	be->inflight_len = len;
 	be->inflight_nq = nq;

@@ -382,6 +382,33 @@ void vhk_backend_kick_later(struct vhk_backend *be, uint16_t idx)
 		be->vr[idx].again = true;
 }
 
+/* The message naming the mapping a SIGBUS hit, if one did. */
+static bool mem_fault_msg(struct vhk_backend *be, char *why, size_t n)
+{
+	if (vhk_memtable_fault(be->mt, why, n))
+		return true;
+	if (!__atomic_load_n(&be->inflight_fault.hit, __ATOMIC_ACQUIRE))
+		return false;
+	snprintf(why, n, "inflight region lost its backing (SIGBUS at offset "
+		 "0x%llx): the front-end shrank its file after SET_INFLIGHT_FD",
+		 (unsigned long long)__atomic_load_n(&be->inflight_fault.offset,
+						     __ATOMIC_RELAXED));
+	return true;
+}
+
+void be_check_mem_fault(struct vhk_backend *be)
+{
+	char why[384];
+
+	/* The mapping now reads as zeros: stop before acting on it. */
+	if (!mem_fault_msg(be, why, sizeof(why)))
+		return;
+	if (be_on_worker())
+		be_xq_broken(be, why);
+	else if (!be->broken)
+		vhk_backend_device_broken(be, why);
+}
+
 void vhk_backend_device_broken(struct vhk_backend *be, const char *why)
 {
 	if (be_on_worker()) {
@@ -390,9 +417,20 @@ void vhk_backend_device_broken(struct vhk_backend *be, const char *why)
 		return;
 	}
 	be_workers_pause(be);
-	if (!be->broken)
-		vhk_log(VHK_LOG_ERR, be->name,
-			"device needs reset: %s", why ? why : "device error");
+	if (!be->broken) {
+		char fault[384];
+
+		/* A shrunk file explains what the device saw next (it read
+		 * zeros where its memory was): name the cause first. */
+		if (mem_fault_msg(be, fault, sizeof(fault)))
+			vhk_log(VHK_LOG_ERR, be->name,
+				"device needs reset: %s (the device then saw: %s)",
+				fault, why ? why : "device error");
+		else
+			vhk_log(VHK_LOG_ERR, be->name,
+				"device needs reset: %s",
+				why ? why : "device error");
+	}
 	be->broken = true;
 	be->status |= VHK_STATUS_NEEDS_RESET;
 	/* VIRTIO 1.2, 2.1.2: after setting DEVICE_NEEDS_RESET the device
@@ -503,8 +541,11 @@ void be_miss_cb(void *opaque, uint64_t iova, uint8_t perm)
 
 static void inflight_unmap(struct vhk_backend *be)
 {
-	if (be->inflight_base)
+	if (be->inflight_base) {
+		vhk_mem_guard_del(be->inflight_base);
 		munmap(be->inflight_base, be->inflight_len);
+	}
+	memset(&be->inflight_fault, 0, sizeof(be->inflight_fault));
 	be->inflight_base = NULL;
 	be->inflight_len = 0;
 	be->inflight_nq = 0;
@@ -847,6 +888,7 @@ int vhk_backend_run(struct vhk_backend *be)
 			if (be->conn_fd < 0 && tag == BE_TAG_CONN)
 				break;
 		}
+		be_check_mem_fault(be);
 	}
 	/* Drain in-flight I/O and leave no fd of the connection behind. */
 	conn_close(be);

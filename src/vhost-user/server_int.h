@@ -101,6 +101,7 @@ struct vhk_backend {
 	/* inflight region (GET/SET_INFLIGHT_FD) */
 	void *inflight_base;
 	size_t inflight_len;
+	struct vhk_mem_fault inflight_fault;	/* SIGBUS in the region */
 	uint16_t inflight_nq;
 	uint16_t inflight_qsize;
 
@@ -189,6 +190,9 @@ int be_ring_fd_add(struct vhk_backend *be, uint16_t ring, int fd,
 void be_ring_fd_del(struct vhk_backend *be, uint16_t ring, int fd);
 void be_xq_miss(struct vhk_backend *be, uint64_t iova, uint8_t perm);
 void be_xq_broken(struct vhk_backend *be, const char *why);
+/* A front-end shrank a file we map (guest memory, inflight region): mark
+ * the device broken, naming it.  Main thread or worker, after an event. */
+void be_check_mem_fault(struct vhk_backend *be);
 void be_xq_handle(struct vhk_backend *be);
 
 #endif /* VHOSTKIT_SERVER_INT_H */

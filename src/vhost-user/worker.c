@@ -262,6 +262,7 @@ static void *worker_main(void *arg)
 				break;
 			}
 		}
+		be_check_mem_fault(be);
 	}
 	/* Leave with the parked handshake answered (quit). */
 	pthread_mutex_lock(&w->lock);

@@ -828,11 +828,60 @@ static void test_inflight_beyond_file(void **st)
 	end(&c);
 }
 
+/*
+ * The front-end shrinks its guest memory file after SET_MEM_TABLE, then
+ * kicks a request whose buffer lies past the new end.  Without a guard the
+ * device's write into it is a SIGBUS that kills the whole daemon; with it
+ * the device is marked NEEDS_RESET (the log names the region), the
+ * connection answers, and the next front-end is served.
+ */
+static void test_mem_shrunk(void **st)
+{
+	struct ctx c;
+	uint64_t in_gpa = 0x200000, out_gpa = 0x100000, one = 1, status = 0;
+	struct vhk_drv_seg segs[2];
+	char buf[64];
+
+	(void)st;
+	begin(&c, 2);
+	assert_int_equal(pt_setup_vq(c.sock, &c.g, 0, 64), 0);
+	assert_int_equal(pt_echo_once(&c.g, 0, "before", buf, sizeof(buf),
+				      2000), 6);
+	/* A request that writes at 0x200000, published, not kicked. */
+	segs[0] = (struct vhk_drv_seg){ pt_dev_addr(&c.g, out_gpa), 5, false };
+	segs[1] = (struct vhk_drv_seg){ pt_dev_addr(&c.g, in_gpa), 32, true };
+	memcpy(c.g.mem + out_gpa, "gone!", 5);
+	assert_int_equal(vhk_drv_vq_add(c.g.dq[0], segs, 2, &c.g), 0);
+	vhk_drv_vq_publish(c.g.dq[0]);
+	/* Rings and the readable buffer stay, the writable one goes.  From
+	 * here the test itself must not touch c.g.mem past 0x180000. */
+	assert_int_equal(ftruncate(c.g.memfd, 0x180000), 0);
+	assert_int_equal(write(c.g.kick[0], &one, 8), 8);
+	for (int i = 0; i < 200; i++) {
+		status = pt_get_u64(c.sock, VHK_VU_GET_STATUS);
+		if (status & VHK_STATUS_NEEDS_RESET)
+			break;
+		usleep(10000);
+	}
+	assert_true(status & VHK_STATUS_NEEDS_RESET);
+	assert_true(pt_alive(c.sock));
+	end(&c);
+	/* The daemon serves on, with fresh memory. */
+	begin(&c, 2);
+	assert_int_equal(pt_setup_vq(c.sock, &c.g, 0, 64), 0);
+	assert_int_equal(pt_echo_once(&c.g, 0, "after", buf, sizeof(buf),
+				      2000), 5);
+	assert_int_equal(pt_get_u64(c.sock, VHK_VU_GET_STATUS) &
+			 VHK_STATUS_NEEDS_RESET, 0);
+	end(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_version),
 		cmocka_unit_test(test_inflight_beyond_file),
+		cmocka_unit_test(test_mem_shrunk),
 		cmocka_unit_test(test_bad_flags),
 		cmocka_unit_test(test_size_beyond_payload),
 		cmocka_unit_test(test_size_mismatch),
