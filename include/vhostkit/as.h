@@ -8,7 +8,7 @@
  *
  *   mode               descriptor addresses          ring addresses
  *   gpa                GPA -> mem table              UVA -> mem table
- *   platform-identity  GPA (platform is identity)    UVA
+ *   platform-identity  GPA (platform is identity)    UVA, or GPA (IOVA = GPA)
  *   iotlb              IOVA -> IOTLB -> UVA -> table IOVA likewise
  *
  * Every ring and buffer access goes through vhk_as_translate() or
@@ -84,7 +84,29 @@ struct vhk_as {
 	struct vhk_iotlb *iotlb;	/* not owned; used in iotlb mode only */
 	vhk_as_miss_fn miss_fn;		/* may be NULL */
 	void *miss_opaque;
+	/*
+	 * platform-identity only: ring addresses are guest-physical (true)
+	 * or the front-end's virtual addresses (false, the default);
+	 * chosen at ring start by vhk_as_pick_ring_reading().
+	 */
+	bool ring_gpa;
 };
+
+/**
+ * vhk_as_pick_ring_reading - platform-identity mode: decide how the ring
+ * addresses @addrs[0..@n) of a front-end are read, and set @as->ring_gpa.
+ * The vhost-user spec gives ring addresses as front-end virtual addresses
+ * without an IOMMU, and as I/O virtual addresses once ACCESS_PLATFORM is
+ * negotiated; with an identity platform translation (IOVA = GPA) the second
+ * reading means guest-physical.  Front-ends send either: the UVA reading is
+ * kept when every address lies in a region's UVA range (it always was the
+ * reading here), the GPA reading when every address lies in a region's GPA
+ * range instead.  *@why (may be NULL) gets a static description of the
+ * reading used.  Returns 0, -EINVAL (not platform-identity mode) or
+ * -EFAULT (neither reading maps every address).
+ */
+int vhk_as_pick_ring_reading(struct vhk_as *as, const uint64_t *addrs,
+			     unsigned int n, const char **why);
 
 /**
  * vhk_as_translate - host pointer for device address @addr (GPA or IOVA by
@@ -100,7 +122,8 @@ int vhk_as_translate(struct vhk_as *as, uint64_t addr, uint64_t *len,
 
 /**
  * vhk_as_translate_ring - host pointer for a ring structure of @size bytes
- * at @addr (UVA in gpa/platform-identity mode, IOVA in iotlb mode).  The
+ * at @addr (UVA in gpa mode; UVA or GPA in platform-identity mode, as
+ * @as->ring_gpa says; IOVA in iotlb mode).  The
  * whole structure must be contiguous in host memory.
  * Returns 0, -EFAULT (unmapped or straddling regions/entries), -EACCES or
  * -EAGAIN as vhk_as_translate().

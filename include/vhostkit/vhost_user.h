@@ -148,6 +148,14 @@ struct vhk_vu_log {
 	uint64_t mmap_offset;
 };
 
+/*
+ * IOTLB message payload.  QEMU, DPDK and Linux send the C struct
+ * vhost_iotlb_msg: 32 bytes, 6 of them tail padding.  The vhost-user
+ * spec's field list (iova, size, user address, permissions, type) adds up
+ * to 26 bytes, and front-ends written from it send that; the field offsets
+ * are the same.  Both sizes are accepted wherever one is received
+ * (VHK_VU_IOTLB_MIN_SIZE..sizeof); vhostkit sends 32.
+ */
 struct vhk_vu_iotlb {
 	uint64_t iova;
 	uint64_t size;
@@ -155,6 +163,7 @@ struct vhk_vu_iotlb {
 	uint8_t perm;
 	uint8_t type;
 };
+#define VHK_VU_IOTLB_MIN_SIZE	26	/* the spec's packed field list */
 
 struct vhk_vu_config {
 	uint32_t offset;
@@ -192,6 +201,8 @@ _Static_assert(sizeof(struct vhk_vu_hdr) == 12, "vhost-user header is 12 bytes")
 _Static_assert(sizeof(struct vhk_vu_vring_addr) == 40, "vring addr is 40 bytes");
 _Static_assert(sizeof(struct vhk_vu_mem_region) == 32, "region is 32 bytes");
 _Static_assert(sizeof(struct vhk_vu_iotlb) == 32, "iotlb msg is 32 bytes (padded)");
+_Static_assert(offsetof(struct vhk_vu_iotlb, type) + 1 == VHK_VU_IOTLB_MIN_SIZE,
+	       "the packed iotlb layout ends after type");
 _Static_assert(sizeof(struct vhk_vu_inflight) == 24, "inflight is 24 bytes (padded)");
 
 /** vhk_vu_request_name - "GET_FEATURES" etc., or "UNKNOWN". */

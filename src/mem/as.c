@@ -268,8 +268,16 @@ int vhk_as_translate_ring(struct vhk_as *as, uint64_t addr, uint64_t size,
 		return -EFAULT;
 
 	switch (as->mode) {
-	case VHK_AS_GPA:
 	case VHK_AS_PLATFORM_IDENTITY:
+		if (as->ring_gpa) {
+			/* IOVA = GPA: the platform translation is 1:1. */
+			p = vhk_memtable_gpa_to_host(as->mt, addr, &len);
+			if (!p)
+				return -EFAULT;
+			break;
+		}
+		/* fall through */
+	case VHK_AS_GPA:
 		/* vhost-user ring addresses are front-end UVAs here. */
 		p = vhk_memtable_uva_to_host(as->mt, addr, &len);
 		if (!p)
@@ -288,6 +296,43 @@ int vhk_as_translate_ring(struct vhk_as *as, uint64_t addr, uint64_t size,
 		return -EFAULT;
 	*host = p;
 	return 0;
+}
+
+int vhk_as_pick_ring_reading(struct vhk_as *as, const uint64_t *addrs,
+			     unsigned int n, const char **why)
+{
+	bool uva = true, gpa = true;
+
+	if (!as || !addrs || as->mode != VHK_AS_PLATFORM_IDENTITY)
+		return -EINVAL;
+	for (unsigned int i = 0; i < n; i++) {
+		uint64_t l = 1;
+
+		if (!vhk_memtable_uva_to_host(as->mt, addrs[i], &l))
+			uva = false;
+		l = 1;
+		if (!vhk_memtable_gpa_to_host(as->mt, addrs[i], &l))
+			gpa = false;
+	}
+	if (uva) {
+		as->ring_gpa = false;
+		if (why)
+			*why = "ring addresses read as front-end virtual "
+			       "addresses";
+		return 0;
+	}
+	if (gpa) {
+		as->ring_gpa = true;
+		if (why)
+			*why = "ring addresses read as guest-physical "
+			       "(IOVA = GPA under an identity platform "
+			       "translation)";
+		return 0;
+	}
+	if (why)
+		*why = "ring addresses are neither front-end virtual nor "
+		       "guest-physical addresses of the memory table";
+	return -EFAULT;
 }
 
 int vhk_as_copy_from(struct vhk_as *as, void *dst, uint64_t addr, size_t len,

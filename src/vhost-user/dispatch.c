@@ -90,9 +90,19 @@ static int h_get_features(struct vhk_backend *be, struct be_msg_ctx *ctx)
 	return BE_REPLY;
 }
 
+static int set_features(struct vhk_backend *be, uint64_t f);
+
 static int h_set_features(struct vhk_backend *be, struct be_msg_ctx *ctx)
 {
-	uint64_t f = ctx->pl.u64;
+	int err = set_features(be, ctx->pl.u64);
+
+	/* A refused feature set is one FEATURES_OK must not confirm. */
+	be->features_refused = err < 0;
+	return err;
+}
+
+static int set_features(struct vhk_backend *be, uint64_t f)
+{
 	int err;
 
 	be->offered_features = offered_features(be);
@@ -230,6 +240,26 @@ static int h_set_status(struct vhk_backend *be, struct be_msg_ctx *ctx)
 		/* VIRTIO 1.2, 2.1: writing 0 resets the device. */
 		be_device_reset(be, false);
 		return BE_OK;
+	}
+	/*
+	 * VIRTIO 1.2, 3.1.1 (steps 5-6) and 2.1.2: the device does not keep
+	 * FEATURES_OK for feature bits it does not accept; the driver
+	 * re-reads the status (GET_STATUS) and sees the bit cleared.  Not
+	 * accepted: no SET_FEATURES since the reset, the last one refused,
+	 * or VERSION_1 missing (VIRTIO 1.2, 6.1: a driver that sets
+	 * FEATURES_OK is a modern one and MUST accept VERSION_1).
+	 */
+	if ((v & VHK_STATUS_FEATURES_OK) &&
+	    !(be->status & VHK_STATUS_FEATURES_OK) &&
+	    (!be->features_set || be->features_refused ||
+	     !vhk_has_feature(be->acked_features, VHK_F_VERSION_1))) {
+		proto_err(be, "SET_STATUS 0x%llx: FEATURES_OK not kept: %s",
+			  (unsigned long long)v,
+			  !be->features_set ? "no SET_FEATURES since reset" :
+			  be->features_refused ?
+			  "the last SET_FEATURES was refused" :
+			  "VIRTIO_F_VERSION_1 not accepted");
+		v &= ~(uint64_t)VHK_STATUS_FEATURES_OK;
 	}
 	be->status = (uint8_t)v;
 	if (be->broken)
@@ -733,7 +763,8 @@ static const struct be_req req_table[VHK_VU_REQUEST_MAX] = {
 	[VHK_VU_SEND_RARP] = { h_send_rarp, U64, U64, 0, 0, RQ_OWNER },
 	[VHK_VU_NET_SET_MTU] = { h_net_only, U64, U64, 0, 0, RQ_OWNER },
 	[VHK_VU_SET_BACKEND_REQ_FD] = { h_set_backend_req_fd, 0, 0, 1, 1, 0 },
-	[VHK_VU_IOTLB_MSG] = { h_iotlb_msg, sizeof(struct vhk_vu_iotlb),
+	/* 26 (the spec's field list) or 32 bytes (struct vhost_iotlb_msg). */
+	[VHK_VU_IOTLB_MSG] = { h_iotlb_msg, VHK_VU_IOTLB_MIN_SIZE,
 		sizeof(struct vhk_vu_iotlb), 0, 0, RQ_OWNER },
 	[VHK_VU_SET_VRING_ENDIAN] = { be_h_vring_endian, STATE, STATE, 0, 0,
 		RQ_OWNER },

@@ -360,7 +360,6 @@ int vhk_backend_unwatch(struct vhk_backend *be, int fd)
 void vhk_backend_complete(struct vhk_backend *be, uint16_t idx)
 {
 	struct be_vring *r;
-	uint64_t one = 1;
 
 	if (idx >= be->nvrings)
 		return;
@@ -368,11 +367,18 @@ void vhk_backend_complete(struct vhk_backend *be, uint16_t idx)
 	if (!vhk_vq_started(r->vq))
 		return;
 	if (vhk_vq_flush(r->vq) && r->call_fd >= 0) {
-		/* An eventfd write only fails if the counter would overflow
-		 * (then the front-end has a pending notification anyway). */
-		ssize_t w = write(r->call_fd, &one, sizeof(one));
+		/* Never blocks (fdio.c): an unwritable call fd already has
+		 * a notification pending.  A broken one is reported once;
+		 * the front-end that handed it over loses its interrupts,
+		 * nobody else is affected. */
+		int err = be_fd_signal(r->call_fd, &r->call_nowait);
 
-		(void)w;
+		if (err < 0 && !r->call_failed) {
+			r->call_failed = true;
+			vhk_log(VHK_LOG_WARN, r->name,
+				"call fd unusable (%s): the front-end gets no notifications",
+				strerror(-err));
+		}
 	}
 }
 
@@ -578,10 +584,13 @@ void be_device_reset(struct vhk_backend *be, bool full)
 			vhk_iotlb_count(be->iotlb));
 	be->acked_features = 0;
 	be->features_set = false;
+	be->features_refused = false;
 	be->status = 0;
 	be->broken = false;
 	be->miss_reported = false;
 	be->mode_logged = false;
+	be->ring_reading_set = false;
+	be->as.ring_gpa = false;
 	be->as.mode = VHK_AS_GPA;
 	if (full) {
 		be->as.mt = NULL;
@@ -637,6 +646,7 @@ static void conn_open(struct vhk_backend *be, int fd)
 	be->acked_proto = 0;
 	be->acked_features = 0;
 	be->features_set = false;
+	be->features_refused = false;
 	be->status = 0;
 	be->broken = false;
 	if (be_epoll_add(be, fd, EPOLLIN, BE_TAG_CONN, 0) < 0) {
@@ -771,17 +781,16 @@ static bool run_deferred(struct vhk_backend *be)
 void be_kick_readable(struct vhk_backend *be, uint32_t idx, uint32_t ev)
 {
 	struct be_vring *r;
-	uint64_t v;
-	ssize_t n;
+	int n;
 
 	if (idx >= be->nvrings)
 		return;
 	r = &be->vr[idx];
 	if (r->kick_fd < 0)
 		return;
-	n = read(r->kick_fd, &v, sizeof(v));
-	if (n <= 0 && (n == 0 || (errno != EAGAIN && errno != EINTR)) &&
-	    (ev & (EPOLLHUP | EPOLLERR))) {
+	/* Never blocks (fdio.c), whatever flags the front-end's fd has. */
+	n = be_fd_drain(r->kick_fd, &r->kick_nowait);
+	if (n < 0 && (ev & (EPOLLHUP | EPOLLERR))) {
 		/* Not an eventfd (a closed pipe, say): stop watching it
 		 * rather than spin on a permanent HUP. */
 		vhk_log(VHK_LOG_WARN, r->name,

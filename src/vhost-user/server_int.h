@@ -40,6 +40,9 @@ struct be_vring {
 	int kick_fd;
 	int call_fd;
 	int err_fd;
+	int8_t kick_nowait;		/* RWF_NOWAIT on kick_fd: 0 ?, 1, -1 */
+	int8_t call_nowait;		/* ... on call_fd (fdio.c) */
+	bool call_failed;		/* call_fd write error logged */
 	bool kick_set;			/* SET_VRING_KICK seen (fd or NOFD) */
 	bool enabled;			/* SET_VRING_ENABLE / no PROTOCOL_FEATURES */
 	bool started;			/* the front-end gave addr + kick */
@@ -85,6 +88,7 @@ struct vhk_backend {
 	uint64_t offered_features;
 	uint64_t acked_features;
 	bool features_set;
+	bool features_refused;		/* the last SET_FEATURES failed */
 	uint64_t offered_proto;
 	uint64_t acked_proto;
 	bool owner;
@@ -96,6 +100,7 @@ struct vhk_backend {
 	struct vhk_iotlb *iotlb;
 	struct vhk_as as;
 	bool mode_logged;
+	bool ring_reading_set;		/* as.ring_gpa decided (vring.c) */
 	bool miss_reported;
 
 	/* inflight region (GET/SET_INFLIGHT_FD) */
@@ -175,6 +180,11 @@ int be_channel_send(struct vhk_backend *be, uint32_t request,
 void be_device_reset(struct vhk_backend *be, bool full);
 void be_close_fd(int *fd);
 void be_kick_readable(struct vhk_backend *be, uint32_t idx, uint32_t ev);
+
+/* fdio.c: never block on a front-end's fd.  @nowait: per-fd state,
+ * 0 before the first call. */
+int be_fd_signal(int fd, int8_t *nowait);	/* 0 sent, 1 pending, -errno */
+int be_fd_drain(int fd, int8_t *nowait);	/* 1 read, 0 empty, -errno */
 
 /* worker.c */
 int be_workers_init(struct vhk_backend *be);

@@ -9,7 +9,6 @@
  * GET_VRING_BASE stops it.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -131,6 +130,35 @@ static int choose_mode(struct vhk_backend *be, const char **why)
 }
 
 /*
+ * Platform-identity mode: front-ends send ring addresses either as their
+ * own virtual addresses (what vhost-user means without an IOMMU) or as
+ * guest addresses (IOVA = GPA, what the spec means once ACCESS_PLATFORM is
+ * negotiated).  The first ring to start decides for the connection; the
+ * reading is logged.
+ */
+static int pick_ring_reading(struct vhk_backend *be, uint16_t idx)
+{
+	struct be_vring *r = &be->vr[idx];
+	uint64_t a[3] = { r->addrs.desc, r->addrs.driver, r->addrs.device };
+	const char *why = NULL;
+	int err;
+
+	if (be->as.mode != VHK_AS_PLATFORM_IDENTITY || be->ring_reading_set)
+		return 0;
+	err = vhk_as_pick_ring_reading(&be->as, a, 3, &why);
+	if (err) {
+		ring_err(be, "vq%u: platform-identity: %s (desc 0x%llx avail 0x%llx used 0x%llx)",
+			 idx, why ? why : strerror(-err),
+			 (unsigned long long)a[0], (unsigned long long)a[1],
+			 (unsigned long long)a[2]);
+		return err;
+	}
+	be->ring_reading_set = true;
+	vhk_log(VHK_LOG_INFO, be->name, "platform-identity: %s", why);
+	return 0;
+}
+
+/*
  * Start ring @idx once the front-end gave everything it needs.  Returns 0
  * (started, waiting for an IOTLB mapping, or not ready yet) or the error
  * that keeps it from starting.
@@ -151,6 +179,9 @@ int be_vring_try_start(struct vhk_backend *be, uint16_t idx)
 			 why ? why : strerror(-err));
 		return err;
 	}
+	err = pick_ring_reading(be, idx);
+	if (err)
+		return err;
 	memset(&p, 0, sizeof(p));
 	p.num = r->num;
 	p.features = be->acked_features;
@@ -388,13 +419,12 @@ int be_h_vring_fd(struct vhk_backend *be, struct be_msg_ctx *ctx)
 		r->kick_watched = false;
 		be_close_fd(&r->kick_fd);
 		r->kick_fd = fd;
+		r->kick_nowait = 0;
 		r->kick_set = true;
 		if (fd >= 0) {
-			int fl = fcntl(fd, F_GETFL);
-
-			if (fl >= 0)
-				fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-			/* With queue workers the ring's worker polls it. */
+			/* Read without blocking per call (fdio.c): the fd's
+			 * flags are the front-end's and stay as they are.
+			 * With queue workers the ring's worker polls it. */
 			if (be_worker_ensure(be, (uint16_t)idx) == 0 &&
 			    be_ring_fd_add(be, (uint16_t)idx, fd, EPOLLIN,
 					   BE_TAG_KICK, (uint32_t)idx) == 0)
@@ -411,6 +441,8 @@ int be_h_vring_fd(struct vhk_backend *be, struct be_msg_ctx *ctx)
 	case VHK_VU_SET_VRING_CALL:
 		be_close_fd(&r->call_fd);
 		r->call_fd = fd;
+		r->call_nowait = 0;
+		r->call_failed = false;
 		break;
 	default:
 		be_close_fd(&r->err_fd);

@@ -712,22 +712,27 @@ static void test_channel(void **state)
 	chan_send(f->chan, 77, VHK_VU_FLAG_NEED_REPLY, &miss, 8);
 	/* 4. Truncated IOTLB payload: ignored. */
 	chan_send(f->chan, VHK_VU_BACKEND_IOTLB_MSG, 0, &miss, 8);
+	/* 5. MISS in the spec's packed 26-byte layout: served as well. */
+	miss.iova = fe->ring_iova + 200;
+	chan_send(f->chan, VHK_VU_BACKEND_IOTLB_MSG, VHK_VU_FLAG_NEED_REPLY,
+		  &miss, VHK_VU_IOTLB_MIN_SIZE);
 	usleep(50000);
-	assert_int_equal(vhk_fe_poll(fe, 1000), 4);
+	assert_int_equal(vhk_fe_poll(fe, 1000), 5);
 	assert_int_equal(chan_reply(f->chan, VHK_VU_BACKEND_IOTLB_MSG), 0);
 	assert_int_not_equal(chan_reply(f->chan, 77), 0);
+	assert_int_equal(chan_reply(f->chan, VHK_VU_BACKEND_IOTLB_MSG), 0);
 	vhk_fe_stats(fe, &st);
-	assert_int_equal(st.misses_served, 1);
+	assert_int_equal(st.misses_served, 2);
 	assert_int_equal(st.misses_unmapped, 1);
 	/* The strict-mode request above mapped and unmapped 2 buffers. */
-	assert_int_equal(st.iotlb_updates_sent, 1 + 2 + 1);
+	assert_int_equal(st.iotlb_updates_sent, 1 + 2 + 2);
 	assert_int_equal(st.iotlb_invalidates_sent, 2);
-	/* The fake saw exactly the one UPDATE for the miss. */
+	/* The fake saw exactly the two UPDATEs for the misses. */
 	assert_int_equal(vhk_fe_poll(fe, 0), 0);
 	assert_true(vhk_fe_connected(fe));
 	vhk_fe_close(fe);
 	fake_join(f);
-	assert_int_equal(f->updates, updates + 1);
+	assert_int_equal(f->updates, updates + 2);
 	fake_free(f);
 }
 

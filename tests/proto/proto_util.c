@@ -468,8 +468,10 @@ int64_t pt_setup_vq(int sock, struct pt_guest *g, uint16_t idx, uint16_t num)
 	uint64_t u;
 	bool packed = vhk_has_feature(g->features, VHK_F_RING_PACKED);
 
-	/* Ring addresses: UVAs, or IOVAs when an IOTLB is in use. */
-	ring_addr = g->iotlb ? PT_IOVA_BASE + ring_gpa : g->uva + ring_gpa;
+	/* Ring addresses: UVAs (or GPAs if asked), or IOVAs when an IOTLB
+	 * is in use. */
+	ring_addr = g->iotlb ? PT_IOVA_BASE + ring_gpa :
+		    g->ring_gpa ? ring_gpa : g->uva + ring_gpa;
 	vhk_drv_vq_free(g->dq[idx]);
 	g->dq[idx] = NULL;
 	assert_true(vhk_drv_vq_mem_size(packed, num) <= 0x10000);

@@ -130,6 +130,7 @@ struct pt_guest {
 	bool iotlb;		/* device addresses are IOVAs */
 	uint64_t features;
 	bool no_enable;		/* pt_setup_vq sends no SET_VRING_ENABLE */
+	bool ring_gpa;		/* ring addresses as GPAs (not UVAs) */
 };
 
 /** pt_guest_init - a memfd of PT_MEM_SIZE, mapped, and eventfds. */

@@ -235,7 +235,8 @@ int vuc_serve_channel_msg(struct vhk_vuc *c)
 		close(fds[i]);
 	need = msg.hdr.flags & VHK_VU_FLAG_NEED_REPLY;
 	if (msg.hdr.request == VHK_VU_BACKEND_IOTLB_MSG &&
-	    msg.hdr.size == sizeof(struct vhk_vu_iotlb) &&
+	    msg.hdr.size >= VHK_VU_IOTLB_MIN_SIZE &&	/* 26 or 32 */
+	    msg.hdr.size <= sizeof(struct vhk_vu_iotlb) &&
 	    msg.payload.iotlb.type == VHK_VU_IOTLB_MISS) {
 		/*
 		 * Ack on the channel first, then UPDATE on the main socket:
@@ -244,7 +245,8 @@ int vuc_serve_channel_msg(struct vhk_vuc *c)
 		 */
 		struct vhk_vu_iotlb miss;
 
-		memcpy(&miss, &msg.payload.iotlb, sizeof(miss));
+		memset(&miss, 0, sizeof(miss));
+		memcpy(&miss, &msg.payload.iotlb, msg.hdr.size);
 		if (need)
 			chan_reply(c, &msg, 0);
 		serve_miss(c, &miss);
