@@ -11,12 +11,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon.h"
 #include "vhostkit/net.h"
 
 #define EXIT_USAGE	2
 #define MAX_PORTS	64
 
 static struct vhk_net *g_net;
+
+/* QEMU's vhost-user.json: type net (no feature list defined). */
+static const char net_caps[] = "{\"type\": \"net\"}";
 
 static void usage(FILE *out)
 {
@@ -60,6 +64,9 @@ static void usage(FILE *out)
 "  -v, --verbose           Debug logging (same as VHOSTKIT_LOG=debug).\n"
 "  -h, --help              Print this help and exit.\n"
 "  -V, --version           Print the version and exit.\n"
+"\n");
+	vhk_daemon_usage_basic(out);
+	fprintf(out,
 "\n"
 "Counters per port: in/out packets and bytes, software checksums and\n"
 "segments, drops by reason (hdr_short, runt, too_big, bad_gso, bad_csum,\n"
@@ -67,8 +74,9 @@ static void usage(FILE *out)
 "no_port, link_down, nomem, io_error); per queue pair: rx/tx packets and\n"
 "bytes.\n"
 "\n"
-"SIGTERM and SIGINT stop the daemon.  Exit status: 0 on a clean stop, 1 on\n"
-"a runtime error (socket, tap), 2 on a usage error.\n"
+"SIGTERM and SIGINT stop the daemon; SIGHUP reopens --log-file.  Exit\n"
+"status: 0 on a clean stop, 1 on a runtime error (socket, tap), 2 on a\n"
+"usage error.\n"
 "\n"
 "Example (a QEMU guest and the host through tap0):\n"
 "  vhostkit-net --port socket=/tmp/vm0.sock --port tap=tap0 &\n"
@@ -80,9 +88,8 @@ static void usage(FILE *out)
 "    -device virtio-net-pci,netdev=n0 ...\n");
 }
 
-static void on_signal(int sig)
+static void stop_net(void)
 {
-	(void)sig;
 	if (g_net)
 		vhk_net_stop(g_net);
 }
@@ -90,6 +97,7 @@ static void on_signal(int sig)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
+		VHK_DAEMON_LONGOPTS_BASIC,
 		{ "port", required_argument, NULL, 'p' },
 		{ "control", required_argument, NULL, 'C' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -101,11 +109,20 @@ int main(int argc, char **argv)
 	const char *control = NULL;
 	unsigned int nports = 0;
 	struct vhk_net *net = NULL;
-	struct sigaction sa;
+	struct vhk_daemon d;
+	bool usage_err;
 	char err[160];
 	int c, ret;
 
+	vhk_daemon_init(&d, "vhostkit-net", net_caps);
+	d.own_sockets = true;
+	d.on_stop = stop_net;
 	while ((c = getopt_long(argc, argv, "p:C:vhV", longopts, NULL)) != -1) {
+		ret = vhk_daemon_option(&d, c, optarg);
+		if (ret < 0)
+			return EXIT_USAGE;
+		if (ret > 0)
+			continue;
 		switch (c) {
 		case 'p':
 			if (nports == MAX_PORTS) {
@@ -138,11 +155,15 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	if (d.print_caps)
+		return vhk_daemon_print_capabilities(&d);
 	if (optind < argc || !nports) {
 		fprintf(stderr, "vhostkit-net: %s\n", optind < argc ?
 			"unexpected argument" : "at least one --port is required (see --help)");
 		return EXIT_USAGE;
 	}
+	if (vhk_daemon_setup(&d, NULL, &usage_err) < 0)
+		return 1;
 	ret = vhk_net_new(&net);
 	for (unsigned int i = 0; !ret && i < nports; i++) {
 		ret = vhk_net_add_port(net, &ports[i]);
@@ -150,17 +171,13 @@ int main(int argc, char **argv)
 			fprintf(stderr, "vhostkit-net: port %s: %s\n",
 				ports[i].path, strerror(-ret));
 	}
-	if (ret) {
+	g_net = net;
+	if (ret || vhk_daemon_start(&d, NULL) < 0) {
+		g_net = NULL;
 		vhk_net_free(net);
+		vhk_daemon_fini(&d);
 		return 1;
 	}
-	g_net = net;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
 
 	for (unsigned int i = 0; i < nports; i++)
 		printf("vhostkit-net: port %u %s %s%s (%u queue pairs)\n", i,
@@ -176,5 +193,6 @@ int main(int argc, char **argv)
 	if (ret < 0)
 		fprintf(stderr, "vhostkit-net: %s\n", strerror(-ret));
 	vhk_net_free(net);
+	vhk_daemon_fini(&d);
 	return ret < 0 ? 1 : 0;
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon.h"
 #include "vhostkit/vsock.h"
 #include "vsock_opts.h"
 
@@ -27,6 +28,9 @@ struct vm_run {
 
 static struct vm_run g_vms[VSOCK_OPTS_MAX_VMS];
 static unsigned int g_nvms;
+
+/* QEMU's vhost-user.json: type vsock (no feature list defined). */
+static const char vsock_caps[] = "{\"type\": \"vsock\"}";
 
 static void usage(FILE *out)
 {
@@ -82,6 +86,9 @@ static void usage(FILE *out)
 "  -v, --verbose           Debug logging (same as VHOSTKIT_LOG=debug).\n"
 "  -h, --help              Print this help and exit.\n"
 "  -V, --version           Print the version and exit.\n"
+"\n");
+	vhk_daemon_usage_basic(out);
+	fprintf(out,
 "\n"
 "The device offers VERSION_1, INDIRECT_DESC, EVENT_IDX, RING_PACKED,\n"
 "VIRTIO_VSOCK_F_SEQPACKET and (unless --iommu=off) ACCESS_PLATFORM, and the\n"
@@ -89,7 +96,7 @@ static void usage(FILE *out)
 "runs on its own thread.  A device reset or a front-end that leaves closes\n"
 "the VM's connections; the guest learns it by TRANSPORT_RESET when the\n"
 "front-end gives the event queue, else by RST on its next packet.\n"
-"SIGTERM and SIGINT stop the daemon.\n"
+"SIGTERM and SIGINT stop the daemon; SIGHUP reopens --log-file.\n"
 "\n"
 "Exit status: 0 on a clean stop, 1 on a runtime error (socket), 2 on a\n"
 "usage error (including a refused CID).\n"
@@ -103,11 +110,10 @@ static void usage(FILE *out)
 "    -device vhost-user-vsock-pci,chardev=c0 ...\n");
 }
 
-static void on_signal(int sig)
+static void stop_all(void)
 {
 	unsigned int i;
 
-	(void)sig;
 	for (i = 0; i < g_nvms; i++)
 		if (g_vms[i].be)
 			vhk_backend_stop(g_vms[i].be);
@@ -124,6 +130,7 @@ static void *vm_thread(void *arg)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
+		VHK_DAEMON_LONGOPTS_BASIC,
 		{ "vm", required_argument, NULL, 'm' },
 		{ "config", required_argument, NULL, 'f' },
 		{ "iommu", required_argument, NULL, 'i' },
@@ -137,12 +144,21 @@ int main(int argc, char **argv)
 	static struct vsock_vm_list vms;
 	struct vhk_backend_config base = { .name = NULL };
 	struct vhk_vsock_hub *hub = NULL;
-	struct sigaction sa;
+	struct vhk_daemon d;
+	bool usage_err;
 	char err[512];
 	unsigned int i;
 	int c, ret, status = 0;
 
+	vhk_daemon_init(&d, "vhostkit-vsock", vsock_caps);
+	d.own_sockets = true;
+	d.on_stop = stop_all;
 	while ((c = getopt_long(argc, argv, "i:c1vhV", longopts, NULL)) != -1) {
+		ret = vhk_daemon_option(&d, c, optarg);
+		if (ret < 0)
+			return EXIT_USAGE;
+		if (ret > 0 && c != 'c')
+			continue;
 		switch (c) {
 		case 'm':
 			if (vsock_parse_vm(&vms, optarg, err, sizeof(err))) {
@@ -186,6 +202,8 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	if (d.print_caps)
+		return vhk_daemon_print_capabilities(&d);
 	if (optind < argc) {
 		fprintf(stderr, "vhostkit-vsock: unexpected argument '%s'\n",
 			argv[optind]);
@@ -197,6 +215,10 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 
+	if (vhk_daemon_setup(&d, NULL, &usage_err) < 0) {
+		vsock_free_vms(&vms);
+		return 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	ret = vhk_vsock_hub_new(&hub);
 	if (ret)
@@ -247,11 +269,8 @@ int main(int argc, char **argv)
 	}
 	fflush(stdout);
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	if (!status && vhk_daemon_start(&d, NULL) < 0)
+		status = 1;
 
 	for (i = 0; i < g_nvms && !status; i++) {
 		struct vm_run *r = &g_vms[i];
@@ -259,7 +278,7 @@ int main(int argc, char **argv)
 		if (pthread_create(&r->thread, NULL, vm_thread, r)) {
 			fprintf(stderr, "vhostkit-vsock: cannot start a thread\n");
 			status = 1;
-			on_signal(0);
+			stop_all();
 			break;
 		}
 		r->started = true;
@@ -286,5 +305,6 @@ int main(int argc, char **argv)
 	}
 	vhk_vsock_hub_free(hub);
 	vsock_free_vms(&vms);
+	vhk_daemon_fini(&d);
 	return status;
 }

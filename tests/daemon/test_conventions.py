@@ -12,8 +12,9 @@ conventions (tools/daemon, docs/daemons.md):
   daemon with SIGSYS), and the usage errors.
 
 Usage: test_conventions.py --cli VHOSTKIT --descriptor-dir DIR DAEMON...
-Each DAEMON is NAME=PATH[:ARGS] where ARGS (comma separated) are what it
-needs besides its socket (vhostkit-blk: --disk is made here).
+Each DAEMON is NAME=PATH[:basic]; basic = a daemon that manages several
+sockets itself (vsock, net): capabilities, descriptor, log file, notify,
+signals.  The arguments each daemon needs are made here.
 """
 import argparse
 import json
@@ -72,6 +73,11 @@ class Daemon:
             with open(disk, "wb") as f:
                 f.truncate(8 << 20)
             self.extra += ["--disk", disk, "--num-queues", "1"]
+        elif name == "vhostkit-vsock":
+            self.extra += ["--vm", "guest-cid=3,socket=%s/vm.sock,uds-path=%s/vm.vsock"
+                           % (tmp, tmp)]
+        elif name == "vhostkit-net":
+            self.extra += ["--port", "socket=%s/port.sock" % tmp]
 
     def cmd(self, *args):
         return [self.bin] + list(args) + self.extra
@@ -167,6 +173,41 @@ def test_fd_notify_signals(d, cli):
             msg = ""
         check("STOPPING=1" in msg, f"{d.name}: STOPPING=1 on the way out")
         check(os.path.exists(path), f"{d.name}: an inherited socket's path is left alone")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        ns.close()
+
+
+def test_basic(d):
+    """A daemon with its own sockets: log file, notify, SIGHUP, SIGTERM."""
+    ns_path = os.path.join(d.tmp, "notify.sock")
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ns.bind(ns_path)
+    ns.settimeout(20)
+    log = os.path.join(d.tmp, "basic.log")
+    p = subprocess.Popen(d.cmd("--log-file", log),
+                         env=dict(os.environ, NOTIFY_SOCKET=ns_path),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        try:
+            msg = ns.recv(4096).decode()
+        except socket.timeout:
+            msg = ""
+        check("READY=1" in msg.split("\n"), f"{d.name}: READY=1 ({msg!r})")
+        os.rename(log, log + ".1")
+        p.send_signal(signal.SIGHUP)
+        check(wait_for(lambda: os.path.exists(log)),
+              f"{d.name}: SIGHUP reopens --log-file")
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=20)
+        check(rc == 0, f"{d.name}: SIGTERM: clean exit (rc {rc})")
+        try:
+            msg = ns.recv(4096).decode()
+        except socket.timeout:
+            msg = ""
+        check("STOPPING=1" in msg, f"{d.name}: STOPPING=1")
     finally:
         if p.poll() is None:
             p.kill()
@@ -303,10 +344,13 @@ def main():
         return 1
     for spec in a.daemons:
         name, _, rest = spec.partition("=")
-        binary, _, extra = rest.partition(":")
+        binary, _, kind = rest.partition(":")
         with tempfile.TemporaryDirectory(prefix="vhk-conv-") as tmp:
-            d = Daemon(name, binary, [x for x in extra.split(",") if x], tmp)
+            d = Daemon(name, binary, [], tmp)
             test_capabilities(d, a.descriptor_dir)
+            if kind == "basic":
+                test_basic(d)
+                continue
             test_usage(d)
             test_fd_notify_signals(d, a.cli)
             test_socket_activation(d, a.cli, ssa)

@@ -72,6 +72,18 @@ void vhk_daemon_usage(FILE *out)
 "connections and STOPPING=1 on the way out (Type=notify).\n");
 }
 
+void vhk_daemon_usage_basic(FILE *out)
+{
+	fprintf(out,
+"Daemon (shared by every vhostkit daemon, docs/daemons.md):\n"
+"      --print-capabilities  Print the JSON capabilities of the device type\n"
+"                          and exit.\n"
+"      --log-file FILE     Log to FILE (appended) instead of stderr;\n"
+"                          SIGHUP reopens it (log rotation).\n"
+"Systemd: with NOTIFY_SOCKET set the daemon sends READY=1 once it accepts\n"
+"connections and STOPPING=1 on the way out (Type=notify).\n");
+}
+
 static int parse_fd(const char *s, int *out)
 {
 	char *end;
@@ -344,6 +356,10 @@ int vhk_daemon_setup(struct vhk_daemon *d, struct vhk_backend_config *cfg,
 			return -1;
 		}
 	}
+	if (d->own_sockets) {
+		notify_open(d);
+		return 0;
+	}
 	n = listen_fds();
 	if (n < 0 || n > 1) {
 		fprintf(stderr, "%s: socket activation passed %s sockets; expected exactly one\n",
@@ -385,7 +401,9 @@ int vhk_daemon_setup(struct vhk_daemon *d, struct vhk_backend_config *cfg,
 static void on_stop(int sig)
 {
 	(void)sig;
-	if (g_daemon && g_daemon->be)
+	if (g_daemon && g_daemon->on_stop)
+		g_daemon->on_stop();
+	else if (g_daemon && g_daemon->be)
 		vhk_backend_stop(g_daemon->be);
 }
 
@@ -431,11 +449,14 @@ int vhk_daemon_start(struct vhk_daemon *d, struct vhk_backend *be)
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (vhk_sandbox_enter(d) < 0)
-		return -1;
-	vhk_sandbox_debug_hook(d);
+	if (!d->own_sockets) {
+		if (vhk_sandbox_enter(d) < 0)
+			return -1;
+		vhk_sandbox_debug_hook(d);
+	}
 	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s %s\nMAINPID=%ld",
 		 d->connect ? "connecting to" : "listening on",
+		 d->own_sockets ? "its sockets" :
 		 d->activated ? "the systemd socket" :
 		 d->fd >= 0 ? "--fd" : d->socket_path, (long)getpid());
 	notify(d, msg);

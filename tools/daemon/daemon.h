@@ -58,6 +58,14 @@ enum {
 /* Short options the shared layer owns: -s PATH, -c. */
 #define VHK_DAEMON_SHORTOPTS "s:c"
 
+/*
+ * The options of a daemon that manages several sockets itself (one per VM
+ * or port: vhostkit-vsock, vhostkit-net): capabilities and the log file.
+ */
+#define VHK_DAEMON_LONGOPTS_BASIC \
+	{ "print-capabilities", no_argument, NULL, VHK_DOPT_PRINT_CAPS }, \
+	{ "log-file", required_argument, NULL, VHK_DOPT_LOG_FILE }
+
 /* The shared entries of a daemon's struct option array. */
 #define VHK_DAEMON_LONGOPTS \
 	{ "socket-path", required_argument, NULL, 's' }, \
@@ -76,6 +84,11 @@ struct vhk_daemon {
 	/* Extra system calls the device's steady state needs (by name,
 	 * NULL-terminated), added to the shared seccomp allowlist. */
 	const char *const *extra_syscalls;
+	/* Multi-socket daemons: stop everything (async-signal-safe), and
+	 * no sandbox yet (their steady state still creates sockets by
+	 * path: docs/daemons.md). */
+	void (*on_stop)(void);
+	bool own_sockets;
 
 	/* Options. */
 	const char *socket_path;
@@ -114,6 +127,9 @@ int vhk_daemon_option(struct vhk_daemon *d, int c, const char *arg);
 /** vhk_daemon_usage - the shared options' --help text. */
 void vhk_daemon_usage(FILE *out);
 
+/** vhk_daemon_usage_basic - --help text of VHK_DAEMON_LONGOPTS_BASIC. */
+void vhk_daemon_usage_basic(FILE *out);
+
 /** vhk_daemon_print_capabilities - print caps_json + newline; returns 0. */
 int vhk_daemon_print_capabilities(const struct vhk_daemon *d);
 
@@ -123,6 +139,8 @@ int vhk_daemon_print_capabilities(const struct vhk_daemon *d);
  * --fd, a socket the daemon creates at --socket-path, or --connect.
  * Fills @cfg (socket_path / adopt_listen_fd / connect).  Returns 0, or -1
  * after printing why (a usage error when @usage is set, else runtime).
+ * With d->own_sockets, @cfg may be NULL: only the log and the notify
+ * socket are set up.
  */
 int vhk_daemon_setup(struct vhk_daemon *d, struct vhk_backend_config *cfg,
 		     bool *usage);
