@@ -26,7 +26,8 @@ builddir=${VHK_BUILD_ROOT:-$top/build}
 pkgs=(meson ninja-build gcc clang libclang-rt-14-dev pkg-config
       libcmocka-dev liburing-dev libyaml-dev python3 cpio libc6-dev
       libseccomp-dev libcap-ng-dev systemd
-      qemu-system-x86 qemu-utils qemu-system-common busybox-static fio)
+      qemu-system-x86 qemu-utils qemu-system-common busybox-static fio
+      dpdk-dev iproute2)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||

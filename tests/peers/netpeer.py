@@ -1,0 +1,488 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Net peer tests: vhostkit-net between real peers and a tap in a network
+namespace created for the run (never any other address).
+
+Scenarios:
+  dpdk   dpdk-testpmd with a virtio-user port on one vhost-user port, a tap
+         on the other: 200 pings from the namespace reach testpmd (rxonly),
+         testpmd's txonly burst reaches the tap; every counter (testpmd,
+         daemon, kernel) must agree.
+  guest  a Linux guest under QEMU (virtio-net-pci on -netdev vhost-user):
+         ping both ways, 64 MiB over TCP host -> guest and back, md5
+         checked on both sides; the features the guest acked are printed.
+Exit 0 pass, 1 fail (with the reasons), 77 skip (with the reason).
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+SKIP = 77
+HOST_IP, GUEST_IP = '10.77.0.1', '10.77.0.2'
+PEER_MAC = '02:00:00:00:00:02'
+
+
+def say(msg):
+    print('netpeer: %s' % msg, flush=True)
+
+
+class Fail(Exception):
+    pass
+
+
+def run(cmd, check=True, **kw):
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True, **kw)
+    if check and r.returncode != 0:
+        raise Fail('%s: rc %d: %s' % (' '.join(cmd), r.returncode,
+                                      r.stdout.strip()[-500:]))
+    return r.stdout
+
+
+def parse_stats(text):
+    """{'switch': {...}, 'port NAME': {...}, 'queue NAME/pair': {...}}"""
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        kv = dict(p.split('=', 1) for p in parts[1:] if '=' in p)
+        if parts[0] == 'switch':
+            out['switch'] = kv
+        elif parts[0] == 'port':
+            out['port ' + parts[1]] = kv
+        elif parts[0] == 'queue':
+            out['queue %s/%s' % (parts[1], kv.get('pair'))] = kv
+    return out
+
+
+class Rig:
+    """Namespace + tap + vhostkit-net; torn down on exit."""
+
+    def __init__(self, a, tmp):
+        self.a, self.tmp = a, tmp
+        self.ns = 'vhknet%d' % os.getpid()
+        self.tap = 'vhkt%d' % (os.getpid() % 100000)
+        self.sock = os.path.join(tmp, 'vu0.sock')
+        self.ctl = os.path.join(tmp, 'ctl.sock')
+        self.log = os.path.join(tmp, 'vhostkit-net.log')
+        self.daemon = None
+        self.procs = []
+
+    def start(self, port_opts=''):
+        run(['ip', 'netns', 'add', self.ns])
+        cmd = ['ip', 'netns', 'exec', self.ns, self.a.bin,
+               '--port', 'socket=%s%s' % (self.sock, port_opts),
+               '--port', 'tap=' + self.tap, '--control', self.ctl]
+        say('daemon: ' + ' '.join(cmd[4:]))
+        self.daemon = subprocess.Popen(cmd, stdout=open(self.log, 'w'),
+                                       stderr=subprocess.STDOUT)
+        for _ in range(200):
+            if os.path.exists(self.ctl):
+                break
+            if self.daemon.poll() is not None:
+                raise Fail('vhostkit-net exited %d: %s' % (
+                    self.daemon.returncode, open(self.log).read()[-800:]))
+            time.sleep(0.05)
+        else:
+            raise Fail('vhostkit-net did not create its control socket')
+        ns = ['ip', '-n', self.ns]
+        # no IPv6 chatter (router / neighbour solicitations) on the tap:
+        # every frame in the counters is one the test sent
+        run(['ip', 'netns', 'exec', self.ns, 'sysctl', '-qw',
+             'net.ipv6.conf.%s.disable_ipv6=1' % self.tap])
+        run(ns + ['link', 'set', 'lo', 'up'])
+        run(ns + ['addr', 'add', HOST_IP + '/24', 'dev', self.tap])
+        run(ns + ['link', 'set', self.tap, 'up'])
+
+    def stats(self):
+        out = run([self.a.cli, 'net', 'stats', '--control', self.ctl])
+        return parse_stats(out)
+
+    def kernel_tap(self):
+        out = run(['ip', '-n', self.ns, '-s', '-j', 'link', 'show',
+                   self.tap])
+        return json.loads(out)[0]['stats64']
+
+    def nsexec(self, cmd, **kw):
+        return run(['ip', 'netns', 'exec', self.ns] + cmd, **kw)
+
+    def stop(self):
+        errs = []
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if self.daemon and self.daemon.poll() is None:
+            self.daemon.send_signal(signal.SIGTERM)
+            try:
+                rc = self.daemon.wait(20)
+                if rc != 0:
+                    errs.append('vhostkit-net exited %d on SIGTERM' % rc)
+            except subprocess.TimeoutExpired:
+                self.daemon.kill()
+                self.daemon.wait()
+                errs.append('vhostkit-net ignored SIGTERM for 20 s')
+        elif self.daemon:
+            errs.append('vhostkit-net died during the run (rc %s)' %
+                        self.daemon.returncode)
+        subprocess.run(['ip', 'netns', 'del', self.ns],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        log = open(self.log).read() if os.path.exists(self.log) else ''
+        for pat in ('ERROR: AddressSanitizer', 'runtime error:',
+                    'LeakSanitizer', 'ThreadSanitizer'):
+            if pat in log:
+                errs.append('sanitizer report in the daemon log')
+        if os.path.exists(self.sock):
+            errs.append('socket %s left behind' % self.sock)
+        return errs
+
+
+def check_bad_drops(st, port):
+    bad = {k: v for k, v in st[port].items()
+           if k.startswith('drop_') and v != '0' and
+           k not in ('drop_queue_full', 'drop_no_port')}
+    return ['%s: %s' % (port, bad)] if bad else []
+
+
+# ---- dpdk
+
+class Testpmd:
+    def __init__(self, rig, vdev_extra, queues):
+        self.rig = rig
+        self.out = []
+        self.cond = threading.Condition()
+        # line-buffered: the replies are parsed as they come
+        cmd = ['stdbuf', '-oL', shutil.which('dpdk-testpmd'), '-l', '0,1',
+               '--no-huge',
+               '-m', '1024', '--no-pci', '--file-prefix',
+               'vhknet%d' % os.getpid(), '--vdev',
+               'net_virtio_user0,path=%s,queues=%d,mac=%s%s' % (
+                   rig.sock, queues, PEER_MAC, vdev_extra),
+               '--', '-i', '--total-num-mbufs=32768',
+               '--rxq=%d' % queues, '--txq=%d' % queues]
+        say('testpmd: ' + ' '.join(cmd[1:]))
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True,
+                                  bufsize=1)
+        rig.procs.append(self.p)
+        threading.Thread(target=self._reader, daemon=True).start()
+
+    def _reader(self):
+        for line in self.p.stdout:
+            with self.cond:
+                self.out.append(line.rstrip('\n'))
+                self.cond.notify_all()
+
+    def wait_for(self, pat, timeout=60, start=0):
+        rx = re.compile(pat)
+        end = time.time() + timeout
+        with self.cond:
+            while True:
+                for i in range(start, len(self.out)):
+                    if rx.search(self.out[i]):
+                        return i
+                left = end - time.time()
+                if left <= 0 or self.p.poll() is not None:
+                    raise Fail('testpmd: no "%s" within %d s; last: %s' % (
+                        pat, timeout, ' | '.join(self.out[-8:])))
+                self.cond.wait(left)
+
+    def cmd(self, c):
+        self.p.stdin.write(c + '\n')
+        self.p.stdin.flush()
+
+    def fwd_stats(self, mark):
+        """RX/TX totals of the accumulated block after @mark."""
+        i = self.wait_for(r'Accumulated forward statistics', 60, mark)
+        j = self.wait_for(r'TX-packets:', 10, i)
+        rx = int(re.search(r'RX-packets:\s*(\d+)', self.out[j - 1]).group(1))
+        tx = int(re.search(r'TX-packets:\s*(\d+)', self.out[j]).group(1))
+        return rx, tx, j + 1
+
+
+def scenario_dpdk(a, rig):
+    if not shutil.which('dpdk-testpmd'):
+        raise Fail('dpdk-testpmd not installed (package dpdk)')
+    rig.start(',queues=%d' % a.queues)
+    tp = Testpmd(rig, a.vdev_extra, a.queues)
+    tp.wait_for(r'testpmd>|Port 0: ', 120)
+    # the static neighbour: the namespace sends straight to testpmd's MAC
+    rig.nsexec(['ip', 'neigh', 'add', GUEST_IP, 'lladdr', PEER_MAC, 'dev',
+                rig.tap, 'nud', 'permanent'])
+    mark = len(tp.out)
+    tp.cmd('set fwd rxonly')
+    tp.cmd('start')
+    tp.wait_for(r'rxonly packet forwarding', 30, mark)
+    for _ in range(100):
+        if rig.stats()['port vu0'].get('up') == '1':
+            break
+        time.sleep(0.1)
+    else:
+        raise Fail('the vhost-user port never came up')
+    before = rig.stats()
+    rig.nsexec(['busybox', 'ping', '-c', '200', '-i', '0.01', '-W', '1',
+                GUEST_IP],
+               check=False)
+    time.sleep(1)
+    mark = len(tp.out)
+    tp.cmd('stop')
+    rx, _, mark = tp.fwd_stats(mark)
+    mid = rig.stats()
+    tp.cmd('set fwd txonly')
+    tp.cmd('start')
+    tp.wait_for(r'txonly packet forwarding', 30, mark)
+    time.sleep(a.seconds)
+    mark = len(tp.out)
+    tp.cmd('stop')
+    _, tx, mark = tp.fwd_stats(mark)
+    time.sleep(1)
+    tp.cmd('quit')
+    try:
+        tp.p.wait(60)
+    except subprocess.TimeoutExpired:
+        raise Fail('testpmd did not quit')
+    after = rig.stats()
+    ktap = rig.kernel_tap()
+    d = lambda s, p, k: int(s[p][k]) - int(before[p][k])  # noqa: E731
+    vu, tap = 'port vu0', 'port ' + rig.tap
+    errs = []
+    say('host -> testpmd: 200 pings, testpmd rx %d, vu0 out %d, tap in %d'
+        % (rx, d(mid, vu, 'out_packets'), d(mid, tap, 'in_packets')))
+    if not (rx == 200 == d(mid, vu, 'out_packets') ==
+            d(mid, tap, 'in_packets')):
+        errs.append('host -> testpmd counters disagree')
+    vin = int(after[vu]['in_packets']) - int(mid[vu]['in_packets'])
+    tout = int(after[tap]['out_packets']) - int(mid[tap]['out_packets'])
+    tdrop = sum(int(after[tap][k]) - int(mid[tap][k])
+                for k in after[tap] if k.startswith('drop_'))
+    say('testpmd -> host: testpmd tx %d, vu0 in %d, tap out %d + dropped %d,'
+        ' kernel tap rx %d' % (tx, vin, tout, tdrop, ktap['rx']['packets']))
+    if tx == 0:
+        errs.append('testpmd transmitted nothing')
+    if tx != vin:
+        errs.append('testpmd tx %d != vu0 in %d' % (tx, vin))
+    if vin != tout + tdrop:
+        errs.append('vu0 in %d != tap out %d + drops %d' % (vin, tout,
+                                                            tdrop))
+    if ktap['rx']['packets'] != int(after[tap]['out_packets']):
+        errs.append('kernel tap rx %d != daemon tap out %s' % (
+            ktap['rx']['packets'], after[tap]['out_packets']))
+    if tout == 0:
+        errs.append('nothing reached the tap')
+    qsum = sum(int(after['queue vu0/%d' % q]['tx_packets'])
+               for q in range(a.queues))
+    if qsum != int(after[vu]['in_packets']):
+        errs.append('queue counters %d != port in %s' % (
+            qsum, after[vu]['in_packets']))
+    errs += check_bad_drops(after, vu) + check_bad_drops(after, tap)
+    return errs
+
+
+# ---- guest
+
+def host_side(a):
+    """Runs inside the namespace: ping the guest, 64 MiB each way."""
+    res = {}
+    data = open(a.data, 'rb').read()
+    r = subprocess.run(['busybox', 'ping', '-c', '3', '-W', '5', GUEST_IP],
+                       stdout=subprocess.DEVNULL)
+    res['ping'] = r.returncode == 0
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((HOST_IP, 5002))
+    ls.listen(1)
+    t0 = time.time()
+    for _ in range(120):
+        try:
+            s = socket.create_connection((GUEST_IP, 5001), timeout=5)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        res['err'] = 'cannot connect to the guest'
+        print(json.dumps(res))
+        return
+    s.settimeout(300)
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+    s.recv(1)
+    s.close()
+    res['tx_s'] = time.time() - t0
+    ls.settimeout(300)
+    c, _ = ls.accept()
+    c.settimeout(300)
+    t0 = time.time()
+    h, n = hashlib.md5(), 0
+    while n < len(data):
+        b = c.recv(1 << 20)
+        if not b:
+            break
+        h.update(b)
+        n += len(b)
+    c.close()
+    res['rx_s'] = time.time() - t0
+    res['rx_bytes'] = n
+    res['rx_md5'] = h.hexdigest()
+    print(json.dumps(res))
+
+
+def scenario_guest(a, rig):
+    import guestkit
+    try:
+        kit = guestkit.kit()
+    except guestkit.KitUnavailable as e:
+        raise Fail('guest kit: %s' % e)
+    qemu = shutil.which('qemu-system-x86_64')
+    if not qemu:
+        raise Fail('qemu-system-x86_64 not installed')
+    size = a.mib << 20
+    data = os.urandom(size)
+    md5 = hashlib.md5(data).hexdigest()
+    dpath = os.path.join(rig.tmp, 'data')
+    with open(dpath, 'wb') as f:
+        f.write(data)
+    env = 'VHK_MD5=%s\nVHK_SIZE=%d\n' % (md5, size)
+    script = open(os.path.join(HERE, 'net', 'guest-net.sh'), 'rb').read()
+    initrd = os.path.join(rig.tmp, 'initrd.cpio')
+    with open(initrd, 'wb') as out, open(kit['initrd'], 'rb') as base:
+        shutil.copyfileobj(base, out)
+        out.write(guestkit.overlay({'scenario.sh': (script, 0o755),
+                                    'etc/vhk.env': (env.encode(), 0o644)}))
+    rig.start()
+    mem = '512M'
+    cmd = [qemu, '-machine', 'q35', '-accel', 'tcg,thread=multi',
+           '-cpu', 'max', '-smp', '1', '-m', mem,
+           '-object', 'memory-backend-memfd,id=mem,size=%s,share=on' % mem,
+           '-numa', 'node,memdev=mem', '-nographic', '-nodefaults',
+           '-serial', 'stdio', '-no-reboot',
+           '-kernel', kit['kernel'], '-initrd', initrd,
+           '-append', 'console=ttyS0 panic=-1 loglevel=4 vhk.timeout=%d '
+           'init_on_alloc=0' % (a.timeout - 20),
+           '-chardev', 'socket,id=c0,path=' + rig.sock,
+           '-netdev', 'vhost-user,id=n0,chardev=c0',
+           '-device', 'virtio-net-pci,netdev=n0,mac=52:54:00:00:00:02,'
+           'vectors=0']
+    say('qemu: ' + ' '.join(cmd[1:]))
+    q = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True,
+                         errors='replace')
+    rig.procs.append(q)
+    marks, ready = [], threading.Event()
+
+    def reader():
+        for line in q.stdout:
+            line = line.rstrip()
+            if line.startswith('VHK-'):
+                marks.append(line)
+                say('guest: ' + line)
+                if line == 'VHK-READY':
+                    ready.set()
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    errs = []
+    if not ready.wait(a.timeout):
+        errs.append('guest never got ready')
+    else:
+        out = rig.nsexec([sys.executable, os.path.abspath(__file__),
+                          '--host-side', '--data', dpath], check=False,
+                         timeout=a.timeout)
+        try:
+            res = json.loads(out.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            res = {'err': 'host side: ' + out[-500:]}
+        say('host side: %s' % res)
+        if res.get('err'):
+            errs.append(res['err'])
+        if not res.get('ping'):
+            errs.append('host could not ping the guest')
+        if res.get('rx_md5') != md5 or res.get('rx_bytes') != size:
+            errs.append('guest -> host: %s bytes, md5 %s (want %d, %s)' % (
+                res.get('rx_bytes'), res.get('rx_md5'), size, md5))
+        else:
+            say('64 MiB host -> guest %.1f s, guest -> host %.1f s' % (
+                res['tx_s'], res['rx_s']) if a.mib == 64 else 'ok')
+    try:
+        q.wait(a.timeout)
+    except subprocess.TimeoutExpired:
+        errs.append('QEMU still running after %d s' % a.timeout)
+    t.join(5)
+    if 'VHK-END rc=0' not in marks:
+        errs.append('guest did not end with rc=0')
+    errs += ['guest: ' + m for m in marks if m.startswith('VHK-RESULT FAIL')]
+    st = rig.stats()
+    errs += check_bad_drops(st, 'port vu0') + check_bad_drops(
+        st, 'port ' + rig.tap)
+    say('vu0: in %s out %s sw_csum %s sw_segments %s' % (
+        st['port vu0']['in_packets'], st['port vu0']['out_packets'],
+        st['port vu0']['sw_csum'], st['port vu0']['sw_segments']))
+    for line in open(rig.log):
+        if 'features acked' in line:
+            say('guest acked: ' + line.split('acked:', 1)[1].strip())
+    return errs
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--scenario', choices=['dpdk', 'guest'])
+    ap.add_argument('--build-dir')
+    ap.add_argument('--name', default='net')
+    ap.add_argument('--queues', type=int, default=1)
+    ap.add_argument('--vdev-extra', default='')
+    ap.add_argument('--seconds', type=float, default=2)
+    ap.add_argument('--mib', type=int, default=64)
+    ap.add_argument('--timeout', type=int, default=360)
+    ap.add_argument('--host-side', action='store_true')
+    ap.add_argument('--data')
+    a = ap.parse_args()
+    if a.host_side:
+        host_side(a)
+        return 0
+    a.bin = os.path.join(a.build_dir, 'tools', 'vhostkit-net')
+    a.cli = os.path.join(a.build_dir, 'tools', 'vhostkit')
+    if not os.path.exists(a.bin):
+        say('SKIP: %s not built' % a.bin)
+        return SKIP
+    if os.geteuid() != 0 or not shutil.which('ip'):
+        say('FAIL: needs root and iproute2 (network namespaces)')
+        return 1
+    tmp = tempfile.mkdtemp(prefix='vhknet-')
+    rig = Rig(a, tmp)
+    errs = []
+    try:
+        errs = (scenario_dpdk if a.scenario == 'dpdk' else
+                scenario_guest)(a, rig)
+    except Fail as e:
+        errs = [str(e)]
+    except subprocess.TimeoutExpired as e:
+        errs = ['timeout: %s' % e]
+    finally:
+        errs += rig.stop()
+    if errs:
+        for e in errs:
+            say('FAIL: ' + e)
+        say('daemon log tail:\n' + ''.join(open(rig.log).readlines()[-15:])
+            if os.path.exists(rig.log) else 'no daemon log')
+        return 1
+    shutil.rmtree(tmp, ignore_errors=True)
+    say('PASS %s' % a.name)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
