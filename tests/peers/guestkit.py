@@ -30,7 +30,8 @@ GUEST_SRC = os.path.join(HERE, 'guest-src')
 # Modules the guest needs; their dependencies are found from each .ko's
 # modinfo "depends=" field (the package ships no modules.dep).  The Intel
 # IOMMU driver is built in (CONFIG_INTEL_IOMMU=y), checked in build_kernel().
-WANTED_MODULES = ['virtio_pci', 'virtio_blk', 'vmw_vsock_virtio_transport']
+WANTED_MODULES = ['virtio_pci', 'virtio_blk', 'vmw_vsock_virtio_transport',
+                  'virtio_net']
 REQUIRED_CONFIG = ['CONFIG_BLK_DEV_INITRD=y', 'CONFIG_DEVTMPFS=y',
            'CONFIG_INTEL_IOMMU=y', 'CONFIG_IRQ_REMAP=y',
            'CONFIG_SERIAL_8250_CONSOLE=y']
