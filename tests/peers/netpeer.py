@@ -364,20 +364,29 @@ def scenario_guest(a, rig):
         shutil.copyfileobj(base, out)
         out.write(guestkit.overlay({'scenario.sh': (script, 0o755),
                                     'etc/vhk.env': (env.encode(), 0o644)}))
-    rig.start()
+    machine, dev, extra = 'q35', ('virtio-net-pci,netdev=n0,'
+                                  'mac=52:54:00:00:00:02,vectors=0'), []
+    append = ('console=ttyS0 panic=-1 loglevel=4 vhk.timeout=%d '
+              'init_on_alloc=0' % (a.timeout - 20))
+    if a.viommu:
+        # behind a PCIe root port so the guest enables ATS and sends
+        # device-IOTLB invalidations (QEMU forwards them to the back-end)
+        machine += ',kernel-irqchip=split'
+        extra = ['-device', 'intel-iommu,intremap=on,device-iotlb=on',
+                 '-device', 'pcie-root-port,id=rp0,chassis=1,slot=1']
+        dev += ',bus=rp0,iommu_platform=on,ats=on,disable-legacy=on'
+        append += ' intel_iommu=on'
+    rig.start(',iommu=on' if a.viommu else '')
     mem = '512M'
-    cmd = [qemu, '-machine', 'q35', '-accel', 'tcg,thread=multi',
+    cmd = [qemu, '-machine', machine, '-accel', 'tcg,thread=multi',
            '-cpu', 'max', '-smp', '1', '-m', mem,
            '-object', 'memory-backend-memfd,id=mem,size=%s,share=on' % mem,
            '-numa', 'node,memdev=mem', '-nographic', '-nodefaults',
            '-serial', 'stdio', '-no-reboot',
            '-kernel', kit['kernel'], '-initrd', initrd,
-           '-append', 'console=ttyS0 panic=-1 loglevel=4 vhk.timeout=%d '
-           'init_on_alloc=0' % (a.timeout - 20),
+           '-append', append] + extra + [
            '-chardev', 'socket,id=c0,path=' + rig.sock,
-           '-netdev', 'vhost-user,id=n0,chardev=c0',
-           '-device', 'virtio-net-pci,netdev=n0,mac=52:54:00:00:00:02,'
-           'vectors=0']
+           '-netdev', 'vhost-user,id=n0,chardev=c0', '-device', dev]
     say('qemu: ' + ' '.join(cmd[1:]))
     q = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True,
@@ -431,9 +440,17 @@ def scenario_guest(a, rig):
     say('vu0: in %s out %s sw_csum %s sw_segments %s' % (
         st['port vu0']['in_packets'], st['port vu0']['out_packets'],
         st['port vu0']['sw_csum'], st['port vu0']['sw_segments']))
+    modes = set()
     for line in open(rig.log):
         if 'features acked' in line:
             say('guest acked: ' + line.split('acked:', 1)[1].strip())
+        m = re.search(r'started: mode (\S+)', line)
+        if m:
+            modes.add(m.group(1))
+    want = 'iotlb' if a.viommu else 'gpa'
+    say('ring translation modes: %s' % sorted(modes))
+    if modes != {want}:
+        errs.append('rings ran in %s, want only %s' % (sorted(modes), want))
     return errs
 
 
@@ -447,6 +464,9 @@ def main():
     ap.add_argument('--seconds', type=float, default=2)
     ap.add_argument('--mib', type=int, default=64)
     ap.add_argument('--timeout', type=int, default=360)
+    ap.add_argument('--viommu', action='store_true',
+                    help='guest: intel-iommu, the device behind a root '
+                    'port with iommu_platform=on,ats=on; port iommu=on')
     ap.add_argument('--host-side', action='store_true')
     ap.add_argument('--data')
     a = ap.parse_args()
