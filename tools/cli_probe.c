@@ -236,8 +236,11 @@ owner:
 }
 
 /*
- * vhost-user has no "device type" message: guess from what only one
- * device type offers.  Returns the type and sets *@why.
+ * vhost-user has no "device type" message: guess from the device feature
+ * bits only one device type offers.  Protocol bits are no evidence: DPDK's
+ * vhost library offers the net-only RARP / NET_MTU for every device type,
+ * so they are only the last, stated-as-weak hint.  Returns the type and
+ * sets *@why.
  */
 static enum vhk_device_type infer_type(const struct probe *p,
 				       const char **why)
@@ -245,11 +248,6 @@ static enum vhk_device_type infer_type(const struct probe *p,
 	uint64_t f = p->features;
 	unsigned int blk_marks = 0;
 
-	if (vhk_has_feature(p->protocol, VHK_PROTO_F_RARP) ||
-	    vhk_has_feature(p->protocol, VHK_PROTO_F_NET_MTU)) {
-		*why = "offers the net-only protocol features RARP/NET_MTU";
-		return VHK_DEV_NET;
-	}
 	if (vhk_has_feature(f, VHK_NET_F_MRG_RXBUF) &&
 	    (vhk_has_feature(f, VHK_NET_F_CTRL_VQ) ||
 	     vhk_has_feature(f, VHK_NET_F_MAC) ||
@@ -273,6 +271,13 @@ static enum vhk_device_type infer_type(const struct probe *p,
 		*why = "no device bits beyond STREAM/SEQPACKET and 3 queues "
 		       "(rx, tx, event)";
 		return VHK_DEV_VSOCK;
+	}
+	if (vhk_has_feature(p->protocol, VHK_PROTO_F_RARP) ||
+	    vhk_has_feature(p->protocol, VHK_PROTO_F_NET_MTU)) {
+		*why = "weak: no device bits decide; offers the protocol "
+		       "features RARP/NET_MTU, which some back-ends offer "
+		       "for every type: use --type";
+		return VHK_DEV_NET;
 	}
 	*why = "nothing conclusive: use --type";
 	return VHK_DEV_ANY;
