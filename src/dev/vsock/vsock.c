@@ -297,6 +297,46 @@ static enum vhk_kick_result rx_result(struct vhk_vsock *vs)
 	return r;
 }
 
+static void drop_connections(struct vhk_vsock *vs)
+{
+	vsock_conns_fini(vs);
+	vsock_conns_init(vs);
+	vs->rst_len = vs->rst_head = 0;
+	vsock_hub_drop_all(vs);
+}
+
+/*
+ * A ring that starts fresh (split: index 0; packed: slot 0, wrap 1) after
+ * the driver had used it means the driver re-initialised it: a device
+ * reset by the guest (virtio-pci unbind/bind, driver reload).  QEMU 7.2
+ * tells a vhost-user back-end nothing else about it - the rings are only
+ * stopped and started again - while the guest has dropped every socket.
+ * The connections are gone on the guest's side: close their host sockets
+ * now rather than when the host side next writes.  A VM that is paused
+ * and resumed restarts its rings where they were and keeps them.  (A
+ * split ring whose 16-bit index wrapped to exactly 0 at a pause reads as
+ * fresh: its connections close - rare, and the guest sees an RST.)
+ */
+static bool ring_fresh(struct vhk_vq *vq)
+{
+	uint32_t base = vhk_vq_base(vq);
+
+	/* split: next avail 0; packed: avail and used slot 0, wrap 1 */
+	return base == 0 || base == 0x80008000u;
+}
+
+static void check_ring_reinit(struct vhk_vsock *vs, uint16_t idx,
+			      struct vhk_vq *vq)
+{
+	if (ring_fresh(vq) && vs->progressed[idx] && vs->nconns) {
+		vhk_log(VHK_LOG_INFO, vs->name,
+			"vq%u restarted from scratch: the driver reset the device; %u connections closed",
+			idx, vs->nconns);
+		drop_connections(vs);
+	}
+	vs->progressed[idx] = false;
+}
+
 static int vs_queue_start(void *dev, uint16_t idx, struct vhk_vq *vq)
 {
 	struct vhk_vsock *vs = to_vs(dev);
@@ -309,6 +349,8 @@ static int vs_queue_start(void *dev, uint16_t idx, struct vhk_vq *vq)
 			vhk_vq_size(vq), vs->max_queue_size);
 		return -EINVAL;
 	}
+	if (idx != VHK_VSOCK_VQ_EVENT)
+		check_ring_reinit(vs, idx, vq);
 	vs->vq[idx] = vq;
 	if (idx == VHK_VSOCK_VQ_RX) {
 		vsock_hub_set_reachable(vs, true);
@@ -356,6 +398,8 @@ static void vs_queue_stop(void *dev, uint16_t idx, struct vhk_vq *vq)
 	(void)vq;
 	if (idx >= VHK_VSOCK_NUM_VQS)
 		return;
+	if (vq && vhk_vq_started(vq))
+		vs->progressed[idx] = !ring_fresh(vq);
 	if (idx == VHK_VSOCK_VQ_RX) {
 		vsock_hub_set_reachable(vs, false);
 		vsock_rx_drop_spare(vs);
@@ -377,10 +421,8 @@ static void vs_reset(void *dev)
 	if (vs->nconns)
 		vhk_log(VHK_LOG_INFO, vs->name,
 			"device reset: %u connections closed", vs->nconns);
-	vsock_conns_fini(vs);
-	vsock_conns_init(vs);
-	vs->rst_len = vs->rst_head = 0;
-	vsock_hub_drop_all(vs);
+	drop_connections(vs);
+	memset(vs->progressed, 0, sizeof(vs->progressed));
 	vs->acked = 0;
 	/* The guest must learn that its connections are gone (5.10.6.7). */
 	vs->need_reset_event = true;

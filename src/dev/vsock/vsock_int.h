@@ -171,6 +171,7 @@ struct vhk_vsock {
 	struct vsock_host host;
 	bool have_host;
 	bool need_reset_event;		/* connections lost: TRANSPORT_RESET */
+	bool progressed[VHK_VSOCK_NUM_VQS]; /* stopped past its start */
 
 	int ep;				/* the host side's own epoll */
 	int listen_fd;

@@ -333,6 +333,39 @@ static void test_credit_respected(void **state)
 	vh_teardown(&h, 0);
 }
 
+/*
+ * A guest that resets its device (unbind/bind) only restarts the rings
+ * from scratch as far as a vhost-user back-end can see: the host sockets
+ * of the lost connections close at once.  A pause (rings stopped and
+ * started where they were) keeps them.
+ */
+static void test_driver_reinit(void **state)
+{
+	struct vh h;
+	char got[8];
+	int lfd, afd;
+
+	(void)state;
+	vh_setup(&h, VHK_AS_GPA, false, CID, NULL, false, 0);
+	vh_post_rx(&h, 8);
+	lfd = vh_listen(&h, 62, SOCK_STREAM);
+	afd = guest_connect(&h, lfd, GPORT, 62, VHK_VSOCK_TYPE_STREAM);
+	/* pause / resume: same rings, same positions */
+	for (uint16_t i = 0; i < 2; i++) {
+		vhk_vsock_ops.queue_stop(h.vs, i, h.vq[i]);
+		assert_int_equal(vhk_vsock_ops.queue_start(h.vs, i, h.vq[i]), 0);
+	}
+	assert_int_equal(h.vs->nconns, 1);
+	/* re-initialised rings: the guest dropped its sockets */
+	vh_restart_ring(&h, VHK_VSOCK_VQ_RX);
+	vh_restart_ring(&h, VHK_VSOCK_VQ_TX);
+	assert_int_equal(h.vs->nconns, 0);
+	assert_int_equal(vh_read_some(&h, afd, got, sizeof(got), 1000), 0);
+	close(afd);
+	close(lfd);
+	vh_teardown(&h, 0);
+}
+
 /* TRANSPORT_RESET when the event queue starts and after a reset. */
 static void test_transport_reset(void **state)
 {
@@ -476,6 +509,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_seqpacket),
 		cmocka_unit_test(test_credit_respected),
 		cmocka_unit_test(test_transport_reset),
+		cmocka_unit_test(test_driver_reinit),
 		cmocka_unit_test(test_siblings),
 		cmocka_unit_test(test_sibling_groups),
 	};

@@ -131,6 +131,24 @@ void vh_setup(struct vh *h, enum vhk_as_mode mode, bool packed, uint32_t cid,
 	}
 }
 
+void vh_restart_ring(struct vh *h, uint16_t idx)
+{
+	unsigned int i;
+
+	vhk_vsock_ops.queue_stop(h->vs, idx, h->vq[idx]);
+	vhk_vq_free(h->vq[idx]);
+	vhk_drv_vq_free(h->dq[idx]);
+	h->vq[idx] = NULL;
+	h->dq[idx] = NULL;
+	start_queue(h, idx, vhk_has_feature(h->features, VHK_F_RING_PACKED));
+	if (idx == VHK_VSOCK_VQ_RX)
+		for (i = 0; i < VH_NRX; i++)
+			h->rx_posted[i] = false;
+	if (idx == VHK_VSOCK_VQ_TX)
+		for (i = 0; i < VH_NTX; i++)
+			h->tx_busy[i] = false;
+}
+
 static void rm_dir(const char *dir)
 {
 	DIR *d = opendir(dir);

@@ -74,6 +74,12 @@ unsigned int vh_rx_posted(struct vh *h);
  */
 int vh_recv(struct vh *h, struct vsock_pkt *p, void *data, uint32_t cap);
 
+/**
+ * vh_restart_ring - the driver re-initialises ring @idx (as after a guest
+ * device reset): stopped, then started fresh.
+ */
+void vh_restart_ring(struct vh *h, uint16_t idx);
+
 /** vh_poll - run the device's host side once (as the server would). */
 void vh_poll(struct vh *h);
 
