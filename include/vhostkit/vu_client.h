@@ -245,6 +245,15 @@ int vhk_vuc_vring_start(struct vhk_vuc *c, uint16_t idx,
 			const struct vhk_vuc_vring *v);
 
 /**
+ * vhk_vuc_vring_enable - SET_VRING_ENABLE @enable on started ring @idx
+ * (a guest that uses fewer queue pairs than the device has, or pauses
+ * one).  Remembered: reconnect replays it.  Needs PROTOCOL_FEATURES
+ * negotiated (-ENOTSUP: rings are then always enabled).
+ * Returns 0, -EINVAL (ring not started), or -errno.
+ */
+int vhk_vuc_vring_enable(struct vhk_vuc *c, uint16_t idx, bool enable);
+
+/**
  * vhk_vuc_vring_stop - GET_VRING_BASE: the back-end stops ring @idx and
  * returns where it stopped (*@base).  Returns 0 or -errno.
  */

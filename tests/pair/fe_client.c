@@ -289,13 +289,9 @@ static void attach(struct ctx *c)
 	driver_ok(c);
 }
 
-/*
- * One request: header at @hdr_gpa, @len data bytes at @data_gpa, status
- * right after the header.  Returns the status byte or -errno.
- */
-static int blk_io_tmo(struct ctx *c, uint32_t type, uint64_t sector,
+static int blk_submit(struct ctx *c, uint32_t type, uint64_t sector,
 		      uint64_t hdr_gpa, uint64_t data_gpa, uint32_t len,
-		      unsigned int tmo_ms)
+		      int *token)
 {
 	struct blk_hdr *h = (struct blk_hdr *)host_of(c, hdr_gpa);
 	uint8_t *status = (uint8_t *)h + sizeof(*h);
@@ -304,14 +300,13 @@ static int blk_io_tmo(struct ctx *c, uint32_t type, uint64_t sector,
 		{ data_gpa, len, type == FE_T_IN },
 		{ hdr_gpa + sizeof(*h), 1, true },
 	};
-	uint64_t deadline = vhk_now_ns() + tmo_ms * 1000000ull;
-	int token = 1, ret;
+	int ret;
 
 	h->type = vhk_le32_make(type);
 	h->reserved = vhk_le32_make(0);
 	h->sector = vhk_le64_make(sector);
 	*status = 0xff;
-	ret = vhk_drv_vq_add(c->dq, segs, 3, &token);
+	ret = vhk_drv_vq_add(c->dq, segs, 3, token);
 	if (ret)
 		return ret;
 	if (vhk_drv_vq_publish(c->dq)) {
@@ -319,6 +314,17 @@ static int blk_io_tmo(struct ctx *c, uint32_t type, uint64_t sector,
 
 		assert_int_equal(write(c->kick, &one, 8), 8);
 	}
+	return 0;
+}
+
+/* Wait for @token's completion; its status byte, or -ETIMEDOUT / -errno. */
+static int blk_wait(struct ctx *c, uint64_t hdr_gpa, int *token,
+		    unsigned int tmo_ms)
+{
+	uint8_t *status = host_of(c, hdr_gpa) + sizeof(struct blk_hdr);
+	uint64_t deadline = vhk_now_ns() + tmo_ms * 1000000ull;
+	int ret;
+
 	for (;;) {
 		struct pollfd p[2] = {
 			{ .fd = c->call, .events = POLLIN },
@@ -332,7 +338,7 @@ static int blk_io_tmo(struct ctx *c, uint32_t type, uint64_t sector,
 		if (ret < 0)
 			return ret;
 		if (ret == 1) {
-			assert_ptr_equal(tok, &token);
+			assert_ptr_equal(tok, token);
 			return *status;
 		}
 		if (vhk_now_ns() > deadline)
@@ -344,6 +350,20 @@ static int blk_io_tmo(struct ctx *c, uint32_t type, uint64_t sector,
 				return -EIO;
 		}
 	}
+}
+
+/*
+ * One request: header at @hdr_gpa, @len data bytes at @data_gpa, status
+ * right after the header.  Returns the status byte or -errno.
+ */
+static int blk_io_tmo(struct ctx *c, uint32_t type, uint64_t sector,
+		      uint64_t hdr_gpa, uint64_t data_gpa, uint32_t len,
+		      unsigned int tmo_ms)
+{
+	int token = 1;
+	int ret = blk_submit(c, type, sector, hdr_gpa, data_gpa, len, &token);
+
+	return ret ? ret : blk_wait(c, hdr_gpa, &token, tmo_ms);
 }
 
 static int blk_io(struct ctx *c, uint32_t type, uint64_t sector,
@@ -644,14 +664,28 @@ static void test_blk_hostile(void **state)
 	mem_free(&d);
 }
 
-/* Reset and back-end restart replay on the caller's memory. */
+/* Ring enable, reset and back-end restart replay on the caller's memory. */
 static void test_blk_reset_reconnect(void **state)
 {
 	struct ctx *c = *state;
+	static int token = 7;
 
 	attach(c);
 	verified_io(c, 600, 2, REG_B_GPA, REG_B_GPA + 0x1000,
 		    REG_B_GPA + 0x2000, 11);
+	/* A disabled ring is not served; enabling it picks the request up. */
+	assert_int_equal(vhk_vuc_vring_enable(c->c, 0, false), 0);
+	memset(host_of(c, REG_B_GPA + 0x4000), 0x3c, 512);
+	assert_int_equal(blk_submit(c, FE_T_OUT, 605, REG_B_GPA + 0x100,
+				    REG_B_GPA + 0x4000, 512, &token), 0);
+	assert_int_equal(blk_wait(c, REG_B_GPA + 0x100, &token, 300),
+			 -ETIMEDOUT);
+	assert_int_equal(vhk_vuc_vring_enable(c->c, 0, true), 0);
+	assert_int_equal(blk_wait(c, REG_B_GPA + 0x100, &token, TMO), 0);
+	assert_int_equal(blk_io(c, FE_T_IN, 605, REG_B_GPA,
+				REG_B_GPA + 0x5000, 512), 0);
+	assert_int_equal(host_of(c, REG_B_GPA + 0x5000)[100], 0x3c);
+	assert_int_equal(vhk_vuc_vring_enable(c->c, 1, true), -EINVAL);
 	/* Reset: rings forgotten, features and rings again, same memory. */
 	assert_int_equal(vhk_vuc_reset(c->c), 0);
 	assert_int_equal(vhk_vuc_set_features(c->c, c->features), 0);

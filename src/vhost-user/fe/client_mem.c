@@ -409,7 +409,7 @@ static uint64_t ring_msg_addr(const struct vhk_vuc *c, uint64_t addr,
 }
 
 int vuc_vring_send(struct vhk_vuc *c, uint16_t idx,
-		   const struct vhk_vuc_vring *v)
+		   const struct vhk_vuc_vring *v, bool enable)
 {
 	struct vhk_vu_vring_state st = { .index = idx };
 	struct vhk_vu_vring_addr va;
@@ -451,10 +451,25 @@ int vuc_vring_send(struct vhk_vuc *c, uint16_t idx,
 	 * spec, "Ring states").
 	 */
 	if (vhk_has_feature(c->features, VHK_F_PROTOCOL_FEATURES)) {
-		st.num = 1;
+		st.num = enable;
 		ret = vuc_ack(c, VHK_VU_SET_VRING_ENABLE, &st, sizeof(st),
 			      NULL, 0);
 	}
+	return ret;
+}
+
+int vhk_vuc_vring_enable(struct vhk_vuc *c, uint16_t idx, bool enable)
+{
+	struct vhk_vu_vring_state st = { .index = idx, .num = enable };
+	int ret;
+
+	if (idx >= VUC_MAX_QUEUES || !c->vr[idx].started)
+		return -EINVAL;
+	if (!vhk_has_feature(c->features, VHK_F_PROTOCOL_FEATURES))
+		return -ENOTSUP;
+	ret = vuc_ack(c, VHK_VU_SET_VRING_ENABLE, &st, sizeof(st), NULL, 0);
+	if (!ret)
+		c->vr[idx].disabled = !enable;
 	return ret;
 }
 
@@ -479,11 +494,12 @@ int vhk_vuc_vring_start(struct vhk_vuc *c, uint16_t idx,
 	}
 	if (!vhk_vuc_connected(c))
 		return -ECONNRESET;
-	ret = vuc_vring_send(c, idx, v);
+	ret = vuc_vring_send(c, idx, v, true);
 	if (ret)
 		return ret;
 	c->vr[idx].v = *v;
 	c->vr[idx].started = true;
+	c->vr[idx].disabled = false;
 	return 0;
 }
 
@@ -617,7 +633,8 @@ int vhk_vuc_reconnect(struct vhk_vuc *c)
 		 * base given at start is only a hint (see above). */
 		ret = packed ? 0 : used_index(c, &v, &v.base);
 		if (!ret)
-			ret = vuc_vring_send(c, (uint16_t)i, &v);
+			ret = vuc_vring_send(c, (uint16_t)i, &v,
+					     !c->vr[i].disabled);
 		if (ret)
 			return ret;
 	}

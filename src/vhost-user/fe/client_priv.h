@@ -35,6 +35,7 @@ struct vuc_map {
 
 struct vuc_vring {
 	bool started;
+	bool disabled;		/* SET_VRING_ENABLE 0 in force */
 	struct vhk_vuc_vring v;
 };
 
@@ -101,7 +102,7 @@ const char *vuc_who(const struct vhk_vuc *c);
 /* client_mem.c */
 int vuc_send_regions(struct vhk_vuc *c);
 int vuc_vring_send(struct vhk_vuc *c, uint16_t idx,
-		   const struct vhk_vuc_vring *v);
+		   const struct vhk_vuc_vring *v, bool enable);
 void *vuc_dev_to_host(struct vhk_vuc *c, uint64_t addr, uint64_t len);
 
 /* client_iotlb.c */
