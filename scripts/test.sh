@@ -13,6 +13,7 @@
 #      (a Linux guest under QEMU doing I/O through vhostkit-blk) against the
 #      sanitized daemon;
 #   4. the libFuzzer targets (clang) for a bounded time;
+#   5. the Debian packages (dpkg-buildpackage -b + lintian, no errors);
 # and ends with one line "vhostkit: N passed, N failed, N skipped".
 set -uo pipefail
 
@@ -25,7 +26,7 @@ builddir=${VHK_BUILD_ROOT:-$top/build}
 # ---- 1. dependencies ------------------------------------------------------
 pkgs=(meson ninja-build gcc clang libclang-rt-14-dev pkg-config
       libcmocka-dev liburing-dev libyaml-dev python3 cpio libc6-dev
-      libseccomp-dev libcap-ng-dev systemd scdoc
+      libseccomp-dev libcap-ng-dev systemd scdoc debhelper dpkg-dev lintian
       qemu-system-x86 qemu-utils qemu-system-common busybox-static fio
       dpdk-dev iproute2)
 missing=()
@@ -97,6 +98,37 @@ if [ "$fuzz_seconds" -gt 0 ]; then
 		-Db_sanitize=address,undefined -Db_lundef=false -- fuzz
 else
 	echo "== fuzzing SKIPPED: VHK_FUZZ_SECONDS=0"
+fi
+
+# ---- 5. Debian packages ----------------------------------------------------
+# dpkg-buildpackage -us -uc -b on a copy of the tracked files (tests off in
+# the package build: one compile), then lintian must report no error.
+# VHK_SKIP_PACKAGE=1 skips it (says so).
+if [ -z "${VHK_SKIP_PACKAGE:-}" ]; then
+	echo "== debian packages (dpkg-buildpackage -b, lintian)"
+	pkgdir="$builddir/deb"
+	rm -rf "$pkgdir" && mkdir -p "$pkgdir/vhostkit"
+	pkg_result=FAIL
+	if git ls-files -z | tar --null -T - -cf - | tar -xf - -C "$pkgdir/vhostkit" &&
+	   (cd "$pkgdir/vhostkit" && dpkg-buildpackage -us -uc -b \
+		>"$pkgdir/build.log" 2>&1); then
+		lintian "$pkgdir"/vhostkit_*.changes >"$pkgdir/lintian.log" 2>&1
+		if grep -q '^E:' "$pkgdir/lintian.log"; then
+			grep '^E:' "$pkgdir/lintian.log"
+		else
+			ls "$pkgdir"/vhostkit_*.deb "$pkgdir"/libvhostkit0_*.deb \
+				"$pkgdir"/libvhostkit-dev_*.deb >/dev/null &&
+				pkg_result=OK
+		fi
+	else
+		tail -30 "$pkgdir/build.log"
+	fi
+	echo "{\"name\": \"debian-packages\", \"result\": \"$pkg_result\"}" \
+		>"$pkgdir/testlog.json"
+	logs+=("$pkgdir/testlog.json")
+	echo "== debian packages: $pkg_result"
+else
+	echo "== debian packages SKIPPED: VHK_SKIP_PACKAGE is set"
 fi
 
 # ---- summary ----------------------------------------------------------------
