@@ -112,7 +112,8 @@ int vhk_as_pick_ring_reading(struct vhk_as *as, const uint64_t *addrs,
  * vhk_as_translate - host pointer for device address @addr (GPA or IOVA by
  * mode) for an access with @perm (VHK_PERM_RO: device reads, WO: writes).
  * *@len: in, bytes wanted (> 0); out, the contiguous prefix (<= in).
- * @cache (may be NULL) is the caller's per-queue IOTLB last-hit cache.
+ * @cache (may be NULL) is the caller's per-queue IOTLB state (last-hit
+ * cache and outstanding misses; without it misses go to the shared IOTLB).
  * Returns 0 and *@host; -EFAULT (unmapped, range wraps, UVA outside the
  * table); -EACCES (IOTLB permission); -EAGAIN (IOTLB miss: recorded, and
  * the miss callback called if it is new - park and retry after UPDATE).
@@ -129,7 +130,8 @@ int vhk_as_translate(struct vhk_as *as, uint64_t addr, uint64_t *len,
  * -EAGAIN as vhk_as_translate().
  */
 int vhk_as_translate_ring(struct vhk_as *as, uint64_t addr, uint64_t size,
-			  uint8_t perm, void **host);
+			  uint8_t perm, void **host,
+			  struct vhk_iotlb_cache *cache);
 
 /**
  * vhk_as_copy_from - copy @len bytes at device address @addr into @dst,

@@ -24,7 +24,11 @@
  * number; struct vhk_iotlb_cache (a per-queue last-hit cache) is valid only
  * while its generation matches.
  *
- * Not thread-safe: the caller serialises all calls on one IOTLB.
+ * Not thread-safe: the caller serialises every call that changes one
+ * IOTLB.  vhk_iotlb_lookup() only reads it (and writes the caller's
+ * per-queue cache), so lookups of different queues may run in parallel
+ * while no change runs; per-queue misses (vhk_iotlb_qmiss_*) keep the miss
+ * path off the shared state too.
  */
 #ifndef VHOSTKIT_IOTLB_H
 #define VHOSTKIT_IOTLB_H
@@ -49,7 +53,24 @@ extern "C" {
 
 struct vhk_iotlb;
 
-/* Per-queue last-hit cache; zero-initialise it. */
+/* Outstanding misses one queue tracks (struct vhk_iotlb_cache). */
+#define VHK_IOTLB_QUEUE_MISSES		32u
+
+struct vhk_iotlb_qmiss {
+	uint64_t iova;
+	uint64_t stamp;		/* vhk_now_ns() of the first miss, never 0 */
+	uint8_t perm;
+};
+
+/*
+ * Per-queue IOTLB state: the last-hit cache and the queue's outstanding
+ * misses.  Zero-initialise it.  Owned by the thread that runs the queue:
+ * translating through it writes only here, never into the shared IOTLB,
+ * so queues translate in parallel while the IOTLB itself is not changed.
+ * Other threads may read miss_oldest (atomically, vhk_iotlb_qmiss_oldest()
+ * with NULL outputs) at any time, everything else only while the owner is
+ * quiesced.
+ */
 struct vhk_iotlb_cache {
 	uint64_t iova;		/* first byte of the cached entry */
 	uint64_t last;		/* last byte (inclusive) */
@@ -69,6 +90,10 @@ struct vhk_iotlb_cache {
 	uint64_t win_tlb_gen;
 	uint64_t win_mt_gen;
 	uint8_t win_perm;	/* the window's own entry's permission */
+	/* Outstanding misses of this queue, oldest first. */
+	struct vhk_iotlb_qmiss miss[VHK_IOTLB_QUEUE_MISSES];
+	uint32_t miss_n;
+	uint64_t miss_oldest;	/* miss[0].stamp or 0; atomic accesses */
 };
 
 /**
@@ -140,6 +165,37 @@ uint64_t vhk_iotlb_miss_oldest(const struct vhk_iotlb *tlb, uint64_t *iova,
 
 /** vhk_iotlb_miss_count - outstanding misses. */
 size_t vhk_iotlb_miss_count(const struct vhk_iotlb *tlb);
+
+/**
+ * vhk_iotlb_qmiss_note - as vhk_iotlb_miss_note(), recorded in one
+ * queue's @cache instead of the shared IOTLB (deduplicated per queue, per
+ * page + perm).  Returns 1 (new: send a MISS), 0 (already outstanding) or
+ * -ENOSPC (VHK_IOTLB_QUEUE_MISSES outstanding).
+ */
+int vhk_iotlb_qmiss_note(struct vhk_iotlb_cache *cache, uint64_t iova,
+			 uint8_t perm, uint64_t now_ns);
+
+/**
+ * vhk_iotlb_qmiss_clear - drop @cache's misses that an UPDATE of
+ * [@iova, @iova+@size) with @perm answers; @size 0 drops them all.
+ * Caller: the owner, or any thread while the owner is quiesced.
+ */
+void vhk_iotlb_qmiss_clear(struct vhk_iotlb_cache *cache, uint64_t iova,
+			   uint64_t size, uint8_t perm);
+
+/**
+ * vhk_iotlb_qmiss_oldest - the stamp of @cache's oldest outstanding miss,
+ * or 0.  With @iova and @perm NULL it is a single atomic load that any
+ * thread may do; otherwise they receive that miss (owner quiesced).
+ */
+uint64_t vhk_iotlb_qmiss_oldest(const struct vhk_iotlb_cache *cache,
+				uint64_t *iova, uint8_t *perm);
+
+/**
+ * vhk_iotlb_cache_invalidate - forget the cached translations (after a
+ * memory or ring change); the outstanding misses stay.
+ */
+void vhk_iotlb_cache_invalidate(struct vhk_iotlb_cache *cache);
 
 #ifdef __cplusplus
 }

@@ -209,7 +209,15 @@ static int translate_iotlb(struct vhk_as *as, uint64_t iova, uint64_t *len,
 	}
 	ret = vhk_iotlb_lookup(as->iotlb, iova, perm, &uva, &l, cache);
 	if (ret == -ENOENT) {
-		ret = vhk_iotlb_miss_note(as->iotlb, iova, perm, vhk_now_ns());
+		/* A queue records its misses in its own cache: translating
+		 * never writes the shared IOTLB, so queues run in parallel
+		 * (the shared record is for callers without a queue). */
+		if (cache)
+			ret = vhk_iotlb_qmiss_note(cache, iova, perm,
+						   vhk_now_ns());
+		else
+			ret = vhk_iotlb_miss_note(as->iotlb, iova, perm,
+						  vhk_now_ns());
 		if (ret == 1 && as->miss_fn)
 			as->miss_fn(as->miss_opaque, iova, perm);
 		/*
@@ -256,7 +264,8 @@ int vhk_as_translate(struct vhk_as *as, uint64_t addr, uint64_t *len,
 }
 
 int vhk_as_translate_ring(struct vhk_as *as, uint64_t addr, uint64_t size,
-			  uint8_t perm, void **host)
+			  uint8_t perm, void **host,
+			  struct vhk_iotlb_cache *cache)
 {
 	uint64_t len = size;
 	void *p;
@@ -284,7 +293,7 @@ int vhk_as_translate_ring(struct vhk_as *as, uint64_t addr, uint64_t size,
 			return -EFAULT;
 		break;
 	case VHK_AS_IOTLB:
-		ret = translate_iotlb(as, addr, &len, perm, &p, NULL);
+		ret = translate_iotlb(as, addr, &len, perm, &p, cache);
 		if (ret)
 			return ret;
 		break;

@@ -1037,3 +1037,78 @@ size_t vhk_iotlb_miss_count(const struct vhk_iotlb *tlb)
 {
 	return tlb ? tlb->miss_n : 0;
 }
+
+/* ---- per-queue misses: written by the queue's owner only */
+
+int vhk_iotlb_qmiss_note(struct vhk_iotlb_cache *cache, uint64_t iova,
+			 uint8_t perm, uint64_t now_ns)
+{
+	uint64_t page = iova & ~((uint64_t)VHK_IOTLB_MISS_PAGE - 1);
+	struct vhk_iotlb_qmiss *m;
+
+	if (!cache)
+		return -EINVAL;
+	for (uint32_t i = 0; i < cache->miss_n; i++) {
+		m = &cache->miss[i];
+		if ((m->iova & ~((uint64_t)VHK_IOTLB_MISS_PAGE - 1)) == page &&
+		    m->perm == perm)
+			return 0;
+	}
+	if (cache->miss_n >= VHK_IOTLB_QUEUE_MISSES)
+		return -ENOSPC;
+	m = &cache->miss[cache->miss_n++];
+	m->iova = iova;
+	m->perm = perm;
+	m->stamp = now_ns ? now_ns : 1;
+	if (cache->miss_n == 1)
+		__atomic_store_n(&cache->miss_oldest, m->stamp,
+				 __ATOMIC_RELAXED);
+	return 1;
+}
+
+void vhk_iotlb_qmiss_clear(struct vhk_iotlb_cache *cache, uint64_t iova,
+			   uint64_t size, uint8_t perm)
+{
+	uint64_t last = size ? iova + (size - 1) : UINT64_MAX;
+	uint32_t j = 0;
+
+	if (!cache)
+		return;
+	if (size == 0)
+		iova = 0;
+	for (uint32_t i = 0; i < cache->miss_n; i++) {
+		const struct vhk_iotlb_qmiss *m = &cache->miss[i];
+
+		if (m->iova >= iova && m->iova <= last &&
+		    (size == 0 || (perm & m->perm) == m->perm))
+			continue;
+		cache->miss[j++] = *m;		/* keeps age order */
+	}
+	cache->miss_n = j;
+	__atomic_store_n(&cache->miss_oldest, j ? cache->miss[0].stamp : 0,
+			 __ATOMIC_RELAXED);
+}
+
+uint64_t vhk_iotlb_qmiss_oldest(const struct vhk_iotlb_cache *cache,
+				uint64_t *iova, uint8_t *perm)
+{
+	if (!cache)
+		return 0;
+	if (!iova && !perm)
+		return __atomic_load_n(&cache->miss_oldest, __ATOMIC_RELAXED);
+	if (cache->miss_n == 0)
+		return 0;
+	if (iova)
+		*iova = cache->miss[0].iova;
+	if (perm)
+		*perm = cache->miss[0].perm;
+	return cache->miss[0].stamp;
+}
+
+void vhk_iotlb_cache_invalidate(struct vhk_iotlb_cache *cache)
+{
+	if (!cache)
+		return;
+	cache->gen = 0;
+	cache->win_tlb_gen = 0;
+}

@@ -50,7 +50,8 @@ int vhk_vq_fail(struct vhk_vq *vq, int err, const char *fmt, ...)
 static int map_area(struct vhk_vq *vq, uint64_t addr, uint64_t size,
 		    uint8_t perm, void **host)
 {
-	int r = vhk_as_translate_ring(vq->as, addr, size, perm, host);
+	int r = vhk_as_translate_ring(vq->as, addr, size, perm, host,
+				       &vq->tlb_cache);
 
 	if (r == -EAGAIN)
 		vhk_log(VHK_LOG_DEBUG, vq->name,
@@ -277,7 +278,8 @@ int vhk_vq_remap(struct vhk_vq *vq)
 {
 	if (!vq->started)
 		return -EINVAL;
-	memset(&vq->tlb_cache, 0, sizeof(vq->tlb_cache));
+	/* Cached translations go; the queue's outstanding misses stay. */
+	vhk_iotlb_cache_invalidate(&vq->tlb_cache);
 	vq->mapped = false;
 	return vq_ensure_mapped(vq);
 }

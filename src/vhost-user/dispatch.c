@@ -693,6 +693,11 @@ static int h_iotlb_msg(struct vhk_backend *be, struct be_msg_ctx *ctx)
 				  "size 0, wrap or bad permission");
 			return err;
 		}
+		/* Queues record their own misses: drop the answered ones
+		 * (the workers are quiesced during every handler). */
+		for (uint16_t i = 0; i < be->nvrings; i++)
+			vhk_iotlb_qmiss_clear(vhk_vq_iotlb_cache(be->vr[i].vq),
+					      m->iova, m->size, m->perm);
 		be->miss_reported = false;
 		be_resume_parked(be);
 		return BE_OK;
@@ -710,6 +715,10 @@ static int h_iotlb_msg(struct vhk_backend *be, struct be_msg_ctx *ctx)
 		err = vhk_iotlb_invalidate(be->iotlb, m->iova, m->size);
 		if (err)
 			return err;
+		/* Size 0 flushes everything, outstanding misses included. */
+		for (uint16_t i = 0; m->size == 0 && i < be->nvrings; i++)
+			vhk_iotlb_qmiss_clear(vhk_vq_iotlb_cache(be->vr[i].vq),
+					      0, 0, 0);
 		be_remap_all(be);
 		return BE_OK;
 	case VHK_VU_IOTLB_BATCH_BEGIN:

@@ -697,23 +697,64 @@ static bool conn_readable(struct vhk_backend *be)
 
 /* ---- the event loop */
 
+/*
+ * The oldest outstanding IOTLB miss of the device: queues record their
+ * own (struct vhk_iotlb_cache), the shared IOTLB those of callers without
+ * a queue.  @exact: also fill *@iova and *@perm and look at rings waiting for
+ * a mapping only (workers quiesced); else only the lock-free stamps.
+ */
+static uint64_t oldest_miss(struct vhk_backend *be, bool exact,
+			    uint64_t *iova, uint8_t *perm)
+{
+	uint64_t best = 0, t, i_ = 0;
+	uint8_t p_ = 0;
+	bool waiting = false;
+
+	for (uint16_t i = 0; exact && i < be->nvrings; i++)
+		if (be->vr[i].dev_started &&
+		    (be->vr[i].parked || !be->vr[i].mapped))
+			waiting = true;
+	if (exact && !waiting)
+		return 0;
+	if (exact)
+		best = vhk_iotlb_miss_oldest(be->iotlb, iova, perm);
+	for (uint16_t i = 0; i < be->nvrings; i++) {
+		struct be_vring *r = &be->vr[i];
+		const struct vhk_iotlb_cache *c;
+
+		if (!r->dev_started)
+			continue;
+		/* Only a miss some ring waits for matters: a stale one
+		 * must not mark the device broken. */
+		if (exact && !r->parked && r->mapped)
+			continue;
+		c = vhk_vq_iotlb_cache(r->vq);
+		t = exact ? vhk_iotlb_qmiss_oldest(c, &i_, &p_) :
+			    vhk_iotlb_qmiss_oldest(c, NULL, NULL);
+		if (t && (!best || t < best)) {
+			best = t;
+			if (exact) {
+				*iova = i_;
+				*perm = p_;
+			}
+		}
+	}
+	return best;
+}
+
 static void check_miss_timeout(struct vhk_backend *be, int *timeout_ms)
 {
 	uint64_t oldest, iova = 0, now, deadline;
 	uint8_t perm = 0;
 	char why[256];
 
-	bool waiting = false;
-
 	if (be->miss_reported || be->as.mode != VHK_AS_IOTLB)
 		return;
 	if (be->workers) {
-		/* Workers record misses (under tlb_lock) and own the
-		 * parked flags: look at the age first, and pause them only
+		/* Workers own their queues' miss records: look at the
+		 * stamps first (atomic loads), and pause the workers only
 		 * once a miss is overdue. */
-		pthread_mutex_lock(&be->tlb_lock);
-		oldest = vhk_iotlb_miss_oldest(be->iotlb, &iova, &perm);
-		pthread_mutex_unlock(&be->tlb_lock);
+		oldest = oldest_miss(be, false, NULL, NULL);
 		if (!oldest)
 			return;
 		now = vhk_now_ns();
@@ -729,13 +770,7 @@ static void check_miss_timeout(struct vhk_backend *be, int *timeout_ms)
 		be->miss_checked_ns = now;
 		be_workers_pause(be);
 	}
-	/* Only a miss some ring waits for matters: a stale one (its ring
-	 * was stopped meanwhile) must not mark the device broken. */
-	for (uint16_t i = 0; i < be->nvrings; i++)
-		if (be->vr[i].dev_started &&
-		    (be->vr[i].parked || !be->vr[i].mapped))
-			waiting = true;
-	oldest = waiting ? vhk_iotlb_miss_oldest(be->iotlb, &iova, &perm) : 0;
+	oldest = oldest_miss(be, true, &iova, &perm);
 	be_workers_resume(be);
 	if (!oldest)
 		return;

@@ -126,7 +126,6 @@ struct vhk_backend {
 	uint64_t miss_checked_ns;	/* last overdue-miss look (workers) */
 	int notify_fd;			/* workers -> main loop */
 	bool locks_init;
-	pthread_mutex_t tlb_lock;	/* IOTLB mode: one queue at a time */
 	pthread_mutex_t xq_lock;	/* guards the xq_* hand-over */
 	struct {
 		uint64_t iova;

@@ -19,9 +19,10 @@
  *
  * Workers never write main-thread state: an IOTLB miss or a device error
  * seen by a worker is queued (be->xq_lock) and the main loop is woken
- * through be->notify_fd.  In IOTLB mode the address space records misses
- * in the shared IOTLB (vhk_iotlb_miss_note), so device callbacks of
- * different workers are serialised by be->tlb_lock in that mode only.
+ * through be->notify_fd.  In IOTLB mode too the workers run in parallel:
+ * a lookup only reads the shared IOTLB, and each queue records its misses
+ * in its own struct vhk_iotlb_cache (vhk_iotlb_qmiss_note); the main loop
+ * reads only their atomic oldest-miss stamps until it pauses the workers.
  */
 #include <errno.h>
 #include <signal.h>
@@ -57,7 +58,6 @@ int be_workers_init(struct vhk_backend *be)
 {
 	be->notify_fd = -1;
 	pthread_mutex_init(&be->xq_lock, NULL);
-	pthread_mutex_init(&be->tlb_lock, NULL);
 	be->locks_init = true;
 	if (!be->cfg.queue_workers)
 		return 0;
@@ -78,7 +78,6 @@ void be_workers_fini(struct vhk_backend *be)
 	be_close_fd(&be->notify_fd);
 	if (be->locks_init) {
 		pthread_mutex_destroy(&be->xq_lock);
-		pthread_mutex_destroy(&be->tlb_lock);
 	}
 	be->locks_init = false;
 }
@@ -147,14 +146,7 @@ void be_workers_resume(struct vhk_backend *be)
 static void worker_call(struct be_worker *w, void (*fn)(struct vhk_backend *,
 			struct be_worker *, void *), void *arg)
 {
-	struct vhk_backend *be = w->be;
-	bool tl = be->as.mode == VHK_AS_IOTLB;
-
-	if (tl)
-		pthread_mutex_lock(&be->tlb_lock);
-	fn(be, w, arg);
-	if (tl)
-		pthread_mutex_unlock(&be->tlb_lock);
+	fn(w->be, w, arg);
 }
 
 static void do_process(struct vhk_backend *be, struct be_worker *w, void *arg)

@@ -389,9 +389,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (er == -ENOENT) {
 				check(r == -EAGAIN);
 				/* The miss was noted, stamped with the
-				 * clock (check_misses() knows). */
-				(void)model_miss_note(&md, iova, perm,
-						      CLOCK_STAMP);
+				 * clock (check_misses() knows) - in the
+				 * shared record without a queue cache, in
+				 * the queue's own record with one. */
+				if (!ci)
+					(void)model_miss_note(&md, iova, perm,
+							      CLOCK_STAMP);
+				else
+					check(vhk_iotlb_qmiss_oldest(
+						&caches[ci + 1], NULL, NULL));
 				break;
 			}
 			if (er) {

@@ -510,6 +510,55 @@ static void test_bulk(void **state)
 	vhk_iotlb_free(t);
 }
 
+/* Per-queue misses: deduplicated per page + perm, answered by a covering
+ * UPDATE with enough permission, oldest first, bounded, and kept apart
+ * from the shared record (a lookup through a queue writes nothing shared). */
+static void test_queue_misses(void **st)
+{
+	struct vhk_iotlb_cache a, b;
+	struct vhk_iotlb *t;
+	uint64_t iova = 0;
+	uint8_t perm = 0;
+
+	(void)st;
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(vhk_iotlb_new(&t, 0), 0);
+	assert_int_equal(vhk_iotlb_qmiss_oldest(&a, NULL, NULL), 0);
+	assert_int_equal(vhk_iotlb_qmiss_note(&a, 0x1010, VHK_PERM_RW, 100), 1);
+	assert_int_equal(vhk_iotlb_qmiss_note(&a, 0x1ff0, VHK_PERM_RW, 110), 0);
+	assert_int_equal(vhk_iotlb_qmiss_note(&a, 0x1010, VHK_PERM_RO, 120), 1);
+	assert_int_equal(vhk_iotlb_qmiss_note(&a, 0x5000, VHK_PERM_WO, 0), 1);
+	/* Another queue's record is its own: the same page is new there. */
+	assert_int_equal(vhk_iotlb_qmiss_note(&b, 0x1010, VHK_PERM_RW, 130), 1);
+	assert_int_equal(vhk_iotlb_miss_count(t), 0);
+	assert_int_equal(vhk_iotlb_qmiss_oldest(&a, NULL, NULL), 100);
+	assert_int_equal(vhk_iotlb_qmiss_oldest(&a, &iova, &perm), 100);
+	assert_int_equal(iova, 0x1010);
+	assert_int_equal(perm, VHK_PERM_RW);
+	/* An RO UPDATE answers the RO miss, not the RW one. */
+	vhk_iotlb_qmiss_clear(&a, 0x1000, 0x1000, VHK_PERM_RO);
+	assert_int_equal(a.miss_n, 2);
+	assert_int_equal(vhk_iotlb_qmiss_oldest(&a, NULL, NULL), 100);
+	vhk_iotlb_qmiss_clear(&a, 0x1000, 0x1000, VHK_PERM_RW);
+	assert_int_equal(a.miss_n, 1);
+	/* Stamp 0 is stored as 1 (0 = none). */
+	assert_int_equal(vhk_iotlb_qmiss_oldest(&a, NULL, NULL), 1);
+	/* Cached translations go, misses stay. */
+	vhk_iotlb_cache_invalidate(&a);
+	assert_int_equal(a.miss_n, 1);
+	vhk_iotlb_qmiss_clear(&a, 0, 0, 0);			/* flush */
+	assert_int_equal(a.miss_n, 0);
+	assert_int_equal(vhk_iotlb_qmiss_oldest(&a, NULL, NULL), 0);
+	for (unsigned int i = 0; i < VHK_IOTLB_QUEUE_MISSES; i++)
+		assert_int_equal(vhk_iotlb_qmiss_note(&a, 0x100000ull * (i + 1),
+						      VHK_PERM_RO, 5), 1);
+	assert_int_equal(vhk_iotlb_qmiss_note(&a, 0x1, VHK_PERM_RO, 5),
+			 -ENOSPC);
+	assert_int_equal(b.miss_n, 1);
+	vhk_iotlb_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -525,6 +574,7 @@ int main(void)
 		cmocka_unit_test(test_model_exact),
 		cmocka_unit_test(test_model_bounded),
 		cmocka_unit_test(test_bulk),
+		cmocka_unit_test(test_queue_misses),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -108,7 +108,7 @@ static void test_ring_area(void **state)
 		assert_int_equal(m.ring_size, RING_SZ);
 		assert_int_equal(vhk_as_translate_ring(&m.as, m.ring_addr,
 						       m.ring_size, VHK_PERM_RW,
-						       &h), 0);
+						       &h, NULL), 0);
 		assert_ptr_equal(h, m.ring_host);
 		/* Descriptor view of the ring area (indirect tables). */
 		assert_int_equal(vhk_as_translate(&m.as,
@@ -151,7 +151,7 @@ static void test_spaces_disjoint(void **state)
 			     VHK_PERM_RO, &h, NULL), 0);
 	assert_int_not_equal(vhk_as_translate_ring(&g.as,
 			     vhk_mockmem_ring_buf_addr(&g, 0), 64, VHK_PERM_RO,
-			     &h), 0);
+			     &h, NULL), 0);
 	vhk_mockmem_fini(&g);
 	vhk_mockmem_fini(&io);
 }
