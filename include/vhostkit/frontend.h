@@ -121,6 +121,12 @@ struct vhk_fe_config {
 	bool want_persist;		/* ack IOTLB_PERSIST when offered */
 	bool miss_thread;		/* serve the back-end channel in a thread */
 	uint16_t num_queues;		/* capped by GET_QUEUE_NUM; 0 = 1 */
+	/*
+	 * Queues the device type always has (vsock: rx, tx, event = 3),
+	 * the cap when the back-end does not offer PROTOCOL_F_MQ (a VMM
+	 * knows them from the device type); 0 = 1, as for blk and net.
+	 */
+	uint16_t type_queues;
 	uint16_t queue_size;		/* 0 = 128 */
 	bool packed;			/* want RING_PACKED (if offered) */
 	size_t mem_size;		/* direct/iommu shared memory; 0 = 16 MiB */
@@ -180,7 +186,7 @@ uint64_t vhk_fe_backend_offered(const struct vhk_fe *fe);
 /** vhk_fe_protocol_features - protocol features acked (SET_PROTOCOL_FEATURES). */
 uint64_t vhk_fe_protocol_features(const struct vhk_fe *fe);
 
-/** vhk_fe_max_queues - GET_QUEUE_NUM (1 without MQ). */
+/** vhk_fe_max_queues - GET_QUEUE_NUM (cfg.type_queues or 1 without MQ). */
 uint16_t vhk_fe_max_queues(const struct vhk_fe *fe);
 
 /** vhk_fe_num_queues - queues set up by vhk_fe_start(). */

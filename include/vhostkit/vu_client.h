@@ -91,6 +91,11 @@ struct vhk_vuc_config {
 	bool iotlb;
 	bool want_persist;		/* ack IOTLB_PERSIST (63) when offered */
 	bool no_mem_slots;		/* never ack CONFIGURE_MEM_SLOTS */
+	/*
+	 * Queues the device type always has (vsock: 3): the queue count
+	 * when the back-end does not offer MQ; 0 = 1 (blk, net).
+	 */
+	uint16_t type_queues;
 };
 
 /** vhk_vuc_config_init - zero @cfg, set @socket_path and want_persist. */
@@ -119,7 +124,7 @@ void vhk_vuc_close(struct vhk_vuc *c);
 uint64_t vhk_vuc_backend_offered(const struct vhk_vuc *c);
 /** vhk_vuc_protocol_features - protocol features acked. */
 uint64_t vhk_vuc_protocol_features(const struct vhk_vuc *c);
-/** vhk_vuc_max_queues - GET_QUEUE_NUM (1 without MQ). */
+/** vhk_vuc_max_queues - GET_QUEUE_NUM (without MQ: cfg.type_queues or 1). */
 uint16_t vhk_vuc_max_queues(const struct vhk_vuc *c);
 /**
  * vhk_vuc_max_regions - regions the back-end takes: GET_MAX_MEM_SLOTS with

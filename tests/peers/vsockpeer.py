@@ -295,13 +295,17 @@ class HostSide:
             s.settimeout(60)
             try:
                 b = s.recv(1)
-                how = 'EOF' if not b else 'data %r' % b
+                ok, how = not b, 'EOF' if not b else 'data %r' % b
+            except socket.timeout:
+                ok, how = False, 'still open after 60 s'
             except OSError as e:
-                b, how = b'', str(e)
+                ok, how = True, str(e)      # reset: closed too
             t = time.time()
             s.close()
-            run.hold_closed = (t, how)
-            self.record('hold', not b, 'port %d: %s' % (port, how))
+            if ok:
+                run.hold_closed = (t, how)
+            self.record('hold', ok, 'port %d: daemon closed the host '
+                        'socket: %s' % (port, how))
         except OSError as e:
             run.held.set()
             self.record('hold', False, 'port %d: %s' % (port, e))

@@ -293,7 +293,8 @@ int vuc_handshake(struct vhk_vuc *c)
 	ret = vuc_send_ack_locked(c, VHK_VU_SET_OWNER, NULL, 0, NULL, 0);
 	if (ret)
 		goto out;
-	c->max_queues = 1;
+	/* Without MQ the device type fixes the count (vsock: 3). */
+	c->max_queues = c->cfg.type_queues ? c->cfg.type_queues : 1;
 	if (vhk_has_feature(c->proto_acked, VHK_PROTO_F_MQ)) {
 		ret = get_u64_locked(c, VHK_VU_GET_QUEUE_NUM, &v);
 		if (ret)

@@ -312,6 +312,7 @@ int vhk_fe_connect(struct vhk_fe **out, const struct vhk_fe_config *cfg)
 	cc.reply_timeout_ms = fe->cfg.reply_timeout_ms;
 	cc.iotlb = fe->cfg.iotlb;
 	cc.want_persist = fe->cfg.want_persist;
+	cc.type_queues = fe->cfg.type_queues;
 	/* One region for life: no need for memory slots. */
 	cc.no_mem_slots = true;
 	ret = vhk_vuc_connect(&fe->c, &cc);

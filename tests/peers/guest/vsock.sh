@@ -91,7 +91,7 @@ vsk_host() {
 	fi
 	grep -v '^sink\|^accepted' /tmp/srv.$port | sed "s/^/VHK-INFO $tag: /"
 	if grep -q '^served .* ok' /tmp/srv.$port; then
-		vhk_pass "$tag" "$(grep -c '^sink' /tmp/srv.$port)-sink-replies"
+		vhk_pass "$tag" "$(grep -c "^accepted" /tmp/srv.$port)-connections"
 	else
 		vhk_fail "$tag" "guest server failed"
 	fi

@@ -1,0 +1,604 @@
+// SPDX-License-Identifier: MIT
+/*
+ * drv_vsock.c - the userspace vsock driver (playing the guest) against
+ * vhostkit-vsock, in every DMA mode (direct, iommu strict, iommu lazy,
+ * bounce) and with packed rings: echo and checksummed bulk both ways with
+ * half-close, concurrent connections, SEQPACKET boundaries, RST for a port
+ * nobody listens on (both directions), EOF when the host closes, device
+ * reset and back-end restart (TRANSPORT_RESET on the event queue), and the
+ * crosvm front-end (ACCESS_PLATFORM forwarded without an IOTLB).
+ * The host side is Unix sockets only (never AF_VSOCK).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "vsock_util.h"
+#include "vhostkit/frontend.h"
+
+#define T_MS		20000
+#define BULK		(4u << 20)
+#define P_ECHO		5000
+#define P_SINK		5001
+#define P_SEQ		5003
+#define P_NONE		5999
+
+static const char *g_bin;
+
+struct env {
+	struct vt_daemon dm;
+	struct vt_host *host;
+	struct vt_drv v;
+};
+
+static void env_up(struct env *e, const char *tag, const char *iommu,
+		   const struct vt_open_opts *o)
+{
+	assert_int_equal(vt_daemon_start(&e->dm, g_bin, tag, iommu), 0);
+	e->host = vt_host_start(e->dm.uds);
+	assert_non_null(e->host);
+	assert_int_equal(vt_host_listen(e->host, P_ECHO, VT_ECHO), 0);
+	assert_int_equal(vt_host_listen(e->host, P_SINK, VT_SINK), 0);
+	assert_int_equal(vt_host_listen(e->host, P_SEQ, VT_SEQ_ECHO), 0);
+	if (vt_open(&e->v, e->dm.sock, o) < 0) {
+		drv_dump_log(&e->dm.proc);
+		fail_msg("driver did not come up");
+	}
+	assert_int_equal(vhk_vsock_drv_guest_cid(e->v.d), VT_CID);
+}
+
+static void env_down(struct env *e)
+{
+	vt_close(&e->v);
+	vt_host_stop(e->host);
+	vt_daemon_stop(&e->dm);
+}
+
+static bool log_has(const struct env *e, const char *needle)
+{
+	char buf[65536];
+	FILE *f = fopen(e->dm.proc.log, "r");
+	size_t n;
+
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	return strstr(buf, needle) != NULL;
+}
+
+/* ---- the checks ---------------------------------------------------------- */
+
+/* guest -> host: BULK bytes, shutdown(SEND), the host's "<n> <hash>". */
+static void g2h_bulk(struct vt_drv *v)
+{
+	static uint8_t buf[65536];
+	struct vhk_vsock_conn *c;
+	uint64_t h = VT_HASH0, off = 0;
+	unsigned long long n, hv;
+	char line[80];
+
+	assert_int_equal(vhk_vsock_connect(v->d, 2, P_SINK,
+					   VHK_VSOCK_TYPE_STREAM, T_MS, &c), 0);
+	while (off < BULK) {
+		size_t k = 1 + (off * 7919) % sizeof(buf);	/* ragged */
+
+		if (k > BULK - off)
+			k = BULK - off;
+		vt_fill(buf, k, 1, off);
+		h = vt_hash(h, buf, k);
+		assert_int_equal(vt_send_all(c, buf, k, T_MS), 0);
+		off += k;
+	}
+	/* Half-close: the host reads EOF, our receive side stays open. */
+	assert_int_equal(vhk_vsock_shutdown(c, VHK_VSOCK_SHUTDOWN_SEND), 0);
+	assert_true(vhk_vsock_send(c, "x", 1, 0) == -EPIPE);
+	assert_int_equal(vt_recv_line(c, line, sizeof(line), T_MS), 0);
+	assert_int_equal(sscanf(line, "%llu %llx", &n, &hv), 2);
+	assert_int_equal(n, BULK);
+	assert_true(hv == h);
+	vhk_vsock_close(c);
+}
+
+static void g2h_echo(struct vt_drv *v)
+{
+	static const size_t sizes[] = { 1, 2, 44, 100, 3776, 4096, 4097,
+					65536, 70000, 200000 };
+	static uint8_t out[200000], in[200000];
+	struct vhk_vsock_conn *c;
+	char b;
+
+	assert_int_equal(vhk_vsock_connect(v->d, 2, P_ECHO,
+					   VHK_VSOCK_TYPE_STREAM, T_MS, &c), 0);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		vt_fill(out, sizes[i], 10 + i, 0);
+		assert_int_equal(vt_send_all(c, out, sizes[i], T_MS), 0);
+		assert_int_equal(vt_recv_all(c, in, sizes[i], T_MS), 0);
+		assert_memory_equal(in, out, sizes[i]);
+	}
+	assert_int_equal(vhk_vsock_shutdown(c, VHK_VSOCK_SHUTDOWN_SEND), 0);
+	/* The echo host closes after our EOF: we read EOF. */
+	assert_int_equal(vhk_vsock_recv(c, &b, 1, T_MS, NULL), 0);
+	vhk_vsock_close(c);
+}
+
+struct h2g_arg {
+	const char *uds;
+	uint32_t port;
+	size_t bytes;
+	uint64_t seed;
+	int result;	/* 0 ok, -errno, 1 mismatch */
+};
+
+/* The host half: CONNECT, send, shutdown(SHUT_WR), check the reply. */
+static void *h2g_host(void *p)
+{
+	struct h2g_arg *a = p;
+	static __thread uint8_t buf[65536];
+	uint64_t h = VT_HASH0, off = 0;
+	unsigned long long n, hv;
+	char line[80];
+	size_t got = 0;
+	int fd = vt_host_connect(a->uds, a->port, T_MS);
+
+	if (fd < 0) {
+		a->result = fd;
+		return NULL;
+	}
+	while (off < a->bytes) {
+		size_t k = VHK_MIN(sizeof(buf), a->bytes - off);
+
+		vt_fill(buf, k, a->seed, off);
+		h = vt_hash(h, buf, k);
+		if (send(fd, buf, k, MSG_NOSIGNAL) != (ssize_t)k) {
+			a->result = -errno;
+			close(fd);
+			return NULL;
+		}
+		off += k;
+	}
+	shutdown(fd, SHUT_WR);
+	while (got + 1 < sizeof(line)) {
+		ssize_t r = recv(fd, line + got, 1, 0);
+
+		if (r <= 0 || line[got] == '\n')
+			break;
+		got++;
+	}
+	line[got] = 0;
+	close(fd);
+	a->result = sscanf(line, "%llu %llx", &n, &hv) == 2 &&
+		    n == a->bytes && hv == h ? 0 : 1;
+	return NULL;
+}
+
+/* The driver half: accept, read to EOF hashing, answer, close. */
+static void drv_sink(struct vt_drv *v, uint32_t port,
+		     struct vhk_vsock_conn *c)
+{
+	static uint8_t buf[65536];
+	uint64_t h = VT_HASH0, total = 0;
+	char line[80];
+	ssize_t r;
+
+	if (!c)
+		assert_int_equal(vhk_vsock_accept(v->d, port, T_MS, &c), 0);
+	while ((r = vhk_vsock_recv(c, buf, sizeof(buf), T_MS, NULL)) > 0) {
+		h = vt_hash(h, buf, (size_t)r);
+		total += (uint64_t)r;
+	}
+	assert_int_equal(r, 0);
+	snprintf(line, sizeof(line), "%llu %016llx\n",
+		 (unsigned long long)total, (unsigned long long)h);
+	assert_int_equal(vt_send_all(c, line, strlen(line), T_MS), 0);
+	vhk_vsock_close(c);
+}
+
+static void h2g_bulk(struct env *e, uint32_t port)
+{
+	struct h2g_arg a = { e->dm.uds, port, BULK, 7, -1 };
+	pthread_t t;
+
+	assert_int_equal(vhk_vsock_listen(e->v.d, port,
+					  VHK_VSOCK_TYPE_STREAM, 8), 0);
+	assert_int_equal(pthread_create(&t, NULL, h2g_host, &a), 0);
+	drv_sink(&e->v, port, NULL);
+	/* Closing settles once the host's side is gone. */
+	pthread_join(t, NULL);
+	assert_int_equal(a.result, 0);
+}
+
+static void seqpacket(struct vt_drv *v)
+{
+	static const size_t sizes[] = { 1, 2, 43, 44, 45, 1000, 3776, 4096,
+					4097, 32768, 65535, 65536 };
+	static uint8_t out[8][65536], in[65536 + 16];
+	struct vhk_vsock_conn *c;
+	size_t ns = sizeof(sizes) / sizeof(sizes[0]);
+	int flags;
+
+	assert_int_equal(vhk_vsock_connect(v->d, 2, P_SEQ,
+					   VHK_VSOCK_TYPE_SEQPACKET, T_MS, &c), 0);
+	for (size_t i = 0; i < ns; i++) {
+		vt_fill(out[0], sizes[i], 30 + i, 0);
+		assert_int_equal(vhk_vsock_send(c, out[0], sizes[i], T_MS),
+				 (ssize_t)sizes[i]);
+		assert_int_equal(vhk_vsock_recv(c, in, sizeof(in), T_MS, &flags),
+				 (ssize_t)sizes[i]);
+		assert_int_equal(flags, 0);
+		assert_memory_equal(in, out[0], sizes[i]);
+	}
+	/* A burst must come back as the same messages, not merged. */
+	for (int i = 0; i < 8; i++) {
+		vt_fill(out[i], sizes[(i * 5) % ns], 60 + i, 0);
+		assert_int_equal(vhk_vsock_send(c, out[i], sizes[(i * 5) % ns],
+						T_MS), (ssize_t)sizes[(i * 5) % ns]);
+	}
+	for (int i = 0; i < 8; i++) {
+		size_t want = sizes[(i * 5) % ns];
+
+		assert_int_equal(vhk_vsock_recv(c, in, sizeof(in), T_MS, NULL),
+				 (ssize_t)want);
+		assert_memory_equal(in, out[i], want);
+	}
+	/* A short buffer truncates one message, the next is intact. */
+	vt_fill(out[0], 1000, 90, 0);
+	vt_fill(out[1], 10, 91, 0);
+	assert_int_equal(vhk_vsock_send(c, out[0], 1000, T_MS), 1000);
+	assert_int_equal(vhk_vsock_send(c, out[1], 10, T_MS), 10);
+	assert_int_equal(vhk_vsock_recv(c, in, 100, T_MS, &flags), 100);
+	assert_int_equal(flags, MSG_TRUNC);
+	assert_int_equal(vhk_vsock_recv(c, in, sizeof(in), T_MS, NULL), 10);
+	assert_memory_equal(in, out[1], 10);
+	vhk_vsock_close(c);
+}
+
+/* N connections open at once, data interleaved, each checked. */
+static void multi(struct vt_drv *v, unsigned int n, size_t each)
+{
+	struct vhk_vsock_conn *c[32];
+	uint64_t h[32], off[32] = { 0 };
+	static uint8_t buf[4096];
+	unsigned int i, left = n;
+	char line[80];
+
+	assert_true(n <= 32);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(vhk_vsock_connect(v->d, 2, P_SINK,
+						   VHK_VSOCK_TYPE_STREAM, T_MS,
+						   &c[i]), 0);
+		h[i] = VT_HASH0;
+	}
+	while (left) {
+		for (i = 0; i < n; i++) {
+			size_t k = VHK_MIN(sizeof(buf), each - off[i]);
+			ssize_t r;
+
+			if (off[i] == each)
+				continue;
+			vt_fill(buf, k, 100 + i, off[i]);
+			r = vhk_vsock_send(c[i], buf, k, 0);
+			if (r == -ETIMEDOUT)
+				continue;
+			assert_true(r > 0);
+			h[i] = vt_hash(h[i], buf, (size_t)r);
+			off[i] += (uint64_t)r;
+			if (off[i] == each) {
+				assert_int_equal(vhk_vsock_shutdown(c[i],
+						 VHK_VSOCK_SHUTDOWN_SEND), 0);
+				left--;
+			}
+		}
+		vhk_vsock_drv_poll(v->d, 1);
+	}
+	for (i = 0; i < n; i++) {
+		unsigned long long got, hv;
+
+		assert_int_equal(vt_recv_line(c[i], line, sizeof(line), T_MS), 0);
+		assert_int_equal(sscanf(line, "%llu %llx", &got, &hv), 2);
+		assert_int_equal(got, each);
+		assert_true(hv == h[i]);
+		vhk_vsock_close(c[i]);
+	}
+}
+
+struct host_job {
+	void *(*fn)(void *);
+	void *arg;
+	volatile int done;
+};
+
+static void *job_main(void *p)
+{
+	struct host_job *j = p;
+
+	j->fn(j->arg);
+	__atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Run @fn(@arg) in a host thread while this thread drives the driver. */
+static void with_host(struct vt_drv *v, void *(*fn)(void *), void *arg)
+{
+	struct host_job j = { fn, arg, 0 };
+	uint64_t end = vhk_now_ns() + (uint64_t)T_MS * 1000000u;
+	pthread_t t;
+
+	assert_int_equal(pthread_create(&t, NULL, job_main, &j), 0);
+	while (!__atomic_load_n(&j.done, __ATOMIC_ACQUIRE) &&
+	       vhk_now_ns() < end)
+		assert_true(vhk_vsock_drv_poll(v->d, 10) >= 0);
+	pthread_join(t, NULL);
+}
+
+struct conn_arg {
+	const char *uds;
+	uint32_t port;
+	int fd;
+	uint64_t ms;
+};
+
+static void *host_connect_job(void *p)
+{
+	struct conn_arg *a = p;
+	uint64_t t0 = vhk_now_ns();
+
+	a->fd = vt_host_connect(a->uds, a->port, T_MS);
+	a->ms = (vhk_now_ns() - t0) / 1000000u;
+	return NULL;
+}
+
+/* RST both ways: nobody listens on the host port / on the guest port. */
+static void refused(struct env *e)
+{
+	struct conn_arg a = { e->dm.uds, 6999, 0, 0 };
+	struct vhk_vsock_conn *c;
+	uint64_t t0 = vhk_now_ns();
+
+	assert_int_equal(vhk_vsock_connect(e->v.d, 2, P_NONE,
+					   VHK_VSOCK_TYPE_STREAM, T_MS, &c),
+			 -ECONNRESET);
+	assert_true(vhk_now_ns() - t0 < 1000000000ull);
+	/* The driver answers the REQUEST with RST; the daemon closes the
+	 * host's socket without "OK". */
+	with_host(&e->v, host_connect_job, &a);
+	assert_int_equal(a.fd, -ECONNREFUSED);
+	assert_true(a.ms < 1000);
+}
+
+/* The host closes its end: the driver reads what was sent, then EOF. */
+static void host_close_eof(struct env *e)
+{
+	struct conn_arg a = { e->dm.uds, 6001, -1, 0 };
+	struct vhk_vsock_conn *c;
+	char buf[16];
+
+	assert_int_equal(vhk_vsock_listen(e->v.d, 6001,
+					  VHK_VSOCK_TYPE_STREAM, 4), 0);
+	with_host(&e->v, host_connect_job, &a);
+	assert_true(a.fd >= 0);
+	assert_int_equal(vhk_vsock_accept(e->v.d, 6001, T_MS, &c), 0);
+	assert_int_equal(send(a.fd, "hello", 5, MSG_NOSIGNAL), 5);
+	close(a.fd);
+	assert_int_equal(vt_recv_all(c, buf, 5, T_MS), 0);
+	assert_memory_equal(buf, "hello", 5);
+	assert_int_equal(vhk_vsock_recv(c, buf, sizeof(buf), T_MS, NULL), 0);
+	vhk_vsock_close(c);
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+static const enum drv_dma modes[] = { DRV_DIRECT, DRV_STRICT, DRV_LAZY,
+				      DRV_BOUNCE };
+
+static void test_io_mode(void **state)
+{
+	enum drv_dma dma = *(const enum drv_dma *)*state;
+	struct vt_open_opts o = { .dma = dma };
+	struct vhk_vsock_drv_stats st;
+	struct env e;
+
+	printf("# dma %s\n", drv_dma_name(dma));
+	env_up(&e, drv_dma_name(dma),
+	       dma == DRV_DIRECT || dma == DRV_BOUNCE ? "auto" : "on", &o);
+	g2h_echo(&e.v);
+	g2h_bulk(&e.v);
+	h2g_bulk(&e, 6000);
+	seqpacket(&e.v);
+	multi(&e.v, 16, 96 * 1024);
+	refused(&e);
+	host_close_eof(&e);
+	vhk_vsock_drv_stats(e.v.d, &st);
+	assert_int_equal(st.credit_violations, 0);
+	assert_int_equal(st.dropped, 0);
+	env_down(&e);
+}
+
+static void test_packed(void **state)
+{
+	struct vt_open_opts o = { .dma = DRV_LAZY, .packed = true };
+	struct env e;
+
+	(void)state;
+	env_up(&e, "packed", "on", &o);
+	assert_true(vhk_has_feature(vhk_fe_driver_features(e.v.fe),
+				    VHK_F_RING_PACKED));
+	g2h_echo(&e.v);
+	g2h_bulk(&e.v);
+	h2g_bulk(&e, 6000);
+	seqpacket(&e.v);
+	env_down(&e);
+}
+
+/* Wait until the driver counted a TRANSPORT_RESET (up to 5 s). */
+static uint64_t wait_transport_reset(struct vt_drv *v, uint64_t before)
+{
+	struct vhk_vsock_drv_stats st;
+	uint64_t end = vhk_now_ns() + 5000000000ull;
+
+	do {
+		vhk_vsock_drv_poll(v->d, 20);
+		vhk_vsock_drv_stats(v->d, &st);
+	} while (st.transport_resets == before && vhk_now_ns() < end);
+	return st.transport_resets;
+}
+
+/*
+ * Back-end restart: the daemon is SIGKILLed with connections open and
+ * started again; the front-end reconnects.  The new daemon knows none of
+ * the old connections and says so with TRANSPORT_RESET on the event queue
+ * (VIRTIO 1.2, 5.10.6.7): the old socket fails with ECONNRESET, new ones
+ * work.
+ */
+static void test_restart_transport_reset(void **state)
+{
+	struct vt_open_opts o = { .dma = DRV_DIRECT };
+	struct vhk_vsock_conn *c;
+	struct env e;
+	char b;
+
+	(void)state;
+	env_up(&e, "restart", "auto", &o);
+	assert_int_equal(vhk_vsock_connect(e.v.d, 2, P_ECHO,
+					   VHK_VSOCK_TYPE_STREAM, T_MS, &c), 0);
+	assert_int_equal(vt_send_all(c, "a", 1, T_MS), 0);
+	assert_int_equal(vt_recv_all(c, &b, 1, T_MS), 0);
+	assert_int_equal(vt_daemon_restart(&e.dm, g_bin), 0);
+	assert_int_equal(vhk_fe_reconnect(e.v.fe), 0);
+	assert_true(wait_transport_reset(&e.v, 0) >= 1);
+	assert_int_equal(vhk_vsock_recv(c, &b, 1, 1000, NULL), -ECONNRESET);
+	assert_int_equal(vhk_vsock_conn_error(c), -ECONNRESET);
+	vhk_vsock_close(c);
+	g2h_echo(&e.v);
+	g2h_bulk(&e.v);
+	env_down(&e);
+}
+
+/*
+ * Device reset (the driver resets the device and sets it up again): the
+ * daemon drops every connection - the host's Unix socket reads EOF at
+ * once - and new connections work.
+ */
+static void test_device_reset(void **state)
+{
+	struct vt_open_opts o = { .dma = DRV_LAZY };
+	struct conn_arg a;
+	struct vhk_vsock_conn *c;
+	struct vhk_vsock_drv_params dp = { 0 };
+	struct pollfd p;
+	struct env e;
+	char b;
+
+	(void)state;
+	env_up(&e, "reset", "on", &o);
+	a = (struct conn_arg){ e.dm.uds, 6002, -1, 0 };
+	assert_int_equal(vhk_vsock_listen(e.v.d, 6002,
+					  VHK_VSOCK_TYPE_STREAM, 4), 0);
+	with_host(&e.v, host_connect_job, &a);
+	assert_true(a.fd >= 0);
+	assert_int_equal(vhk_vsock_accept(e.v.d, 6002, T_MS, &c), 0);
+	assert_int_equal(vt_send_all(c, "z", 1, T_MS), 0);
+	assert_int_equal(recv(a.fd, &b, 1, 0), 1);
+
+	assert_int_equal(vhk_fe_reset(e.v.fe), 0);
+	vhk_vsock_drv_free(e.v.d);
+	e.v.d = NULL;
+	p = (struct pollfd){ a.fd, POLLIN, 0 };
+	assert_int_equal(poll(&p, 1, 2000), 1);
+	assert_true(recv(a.fd, &b, 1, 0) <= 0);	/* EOF or reset */
+	close(a.fd);
+	assert_int_equal(vhk_vsock_drv_new(&e.v.d, e.v.fe, &dp), 0);
+	g2h_echo(&e.v);
+	h2g_bulk(&e, 6003);
+	env_down(&e);
+}
+
+/* What crosvm did: forward the guest's bits as they are. */
+static uint64_t naive_intersection(uint64_t guest, uint64_t offered,
+				   uint64_t allow, bool iotlb)
+{
+	(void)allow;
+	(void)iotlb;
+	return guest & offered;
+}
+
+/*
+ * The crosvm front-end: ACCESS_PLATFORM forwarded, no IOTLB behind it.
+ * --iommu auto serves it in platform-identity mode (addresses are GPAs)
+ * instead of faulting; --iommu on refuses it with a message naming the
+ * problem.
+ */
+static void test_crosvm_identity(void **state)
+{
+	struct vt_open_opts o = { .dma = DRV_BOUNCE,
+				  .negotiate = naive_intersection,
+				  .no_iotlb = true };
+	struct env e;
+
+	(void)state;
+	env_up(&e, "crosvm", "auto", &o);
+	assert_true(vhk_has_feature(vhk_fe_features(e.v.fe),
+				    VHK_F_ACCESS_PLATFORM));
+	g2h_echo(&e.v);
+	g2h_bulk(&e.v);
+	h2g_bulk(&e, 6000);
+	assert_true(log_has(&e, "platform-identity"));
+	env_down(&e);
+}
+
+static void test_crosvm_refused_on(void **state)
+{
+	struct vt_open_opts o = { .dma = DRV_BOUNCE,
+				  .negotiate = naive_intersection,
+				  .no_iotlb = true };
+	struct vt_drv v;
+	struct env e;
+	int ret;
+
+	(void)state;
+	assert_int_equal(vt_daemon_start(&e.dm, g_bin, "crosvm-on", "on"), 0);
+	ret = vt_open(&v, e.dm.sock, &o);
+	if (ret == 0) {
+		/* Started: then no packet may flow (nobody fills the IOTLB). */
+		struct vhk_vsock_conn *c;
+
+		assert_int_not_equal(vhk_vsock_connect(v.d, 2, P_ECHO,
+				     VHK_VSOCK_TYPE_STREAM, 1500, &c), 0);
+		vt_close(&v);
+	}
+	assert_true(log_has(&e, "IOTLB"));
+	vt_daemon_stop(&e.dm);
+}
+
+int main(int argc, char **argv)
+{
+	struct CMUnitTest tests[] = {
+		{ "io_direct", test_io_mode, NULL, NULL, (void *)&modes[0] },
+		{ "io_iommu_strict", test_io_mode, NULL, NULL, (void *)&modes[1] },
+		{ "io_iommu_lazy", test_io_mode, NULL, NULL, (void *)&modes[2] },
+		{ "io_bounce", test_io_mode, NULL, NULL, (void *)&modes[3] },
+		cmocka_unit_test(test_packed),
+		cmocka_unit_test(test_restart_transport_reset),
+		cmocka_unit_test(test_device_reset),
+		cmocka_unit_test(test_crosvm_identity),
+		cmocka_unit_test(test_crosvm_refused_on),
+	};
+
+	(void)argc;
+	(void)argv;
+	g_bin = drv_require("VHK_VSOCK_BIN", "vhostkit-vsock");
+	if (getenv("VHK_TEST_FILTER"))	/* e.g. "io_*" */
+		cmocka_set_test_filter(getenv("VHK_TEST_FILTER"));
+	return cmocka_run_group_tests_name("drv_vsock", tests, NULL, NULL);
+}
