@@ -186,6 +186,31 @@ struct vhk_vsock_drv_stats {
 void vhk_vsock_drv_stats(const struct vhk_vsock_drv *d,
 			 struct vhk_vsock_drv_stats *st);
 
+/*
+ * The host side of a hybrid vsock daemon (vhostkit-vsock, Firecracker and
+ * cloud-hypervisor use the same convention), over Unix sockets only.
+ */
+
+/**
+ * vhk_vsock_hybrid_connect - connect to the daemon's @uds_path, send
+ * "CONNECT <port>\n" and wait up to @timeout_ms for "OK <host port>\n".
+ * Returns the connected Unix socket (blocking, CLOEXEC) with the host
+ * port in *@host_port (may be NULL); -ECONNREFUSED when the daemon closed
+ * the socket (the guest refused), -ETIMEDOUT, -EPROTO for another answer,
+ * or -errno.
+ */
+int vhk_vsock_hybrid_connect(const char *uds_path, uint32_t port,
+			     int timeout_ms, uint32_t *host_port);
+
+/**
+ * vhk_vsock_hybrid_listen - listen on "<uds_path>_<port>", where the
+ * daemon connects when the guest connects to CID 2 port @port; @seqpacket
+ * for SOCK_SEQPACKET.  A stale socket file is replaced.  Returns the
+ * listening fd (CLOEXEC) or -errno.
+ */
+int vhk_vsock_hybrid_listen(const char *uds_path, uint32_t port,
+			    bool seqpacket);
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -231,16 +230,6 @@ struct vt_conn_arg {
 	enum vt_mode mode;
 };
 
-static int unix_addr(const char *path, struct sockaddr_un *sa)
-{
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sa->sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa->sun_path, path);
-	return 0;
-}
-
 static int write_all(int fd, const void *buf, size_t n)
 {
 	size_t done = 0;
@@ -355,30 +344,17 @@ struct vt_host *vt_host_start(const char *uds)
 
 int vt_host_listen(struct vt_host *h, uint32_t port, enum vt_mode mode)
 {
-	struct sockaddr_un sa;
-	int fd, ret;
+	char path[sizeof(h->path[0])];
+	int fd;
 
 	if (h->n == VT_MAX_LISTEN)
 		return -ENOSPC;
-	char path[sizeof(h->path[0])];
-
-	snprintf(path, sizeof(path), "%s_%u", h->uds, port);
-	memcpy(h->path[h->n], path, sizeof(path));
-	ret = unix_addr(path, &sa);
-	if (ret < 0)
-		return ret;
-	fd = socket(AF_UNIX, (mode == VT_SEQ_ECHO ? SOCK_SEQPACKET :
-			      SOCK_STREAM) | SOCK_CLOEXEC, 0);
+	fd = vhk_vsock_hybrid_listen(h->uds, port, mode == VT_SEQ_ECHO);
 	if (fd < 0)
-		return -errno;
-	unlink(h->path[h->n]);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(fd, 128) < 0) {
-		ret = -errno;
-		close(fd);
-		return ret;
-	}
+		return fd;
+	snprintf(path, sizeof(path), "%s_%u", h->uds, port);
 	pthread_mutex_lock(&h->lock);
+	memcpy(h->path[h->n], path, sizeof(path));
 	h->lfd[h->n] = fd;
 	h->mode[h->n] = mode;
 	h->n++;
@@ -406,49 +382,5 @@ void vt_host_stop(struct vt_host *h)
 
 int vt_host_connect(const char *uds, uint32_t port, int timeout_ms)
 {
-	struct sockaddr_un sa;
-	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
-	char req[32], line[64];
-	size_t n = 0;
-	int fd, ret;
-
-	ret = unix_addr(uds, &sa);
-	if (ret < 0)
-		return ret;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		goto err;
-	snprintf(req, sizeof(req), "CONNECT %u\n", port);
-	if (write_all(fd, req, strlen(req)) < 0)
-		goto err;
-	while (n + 1 < sizeof(line)) {
-		ssize_t r = recv(fd, line + n, 1, 0);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			goto err;
-		if (r == 0) {
-			close(fd);
-			return -ECONNREFUSED;
-		}
-		if (line[n] == '\n')
-			break;
-		n++;
-	}
-	line[n] = 0;
-	if (strncmp(line, "OK ", 3)) {
-		close(fd);
-		return -EPROTO;
-	}
-	tv = (struct timeval){ 0, 0 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	return fd;
-err:
-	ret = -errno;
-	close(fd);
-	return ret == -ECONNRESET ? -ECONNREFUSED : ret;
+	return vhk_vsock_hybrid_connect(uds, port, timeout_ms, NULL);
 }

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vsock_bench.h - the vsock benchmark: the userspace vsock driver (the
+ * guest's role) against a running vhostkit-vsock, next to the same
+ * transfer over a plain Unix socketpair in the same run.  Used by the
+ * bench program (bench/vsock/vsock_bench_main.c) and `vhostkit vsock bench`.
+ */
+#ifndef VHK_BENCH_VSOCK_BENCH_H
+#define VHK_BENCH_VSOCK_BENCH_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+enum vsb_dma { VSB_DIRECT, VSB_IOMMU_LAZY, VSB_IOMMU_STRICT, VSB_BOUNCE };
+
+struct vsb_opts {
+	const char *sock;	/* the daemon's vhost-user socket */
+	const char *uds;	/* its uds-path (hybrid host side) */
+	pid_t daemon_pid;	/* for its CPU time; 0 = not counted */
+	enum vsb_dma dma;
+	double seconds;		/* per throughput run; 0 = 1.0 */
+	unsigned int rtt_count;	/* ping-pongs; 0 = 2000 */
+	unsigned int conns;	/* connections for conn/s; 0 = 500 */
+	bool busy_poll;
+	FILE *out;
+};
+
+/*
+ * vsb_run - connect a driver, run every measurement, print a table with
+ * ratios to @o->out.  Returns 0, or -errno (printed) when the device could
+ * not be driven or a transfer did not verify.
+ */
+int vsb_run(const struct vsb_opts *o);
+
+/* "direct", "iommu-lazy", "iommu-strict", "bounce"; -1 if unknown. */
+int vsb_parse_dma(const char *s);
+
+#endif
