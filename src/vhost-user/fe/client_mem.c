@@ -394,15 +394,19 @@ int vhk_vuc_setup_inflight(struct vhk_vuc *c, uint16_t num_queues,
 
 /*
  * Ring addresses in SET_VRING_ADDR are front-end virtual addresses, or
- * IOVAs once ACCESS_PLATFORM is negotiated (vhost-user spec, "IOMMU
- * support").  0 if @gpa is outside the table.
+ * IOVAs once ACCESS_PLATFORM is negotiated with an IOTLB behind it
+ * (vhost-user spec, "IOMMU support").  A front-end that forwards
+ * ACCESS_PLATFORM without an IOTLB (the crosvm case, a naive policy)
+ * still sends its virtual addresses, which is what a back-end in
+ * platform-identity mode expects.  0 if @gpa is outside the table.
  */
 static uint64_t ring_msg_addr(const struct vhk_vuc *c, uint64_t addr,
 			      uint64_t len)
 {
 	void *h;
 
-	if (vhk_has_feature(c->features, VHK_F_ACCESS_PLATFORM))
+	if (vhk_has_feature(c->features, VHK_F_ACCESS_PLATFORM) &&
+	    c->cfg.iotlb)
 		return addr;
 	h = vhk_vuc_gpa_to_host(c, addr, len);
 	return (uintptr_t)h;
