@@ -51,6 +51,17 @@ static const char main_help[] =
 "        Counters of a running vhostkit-net (per switch, port, queue\n"
 "        pair; drops by reason) from its control socket.\n"
 "\n"
+"    vsock connect UDS PORT | vsock listen UDS PORT [--once]\n"
+"        Talk to a VM's vsock from the host through a hybrid vsock\n"
+"        daemon's Unix socket (vhostkit-vsock uds-path): CONNECT to a guest\n"
+"        port, or serve the guest's connections to CID 2 port PORT;\n"
+"        stdin/stdout are relayed.\n"
+"\n"
+"    vsock bench SOCKET UDS [--dma MODE] [--seconds S] [--pid PID]\n"
+"        A userspace vsock driver plays the guest on vhostkit-vsock and\n"
+"        measures throughput both ways, round trip and connections/s,\n"
+"        each next to a Unix socketpair (ratios printed).\n"
+"\n"
 "    Every command has its own manual: vhostkit COMMAND --help.\n"
 "\n"
 "DMA MODES (blk io, blk bench)\n"
@@ -83,6 +94,7 @@ static const char main_help[] =
 "    vhostkit probe /run/vhost-blk.sock\n"
 "    vhostkit blk io /run/vhost-blk.sock --size 64M --dma iommu-lazy\n"
 "    vhostkit blk bench a.sock b.sock --rw randread --bs 4k --iodepth 32\n"
+"    echo hi | vhostkit vsock connect /run/vm1.vsock 1234\n"
 "\n"
 "SEE ALSO\n"
 "    vhostkit-blk(1), qemu-storage-daemon(1), docs/cli.md,\n"
@@ -128,6 +140,8 @@ int main(int argc, char **argv)
 		return cli_blk_main(argc - i, argv + i);
 	if (!strcmp(argv[i], "net"))
 		return cli_net_main(argc - i, argv + i);
+	if (!strcmp(argv[i], "vsock"))
+		return cli_vsock_main(argc - i, argv + i);
 	fprintf(stderr, "vhostkit: unknown command '%s'\n"
 		"Try 'vhostkit --help'.\n", argv[i]);
 	return CLI_EXIT_USAGE;

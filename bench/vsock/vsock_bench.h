@@ -22,6 +22,7 @@ struct vsb_opts {
 	double seconds;		/* per throughput run; 0 = 1.0 */
 	unsigned int rtt_count;	/* ping-pongs; 0 = 2000 */
 	unsigned int conns;	/* connections for conn/s; 0 = 500 */
+	unsigned int rx_buf;	/* rx buffer bytes; 0 = 4096 (as Linux) */
 	bool busy_poll;
 	FILE *out;
 };

@@ -671,6 +671,12 @@ ssize_t vhk_vsock_recv(struct vhk_vsock_conn *c, void *buf, size_t len,
 		if (c->state != CONN_ESTABLISHED)
 			return -ENOTCONN;
 		ret = wait_more(c->d, deadline);
+		if (ret == -ETIMEDOUT)
+			vhk_log(VHK_LOG_DEBUG, VSOCK_WHO, "port %u: recv timed "
+				"out: rx_cnt %u fwd_cnt %u fwd_sent %u, %u "
+				"control packets queued, %u tx slots free",
+				c->lport, c->rx_cnt, c->fwd_cnt, c->fwd_sent,
+				c->d->nctrl, c->d->ntx_free);
 		if (ret < 0)
 			return ret;
 	}

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <stdarg.h>
@@ -581,6 +582,108 @@ static void test_crosvm_refused_on(void **state)
 	vt_daemon_stop(&e.dm);
 }
 
+struct cli_job {
+	char cmd[1024];
+	int rc;
+};
+
+static void *cli_job_run(void *p)
+{
+	struct cli_job *j = p;
+
+	j->rc = system(j->cmd);
+	return NULL;
+}
+
+static bool file_is(const char *path, const char *want)
+{
+	char buf[256] = "";
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	return strcmp(buf, want) == 0;
+}
+
+/*
+ * `vhostkit vsock connect` and `listen` against vhostkit-vsock, the driver
+ * playing the guest: stdin reaches the guest, the guest's answer stdout,
+ * stdin's EOF is a half-close; a refused port exits 1.
+ */
+static void test_cli(void **state)
+{
+	const char *cli = getenv("VHK_CLI");
+	struct vt_open_opts o = { .dma = DRV_DIRECT };
+	struct vhk_vsock_conn *c;
+	struct cli_job j;
+	char out[300], line[80];
+	struct env e;
+
+	(void)state;
+	if (!cli || access(cli, X_OK)) {
+		skip();
+		return;
+	}
+	env_up(&e, "cli", "auto", &o);
+	snprintf(out, sizeof(out), "%s/cli.out", drv_tmpdir());
+	/* host -> guest */
+	assert_int_equal(vhk_vsock_listen(e.v.d, 6100, VHK_VSOCK_TYPE_STREAM,
+					  1), 0);
+	snprintf(j.cmd, sizeof(j.cmd), "printf 'hello\\n' | %s vsock connect "
+		 "%s 6100 > %s 2>/dev/null", cli, e.dm.uds, out);
+	{
+		pthread_t t;
+
+		assert_int_equal(pthread_create(&t, NULL, cli_job_run, &j), 0);
+		assert_int_equal(vhk_vsock_accept(e.v.d, 6100, T_MS, &c), 0);
+		assert_int_equal(vt_recv_line(c, line, sizeof(line), T_MS), 0);
+		assert_string_equal(line, "hello");
+		/* stdin's EOF arrives as our EOF; we still answer. */
+		assert_int_equal(vhk_vsock_recv(c, line, 1, T_MS, NULL), 0);
+		assert_int_equal(vt_send_all(c, "world\n", 6, T_MS), 0);
+		vhk_vsock_close(c);
+		while (pthread_tryjoin_np(t, NULL) != 0)
+			vhk_vsock_drv_poll(e.v.d, 10);
+	}
+	assert_int_equal(j.rc, 0);
+	assert_true(file_is(out, "world\n"));
+	/* refused: nobody listens on 6101 in the guest */
+	snprintf(j.cmd, sizeof(j.cmd), "%s vsock connect %s 6101 < /dev/null "
+		 "> /dev/null 2>&1", cli, e.dm.uds);
+	with_host(&e.v, cli_job_run, &j);
+	assert_true(WIFEXITED(j.rc) && WEXITSTATUS(j.rc) == 1);
+	/* guest -> host: the CLI listens on UDS_6200 */
+	snprintf(j.cmd, sizeof(j.cmd), "%s vsock listen %s 6200 --once "
+		 "< /dev/null > %s 2>/dev/null", cli, e.dm.uds, out);
+	{
+		pthread_t t;
+		char p[300];
+		int i;
+
+		assert_int_equal(pthread_create(&t, NULL, cli_job_run, &j), 0);
+		snprintf(p, sizeof(p), "%s_6200", e.dm.uds);
+		for (i = 0; i < 500 && access(p, F_OK); i++)
+			usleep(10000);
+		assert_int_equal(vhk_vsock_connect(e.v.d, 2, 6200,
+						   VHK_VSOCK_TYPE_STREAM, T_MS,
+						   &c), 0);
+		assert_int_equal(vt_send_all(c, "ping\n", 5, T_MS), 0);
+		assert_int_equal(vhk_vsock_shutdown(c, VHK_VSOCK_SHUTDOWN_SEND), 0);
+		/* The CLI's stdin is empty: it half-closes toward us too. */
+		assert_int_equal(vhk_vsock_recv(c, line, 1, T_MS, NULL), 0);
+		vhk_vsock_close(c);
+		while (pthread_tryjoin_np(t, NULL) != 0)
+			vhk_vsock_drv_poll(e.v.d, 10);
+	}
+	assert_int_equal(j.rc, 0);
+	assert_true(file_is(out, "ping\n"));
+	env_down(&e);
+}
+
 int main(int argc, char **argv)
 {
 	struct CMUnitTest tests[] = {
@@ -593,6 +696,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_device_reset),
 		cmocka_unit_test(test_crosvm_identity),
 		cmocka_unit_test(test_crosvm_refused_on),
+		cmocka_unit_test(test_cli),
 	};
 
 	(void)argc;

@@ -3,8 +3,9 @@
 # Device reset with open connections (sourced after vsock.sh): a guest ->
 # host connection (vsockt hold) and a host -> guest one (host action hold)
 # are up and have echoed a byte; the device is reset by unbind/bind; the
-# guest socket must fail within 2 s and the host's Unix socket be closed
-# by the daemon (checked by the runner); afterwards new connections work.
+# guest socket must fail within 2 s; the host's held socket, written to
+# after the reset, must be closed by the daemon (the guest answers RST);
+# afterwards new connections work both ways.
 vsockt hold 2 5000 30 > /tmp/hold.g 2>&1 &
 vsk_wait_line /tmp/hold.g '^held' 20 || { cat /tmp/hold.g; vhk_fail hold-g2h not-held; }
 vsk_serve 6010 echo 1
@@ -19,5 +20,6 @@ else
 	cat /tmp/hold.g
 	vhk_fail old-socket-fails "guest socket still open 2 s after reset"
 fi
+echo "VHK-HOST vsock poke 6010"
 vsk_run echo-after-reset echo 2 5000 21
 vsk_serve 6011 echo 1 && vsk_host h2g-echo-after-reset 6011 60 echo 6011 21
