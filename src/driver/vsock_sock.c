@@ -21,6 +21,7 @@
 #include "vsock_priv.h"
 
 #define CREDIT_REQUEST_AFTER_NS	(50ull * 1000000ull)
+#define MAX_SEQ_MSGS		65536	/* unread SEQPACKET messages */
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -248,6 +249,13 @@ static void rx_payload(struct vhk_vsock_conn *c, const struct vhk_vsock_hdr *h,
 		return;
 	if (c->nmsgs == c->msg_cap) {
 		unsigned int cap = c->msg_cap * 2, i;
+
+		/* Empty messages cost no credit: bound them separately. */
+		if (cap > MAX_SEQ_MSGS) {
+			d->st.credit_violations++;
+			reset_conn(c, -EPROTO);
+			return;
+		}
 		uint32_t *n = malloc(cap * sizeof(*n));
 
 		if (!n) {
