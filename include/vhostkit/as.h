@@ -90,7 +90,30 @@ struct vhk_as {
 	 * chosen at ring start by vhk_as_pick_ring_reading().
 	 */
 	bool ring_gpa;
+	/*
+	 * Dirty log (vhost-user SET_LOG_BASE): one bit per 4 KiB guest page,
+	 * set for every page the device writes while @log_on.  Changed only
+	 * with the queues quiescent; read with relaxed atomics.
+	 */
+	uint8_t *log;
+	uint64_t log_size;		/* bytes */
+	bool log_on;			/* VHOST_F_LOG_ALL acked */
 };
+
+#define VHK_LOG_PAGE	4096u		/* vhost-user: VHOST_LOG_PAGE */
+
+/**
+ * vhk_as_log_write - record that the device wrote @len bytes at host
+ * address @host (inside a memory-table region) in the dirty log: the
+ * guest-physical pages they land on are marked atomically, whatever the
+ * translation mode (an IOVA write was translated to a host address; the
+ * memory table maps that back to a GPA).  No-op unless logging is on.
+ */
+void vhk_as_log_write(const struct vhk_as *as, const void *host, size_t len);
+
+/** vhk_dirty_log_mark - set the bits of GPA range [@gpa, @gpa + @len). */
+void vhk_dirty_log_mark(uint8_t *log, uint64_t log_size, uint64_t gpa,
+			uint64_t len);
 
 /**
  * vhk_as_pick_ring_reading - platform-identity mode: decide how the ring

@@ -25,6 +25,7 @@ enum vhk_device_type {
 
 /* Transport / reserved feature bits (VIRTIO 1.2, 6 "Reserved Feature Bits"). */
 #define VHK_F_NOTIFY_ON_EMPTY		24
+#define VHK_F_LOG_ALL			26 /* vhost: log every write (migration) */
 #define VHK_F_ANY_LAYOUT		27
 #define VHK_F_INDIRECT_DESC		28
 #define VHK_F_EVENT_IDX			29

@@ -138,6 +138,14 @@ int vhk_memtable_copy_from_gpa(const struct vhk_memtable *mt, void *dst,
 int vhk_memtable_copy_to_gpa(const struct vhk_memtable *mt, uint64_t gpa,
 			     const void *src, size_t len);
 
+/**
+ * vhk_memtable_host_to_gpa - the GPA of host address @host (inside a
+ * mapped region) and, in *@len, how many of the *@len bytes from there
+ * stay in that region.  Returns 0 or -EFAULT (not in any region).
+ */
+int vhk_memtable_host_to_gpa(const struct vhk_memtable *mt, const void *host,
+			     uint64_t *gpa, size_t *len);
+
 /* ---- guest memory whose file shrinks (SIGBUS survival) */
 
 /* What the SIGBUS handler recorded for a guarded mapping (read with

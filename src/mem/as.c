@@ -399,3 +399,44 @@ int vhk_as_iotlb_update(struct vhk_as *as, uint64_t iova, uint64_t size,
 		return -EFAULT;
 	return vhk_iotlb_update(as->iotlb, iova, size, uva, perm);
 }
+
+void vhk_dirty_log_mark(uint8_t *log, uint64_t log_size, uint64_t gpa,
+			uint64_t len)
+{
+	uint64_t first, last;
+
+	if (!log || len == 0)
+		return;
+	first = gpa / VHK_LOG_PAGE;
+	last = (gpa + (len - 1)) / VHK_LOG_PAGE;
+	if (gpa + (len - 1) < gpa)
+		last = UINT64_MAX / VHK_LOG_PAGE;
+	for (uint64_t pg = first; pg <= last; pg++) {
+		/* Pages beyond the log: the front-end sized it for its
+		 * memory; nothing to mark (SET_LOG_BASE checked the size). */
+		if (pg / 8 >= log_size)
+			break;
+		/* Atomic OR: other queues' threads and the front-end's
+		 * harvest (read-and-clear) touch the same bytes. */
+		__atomic_fetch_or(&log[pg / 8], (uint8_t)(1u << (pg % 8)),
+				  __ATOMIC_RELAXED);
+	}
+}
+
+void vhk_as_log_write(const struct vhk_as *as, const void *host, size_t len)
+{
+	const uint8_t *h = host;
+
+	if (!as || !__atomic_load_n(&as->log_on, __ATOMIC_RELAXED) || !as->log)
+		return;
+	while (len) {
+		uint64_t gpa;
+		size_t n = len;
+
+		if (vhk_memtable_host_to_gpa(as->mt, h, &gpa, &n) < 0)
+			return;	/* not guest memory (cannot happen) */
+		vhk_dirty_log_mark(as->log, as->log_size, gpa, n);
+		h += n;
+		len -= n;
+	}
+}

@@ -497,3 +497,25 @@ int vhk_memtable_copy_to_gpa(const struct vhk_memtable *mt, uint64_t gpa,
 	}
 	return 0;
 }
+
+int vhk_memtable_host_to_gpa(const struct vhk_memtable *mt, const void *host,
+			     uint64_t *gpa, size_t *len)
+{
+	uintptr_t h = (uintptr_t)host;
+
+	if (!mt)
+		return -EFAULT;
+	/* Linear: only used while dirty logging is on, few regions. */
+	for (unsigned int i = 0; i < mt->count; i++) {
+		const struct vhk_mem_region *r = &mt->regs[i];
+		uintptr_t b = (uintptr_t)r->host;
+
+		if (h < b || h - b >= r->size)
+			continue;
+		*gpa = r->gpa + (h - b);
+		if (*len > r->size - (h - b))
+			*len = (size_t)(r->size - (h - b));
+		return 0;
+	}
+	return -EFAULT;
+}

@@ -361,6 +361,12 @@ int vhk_vq_push(struct vhk_vq *vq, const struct vhk_chain *c,
 	 * stale memory as data (VIRTIO 1.2, 2.7.8.1). */
 	if (written > c->write_bytes)
 		written = (uint32_t)c->write_bytes;
+	/* Dirty log: every device-writable byte of the chain may have been
+	 * written (a superset of @written, never less). */
+	if (__atomic_load_n(&vq->as->log_on, __ATOMIC_RELAXED))
+		for (uint32_t i = 0; i < c->nwrite; i++)
+			vhk_as_log_write(vq->as, c->iov[c->nread + i].iov_base,
+					 c->iov[c->nread + i].iov_len);
 	e = &vq->pending[vq->npending++];
 	e->id = c->id;
 	e->ndesc = c->ndesc ? c->ndesc : 1;

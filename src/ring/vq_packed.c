@@ -232,6 +232,7 @@ bool vq_packed_publish(struct vhk_vq *vq)
 			flags |= VHK_VRING_DESC_F_WRITE;
 		vq_store16(&d->id, p->id);
 		vq_store32(&d->len, p->len);
+		vq_log(vq, d, sizeof(*d));	/* flags follow, same slot */
 		if (k == 0)
 			first_flags = flags;
 		else	/* Release: id/len before flags (the driver polls
@@ -295,6 +296,7 @@ bool vq_packed_enable_notify(struct vhk_vq *vq, bool enable)
 	vq_store16(&vq->device_event->flags,
 		   enable ? VHK_RING_EVENT_FLAGS_ENABLE :
 			    VHK_RING_EVENT_FLAGS_DISABLE);
+	vq_log(vq, &vq->device_event->flags, 2);
 	if (!enable)
 		return false;
 	/* Full fence: the flags store before re-reading the ring (a driver

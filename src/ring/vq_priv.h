@@ -231,6 +231,13 @@ static inline void vq_copy16(void *dst, const void *src)
 	memcpy(dst, w, sizeof(w));
 }
 
+/* Dirty logging: the device wrote @n bytes at @p in guest memory. */
+static inline void vq_log(const struct vhk_vq *vq, const void *p, size_t n)
+{
+	if (__atomic_load_n(&vq->as->log_on, __ATOMIC_RELAXED))
+		vhk_as_log_write(vq->as, p, n);
+}
+
 /* ---- chain walking (vq_walk.c) */
 
 struct vq_walk {

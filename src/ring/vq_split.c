@@ -172,8 +172,10 @@ int vq_split_pop(struct vhk_vq *vq, struct vhk_chain *c)
 	vq_inflight_mark(vq, head);
 	/* Ask for a kick for the next entry (VIRTIO 1.2, 2.7.10): without
 	 * this a driver with EVENT_IDX would stop kicking. */
-	if (vq->event_idx && vq->notify_enabled)
+	if (vq->event_idx && vq->notify_enabled) {
 		vq_store16(avail_event_p(vq), vq->last_avail);
+		vq_log(vq, avail_event_p(vq), 2);
+	}
 	return 1;
 }
 
@@ -194,6 +196,7 @@ bool vq_split_publish(struct vhk_vq *vq)
 		e = &vq->pending[last];
 		vq_store32(&u->id, e->id);
 		vq_store32(&u->len, e->len);
+		vq_log(vq, u, sizeof(*u));
 	}
 	for (k = 0; k < vq->npending; k++)
 		vq_inflight_batch_add(vq, vq->pending[k].id);
@@ -202,6 +205,7 @@ bool vq_split_publish(struct vhk_vq *vq)
 	/* Release: the used elements above become visible before the new
 	 * index; pairs with the driver's acquire load of used->idx. */
 	vq_store16_release(&vq->used->idx, new_idx);
+	vq_log(vq, &vq->used->idx, 2);
 	vq_inflight_batch_done(vq, new_idx);
 
 	/* Full fence: our used->idx store must be visible before we read the
@@ -232,9 +236,11 @@ bool vq_split_enable_notify(struct vhk_vq *vq, bool enable)
 		 * it while disabled). */
 		vq_store16(avail_event_p(vq),
 			   enable ? vq->last_avail : (uint16_t)(vq->last_avail - 1));
+		vq_log(vq, avail_event_p(vq), 2);
 	} else {
 		vq_store16(&vq->used->flags,
 			   enable ? 0 : VHK_VRING_USED_F_NO_NOTIFY);
+		vq_log(vq, &vq->used->flags, 2);
 	}
 	if (!enable)
 		return false;

@@ -28,6 +28,10 @@ static const struct vhk_feature_info feature_table[] = {
 	{ VHK_F_NOTIFY_ON_EMPTY, "VIRTIO_F_NOTIFY_ON_EMPTY", T, VHK_DEV_ANY,
 	  "legacy: notify the driver when a queue runs empty",
 	  "virtio 1.2, 6.3" },
+	{ VHK_F_LOG_ALL, "VHOST_F_LOG_ALL", U, VHK_DEV_ANY,
+	  "vhost: log every guest page the back-end writes into the dirty "
+	  "log (live migration); toggled while rings run",
+	  "vhost-user, Migration" },
 	{ VHK_F_ANY_LAYOUT, "VIRTIO_F_ANY_LAYOUT", T, VHK_DEV_ANY,
 	  "legacy: device makes no assumption about descriptor framing",
 	  "virtio 1.2, 2.7.4.3, 6.3" },

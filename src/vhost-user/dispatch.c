@@ -49,6 +49,9 @@ static uint64_t offered_features(struct vhk_backend *be)
 	uint64_t f = be->ops->get_features(be->dev);
 
 	vhk_set_feature(&f, VHK_F_PROTOCOL_FEATURES);
+	/* Dirty logging lives in the ring layer: every device (vhost-user
+	 * spec, "Migration"). */
+	vhk_set_feature(&f, VHK_F_LOG_ALL);
 	if (be->cfg.iommu == VHK_IOMMU_OFF)
 		vhk_clear_feature(&f, VHK_F_ACCESS_PLATFORM);
 	else
@@ -62,6 +65,7 @@ static uint64_t offered_protocol(struct vhk_backend *be)
 		VHK_PROTO_F_REPLY_ACK, VHK_PROTO_F_BACKEND_REQ,
 		VHK_PROTO_F_RESET_DEVICE, VHK_PROTO_F_STATUS,
 		VHK_PROTO_F_CONFIGURE_MEM_SLOTS, VHK_PROTO_F_IOTLB_PERSIST,
+		VHK_PROTO_F_LOG_SHMFD,
 	};
 	/* Offered only when the device asks for them. */
 	static const unsigned int optional[] = {
@@ -116,8 +120,11 @@ static int set_features(struct vhk_backend *be, uint64_t f)
 	}
 	/* VIRTIO 1.2, 3.1.1: features are fixed once FEATURES_OK/DRIVER_OK
 	 * is set; a change needs a reset first. */
+	/* LOG_ALL is transport state, toggled while the device runs (the
+	 * VMM switches logging on and off around a migration). */
 	if (be->features_set && (be->status & VHK_STATUS_DRIVER_OK) &&
-	    f != be->acked_features) {
+	    (f & ~vhk_feature_bit(VHK_F_LOG_ALL)) !=
+	    (be->acked_features & ~vhk_feature_bit(VHK_F_LOG_ALL))) {
 		proto_err(be, "SET_FEATURES 0x%llx after DRIVER_OK changes the acked features 0x%llx: reset the device first",
 			  (unsigned long long)f,
 			  (unsigned long long)be->acked_features);
@@ -148,7 +155,11 @@ static int set_features(struct vhk_backend *be, uint64_t f)
 				vhk_as_mode_name(mode), why ? why : "");
 	}
 	if (be->ops->set_features) {
-		err = be->ops->set_features(be->dev, f);
+		uint64_t dev_f = f;
+
+		/* Not a device feature: the device never sees it. */
+		vhk_clear_feature(&dev_f, VHK_F_LOG_ALL);
+		err = be->ops->set_features(be->dev, dev_f);
 		if (err) {
 			proto_err(be, "device refused features 0x%llx: %s",
 				  (unsigned long long)f, strerror(-err));
@@ -157,6 +168,16 @@ static int set_features(struct vhk_backend *be, uint64_t f)
 	}
 	be->acked_features = f;
 	be->features_set = true;
+	if (__atomic_load_n(&be->as.log_on, __ATOMIC_RELAXED) !=
+	    (vhk_has_feature(f, VHK_F_LOG_ALL) && be->as.log)) {
+		be_workers_pause(be);
+		__atomic_store_n(&be->as.log_on,
+				 vhk_has_feature(f, VHK_F_LOG_ALL) &&
+				 be->as.log, __ATOMIC_RELAXED);
+		be_workers_resume(be);
+		vhk_log(VHK_LOG_INFO, be->name, "dirty logging %s",
+			be->as.log_on ? "on" : "off");
+	}
 	/* vhost-user spec, "Ring states": without PROTOCOL_FEATURES the
 	 * ring starts directly in the enabled state.  With it, SET_FEATURES
 	 * never disables a ring (e.g. toggling LOG_ALL). */
@@ -431,19 +452,71 @@ static int h_rem_mem_reg(struct vhk_backend *be, struct be_msg_ctx *ctx)
 	return BE_OK;
 }
 
+/*
+ * vhost-user spec, "Migration": with LOG_SHMFD the log is a shared memory
+ * area given by fd, size and offset; one bit per 4 KiB guest page.  The
+ * back-end replies (zero-sized payload) once the new log is in use.
+ */
 static int h_set_log_base(struct vhk_backend *be, struct be_msg_ctx *ctx)
 {
 	const struct vhk_vu_log *l = &ctx->pl.log;
+	uint64_t fsize;
+	void *base;
+	int err;
 
 	if (l->mmap_size == 0 || vhk_add_overflows(l->mmap_offset,
-						   l->mmap_size)) {
+						   l->mmap_size) ||
+	    l->mmap_size > SIZE_MAX) {
 		proto_err(be, "SET_LOG_BASE size 0x%llx offset 0x%llx is empty or wraps",
 			  (unsigned long long)l->mmap_size,
 			  (unsigned long long)l->mmap_offset);
 		return -EINVAL;
 	}
-	proto_err(be, "SET_LOG_BASE: dirty logging is not supported (LOG_SHMFD was not offered)");
-	return -EOPNOTSUPP;
+	if (!vhk_has_feature(be->acked_proto, VHK_PROTO_F_LOG_SHMFD)) {
+		proto_err(be, "SET_LOG_BASE without LOG_SHMFD negotiated");
+		return -EOPNOTSUPP;
+	}
+	if (!fd_range_ok(ctx->fds[0], l->mmap_offset, l->mmap_size, &fsize)) {
+		proto_err(be, "SET_LOG_BASE: offset 0x%llx + size 0x%llx beyond the end of its file (0x%llx bytes)",
+			  (unsigned long long)l->mmap_offset,
+			  (unsigned long long)l->mmap_size,
+			  (unsigned long long)fsize);
+		return -EINVAL;
+	}
+	/* mmap offsets are page aligned; map from the page, point inside. */
+	{
+		uint64_t poff = l->mmap_offset & ~4095ull;
+		uint64_t delta = l->mmap_offset - poff;
+		size_t len = (size_t)(l->mmap_size + delta);
+
+		base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			    ctx->fds[0], (off_t)poff);
+		if (base == MAP_FAILED) {
+			err = -errno;
+			proto_err(be, "SET_LOG_BASE: mmap: %s", strerror(-err));
+			return err;
+		}
+		be_log_unmap(be);
+		be->log_base = base;
+		be->log_len = len;
+		vhk_mem_guard_add(base, len, &be->log_fault, 0);
+		/* Swap with the queues quiescent; LOG_ALL may already be on
+		 * (QEMU resizes the log while migrating). */
+		be_workers_pause(be);
+		be->as.log = (uint8_t *)base + delta;
+		be->as.log_size = l->mmap_size;
+		__atomic_store_n(&be->as.log_on,
+				 vhk_has_feature(be->acked_features,
+						 VHK_F_LOG_ALL),
+				 __ATOMIC_RELAXED);
+		be_workers_resume(be);
+	}
+	vhk_log(VHK_LOG_INFO, be->name,
+		"dirty log: %llu bytes (guest memory up to 0x%llx)",
+		(unsigned long long)l->mmap_size,
+		(unsigned long long)(l->mmap_size * 8 * VHK_LOG_PAGE));
+	ctx->msg.hdr.size = 0;
+	return BE_REPLY;
 }
 
 static int h_set_log_fd(struct vhk_backend *be, struct be_msg_ctx *ctx)

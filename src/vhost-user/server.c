@@ -393,6 +393,14 @@ static bool mem_fault_msg(struct vhk_backend *be, char *why, size_t n)
 {
 	if (vhk_memtable_fault(be->mt, why, n))
 		return true;
+	if (__atomic_load_n(&be->log_fault.hit, __ATOMIC_ACQUIRE)) {
+		snprintf(why, n, "dirty log lost its backing (SIGBUS at offset "
+			 "0x%llx): the front-end shrank its file after "
+			 "SET_LOG_BASE",
+			 (unsigned long long)__atomic_load_n(
+				&be->log_fault.offset, __ATOMIC_RELAXED));
+		return true;
+	}
 	if (!__atomic_load_n(&be->inflight_fault.hit, __ATOMIC_ACQUIRE))
 		return false;
 	snprintf(why, n, "inflight region lost its backing (SIGBUS at offset "
@@ -545,6 +553,22 @@ void be_miss_cb(void *opaque, uint64_t iova, uint8_t perm)
 
 /* ---- connection lifecycle */
 
+void be_log_unmap(struct vhk_backend *be)
+{
+	be_workers_pause(be);
+	be->as.log_on = false;
+	be->as.log = NULL;
+	be->as.log_size = 0;
+	be_workers_resume(be);
+	if (be->log_base) {
+		vhk_mem_guard_del(be->log_base);
+		munmap(be->log_base, be->log_len);
+	}
+	be->log_base = NULL;
+	be->log_len = 0;
+	memset(&be->log_fault, 0, sizeof(be->log_fault));
+}
+
 static void inflight_unmap(struct vhk_backend *be)
 {
 	if (be->inflight_base) {
@@ -618,6 +642,7 @@ static void conn_close(struct vhk_backend *be)
 		r->used_base_valid = false;
 	}
 	inflight_unmap(be);
+	be_log_unmap(be);
 	if (be->channel_watched)
 		be_epoll_del(be, be->channel_fd);
 	be->channel_watched = false;

@@ -107,6 +107,9 @@ struct vhk_backend {
 	void *inflight_base;
 	size_t inflight_len;
 	struct vhk_mem_fault inflight_fault;	/* SIGBUS in the region */
+	void *log_base;				/* SET_LOG_BASE mapping */
+	size_t log_len;
+	struct vhk_mem_fault log_fault;
 	uint16_t inflight_nq;
 	uint16_t inflight_qsize;
 
@@ -202,6 +205,8 @@ void be_xq_broken(struct vhk_backend *be, const char *why);
 /* A front-end shrank a file we map (guest memory, inflight region): mark
  * the device broken, naming it.  Main thread or worker, after an event. */
 void be_check_mem_fault(struct vhk_backend *be);
+/* Drop the dirty log (disconnect). */
+void be_log_unmap(struct vhk_backend *be);
 void be_xq_handle(struct vhk_backend *be);
 
 #endif /* VHOSTKIT_SERVER_INT_H */

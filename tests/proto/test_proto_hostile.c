@@ -509,11 +509,106 @@ static void test_log_base(void **st)
 	lg.mmap_size = 0;
 	lg.mmap_offset = 0;
 	expect_err(&c, VHK_VU_SET_LOG_BASE, &lg, sizeof(lg), &efd, 1);
-	/* well-formed, but dirty logging is not offered */
+	/* well-formed, but LOG_SHMFD was not negotiated */
 	lg.mmap_size = 0x1000;
 	expect_err(&c, VHK_VU_SET_LOG_BASE, &lg, sizeof(lg), &efd, 1);
 	expect_err(&c, VHK_VU_SET_LOG_FD, NULL, 0, &efd, 1);
 	close(efd);
+	end(&c);
+}
+
+/* Send SET_LOG_BASE as QEMU does and read its zero-sized reply. */
+static void set_log_base(struct ctx *c, int fd, uint64_t size, uint64_t off)
+{
+	struct vhk_vu_log lg = { .mmap_size = size, .mmap_offset = off };
+	struct vhk_vu_msg m;
+	int fds[VHK_VU_MAX_FDS];
+	unsigned int n = 0;
+
+	assert_int_equal(pt_send_raw(c->sock, VHK_VU_SET_LOG_BASE, NR, &lg,
+				     sizeof(lg), &fd, 1), 0);
+	assert_int_equal(pt_recv(c->sock, &m, fds, &n), 0);
+	assert_int_equal(m.hdr.request, VHK_VU_SET_LOG_BASE);
+	assert_int_equal(m.hdr.size, 0);
+}
+
+static bool page_dirty(const uint8_t *log, uint64_t gpa)
+{
+	uint64_t pg = gpa / 4096;
+
+	return log[pg / 8] & (1u << (pg % 8));
+}
+
+static bool any_dirty(const uint8_t *log, uint64_t gpa, uint64_t len)
+{
+	for (uint64_t a = gpa; a < gpa + len; a += 4096)
+		if (page_dirty(log, a))
+			return true;
+	return false;
+}
+
+/*
+ * Dirty logging (vhost-user spec, "Migration"): SET_LOG_BASE with LOG_SHMFD,
+ * LOG_ALL toggled by SET_FEATURES while the ring runs; the device-writable
+ * buffer's page and the used ring's page are marked, the readable
+ * buffer's page is not; hostile log bases are refused.
+ */
+static void test_dirty_log(void **st)
+{
+	struct ctx c;
+	uint64_t f = F(VHK_F_VERSION_1) | F(VHK_F_LOG_ALL), f_off;
+	size_t logsz = PT_MEM_SIZE / 4096 / 8;
+	int lfd = memfd_create("vhk-log", MFD_CLOEXEC);
+	struct vhk_vu_log bad;
+	uint8_t *log;
+	char buf[64];
+
+	(void)st;
+	assert_true(lfd >= 0);
+	assert_int_equal(ftruncate(lfd, 4096), 0);
+	log = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, lfd, 0);
+	assert_true(log != MAP_FAILED);
+	pt_guest_init(&c.g);
+	c.sock = pt_connect(srv.path);
+	pt_negotiate(c.sock, &c.g, F(VHK_F_VERSION_1),
+		     F(VHK_PROTO_F_LOG_SHMFD) | F(VHK_PROTO_F_STATUS));
+	pt_send_mem(c.sock, &c.g);
+	assert_int_equal(pt_setup_vq(c.sock, &c.g, 0, 64), 0);
+	/* beyond the end of its file, and offset + size wrapping */
+	bad.mmap_size = 0x2000;
+	bad.mmap_offset = 0;
+	expect_err(&c, VHK_VU_SET_LOG_BASE, &bad, sizeof(bad), &lfd, 1);
+	bad.mmap_size = 0x1000;
+	bad.mmap_offset = ~0ull - 0xfff;
+	expect_err(&c, VHK_VU_SET_LOG_BASE, &bad, sizeof(bad), &lfd, 1);
+
+	set_log_base(&c, lfd, logsz, 0);
+	/* Logging off (LOG_ALL not acked): nothing marked. */
+	assert_int_equal(pt_echo_once(&c.g, 0, "quiet", buf, sizeof(buf),
+				      2000), 5);
+	assert_false(any_dirty(log, 0, PT_MEM_SIZE));
+	/* On, while the ring runs. */
+	expect_ok(&c, VHK_VU_SET_FEATURES, &f, 8, NULL, 0);
+	assert_int_equal(pt_echo_once(&c.g, 0, "logged", buf, sizeof(buf),
+				      2000), 6);
+	assert_true(page_dirty(log, 0x200000));		/* written buffer */
+	assert_true(any_dirty(log, 0x10000, 0x10000));	/* used ring */
+	assert_false(page_dirty(log, 0x100000));	/* only read */
+	/* Harvest, then more I/O: marked again. */
+	memset(log, 0, logsz);
+	assert_int_equal(pt_echo_once(&c.g, 0, "again", buf, sizeof(buf),
+				      2000), 5);
+	assert_true(page_dirty(log, 0x200000));
+	/* Off again, I/O goes on unlogged.  Harvest after the ack: the
+	 * device may still have logged its notification-area writes. */
+	f_off = F(VHK_F_VERSION_1) | F(VHK_F_PROTOCOL_FEATURES);
+	expect_ok(&c, VHK_VU_SET_FEATURES, &f_off, 8, NULL, 0);
+	memset(log, 0, logsz);
+	assert_int_equal(pt_echo_once(&c.g, 0, "off", buf, sizeof(buf),
+				      2000), 3);
+	assert_false(any_dirty(log, 0, PT_MEM_SIZE));
+	munmap(log, 4096);
+	close(lfd);
 	end(&c);
 }
 
@@ -896,6 +991,7 @@ int main(void)
 		cmocka_unit_test(test_vring_num),
 		cmocka_unit_test(test_ring_addr_bad),
 		cmocka_unit_test(test_log_base),
+		cmocka_unit_test(test_dirty_log),
 		cmocka_unit_test(test_iotlb_bad),
 		cmocka_unit_test(test_config_range),
 		cmocka_unit_test(test_before_owner),
