@@ -747,7 +747,7 @@ static void test_features(void **st)
 	begin(&c, 1);
 	expect_err(&c, VHK_VU_SET_FEATURES, &bad, 8, NULL, 0);
 	expect_err(&c, VHK_VU_SET_PROTOCOL_FEATURES, &p, 8, NULL, 0);
-	p = F(VHK_PROTO_F_LOG_SHMFD) | F(VHK_PROTO_F_REPLY_ACK);
+	p = F(VHK_PROTO_F_PAGEFAULT) | F(VHK_PROTO_F_REPLY_ACK);
 	expect_err(&c, VHK_VU_SET_PROTOCOL_FEATURES, &p, 8, NULL, 0);
 	expect_ok(&c, VHK_VU_SET_FEATURES, &f1, 8, NULL, 0);
 	expect_ok(&c, VHK_VU_SET_STATUS, &s, 8, NULL, 0);
