@@ -222,8 +222,6 @@ int main(int argc, char **argv)
 		vhk_daemon_fini(&d);
 		return 1;
 	}
-	/* The rings must not pop chains longer than the device takes. */
-	cfg.max_iov = vhk_blk_max_iov(blk);
 	ret = vhk_backend_new(&be, &cfg, &vhk_blk_ops, blk);
 	if (ret < 0) {
 		fprintf(stderr, "vhostkit-blk: %s: %s\n", cfg.socket_path,
@@ -232,7 +230,6 @@ int main(int argc, char **argv)
 		vhk_daemon_fini(&d);
 		return 1;
 	}
-	vhk_blk_attach(blk, be);
 	if (vhk_daemon_start(&d, be) < 0) {
 		vhk_backend_free(be);
 		vhk_blk_close(blk);

@@ -132,6 +132,31 @@ int vhk_as_pick_ring_reading(struct vhk_as *as, const uint64_t *addrs,
 			     unsigned int n, const char **why);
 
 /**
+ * vhk_as_dirty - THE hook for device writes into guest memory: every byte
+ * a device writes into memory the driver owns is reported here, @len bytes
+ * at host address @host (a pointer translate() returned), after the write.
+ * Callers: the ring layer's used-ring / event stores (src/ring/vq_priv.h),
+ * vhk_guest_write() (the chain iterator's write path) and vhk_vq_push()
+ * (the bytes a device's own I/O wrote, up to the used length).
+ *
+ * Dirty-page logging for live migration (vhost-user SET_LOG_BASE with
+ * VHOST_F_LOG_ALL) lives here and nowhere else: vhk_as_log_write() maps
+ * @host back to a guest physical address through the memory table and
+ * sets the log bits.  While logging is off this is one relaxed load.
+ */
+static inline bool vhk_as_logging(const struct vhk_as *as)
+{
+	return as && __atomic_load_n(&as->log_on, __ATOMIC_RELAXED);
+}
+
+static inline void vhk_as_dirty(const struct vhk_as *as, const void *host,
+				size_t len)
+{
+	if (vhk_as_logging(as))
+		vhk_as_log_write(as, host, len);
+}
+
+/**
  * vhk_as_translate - host pointer for device address @addr (GPA or IOVA by
  * mode) for an access with @perm (VHK_PERM_RO: device reads, WO: writes).
  * *@len: in, bytes wanted (> 0); out, the contiguous prefix (<= in).

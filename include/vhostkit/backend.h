@@ -5,17 +5,20 @@
  *
  * The server owns the socket, the memory table, the device IOTLB, the
  * address space and the virtqueues; a device supplies struct vhk_device_ops
- * and sees only started queues and popped chains.
+ * (vhostkit/device.h) and sees only started queues (struct vhk_dev_queue)
+ * and popped chains.  The server runs each queue's kicks through
+ * vhk_dq_process(), and takes the chain limit from the device's max_iov().
  *
  * Threads.  By default everything runs on one epoll thread: device
  * callbacks are never called concurrently.  With cfg.queue_workers each
  * ring gets a worker thread with its own epoll that serves the ring's kick
- * eventfd and the device's queue watches (vhk_backend_watch_queue()) and
- * calls queue_kick() for that ring only; the main thread keeps the
- * socket, the back-end channel and every control callback (get/set_config,
- * set_features, queue_start/stop, drain, reset) and plain watches.  Then:
- *  - callbacks for ONE queue (queue_kick, its queue watches) are never
- *    concurrent with each other;
+ * eventfd and the device's queue watches (vhk_dq_watch()) and processes
+ * that ring only (handle_chain() / queue_kick()); the main thread keeps
+ * the socket, the back-end channel and every control callback
+ * (get/set_config, set_features, queue_start/stop, drain, reset) and plain
+ * watches.  Then:
+ *  - callbacks for ONE queue (handle_chain, batch_end, queue_kick, its
+ *    queue watches) are never concurrent with each other;
  *  - callbacks for different queues, and plain watches, may run
  *    concurrently: state shared between queues needs its own care;
  *  - control callbacks run while every worker is paused outside any
@@ -33,60 +36,13 @@
 #ifndef VHOSTKIT_BACKEND_H
 #define VHOSTKIT_BACKEND_H
 
-#include "vhostkit/features.h"
-#include "vhostkit/ring.h"
+#include "vhostkit/device.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 struct vhk_backend;
-
-/* What queue_kick() reports back to the server. */
-enum vhk_kick_result {
-	VHK_KICK_DONE = 0,	/* queue empty, notifications re-enabled */
-	VHK_KICK_AGAIN = 1,	/* budget used up: call me again soon */
-	VHK_KICK_PARKED = 2,	/* IOTLB miss: call me after the next UPDATE */
-};
-
-/* Per-kick budget a device should respect (descriptor-flood bound). */
-#define VHK_KICK_BUDGET 256
-
-struct vhk_device_ops {
-	enum vhk_device_type type;
-	/* Device + transport features the device supports.  The server adds
-	 * PROTOCOL_FEATURES and, unless --iommu=off, ACCESS_PLATFORM. */
-	uint64_t (*get_features)(void *dev);
-	/* Protocol features the device wants on top of the server's own
-	 * (e.g. CONFIG, MQ, INFLIGHT_SHMFD); the server masks unknown ones. */
-	uint64_t (*get_protocol_features)(void *dev);
-	uint16_t (*num_queues)(void *dev);
-	/* Config space access; return 0 or -EINVAL when out of range. */
-	int (*get_config)(void *dev, uint32_t offset, void *buf, uint32_t len);
-	int (*set_config)(void *dev, uint32_t offset, const void *buf,
-			  uint32_t len);
-	/* Acked features (already checked to be a subset of the offer). */
-	int (*set_features)(void *dev, uint64_t acked);
-	/* Queue @idx was started; @vq stays valid until queue_stop(). */
-	int (*queue_start)(void *dev, uint16_t idx, struct vhk_vq *vq);
-	/* Buffers may be available: pop at most VHK_KICK_BUDGET chains. */
-	enum vhk_kick_result (*queue_kick)(void *dev, uint16_t idx,
-					   struct vhk_vq *vq);
-	/* Complete every in-flight request of queue @idx, then forget @vq. */
-	void (*queue_stop)(void *dev, uint16_t idx, struct vhk_vq *vq);
-	/* Complete every in-flight request (before a memory table or IOTLB
-	 * change, so that no host pointer outlives its mapping). */
-	void (*drain)(void *dev);
-	/* Device reset: forget negotiated state (queues are already stopped). */
-	void (*reset)(void *dev);
-	/* Optional: vrings to allocate when that differs from num_queues()
-	 * (net: GET_QUEUE_NUM counts queue pairs).  NULL = num_queues(). */
-	uint16_t (*num_vrings)(void *dev);
-	/* Optional, net only: SEND_RARP (PROTOCOL_F_RARP) asks the device to
-	 * announce @mac (the first 6 bytes of the payload) on its network,
-	 * for guests that cannot announce themselves after migration. */
-	void (*send_rarp)(void *dev, const uint8_t mac[6]);
-};
 
 struct vhk_backend_config {
 	const char *socket_path;	/* NULL only with adopt_listen_fd */
@@ -100,7 +56,6 @@ struct vhk_backend_config {
 	bool connect;			/* connect to a listening front-end */
 	enum vhk_iommu_policy iommu;
 	const char *name;		/* log prefix, e.g. "blk0" */
-	unsigned int max_iov;		/* per chain; 0 = default */
 	unsigned int iotlb_max_entries;	/* 0 = default */
 	unsigned int miss_timeout_ms;	/* unanswered IOTLB miss; 0 = 2000 */
 	bool once;			/* exit after the first front-end leaves */
@@ -129,8 +84,6 @@ void vhk_backend_stop(struct vhk_backend *be);
 /** vhk_backend_free - close everything, remove the socket file. */
 void vhk_backend_free(struct vhk_backend *be);
 
-typedef void (*vhk_watch_fn)(void *opaque, int fd, uint32_t events);
-
 /**
  * vhk_backend_watch - call @fn(@opaque, @fd, events) from the event loop when
  * @fd has @events (EPOLLIN ...).  For a device's own fds (an io_uring
@@ -142,7 +95,7 @@ int vhk_backend_watch(struct vhk_backend *be, int fd, uint32_t events,
 /**
  * vhk_backend_watch_queue - like vhk_backend_watch() for an fd that belongs
  * to queue @idx (an io_uring eventfd): @fn runs on that queue's worker
- * when queue workers are on, never concurrently with its queue_kick(); on
+ * when queue workers are on, never concurrently with its processing; on
  * the main loop otherwise.  Call it from a control callback (queue_start).
  * Returns 0, -EINVAL (@idx), -ENOSPC or -errno.
  */
@@ -163,7 +116,7 @@ int vhk_backend_unwatch(struct vhk_backend *be, int fd);
 void vhk_backend_complete(struct vhk_backend *be, uint16_t idx);
 
 /**
- * vhk_backend_kick_later - ask the loop to call queue_kick(@idx) again
+ * vhk_backend_kick_later - ask the loop to process queue @idx again
  * (e.g. after completions freed request slots).  Same calling rule as
  * vhk_backend_complete().
  */

@@ -11,12 +11,11 @@
  * Per started queue: one io_uring, at most min(queue size, queue_depth)
  * requests in flight (queue_depth 0: min(queue size, 1024)), completions
  * signalled through an eventfd that the server's event loop watches.
- * Everything runs on the server's thread.
+ * A queue runs on its server thread (the one loop, or its queue worker).
  *
  * Usage:
  *	vhk_blk_open(&blk, &opts);
  *	vhk_backend_new(&be, &cfg, &vhk_blk_ops, blk);
- *	vhk_blk_attach(blk, be);
  *	vhk_backend_run(be);
  *	vhk_backend_free(be);
  *	vhk_blk_close(blk);
@@ -51,8 +50,8 @@ struct vhk_blk_opts {
 					   at most 1024 */
 	const char *serial;		/* GET_ID (<= 20 bytes used); NULL: none */
 	unsigned int max_iov;		/* host segments per chain (3-65536);
-					   0 = VHK_BLK_DEFAULT_MAX_IOV; give
-					   the server the same value */
+					   0 = VHK_BLK_DEFAULT_MAX_IOV; the
+					   server learns it from the ops */
 };
 
 struct vhk_blk;
@@ -70,21 +69,14 @@ extern const struct vhk_device_ops vhk_blk_ops;
 int vhk_blk_open(struct vhk_blk **out, const struct vhk_blk_opts *o);
 
 /**
- * vhk_blk_attach - bind the device to the server @be that drives it (for
- * watching eventfds, completing and re-kicking queues).  Call after
- * vhk_backend_new(), before vhk_backend_run().
- */
-void vhk_blk_attach(struct vhk_blk *blk, struct vhk_backend *be);
-
-/**
  * vhk_blk_close - close the disk and free @blk; every queue must be
  * stopped (vhk_backend_free() first).  NULL is a no-op.
  */
 void vhk_blk_close(struct vhk_blk *blk);
 
 /**
- * vhk_blk_max_iov - host segments per chain the device accepts: pass it as
- * vhk_backend_config.max_iov so that the rings pop no larger chains.
+ * vhk_blk_max_iov - host segments per chain the device accepts (what its
+ * max_iov() operation tells the server).
  */
 unsigned int vhk_blk_max_iov(const struct vhk_blk *blk);
 

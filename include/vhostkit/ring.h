@@ -68,6 +68,7 @@ struct vhk_chain {
 	uint64_t write_bytes;
 	struct iovec *iov;	/* set by the caller before pop */
 	unsigned int iov_cap;	/* capacity of @iov */
+	const struct vhk_as *as; /* set by pop: where writes are reported */
 };
 
 struct vhk_vq;
@@ -127,10 +128,25 @@ int vhk_vq_remap(struct vhk_vq *vq);
 int vhk_vq_pop(struct vhk_vq *vq, struct vhk_chain *c);
 
 /**
+ * vhk_vq_unpop - give back @c, the most recently popped chain that is not
+ * pushed yet, as if it had never been popped: the next pop returns it
+ * again.  For a device that popped more buffers than it could fill (net
+ * mergeable receive buffers, VIRTIO 1.2, 5.1.6.3) or that has no room for
+ * a request right now.  Several chains are given back newest first.  The
+ * caller must not have written into @c.  Split and packed rings, inflight
+ * tracking and IN_ORDER bookkeeping are rolled back.
+ * Returns 0; -EINVAL if nothing popped is left to give back; -EIO if the
+ * queue is broken (0 and nothing done on a stopped queue).
+ */
+int vhk_vq_unpop(struct vhk_vq *vq, const struct vhk_chain *c);
+
+/**
  * vhk_vq_push - record @c as used with @written bytes (fill; not yet
  * visible to the driver; @written is clamped to @c's writable bytes).
  * With IN_ORDER, buffers pushed in pop order and written completely may be
- * published as one used entry (VIRTIO 1.2, 2.7.9 / 2.8.8).
+ * published as one used entry (VIRTIO 1.2, 2.7.9 / 2.8.8).  The first
+ * @written writable bytes are reported to vhk_as_dirty() (a device's own
+ * I/O, io_uring say, writes them without vhk_guest_write()).
  * Returns 0 or -EIO if broken (0 and nothing done on a stopped queue).
  */
 int vhk_vq_push(struct vhk_vq *vq, const struct vhk_chain *c,
@@ -185,6 +201,7 @@ struct vhk_vq_stats {
 	uint64_t descs_walked;	/* descriptors read by all pops */
 	uint32_t last_pop_descs; /* descriptors read by the last pop call */
 	uint64_t resubmitted;	/* inflight chains returned again */
+	uint64_t unpopped;	/* chains given back by vhk_vq_unpop() */
 };
 
 /** vhk_vq_get_stats - copy @vq's counters into *@st. */
@@ -225,6 +242,7 @@ int vhk_vq_set_inflight(struct vhk_vq *vq, void *region, size_t size);
 
 struct vhk_iter {
 	const struct iovec *iov;
+	const struct vhk_as *as; /* writes reported to vhk_as_dirty() */
 	unsigned int n;		/* segments */
 	unsigned int i;		/* current segment */
 	size_t off;		/* offset in iov[i] */
@@ -240,7 +258,19 @@ void vhk_chain_writer(const struct vhk_chain *c, struct vhk_iter *it);
 /** vhk_iter_read - copy up to @n bytes out of the stream; returns bytes copied. */
 size_t vhk_iter_read(struct vhk_iter *it, void *dst, size_t n);
 
-/** vhk_iter_write - copy up to @n bytes into the stream; returns bytes copied. */
+/**
+ * vhk_guest_write - the one function that copies device data into guest
+ * memory: memcpy(@dst, @src, @n), then vhk_as_dirty(@as, @dst, @n).
+ * @dst is a device-writable host pointer of a chain of @as (NULL @as: no
+ * report, for memory that is not guest memory).
+ */
+void vhk_guest_write(const struct vhk_as *as, void *dst, const void *src,
+		     size_t n);
+
+/**
+ * vhk_iter_write - copy up to @n bytes into the stream (through
+ * vhk_guest_write()); returns bytes copied.
+ */
 size_t vhk_iter_write(struct vhk_iter *it, const void *src, size_t n);
 
 /** vhk_iter_skip - advance up to @n bytes; returns bytes skipped. */

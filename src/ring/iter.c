@@ -9,10 +9,11 @@
 
 #include "vhostkit/ring.h"
 
-static void iter_init(struct vhk_iter *it, const struct iovec *iov,
-		      unsigned int n, uint64_t bytes)
+static void iter_init(struct vhk_iter *it, const struct vhk_chain *c,
+		      const struct iovec *iov, unsigned int n, uint64_t bytes)
 {
 	it->iov = iov;
+	it->as = c->as;
 	it->n = n;
 	it->i = 0;
 	it->off = 0;
@@ -21,12 +22,12 @@ static void iter_init(struct vhk_iter *it, const struct iovec *iov,
 
 void vhk_chain_reader(const struct vhk_chain *c, struct vhk_iter *it)
 {
-	iter_init(it, c->iov, c->nread, c->read_bytes);
+	iter_init(it, c, c->iov, c->nread, c->read_bytes);
 }
 
 void vhk_chain_writer(const struct vhk_chain *c, struct vhk_iter *it)
 {
-	iter_init(it, c->iov + c->nread, c->nwrite, c->write_bytes);
+	iter_init(it, c, c->iov + c->nread, c->nwrite, c->write_bytes);
 }
 
 /* Bytes available in the current segment (skipping exhausted ones). */
@@ -69,9 +70,23 @@ static void copy_out(void *seg, size_t len, size_t done, void *arg)
 	memcpy((char *)arg + done, seg, len);
 }
 
+void vhk_guest_write(const struct vhk_as *as, void *dst, const void *src,
+		     size_t n)
+{
+	memcpy(dst, src, n);
+	vhk_as_dirty(as, dst, n);
+}
+
+struct copy_in_arg {
+	const struct vhk_as *as;
+	const char *src;
+};
+
 static void copy_in(void *seg, size_t len, size_t done, void *arg)
 {
-	memcpy(seg, (const char *)arg + done, len);
+	const struct copy_in_arg *a = arg;
+
+	vhk_guest_write(a->as, seg, a->src + done, len);
 }
 
 size_t vhk_iter_read(struct vhk_iter *it, void *dst, size_t n)
@@ -81,7 +96,9 @@ size_t vhk_iter_read(struct vhk_iter *it, void *dst, size_t n)
 
 size_t vhk_iter_write(struct vhk_iter *it, const void *src, size_t n)
 {
-	return iter_walk(it, n, copy_in, (void *)src);
+	struct copy_in_arg a = { it->as, src };
+
+	return iter_walk(it, n, copy_in, &a);
 }
 
 size_t vhk_iter_skip(struct vhk_iter *it, size_t n)

@@ -200,6 +200,7 @@ int vhk_vq_start(struct vhk_vq *vq, struct vhk_as *as,
 	vq->order_head = 0;
 	vq->order_count = 0;
 	vq->npending = 0;
+	vq->avail_pops = 0;
 	vq->as = as;
 	vq->num = num;
 	vq->packed = packed;
@@ -299,12 +300,36 @@ int vhk_vq_pop(struct vhk_vq *vq, struct vhk_chain *c)
 		return r == -EAGAIN ? r : vhk_vq_fail(vq, r, "ring unmapped");
 	r = vq->packed ? vq_packed_pop(vq, c) : vq_split_pop(vq, c);
 	if (r > 0) {
+		c->as = vq->as;
 		vq->stats.popped++;
 		if (vq->in_order && vq->order_count < vq->num)
 			vq->order[(vq->order_head + vq->order_count++) %
 				  vq->num] = c->id;
 	}
 	return r;
+}
+
+int vhk_vq_unpop(struct vhk_vq *vq, const struct vhk_chain *c)
+{
+	int r = 0;
+
+	if (vq->broken)
+		return -EIO;
+	if (!vq->started)
+		return 0;
+	if (!c || c->id >= vq->num || !c->ndesc || c->ndesc > vq->num)
+		return -EINVAL;
+	r = vq->packed ? vq_packed_unpop(vq, c) : vq_split_unpop(vq, c);
+	if (r < 0)
+		return r;
+	/* IN_ORDER: the id was the newest in pop order. */
+	if (vq->in_order && vq->order_count &&
+	    vq->order[(vq->order_head + vq->order_count - 1) % vq->num] ==
+	    c->id)
+		vq->order_count--;
+	vq->stats.popped--;
+	vq->stats.unpopped++;
+	return 0;
 }
 
 /*
@@ -363,10 +388,10 @@ int vhk_vq_push(struct vhk_vq *vq, const struct vhk_chain *c,
 		written = (uint32_t)c->write_bytes;
 	/* Dirty log: every device-writable byte of the chain may have been
 	 * written (a superset of @written, never less). */
-	if (__atomic_load_n(&vq->as->log_on, __ATOMIC_RELAXED))
+	if (vhk_as_logging(vq->as))
 		for (uint32_t i = 0; i < c->nwrite; i++)
-			vhk_as_log_write(vq->as, c->iov[c->nread + i].iov_base,
-					 c->iov[c->nread + i].iov_len);
+			vhk_as_dirty(vq->as, c->iov[c->nread + i].iov_base,
+				     c->iov[c->nread + i].iov_len);
 	e = &vq->pending[vq->npending++];
 	e->id = c->id;
 	e->ndesc = c->ndesc ? c->ndesc : 1;

@@ -191,6 +191,15 @@ void vq_inflight_mark(struct vhk_vq *vq, uint16_t head)
 	d->inflight = 1;
 }
 
+/* Undo vq_inflight_mark() of the newest pop (vhk_vq_unpop()). */
+void vq_inflight_unmark(struct vhk_vq *vq, uint16_t head)
+{
+	if (!vq->inflight || head >= vq->num)
+		return;
+	vq->inflight->desc[head].inflight = 0;
+	vq->inflight_counter--;
+}
+
 void vq_inflight_batch_add(struct vhk_vq *vq, uint16_t head)
 {
 	struct vq_inflight_region *r = vq->inflight;

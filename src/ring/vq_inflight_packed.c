@@ -369,6 +369,31 @@ int vq_pinflight_mark(struct vhk_vq *vq, const struct vhk_chain *c)
 	return 0;
 }
 
+void vq_pinflight_unmark(struct vhk_vq *vq, const struct vhk_chain *c)
+{
+	struct vq_inflight_pregion *r = vq->pinflight;
+	struct vq_pk_state *pk = &vq->pk;
+	int h;
+
+	if (!r)
+		return;
+	h = pk_lookup(vq, c->id);
+	if (h < 0)
+		return;
+	/* Not in flight first, then its entries back on the free list. */
+	r->desc[h].inflight = 0;
+	atomic_thread_fence(memory_order_release);
+	r->desc[pk->last[h]].next = pk->free_head;
+	pk->next[pk->last[h]] = pk->free_head;
+	pk->free_head = (uint16_t)h;
+	pk->nfree += pk->nent[h];
+	pk->busy[h] = 0;
+	r->free_head = (uint16_t)h;
+	atomic_thread_fence(memory_order_release);
+	r->old_free_head = (uint16_t)h;
+	vq->inflight_counter--;
+}
+
 int vq_pinflight_load(struct vhk_vq *vq, uint16_t head)
 {
 	struct vq_inflight_pregion *r = vq->pinflight;

@@ -205,7 +205,41 @@ int vq_packed_pop(struct vhk_vq *vq, struct vhk_chain *c)
 		return r;
 	for (k = 0; k < c->ndesc; k++)
 		next_slot(vq, &vq->avail_slot, &vq->avail_wrap);
+	vq->avail_pops++;
 	return 1;
+}
+
+/*
+ * Give back the newest popped chain @c.  A resubmitted list goes back to
+ * the resubmission list (still in flight in the region).  A ring list
+ * makes avail_slot step back over its c->ndesc slots: its descriptors are
+ * intact, since used entries are written only over slots of lists popped
+ * before it (VIRTIO 1.2, 2.8.6: in ring order), and its inflight entries
+ * go back to the free list.
+ */
+int vq_packed_unpop(struct vhk_vq *vq, const struct vhk_chain *c)
+{
+	unsigned int k;
+
+	if (!vq->avail_pops) {
+		if (vq->resubmit_pos > 0 &&
+		    vq->pk.id[vq->resubmit[vq->resubmit_pos - 1]] == c->id) {
+			vq->resubmit_pos--;
+			vq->stats.resubmitted--;
+			return 0;
+		}
+		return -EINVAL;
+	}
+	vq->avail_pops--;
+	vq_pinflight_unmark(vq, c);
+	for (k = 0; k < c->ndesc; k++) {
+		if (vq->avail_slot == 0) {
+			vq->avail_slot = vq->num;
+			vq->avail_wrap = !vq->avail_wrap;
+		}
+		vq->avail_slot--;
+	}
+	return 0;
 }
 
 bool vq_packed_publish(struct vhk_vq *vq)
@@ -230,14 +264,13 @@ bool vq_packed_publish(struct vhk_vq *vq)
 		p = &vq->pending[last];
 		if (p->len)
 			flags |= VHK_VRING_DESC_F_WRITE;
-		vq_store16(&d->id, p->id);
-		vq_store32(&d->len, p->len);
-		vq_log(vq, d, sizeof(*d));	/* flags follow, same slot */
+		vq_store16(vq, &d->id, p->id);
+		vq_store32(vq, &d->len, p->len);
 		if (k == 0)
 			first_flags = flags;
 		else	/* Release: id/len before flags (the driver polls
 			 * flags then reads id/len with acquire). */
-			vq_store16_release(&d->flags, flags);
+			vq_store16_release(vq, &d->flags, flags);
 		/* 2.8.6: skip the slots every buffer of the run took. */
 		for (i = k; i <= last; i++)
 			for (j = 0; j < vq->pending[i].ndesc; j++)
@@ -248,7 +281,7 @@ bool vq_packed_publish(struct vhk_vq *vq)
 	 * the driver's acquire load of that descriptor's flags, so it never
 	 * sees a partial batch (VIRTIO 1.2, 2.8.6 / 2.8.9).
 	 */
-	vq_store16_release(&vq->packed_desc[first_slot].flags, first_flags);
+	vq_store16_release(vq, &vq->packed_desc[first_slot].flags, first_flags);
 	vq_pinflight_batch_done(vq);
 
 	/* Full fence before reading the driver event suppression area (pairs
@@ -293,10 +326,9 @@ bool vq_packed_enable_notify(struct vhk_vq *vq, bool enable)
 	 * ENABLE / DISABLE only: DESC mode would need the offset updated on
 	 * every pop, ENABLE is always valid (VIRTIO 1.2, 2.8.10).
 	 */
-	vq_store16(&vq->device_event->flags,
+	vq_store16(vq, &vq->device_event->flags,
 		   enable ? VHK_RING_EVENT_FLAGS_ENABLE :
 			    VHK_RING_EVENT_FLAGS_DISABLE);
-	vq_log(vq, &vq->device_event->flags, 2);
 	if (!enable)
 		return false;
 	/* Full fence: the flags store before re-reading the ring (a driver

@@ -168,6 +168,7 @@ struct vhk_vq {
 	struct vq_inflight_pregion *pinflight;	/* packed, while started */
 	struct vq_pk_state pk;
 	uint64_t inflight_counter;
+	unsigned int avail_pops; /* popped from the ring, not unpopped */
 	uint16_t *resubmit;	/* heads (packed: entries) to return first,
 				 * oldest first */
 	unsigned int nresubmit;
@@ -197,22 +198,31 @@ static inline uint16_t vq_load16(const vhk_le16 *p)
 	return vhk_le16_get(v);
 }
 
-static inline void vq_store16(vhk_le16 *p, uint16_t val)
+/*
+ * Stores into guest memory (used ring, event suppression, packed
+ * descriptors): every one is reported to vhk_as_dirty(), the one hook for
+ * device writes into guest memory (dirty-page logging).
+ */
+static inline void vq_store16(struct vhk_vq *vq, vhk_le16 *p, uint16_t val)
 {
 	atomic_store_explicit((_Atomic uint16_t *)&p->v, vhk_le16_make(val).v,
 			      memory_order_relaxed);
+	vhk_as_dirty(vq->as, p, sizeof(*p));
 }
 
-static inline void vq_store16_release(vhk_le16 *p, uint16_t val)
+static inline void vq_store16_release(struct vhk_vq *vq, vhk_le16 *p,
+				      uint16_t val)
 {
 	atomic_store_explicit((_Atomic uint16_t *)&p->v, vhk_le16_make(val).v,
 			      memory_order_release);
+	vhk_as_dirty(vq->as, p, sizeof(*p));
 }
 
-static inline void vq_store32(vhk_le32 *p, uint32_t val)
+static inline void vq_store32(struct vhk_vq *vq, vhk_le32 *p, uint32_t val)
 {
 	atomic_store_explicit((_Atomic uint32_t *)&p->v, vhk_le32_make(val).v,
 			      memory_order_relaxed);
+	vhk_as_dirty(vq->as, p, sizeof(*p));
 }
 
 /*
@@ -229,13 +239,6 @@ static inline void vq_copy16(void *dst, const void *src)
 	w[1] = atomic_load_explicit((_Atomic uint64_t *)src + 1,
 				    memory_order_relaxed);
 	memcpy(dst, w, sizeof(w));
-}
-
-/* Dirty logging: the device wrote @n bytes at @p in guest memory. */
-static inline void vq_log(const struct vhk_vq *vq, const void *p, size_t n)
-{
-	if (__atomic_load_n(&vq->as->log_on, __ATOMIC_RELAXED))
-		vhk_as_log_write(vq->as, p, n);
 }
 
 /* ---- chain walking (vq_walk.c) */
@@ -267,6 +270,7 @@ int vq_split_map(struct vhk_vq *vq);
 int vq_split_start(struct vhk_vq *vq);
 int vq_split_pop(struct vhk_vq *vq, struct vhk_chain *c);
 int vq_split_pop_head(struct vhk_vq *vq, uint16_t head, struct vhk_chain *c);
+int vq_split_unpop(struct vhk_vq *vq, const struct vhk_chain *c);
 bool vq_split_publish(struct vhk_vq *vq);
 bool vq_split_enable_notify(struct vhk_vq *vq, bool enable);
 bool vq_split_pending(struct vhk_vq *vq);
@@ -274,6 +278,7 @@ bool vq_split_pending(struct vhk_vq *vq);
 int vq_packed_map(struct vhk_vq *vq);
 int vq_packed_start(struct vhk_vq *vq);
 int vq_packed_pop(struct vhk_vq *vq, struct vhk_chain *c);
+int vq_packed_unpop(struct vhk_vq *vq, const struct vhk_chain *c);
 bool vq_packed_publish(struct vhk_vq *vq);
 bool vq_packed_enable_notify(struct vhk_vq *vq, bool enable);
 bool vq_packed_pending(struct vhk_vq *vq);
@@ -282,6 +287,7 @@ bool vq_packed_pending(struct vhk_vq *vq);
 int vq_inflight_start(struct vhk_vq *vq);
 void vq_inflight_stop(struct vhk_vq *vq);
 void vq_inflight_mark(struct vhk_vq *vq, uint16_t head);
+void vq_inflight_unmark(struct vhk_vq *vq, uint16_t head);
 void vq_inflight_batch_add(struct vhk_vq *vq, uint16_t head);
 void vq_inflight_batch_done(struct vhk_vq *vq, uint16_t new_used_idx);
 int vq_sort_by_counter(uint16_t *idx, unsigned int n, const uint64_t *c0,
@@ -292,6 +298,8 @@ int vq_pinflight_start(struct vhk_vq *vq);
 void vq_pinflight_stop(struct vhk_vq *vq);
 /* A list of @c->ndesc descriptors (copies in vq->pk.copy) was popped. */
 int vq_pinflight_mark(struct vhk_vq *vq, const struct vhk_chain *c);
+/* Undo the mark of the newest pop (vhk_vq_unpop()). */
+void vq_pinflight_unmark(struct vhk_vq *vq, const struct vhk_chain *c);
 /* Resubmission: the descriptors of entry list @head into vq->pk.copy;
  * returns their number or -EPROTO. */
 int vq_pinflight_load(struct vhk_vq *vq, uint16_t head);

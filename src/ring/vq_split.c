@@ -169,14 +169,38 @@ int vq_split_pop(struct vhk_vq *vq, struct vhk_chain *c)
 	if (r < 0)
 		return chain_error(vq, r, head);
 	vq->last_avail++;
+	vq->avail_pops++;
 	vq_inflight_mark(vq, head);
 	/* Ask for a kick for the next entry (VIRTIO 1.2, 2.7.10): without
 	 * this a driver with EVENT_IDX would stop kicking. */
-	if (vq->event_idx && vq->notify_enabled) {
-		vq_store16(avail_event_p(vq), vq->last_avail);
-		vq_log(vq, avail_event_p(vq), 2);
-	}
+	if (vq->event_idx && vq->notify_enabled)
+		vq_store16(vq, avail_event_p(vq), vq->last_avail);
 	return 1;
+}
+
+/*
+ * Give back the newest popped chain @c: a resubmitted head goes back to
+ * the resubmission list, a ring head makes last_avail step back (the
+ * avail entry is still the driver's: we only read it).
+ */
+int vq_split_unpop(struct vhk_vq *vq, const struct vhk_chain *c)
+{
+	if (vq->avail_pops) {
+		vq->avail_pops--;
+		vq->last_avail--;
+		vq_inflight_unmark(vq, c->id);
+		if (vq->event_idx && vq->notify_enabled)
+			vq_store16(vq, avail_event_p(vq), vq->last_avail);
+		return 0;
+	}
+	if (vq->resubmit_pos > 0 &&
+	    vq->resubmit[vq->resubmit_pos - 1] == c->id) {
+		/* Still in flight in the region: it was before the pop. */
+		vq->resubmit_pos--;
+		vq->stats.resubmitted--;
+		return 0;
+	}
+	return -EINVAL;
 }
 
 bool vq_split_publish(struct vhk_vq *vq)
@@ -194,9 +218,8 @@ bool vq_split_publish(struct vhk_vq *vq)
 		 * the run's last buffer (VIRTIO 1.2, 2.7.9). */
 		last = vq_batch_end(vq, k);
 		e = &vq->pending[last];
-		vq_store32(&u->id, e->id);
-		vq_store32(&u->len, e->len);
-		vq_log(vq, u, sizeof(*u));
+		vq_store32(vq, &u->id, e->id);
+		vq_store32(vq, &u->len, e->len);
 	}
 	for (k = 0; k < vq->npending; k++)
 		vq_inflight_batch_add(vq, vq->pending[k].id);
@@ -204,8 +227,7 @@ bool vq_split_publish(struct vhk_vq *vq)
 	vq->used_idx = new_idx;
 	/* Release: the used elements above become visible before the new
 	 * index; pairs with the driver's acquire load of used->idx. */
-	vq_store16_release(&vq->used->idx, new_idx);
-	vq_log(vq, &vq->used->idx, 2);
+	vq_store16_release(vq, &vq->used->idx, new_idx);
 	vq_inflight_batch_done(vq, new_idx);
 
 	/* Full fence: our used->idx store must be visible before we read the
@@ -234,13 +256,11 @@ bool vq_split_enable_notify(struct vhk_vq *vq, bool enable)
 		 * disabling puts the event just behind us, where the driver
 		 * only crosses it after 2^16 more entries (pop stops moving
 		 * it while disabled). */
-		vq_store16(avail_event_p(vq),
+		vq_store16(vq, avail_event_p(vq),
 			   enable ? vq->last_avail : (uint16_t)(vq->last_avail - 1));
-		vq_log(vq, avail_event_p(vq), 2);
 	} else {
-		vq_store16(&vq->used->flags,
+		vq_store16(vq, &vq->used->flags,
 			   enable ? 0 : VHK_VRING_USED_F_NO_NOTIFY);
-		vq_log(vq, &vq->used->flags, 2);
 	}
 	if (!enable)
 		return false;

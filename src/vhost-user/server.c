@@ -160,7 +160,8 @@ int vhk_backend_new(struct vhk_backend **out,
 
 	if (!out || !cfg || (!cfg->socket_path && !cfg->adopt_listen_fd) ||
 	    !ops || !ops->num_queues || !ops->get_features ||
-	    !ops->queue_kick || (cfg->adopt_listen_fd && cfg->connect)) {
+	    (!ops->handle_chain && !ops->queue_kick) ||
+	    (cfg->adopt_listen_fd && cfg->connect)) {
 		if (cfg && cfg->adopt_listen_fd && cfg->listen_fd >= 0)
 			close(cfg->listen_fd);
 		return -EINVAL;
@@ -174,6 +175,9 @@ int vhk_backend_new(struct vhk_backend **out,
 	be->cfg = *cfg;
 	be->ops = ops;
 	be->dev = dev;
+	be->max_iov = ops->max_iov ? ops->max_iov(dev) : 0;
+	if (!be->max_iov)
+		be->max_iov = VHK_VQ_DEFAULT_MAX_IOV;
 	be->epfd = be->stop_fd = be->listen_fd = -1;
 	be->conn_fd = be->channel_fd = -1;
 	be->notify_fd = -1;
@@ -979,8 +983,10 @@ void vhk_backend_free(struct vhk_backend *be)
 		return;
 	conn_close(be);
 	if (be->vr) {
-		for (uint16_t i = 0; i < be->nvrings; i++)
+		for (uint16_t i = 0; i < be->nvrings; i++) {
+			vhk_dq_fini(&be->vr[i].dq);
 			vhk_vq_free(be->vr[i].vq);
+		}
 		free(be->vr);
 	}
 	vhk_memtable_free(be->mt);

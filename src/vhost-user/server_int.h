@@ -30,6 +30,7 @@ enum be_tag {
 
 struct be_vring {
 	struct vhk_vq *vq;
+	struct vhk_dev_queue dq;	/* what the device sees (device.h) */
 	char name[64];
 	uint16_t num;			/* SET_VRING_NUM, 0 = unset */
 	bool addr_set;
@@ -72,6 +73,7 @@ struct vhk_backend {
 	char *name;
 	const struct vhk_device_ops *ops;
 	void *dev;
+	unsigned int max_iov;		/* ops->max_iov(), per chain */
 
 	/* fds */
 	int epfd;
@@ -171,6 +173,7 @@ int be_vring_try_start(struct vhk_backend *be, uint16_t idx);
 int be_remap_all(struct vhk_backend *be);
 void be_vring_process(struct vhk_backend *be, uint16_t idx);
 void be_resume_parked(struct vhk_backend *be);
+int be_dq_init(struct vhk_backend *be, uint16_t idx);
 
 /* server.c */
 int be_epoll_add(struct vhk_backend *be, int fd, uint32_t events,

@@ -56,8 +56,9 @@ void be_vring_stop(struct vhk_backend *be, uint16_t idx, bool close_kick)
 	struct be_vring *r = &be->vr[idx];
 
 	if (r->dev_started && be->ops->queue_stop)
-		be->ops->queue_stop(be->dev, idx, r->vq);
+		be->ops->queue_stop(be->dev, &r->dq);
 	r->dev_started = false;
+	vhk_dq_fini(&r->dq);
 	if (vhk_vq_started(r->vq)) {
 		uint32_t base = vhk_vq_base(r->vq);
 
@@ -74,6 +75,56 @@ void be_vring_stop(struct vhk_backend *be, uint16_t idx, bool close_kick)
 		be_close_fd(&r->kick_fd);
 		r->kick_set = false;
 	}
+}
+
+/* ---- the server as the host of its device's queues (device.h) */
+
+static void dq_complete(void *opaque, struct vhk_dev_queue *q)
+{
+	vhk_backend_complete(opaque, q->idx);
+}
+
+static void dq_kick_later(void *opaque, struct vhk_dev_queue *q)
+{
+	vhk_backend_kick_later(opaque, q->idx);
+}
+
+static int dq_watch(void *opaque, struct vhk_dev_queue *q, int fd,
+		    uint32_t events, vhk_watch_fn fn, void *arg)
+{
+	return vhk_backend_watch_queue(opaque, q->idx, fd, events, fn, arg);
+}
+
+static int dq_unwatch(void *opaque, struct vhk_dev_queue *q, int fd)
+{
+	(void)q;
+	return vhk_backend_unwatch(opaque, fd);
+}
+
+static void dq_broken(void *opaque, const char *why)
+{
+	vhk_backend_device_broken(opaque, why);
+}
+
+static const struct vhk_dq_host be_dq_host = {
+	.complete = dq_complete,
+	.kick_later = dq_kick_later,
+	.watch = dq_watch,
+	.unwatch = dq_unwatch,
+	.broken = dq_broken,
+};
+
+/* The device's view of started ring @idx. */
+int be_dq_init(struct vhk_backend *be, uint16_t idx)
+{
+	struct be_vring *r = &be->vr[idx];
+	void *priv = r->dq.priv;	/* the device's, kept across starts */
+	int err;
+
+	err = vhk_dq_init(&r->dq, r->vq, idx, be->max_iov, &be_dq_host, be,
+			  r->name);
+	r->dq.priv = priv;
+	return err;
 }
 
 /* Device reset of one ring: stopped, disabled, forgotten layout.  The
@@ -189,7 +240,7 @@ int be_vring_try_start(struct vhk_backend *be, uint16_t idx)
 	p.avail_base = r->avail_base;
 	p.used_base = r->used_base;
 	p.used_base_valid = r->used_base_valid;
-	p.max_iov = be->cfg.max_iov;
+	p.max_iov = be->max_iov;
 	p.name = r->name;
 	/*
 	 * Always (re)set, NULL included: the queue object outlives
@@ -217,15 +268,16 @@ int be_vring_try_start(struct vhk_backend *be, uint16_t idx)
 	if (be_worker_ensure(be, idx))
 		vhk_log(VHK_LOG_WARN, be->name,
 			"vq%u: served by the main loop", idx);
-	if (be->ops->queue_start) {
-		err = be->ops->queue_start(be->dev, idx, r->vq);
-		if (err) {
-			ring_err(be, "vq%u: device refused to start: %s", idx,
-				 strerror(-err));
-			vhk_vq_stop(r->vq);
-			r->started = r->mapped = false;
-			return err;
-		}
+	err = be_dq_init(be, idx);
+	if (!err && be->ops->queue_start)
+		err = be->ops->queue_start(be->dev, &r->dq);
+	if (err) {
+		ring_err(be, "vq%u: device refused to start: %s", idx,
+			 strerror(-err));
+		vhk_dq_fini(&r->dq);
+		vhk_vq_stop(r->vq);
+		r->started = r->mapped = false;
+		return err;
 	}
 	r->dev_started = true;
 	/* Buffers may already be waiting (reconnect, restart). */
@@ -303,7 +355,7 @@ void be_vring_process(struct vhk_backend *be, uint16_t idx)
 		r->parked = true;	/* waits for the UPDATE */
 		return;
 	}
-	res = be->ops->queue_kick(be->dev, idx, r->vq);
+	res = vhk_dq_process(&r->dq, be->ops, be->dev);
 	if (res == VHK_KICK_AGAIN)
 		r->again = true;
 	else if (res == VHK_KICK_PARKED)

@@ -4,9 +4,9 @@
  * (cfg.queue_workers).
  *
  * A worker owns one vring: its kick eventfd and the device's queue-affine
- * watches (vhk_backend_watch_queue) sit in the worker's own epoll, and the
- * worker calls queue_kick / the watch callbacks for that ring only.  The
- * main thread keeps the socket, the back-end channel and every control
+ * watches (vhk_dq_watch) sit in the worker's own epoll, and the worker
+ * processes that ring (vhk_dq_process) and runs its watch callbacks only.
+ * The main thread keeps the socket, the back-end channel and every control
  * message.
  *
  * Quiesce: before the main thread touches rings, translation or device

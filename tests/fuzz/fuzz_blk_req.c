@@ -90,24 +90,27 @@ struct host {
 	unsigned int kick_laters;
 };
 
-static void h_complete(void *opaque, uint16_t idx)
+static void h_complete(void *opaque, struct vhk_dev_queue *q)
 {
 	struct host *h = opaque;
 
-	check(idx == 0);
+	check(vhk_dq_index(q) == 0);
 	vhk_vq_flush(h->vq);
 }
 
-static void h_kick_later(void *opaque, uint16_t idx)
+static void h_kick_later(void *opaque, struct vhk_dev_queue *q)
 {
-	check(idx == 0);
+	check(vhk_dq_index(q) == 0);
 	((struct host *)opaque)->kick_laters++;
 }
 
-static int h_watch(void *opaque, int fd, vhk_watch_fn fn, void *arg)
+static int h_watch(void *opaque, struct vhk_dev_queue *q, int fd,
+		   uint32_t events, vhk_watch_fn fn, void *arg)
 {
 	struct host *h = opaque;
 
+	(void)q;
+	(void)events;
 	check(h->fd < 0);
 	h->fd = fd;
 	h->fn = fn;
@@ -115,10 +118,11 @@ static int h_watch(void *opaque, int fd, vhk_watch_fn fn, void *arg)
 	return 0;
 }
 
-static int h_unwatch(void *opaque, int fd)
+static int h_unwatch(void *opaque, struct vhk_dev_queue *q, int fd)
 {
 	struct host *h = opaque;
 
+	(void)q;
 	if (fd != h->fd)
 		return -ENOENT;
 	h->fd = -1;
@@ -242,11 +246,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct vhk_blk_opts o = {
 		.num_queues = 1, .serial = "fuzz-serial",
 	};
-	struct vhk_blk_host hh = {
+	static const struct vhk_dq_host hh = {
 		.complete = h_complete, .kick_later = h_kick_later,
 		.watch = h_watch, .unwatch = h_unwatch, .broken = h_broken,
-		.opaque = &host,
 	};
+	struct vhk_dev_queue dev_q;
 	uint64_t offered, acked = 0;
 	uint8_t cfg, fbyte;
 	unsigned int nreq = 0, placed = 0, done = 0;
@@ -311,9 +315,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(vhk_vq_new(&vq) == 0);
 	check(vhk_vq_start(vq, &m.as, &p) == 0);
 	host.vq = vq;
-	vhk_blk_set_host(blk, &hh);
+	check(vhk_dq_init(&dev_q, vq, 0, vhk_blk_ops.max_iov(blk), &hh,
+			  &host, "fuzz blk") == 0);
 	check(vhk_blk_ops.set_features(blk, acked) == 0);
-	check(vhk_blk_ops.queue_start(blk, 0, vq) == 0);
+	check(vhk_blk_ops.queue_start(blk, &dev_q) == 0);
 	check(host.fd >= 0);
 
 	/* Place the requests. */
@@ -393,7 +398,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* Kick and run completions as the server's loop would. */
 	vhk_drv_vq_publish(dq);
-	res = vhk_blk_ops.queue_kick(blk, 0, vq);
+	res = vhk_dq_process(&dev_q, &vhk_blk_ops, blk);
 	/* Parked: an IOTLB miss (a segment outside the mapped buffer area)
 	 * waits for an UPDATE that never comes; the rest stays in flight
 	 * until queue_stop() below. */
@@ -419,7 +424,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(rounds < 1000);
 		if (host.kick_laters != kl || res == VHK_KICK_AGAIN) {
 			kl = host.kick_laters;
-			res = vhk_blk_ops.queue_kick(blk, 0, vq);
+			res = vhk_dq_process(&dev_q, &vhk_blk_ops, blk);
 			continue;
 		}
 		/* Nothing to do but wait: a request that never completes
@@ -449,7 +454,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check(s != NO_STATUS);
 	}
 
-	vhk_blk_ops.queue_stop(blk, 0, vq);
+	vhk_blk_ops.queue_stop(blk, &dev_q);
+	vhk_dq_fini(&dev_q);
 	check(host.fd == -1);
 	vhk_blk_ops.reset(blk);
 	vhk_blk_close(blk);

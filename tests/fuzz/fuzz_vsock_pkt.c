@@ -83,6 +83,7 @@ struct fz {
 	struct vhk_mockmem m;
 	struct vhk_drv_vq *dq[2];
 	struct vhk_vq *vq[2];
+	struct vhk_dev_queue devq[2];	/* device.h queue contexts */
 	struct vhk_vsock *vs;
 	bool kick[2];
 	bool tx_busy[NTX];
@@ -134,7 +135,10 @@ static void start_queues(struct fz *f)
 		p.max_iov = VSOCK_MAX_IOV;
 		check(vhk_vq_new(&f->vq[i]) == 0);
 		check(vhk_vq_start(f->vq[i], &f->m.as, &p) == 0);
-		check(vhk_vsock_ops.queue_start(f->vs, i, f->vq[i]) == 0);
+		vhk_dq_fini(&f->devq[i]);
+		check(vhk_dq_init(&f->devq[i], f->vq[i], i, VSOCK_MAX_IOV, NULL,
+				  NULL, "fz") == 0);
+		check(vhk_vsock_ops.queue_start(f->vs, &f->devq[i]) == 0);
 	}
 	memset(f->tx_busy, 0, sizeof(f->tx_busy));
 	memset(f->rx_busy, 0, sizeof(f->rx_busy));
@@ -150,7 +154,7 @@ static void run_kicks(struct fz *f)
 			if (f->kick[i]) {
 				f->kick[i] = false;
 				any = true;
-				vhk_vsock_ops.queue_kick(f->vs, i, f->vq[i]);
+				vhk_vsock_ops.queue_kick(f->vs, &f->devq[i]);
 			}
 		if (!any)
 			return;
@@ -202,7 +206,7 @@ static void tx_chain(struct fz *f, const uint8_t *b, uint32_t n,
 		return;
 	f->tx_busy[i] = true;
 	vhk_drv_vq_publish(f->dq[1]);
-	vhk_vsock_ops.queue_kick(f->vs, 1, f->vq[1]);
+	vhk_vsock_ops.queue_kick(f->vs, &f->devq[1]);
 	run_kicks(f);
 	reclaim_tx(f);
 }
@@ -289,7 +293,7 @@ static void cmd_post_rx(struct fz *f, struct in *in)
 		n--;
 	}
 	vhk_drv_vq_publish(f->dq[0]);
-	vhk_vsock_ops.queue_kick(f->vs, 0, f->vq[0]);
+	vhk_vsock_ops.queue_kick(f->vs, &f->devq[0]);
 	run_kicks(f);
 }
 
@@ -485,8 +489,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (take(&in, 1) & 1) {
 				/* device reset: queues stop, state goes */
 				for (uint16_t i = 0; i < 2; i++)
-					vhk_vsock_ops.queue_stop(f->vs, i,
-								 f->vq[i]);
+					vhk_vsock_ops.queue_stop(f->vs, &f->devq[i]);
 				vhk_vsock_ops.reset(f->vs);
 				start_queues(f);
 			} else {
@@ -500,11 +503,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	cmd_collect(f);
 	for (uint16_t i = 0; i < 2; i++)
-		vhk_vsock_ops.queue_stop(f->vs, i, f->vq[i]);
+		vhk_vsock_ops.queue_stop(f->vs, &f->devq[i]);
 	vhk_vsock_ops.reset(f->vs);
 	vhk_vsock_free(f->vs);
 	check(vhk_mockmem_canaries_intact(&f->m));
 	for (unsigned int i = 0; i < 2; i++) {
+		vhk_dq_fini(&f->devq[i]);
 		vhk_vq_free(f->vq[i]);
 		vhk_drv_vq_free(f->dq[i]);
 		close(f->lfd[i]);

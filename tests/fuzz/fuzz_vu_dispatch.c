@@ -136,68 +136,44 @@ static int echo_set_config(void *dev, uint32_t off, const void *buf,
 	return 0;
 }
 
-static int echo_queue_start(void *dev, uint16_t idx, struct vhk_vq *vq)
+static int echo_queue_start(void *dev, struct vhk_dev_queue *q)
 {
 	struct echo *e = dev;
+	uint16_t idx = vhk_dq_index(q);
 
-	check(idx < NQUEUES && vq && !e->vq[idx]);
-	e->vq[idx] = vq;
+	check(idx < NQUEUES && vhk_dq_vq(q) && !e->vq[idx]);
+	e->vq[idx] = vhk_dq_vq(q);
 	return 0;
 }
 
-static enum vhk_kick_result echo_kick(void *dev, uint16_t idx,
-				      struct vhk_vq *vq)
+/* Run by the framework loop (vhk_dq_process), on the queue's thread. */
+static int echo_chain(void *dev, struct vhk_dev_queue *q, struct vhk_chain *c)
 {
 	struct echo *e = dev;
-	struct iovec iov[64];		/* workers: one call per thread */
+	uint16_t idx = vhk_dq_index(q);
+	struct vhk_iter rd, wr;
 	uint8_t buf[512];
-	unsigned int done = 0;
+	size_t n, total = 0;
 
-	check(idx < NQUEUES && e->vq[idx] == vq);
-	for (;;) {
-		struct vhk_chain c = { .iov = iov, .iov_cap = 64 };
-		struct vhk_iter rd, wr;
-		size_t n, total = 0;
-		int r;
-
-		if (done >= VHK_KICK_BUDGET) {
-			vhk_backend_complete(e->be, idx);
-			return VHK_KICK_AGAIN;
-		}
-		r = vhk_vq_pop(vq, &c);
-		if (r == -EAGAIN) {
-			vhk_backend_complete(e->be, idx);
-			return VHK_KICK_PARKED;
-		}
-		if (r < 0) {
-			vhk_backend_complete(e->be, idx);
-			vhk_backend_device_broken(e->be, "echo: bad chain");
-			return VHK_KICK_DONE;
-		}
-		if (r == 0) {
-			vhk_backend_complete(e->be, idx);
-			if (vhk_vq_enable_notify(vq, true))
-				continue;
-			return VHK_KICK_DONE;
-		}
-		vhk_chain_reader(&c, &rd);
-		vhk_chain_writer(&c, &wr);
-		while ((n = vhk_iter_read(&rd, buf, sizeof(buf))) > 0)
-			total += vhk_iter_write(&wr, buf, n);
-		check(total <= c.write_bytes);
-		vhk_vq_push(vq, &c, (uint32_t)total);
-		if (verbose)
-			fprintf(stderr, "echo: vq%u chain %u bytes\n", idx,
-				(unsigned int)total);
-		done++;
-	}
+	check(idx < NQUEUES && e->vq[idx] == vhk_dq_vq(q));
+	vhk_chain_reader(c, &rd);
+	vhk_chain_writer(c, &wr);
+	while ((n = vhk_iter_read(&rd, buf, sizeof(buf))) > 0)
+		total += vhk_iter_write(&wr, buf, n);
+	check(total <= c->write_bytes);
+	vhk_vq_push(vhk_dq_vq(q), c, (uint32_t)total);
+	if (verbose)
+		fprintf(stderr, "echo: vq%u chain %u bytes\n", idx,
+			(unsigned int)total);
+	return VHK_CHAIN_TAKEN;
 }
 
-static void echo_queue_stop(void *dev, uint16_t idx, struct vhk_vq *vq)
+static void echo_queue_stop(void *dev, struct vhk_dev_queue *q)
 {
 	struct echo *e = dev;
+	uint16_t idx = vhk_dq_index(q);
 
-	check(idx < NQUEUES && e->vq[idx] == vq);
+	check(idx < NQUEUES && e->vq[idx] == vhk_dq_vq(q));
 	e->vq[idx] = NULL;
 }
 
@@ -218,7 +194,7 @@ static const struct vhk_device_ops echo_ops = {
 	.get_config = echo_get_config,
 	.set_config = echo_set_config,
 	.queue_start = echo_queue_start,
-	.queue_kick = echo_kick,
+	.handle_chain = echo_chain,
 	.queue_stop = echo_queue_stop,
 	.reset = echo_reset,
 };

@@ -63,9 +63,7 @@ static void test_blk_with_net_protocol_bits(void **state)
 	assert_int_equal(vhk_blk_open(&blk, &o), 0);
 	ops.get_protocol_features = dpdk_like_protocol;
 	cfg.socket_path = sock;
-	cfg.max_iov = vhk_blk_max_iov(blk);
 	assert_int_equal(vhk_backend_new(&be, &cfg, &ops, blk), 0);
-	vhk_blk_attach(blk, be);
 	assert_int_equal(pthread_create(&th, NULL, serve, be), 0);
 
 	snprintf(cmd, sizeof(cmd), "%s probe %s 2>&1", cli, sock);

@@ -21,143 +21,169 @@
 
 #include "proto_util.h"
 
-/* ---- the echo device */
+/*
+ * ---- the counting shim: the device under test (the echo device, or blk)
+ * behind ops that count what the server asks of it.  Its queue_kick()
+ * runs the framework loop, vhk_dq_process(), over the device's
+ * handle_chain(), so the suites exercise that loop for every device.
+ */
 
-static uint64_t echo_features(void *dev)
+static struct pt_echo *shim(void *dev)
 {
-	return ((struct pt_echo *)dev)->features;
+	return dev;
 }
 
-static uint64_t echo_proto(void *dev)
+static uint64_t shim_features(void *dev)
 {
-	(void)dev;
-	return vhk_feature_bit(VHK_PROTO_F_MQ) |
-	       vhk_feature_bit(VHK_PROTO_F_CONFIG) |
-	       vhk_feature_bit(VHK_PROTO_F_INFLIGHT_SHMFD) |
-	       vhk_feature_bit(VHK_PROTO_F_NET_MTU) |
-	       vhk_feature_bit(VHK_PROTO_F_RARP);
+	struct pt_echo *e = shim(dev);
+
+	return e->ops->get_features(e->dev);
 }
 
-static uint16_t echo_nq(void *dev)
+static uint64_t shim_proto(void *dev)
 {
-	(void)dev;
-	return PT_NQUEUES;
+	struct pt_echo *e = shim(dev);
+
+	return e->ops->get_protocol_features ?
+	       e->ops->get_protocol_features(e->dev) : 0;
 }
 
-static int echo_get_config(void *dev, uint32_t off, void *buf, uint32_t len)
+static uint16_t shim_nq(void *dev)
 {
-	struct pt_echo *e = dev;
+	struct pt_echo *e = shim(dev);
 
-	if ((uint64_t)off + len > PT_CONFIG_LEN)
-		return -EINVAL;
-	memcpy(buf, e->config + off, len);
-	return 0;
+	return e->ops->num_queues(e->dev);
 }
 
-static int echo_set_config(void *dev, uint32_t off, const void *buf,
+static unsigned int shim_max_iov(void *dev)
+{
+	struct pt_echo *e = shim(dev);
+
+	return e->ops->max_iov ? e->ops->max_iov(e->dev) : 0;
+}
+
+static int shim_get_config(void *dev, uint32_t off, void *buf, uint32_t len)
+{
+	struct pt_echo *e = shim(dev);
+
+	return e->ops->get_config ? e->ops->get_config(e->dev, off, buf, len) :
+				    -EINVAL;
+}
+
+static int shim_set_config(void *dev, uint32_t off, const void *buf,
 			   uint32_t len)
 {
-	struct pt_echo *e = dev;
+	struct pt_echo *e = shim(dev);
 
-	if ((uint64_t)off + len > PT_CONFIG_LEN)
-		return -EINVAL;
-	memcpy(e->config + off, buf, len);
-	return 0;
+	return e->ops->set_config ? e->ops->set_config(e->dev, off, buf, len) :
+				    -EINVAL;
 }
 
-static int echo_queue_start(void *dev, uint16_t idx, struct vhk_vq *vq)
+static int shim_set_features(void *dev, uint64_t acked)
 {
-	struct pt_echo *e = dev;
+	struct pt_echo *e = shim(dev);
 
-	if (idx >= PT_NQUEUES)
-		return -EINVAL;
-	e->vq[idx] = vq;
-	atomic_fetch_add(&e->starts, 1);
-	return 0;
+	return e->ops->set_features ? e->ops->set_features(e->dev, acked) : 0;
 }
 
-static enum vhk_kick_result echo_kick(void *dev, uint16_t idx,
-				      struct vhk_vq *vq)
+static int shim_queue_start(void *dev, struct vhk_dev_queue *q)
 {
-	struct pt_echo *e = dev;
-	struct iovec iov[64];
-	uint8_t buf[4096];
-	unsigned int done = 0;
+	struct pt_echo *e = shim(dev);
+	int err = 0;
+
+	if (vhk_dq_index(q) >= PT_NQUEUES)
+		return -EINVAL;
+	if (e->ops->queue_start)
+		err = e->ops->queue_start(e->dev, q);
+	if (!err)
+		atomic_fetch_add(&e->starts, 1);
+	return err;
+}
+
+static int shim_chain(void *dev, struct vhk_dev_queue *q, struct vhk_chain *c)
+{
+	struct pt_echo *e = shim(dev);
+	int r = e->ops->handle_chain(e->dev, q, c);
+
+	if (r == VHK_CHAIN_TAKEN)
+		atomic_fetch_add(&e->chains, 1);
+	return r;
+}
+
+static void shim_batch_end(void *dev, struct vhk_dev_queue *q)
+{
+	struct pt_echo *e = shim(dev);
+
+	if (e->ops->batch_end)
+		e->ops->batch_end(e->dev, q);
+}
+
+/* What the framework loop drives: the device's chains, counted. */
+static const struct vhk_device_ops shim_chain_ops = {
+	.handle_chain = shim_chain,
+	.batch_end = shim_batch_end,
+};
+
+static enum vhk_kick_result shim_kick(void *dev, struct vhk_dev_queue *q)
+{
+	struct pt_echo *e = shim(dev);
+	enum vhk_kick_result res;
+	bool was_broken = vhk_vq_broken(vhk_dq_vq(q));
 
 	atomic_fetch_add(&e->kicks, 1);
-	for (;;) {
-		struct vhk_chain c = { .iov = iov, .iov_cap = 64 };
-		struct vhk_iter rd, wr;
-		size_t n, total = 0;
-		int r;
-
-		if (done >= VHK_KICK_BUDGET) {
-			vhk_backend_complete(e->be, idx);
-			return VHK_KICK_AGAIN;
-		}
-		r = vhk_vq_pop(vq, &c);
-		if (r == -EAGAIN) {
-			atomic_fetch_add(&e->parks, 1);
-			vhk_backend_complete(e->be, idx);
-			return VHK_KICK_PARKED;
-		}
-		if (r < 0) {
-			atomic_fetch_add(&e->errors, 1);
-			vhk_backend_complete(e->be, idx);
-			vhk_backend_device_broken(e->be, "echo: bad chain");
-			return VHK_KICK_DONE;
-		}
-		if (r == 0) {
-			vhk_backend_complete(e->be, idx);
-			if (vhk_vq_enable_notify(vq, true))
-				continue;
-			return VHK_KICK_DONE;
-		}
-		vhk_chain_reader(&c, &rd);
-		vhk_chain_writer(&c, &wr);
-		while ((n = vhk_iter_read(&rd, buf, sizeof(buf))) > 0)
-			total += vhk_iter_write(&wr, buf, n);
-		vhk_vq_push(vq, &c, (uint32_t)total);
-		atomic_fetch_add(&e->chains, 1);
-		done++;
-	}
+	res = vhk_dq_process(q, &shim_chain_ops, e);
+	if (res == VHK_KICK_PARKED)
+		atomic_fetch_add(&e->parks, 1);
+	if (!was_broken && vhk_vq_broken(vhk_dq_vq(q)))
+		atomic_fetch_add(&e->errors, 1);
+	return res;
 }
 
-static void echo_queue_stop(void *dev, uint16_t idx, struct vhk_vq *vq)
+static void shim_queue_stop(void *dev, struct vhk_dev_queue *q)
 {
-	struct pt_echo *e = dev;
+	struct pt_echo *e = shim(dev);
 
-	(void)vq;
-	if (idx < PT_NQUEUES)
-		e->vq[idx] = NULL;
+	if (e->ops->queue_stop)
+		e->ops->queue_stop(e->dev, q);
 	atomic_fetch_add(&e->stops, 1);
 }
 
-static void echo_drain(void *dev)
+static void shim_drain(void *dev)
 {
-	atomic_fetch_add(&((struct pt_echo *)dev)->drains, 1);
+	struct pt_echo *e = shim(dev);
+
+	if (e->ops->drain)
+		e->ops->drain(e->dev);
+	atomic_fetch_add(&e->drains, 1);
 }
 
-static void echo_reset(void *dev)
+static void shim_reset(void *dev)
 {
-	atomic_fetch_add(&((struct pt_echo *)dev)->resets, 1);
+	struct pt_echo *e = shim(dev);
+
+	if (e->ops->reset)
+		e->ops->reset(e->dev);
+	atomic_fetch_add(&e->resets, 1);
 }
 
-static struct vhk_device_ops echo_ops = {
-	.type = VHK_DEV_BLK,
-	.get_features = echo_features,
-	.get_protocol_features = echo_proto,
-	.num_queues = echo_nq,
-	.get_config = echo_get_config,
-	.set_config = echo_set_config,
-	.queue_start = echo_queue_start,
-	.queue_kick = echo_kick,
-	.queue_stop = echo_queue_stop,
-	.drain = echo_drain,
-	.reset = echo_reset,
-};
-
-static struct vhk_device_ops echo_ops_net;
+static void shim_init(struct pt_echo *e, enum vhk_device_type type)
+{
+	e->shim_ops = (struct vhk_device_ops){
+		.type = type,
+		.get_features = shim_features,
+		.get_protocol_features = shim_proto,
+		.num_queues = shim_nq,
+		.max_iov = shim_max_iov,
+		.get_config = shim_get_config,
+		.set_config = shim_set_config,
+		.set_features = shim_set_features,
+		.queue_start = shim_queue_start,
+		.queue_kick = shim_kick,
+		.queue_stop = shim_queue_stop,
+		.drain = shim_drain,
+		.reset = shim_reset,
+	};
+}
 
 /* ---- server thread */
 
@@ -198,23 +224,18 @@ int pt_wait_fds(int want)
 void pt_server_start(struct pt_server *s, const struct pt_server_opts *o)
 {
 	struct vhk_backend_config cfg = { 0 };
-	const struct vhk_device_ops *ops = &echo_ops;
 
 	memset(s, 0, sizeof(*s));
 	strcpy(s->dir, "/tmp/vhk-proto-XXXXXX");
 	assert_non_null(mkdtemp(s->dir));
 	snprintf(s->path, sizeof(s->path), "%s/sock", s->dir);
 	s->echo.type = o && o->type ? o->type : VHK_DEV_BLK;
-	if (s->echo.type == VHK_DEV_NET) {
-		echo_ops_net = echo_ops;
-		echo_ops_net.type = VHK_DEV_NET;
-		ops = &echo_ops_net;
-	}
-	s->echo.features = vhk_feature_bit(VHK_F_VERSION_1) |
-			   vhk_feature_bit(VHK_F_RING_PACKED) |
-			   vhk_feature_bit(VHK_F_EVENT_IDX);
-	for (int i = 0; i < PT_CONFIG_LEN; i++)
-		s->echo.config[i] = (uint8_t)(0xa0 + i);
+	echo_dev_init(&s->echo_dev);
+	s->echo.ops = &echo_dev_ops;
+	s->echo.dev = &s->echo_dev;
+	s->echo.config = s->echo_dev.config;
+	s->echo.features = s->echo_dev.features;
+	shim_init(&s->echo, s->echo.type);
 	cfg.socket_path = s->path;
 	cfg.name = "proto0";
 	cfg.iommu = o ? o->iommu : VHK_IOMMU_AUTO;
@@ -233,7 +254,8 @@ void pt_server_start(struct pt_server *s, const struct pt_server_opts *o)
 				      sizeof(sa)), 0);
 		assert_int_equal(listen(s->listen_fd, 1), 0);
 	}
-	assert_int_equal(vhk_backend_new(&s->be, &cfg, ops, &s->echo), 0);
+	assert_int_equal(vhk_backend_new(&s->be, &cfg, &s->echo.shim_ops,
+					 &s->echo), 0);
 	s->echo.be = s->be;
 	if (o && o->before_run)
 		o->before_run(s, o->opaque);

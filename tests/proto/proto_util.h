@@ -15,17 +15,23 @@
 #include "vhostkit/backend.h"
 #include "vhostkit/drv_ring.h"
 #include "vhostkit/vhost_user.h"
+#include "echo_dev.h"
 
-#define PT_NQUEUES	2
-#define PT_CONFIG_LEN	16
+#define PT_NQUEUES	ECHO_NQUEUES
+#define PT_CONFIG_LEN	ECHO_CONFIG_LEN
 #define PT_MEM_SIZE	(4u << 20)
 #define PT_IOVA_BASE	0x40000000ull	/* IOVA = PT_IOVA_BASE + GPA */
 
-/* The echo device: copies each chain's readable bytes to its writable
- * bytes.  Counters are read by the test thread. */
+/*
+ * The device under test (echo_dev.h) behind a counting shim: what the
+ * server asked of it.  Counters are read by the test thread.
+ */
 struct pt_echo {
 	struct vhk_backend *be;
 	enum vhk_device_type type;
+	const struct vhk_device_ops *ops;	/* the device's */
+	void *dev;
+	struct vhk_device_ops shim_ops;		/* what the server runs */
 	uint64_t features;
 	atomic_uint kicks;
 	atomic_uint chains;
@@ -34,15 +40,15 @@ struct pt_echo {
 	atomic_uint stops;
 	atomic_uint resets;
 	atomic_uint drains;
-	atomic_uint errors;
-	struct vhk_vq *vq[PT_NQUEUES];
-	uint8_t config[PT_CONFIG_LEN];
+	atomic_uint errors;		/* queues the driver broke */
+	uint8_t *config;		/* the echo device's config space */
 };
 
 struct pt_server {
 	char dir[64];
 	char path[96];
 	struct pt_echo echo;
+	struct echo_dev echo_dev;
 	struct vhk_backend *be;
 	pthread_t thread;
 	int run_rc;

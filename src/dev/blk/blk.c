@@ -110,36 +110,51 @@ static struct blk_queue *queue_of(struct vhk_blk *blk, uint16_t idx)
 	return &blk->queues[idx];
 }
 
-static int blk_queue_start(void *dev, uint16_t idx, struct vhk_vq *vq)
+static unsigned int blk_max_iov(void *dev)
+{
+	return to_blk(dev)->max_iov;
+}
+
+static int blk_queue_start(void *dev, struct vhk_dev_queue *dq)
 {
 	struct vhk_blk *blk = to_blk(dev);
-	struct blk_queue *q = queue_of(blk, idx);
+	struct blk_queue *q = queue_of(blk, vhk_dq_index(dq));
 
 	if (!q)
 		return -EINVAL;
 	if (q->started)
 		vhk_blk_queue_fini(q);
-	q->idx = idx;
-	return vhk_blk_queue_init(blk, q, vq);
+	q->idx = vhk_dq_index(dq);
+	return vhk_blk_queue_init(blk, q, dq);
 }
 
-static enum vhk_kick_result blk_queue_kick(void *dev, uint16_t idx,
-					   struct vhk_vq *vq)
+static int blk_handle_chain(void *dev, struct vhk_dev_queue *dq,
+			    struct vhk_chain *c)
 {
-	struct blk_queue *q = queue_of(to_blk(dev), idx);
+	struct blk_queue *q = vhk_dq_priv(dq);
 
-	if (!q || !q->started || q->vq != vq)
-		return VHK_KICK_DONE;
-	return vhk_blk_queue_process(q);
+	(void)dev;
+	if (!q)
+		return VHK_CHAIN_BUSY;
+	return vhk_blk_queue_chain(q, c);
 }
 
-static void blk_queue_stop(void *dev, uint16_t idx, struct vhk_vq *vq)
+static void blk_batch_end(void *dev, struct vhk_dev_queue *dq)
 {
-	struct blk_queue *q = queue_of(to_blk(dev), idx);
+	struct blk_queue *q = vhk_dq_priv(dq);
 
-	(void)vq;
+	(void)dev;
+	if (q)
+		vhk_blk_queue_batch_end(q);
+}
+
+static void blk_queue_stop(void *dev, struct vhk_dev_queue *dq)
+{
+	struct blk_queue *q = queue_of(to_blk(dev), vhk_dq_index(dq));
+
 	if (q)
 		vhk_blk_queue_fini(q);
+	vhk_dq_set_priv(dq, NULL);
 }
 
 static void blk_drain(void *dev)
@@ -172,8 +187,10 @@ const struct vhk_device_ops vhk_blk_ops = {
 	.get_config = blk_get_config,
 	.set_config = blk_set_config,
 	.set_features = blk_set_features,
+	.max_iov = blk_max_iov,
 	.queue_start = blk_queue_start,
-	.queue_kick = blk_queue_kick,
+	.handle_chain = blk_handle_chain,
+	.batch_end = blk_batch_end,
 	.queue_stop = blk_queue_stop,
 	.drain = blk_drain,
 	.reset = blk_reset,
@@ -263,7 +280,6 @@ int vhk_blk_open(struct vhk_blk **out, const struct vhk_blk_opts *o)
 	blk->queue_depth = o->queue_depth;
 	blk->max_iov = o->max_iov ? o->max_iov : VHK_BLK_DEFAULT_MAX_IOV;
 	blk->rl = (struct vhk_ratelimit)VHK_RATELIMIT_INIT;
-	snprintf(blk->name, sizeof(blk->name), "blk");
 	if (o->serial) {
 		blk->serial_len = VHK_MIN(strlen(o->serial),
 					  (size_t)VHK_BLK_ID_BYTES);
@@ -296,12 +312,6 @@ int vhk_blk_open(struct vhk_blk **out, const struct vhk_blk_opts *o)
 fail:
 	vhk_blk_close(blk);
 	return ret;
-}
-
-void vhk_blk_set_host(struct vhk_blk *blk, const struct vhk_blk_host *h)
-{
-	blk->host = *h;
-	blk->have_host = true;
 }
 
 void vhk_blk_close(struct vhk_blk *blk)

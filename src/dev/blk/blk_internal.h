@@ -1,37 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * blk_internal.h - virtio-blk device internals shared by blk.c (device
- * operations, config space), blk_req.c (request parsing, io_uring) and
- * blk_backend.c (glue to the vhost-user server), and by the unit tests,
- * which drive queues without a socket through struct vhk_blk_host.
+ * operations, config space) and blk_req.c (request parsing, io_uring), and
+ * by the unit tests, which run queues without a socket through a struct
+ * vhk_dq_host of their own (vhostkit/device.h).  A queue's calls happen on
+ * that queue's thread; queues share only read-mostly state (struct
+ * vhk_blk), whose flags below are atomic.
  */
 #ifndef VHK_DEV_BLK_INTERNAL_H
 #define VHK_DEV_BLK_INTERNAL_H
 
 #include <liburing.h>
 #include "vhostkit/blk.h"
-
-/*
- * What the device needs from whoever runs it: the vhost-user server
- * (blk_backend.c) or a test.  A queue's calls happen on that queue's
- * thread (the server's queue worker, or its one loop); queues share only
- * read-mostly state (struct vhk_blk), whose flags below are atomic.
- */
-struct vhk_blk_host {
-	/* flush queue @idx's pushed chains and notify the driver */
-	void (*complete)(void *opaque, uint16_t idx);
-	/* call queue_kick(@idx) again soon */
-	void (*kick_later)(void *opaque, uint16_t idx);
-	/* watch @fd for EPOLLIN and call @fn(@arg, @fd, events) */
-	int (*watch)(void *opaque, int fd, vhk_watch_fn fn, void *arg);
-	int (*unwatch)(void *opaque, int fd);
-	/* optional: watch an fd of queue @idx (served with that queue) */
-	int (*watch_queue)(void *opaque, uint16_t idx, int fd,
-			   vhk_watch_fn fn, void *arg);
-	/* the driver broke a rule: DEVICE_NEEDS_RESET */
-	void (*broken)(void *opaque, const char *why);
-	void *opaque;
-};
 
 enum blk_op {
 	BLK_OP_NONE = 0,
@@ -80,6 +60,7 @@ struct blk_queue {
 	struct vhk_blk *blk;
 	uint16_t idx;
 	bool started;
+	struct vhk_dev_queue *dq;	/* the framework's queue context */
 	struct vhk_vq *vq;
 	struct io_uring ring;
 	int efd;
@@ -91,8 +72,7 @@ struct blk_queue {
 	unsigned int pushed;		/* pushed since the last complete */
 	bool starved;			/* stopped popping for lack of slots */
 	struct vhk_ratelimit rl;	/* per queue: queues may run in parallel */
-	struct iovec *scratch;		/* pop target, max_iov entries */
-	char name[40];
+	char name[64];
 };
 
 struct vhk_blk {
@@ -117,30 +97,21 @@ struct vhk_blk {
 	struct blk_queue *queues;	/* num_queues */
 	void *zero_buf;			/* BLK_ZERO_CHUNK aligned zero bytes */
 	struct iovec *zero_iov;		/* BLK_ZERO_IOV pointing at zero_buf */
-	struct vhk_blk_host host;
-	bool have_host;
 	struct vhk_ratelimit rl;
-	char name[32];
 };
 
 #define BLK_DEFAULT_MAX_DEPTH	1024	/* in flight per queue by default */
 #define BLK_ZERO_CHUNK	(64u * 1024)
 #define BLK_ZERO_IOV	16		/* one write of 1 MiB at most */
 
-/**
- * vhk_blk_set_host - run @blk through @h instead of a vhost-user server
- * (tests).  vhk_blk_attach() is the server version.
- */
-void vhk_blk_set_host(struct vhk_blk *blk, const struct vhk_blk_host *h);
-
 /* blk_req.c: the per-queue request engine. */
 
 /**
  * vhk_blk_queue_init - set up queue @q (io_uring, eventfd, request slots)
- * for the started virtqueue @vq.  Returns 0 or -errno.
+ * for the started queue @dq.  Returns 0 or -errno.
  */
 int vhk_blk_queue_init(struct vhk_blk *blk, struct blk_queue *q,
-		       struct vhk_vq *vq);
+		       struct vhk_dev_queue *dq);
 
 /**
  * vhk_blk_queue_fini - wait for every in-flight request of @q, complete
@@ -149,10 +120,13 @@ int vhk_blk_queue_init(struct vhk_blk *blk, struct blk_queue *q,
 void vhk_blk_queue_fini(struct blk_queue *q);
 
 /**
- * vhk_blk_queue_process - pop and start at most VHK_KICK_BUDGET chains.
- * Returns what queue_kick() reports.
+ * vhk_blk_queue_chain - handle_chain(): parse @c into a free request slot
+ * and start it.  VHK_CHAIN_BUSY when every slot is in flight.
  */
-enum vhk_kick_result vhk_blk_queue_process(struct blk_queue *q);
+int vhk_blk_queue_chain(struct blk_queue *q, struct vhk_chain *c);
+
+/** vhk_blk_queue_batch_end - batch_end(): submit the batch's SQEs. */
+void vhk_blk_queue_batch_end(struct blk_queue *q);
 
 /**
  * vhk_blk_queue_reap - handle every completion io_uring has posted, push

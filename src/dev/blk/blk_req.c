@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -24,15 +25,10 @@
 
 static void host_complete(struct blk_queue *q)
 {
-	struct vhk_blk *blk = q->blk;
-
 	if (!q->pushed)
 		return;
 	q->pushed = 0;
-	if (blk->have_host && blk->host.complete)
-		blk->host.complete(blk->host.opaque, q->idx);
-	else
-		vhk_vq_flush(q->vq);
+	vhk_dq_complete(q->dq);
 }
 
 static void req_free(struct blk_queue *q, struct blk_req *r)
@@ -540,7 +536,7 @@ static void req_parse(struct blk_queue *q, struct blk_req *r)
 
 /* ---- queue engine */
 
-/* Take over popped chain @c (segments in q->scratch) into slot @r. */
+/* Take over popped chain @c (the framework's scratch vector) into @r. */
 static int req_adopt(struct blk_req *r, const struct vhk_chain *c)
 {
 	unsigned int n = c->nread + c->nwrite;
@@ -565,14 +561,6 @@ static int req_adopt(struct blk_req *r, const struct vhk_chain *c)
 	return 0;
 }
 
-static void queue_broken(struct blk_queue *q, const char *why)
-{
-	struct vhk_blk *blk = q->blk;
-
-	if (blk->have_host && blk->host.broken)
-		blk->host.broken(blk->host.opaque, why);
-}
-
 static void submit(struct blk_queue *q)
 {
 	int ret;
@@ -585,67 +573,32 @@ static void submit(struct blk_queue *q)
 	q->unsubmitted = 0;
 }
 
-enum vhk_kick_result vhk_blk_queue_process(struct blk_queue *q)
+int vhk_blk_queue_chain(struct blk_queue *q, struct vhk_chain *c)
 {
-	enum vhk_kick_result res = VHK_KICK_AGAIN;
-	struct vhk_chain c;
-	unsigned int budget;
-	int ret;
+	struct blk_req *r = q->free;
 
-	if (!q->started)
-		return VHK_KICK_DONE;
-	/* No kicks while we drain the ring; re-enabled when it is empty. */
-	vhk_vq_enable_notify(q->vq, false);
-	for (budget = 0; budget < VHK_KICK_BUDGET; budget++) {
-		struct blk_req *r = q->free;
-
-		if (!r) {
-			/* Completions will kick_later() when slots free. */
-			q->starved = true;
-			res = VHK_KICK_DONE;
-			break;
-		}
-		memset(&c, 0, sizeof(c));
-		c.iov = q->scratch;
-		c.iov_cap = q->blk->max_iov;
-		ret = vhk_vq_pop(q->vq, &c);
-		if (ret == 0) {
-			if (vhk_vq_enable_notify(q->vq, true))
-				continue;	/* raced with the driver */
-			res = VHK_KICK_DONE;
-			break;
-		}
-		if (ret == -EAGAIN) {
-			res = VHK_KICK_PARKED;	/* IOTLB miss */
-			break;
-		}
-		if (ret == -ENOBUFS) {
-			vhk_vq_fail(q->vq, -ENOBUFS,
-				    "chain needs more than %u host segments",
-				    q->blk->max_iov);
-			queue_broken(q, "virtio-blk chain with too many segments");
-			res = VHK_KICK_DONE;
-			break;
-		}
-		if (ret < 0) {
-			queue_broken(q, "virtio-blk queue broken by the driver");
-			res = VHK_KICK_DONE;
-			break;
-		}
-		q->free = r->next_free;
-		if (req_adopt(r, &c) < 0) {
-			/* Out of memory: give the chain back unprocessed. */
-			blk_warn(q, "no memory for chain %u", c.id);
-			(void)vhk_vq_push(q->vq, &c, 0);
-			q->pushed++;
-			req_free(q, r);
-			continue;
-		}
-		req_parse(q, r);
+	if (!q->started || !r) {
+		/* Completions kick_later() when slots free. */
+		q->starved = true;
+		return VHK_CHAIN_BUSY;
 	}
+	q->free = r->next_free;
+	if (req_adopt(r, c) < 0) {
+		/* Out of memory: give the chain back unprocessed. */
+		blk_warn(q, "no memory for chain %u", c->id);
+		(void)vhk_vq_push(q->vq, c, 0);
+		q->pushed++;
+		req_free(q, r);
+		return VHK_CHAIN_TAKEN;
+	}
+	req_parse(q, r);
+	return VHK_CHAIN_TAKEN;
+}
+
+void vhk_blk_queue_batch_end(struct blk_queue *q)
+{
 	submit(q);
-	host_complete(q);
-	return res;
+	q->pushed = 0;	/* the framework completes the batch */
 }
 
 static void reap_cqes(struct blk_queue *q)
@@ -668,7 +621,6 @@ static void reap_cqes(struct blk_queue *q)
 
 unsigned int vhk_blk_queue_reap(struct blk_queue *q, bool wait)
 {
-	struct vhk_blk *blk = q->blk;
 	struct io_uring_cqe *cqe;
 	unsigned int pushed;
 	uint64_t v;
@@ -697,8 +649,7 @@ unsigned int vhk_blk_queue_reap(struct blk_queue *q, bool wait)
 	host_complete(q);
 	if (q->starved && q->free) {
 		q->starved = false;
-		if (blk->have_host && blk->host.kick_later)
-			blk->host.kick_later(blk->host.opaque, q->idx);
+		vhk_dq_kick_later(q->dq);
 	}
 	return pushed;
 }
@@ -719,17 +670,16 @@ static void queue_free_mem(struct blk_queue *q)
 		free(q->reqs[i].data);
 	}
 	free(q->reqs);
-	free(q->scratch);
 	q->reqs = NULL;
-	q->scratch = NULL;
 	q->nreqs = 0;
 	q->free = NULL;
 }
 
 int vhk_blk_queue_init(struct vhk_blk *blk, struct blk_queue *q,
-		       struct vhk_vq *vq)
+		       struct vhk_dev_queue *dq)
 {
-	uint16_t idx = q->idx;
+	struct vhk_vq *vq = vhk_dq_vq(dq);
+	uint16_t idx = vhk_dq_index(dq);
 	unsigned int i, nreqs = vhk_vq_size(vq);
 	int ret;
 
@@ -746,13 +696,13 @@ int vhk_blk_queue_init(struct vhk_blk *blk, struct blk_queue *q,
 	memset(q, 0, sizeof(*q));
 	q->blk = blk;
 	q->idx = idx;
+	q->dq = dq;
 	q->vq = vq;
 	q->efd = -1;
 	q->rl = (struct vhk_ratelimit)VHK_RATELIMIT_INIT;
-	snprintf(q->name, sizeof(q->name), "%s vq%u", blk->name, idx);
+	snprintf(q->name, sizeof(q->name), "%s", vhk_dq_name(dq));
 	q->reqs = calloc(nreqs, sizeof(*q->reqs));
-	q->scratch = calloc(blk->max_iov, sizeof(*q->scratch));
-	if (!q->reqs || !q->scratch) {
+	if (!q->reqs) {
 		queue_free_mem(q);
 		return -ENOMEM;
 	}
@@ -774,16 +724,10 @@ int vhk_blk_queue_init(struct vhk_blk *blk, struct blk_queue *q,
 	ret = io_uring_register_eventfd(&q->ring, q->efd);
 	if (ret < 0)
 		goto fail;
-	if (blk->have_host && blk->host.watch_queue) {
-		ret = blk->host.watch_queue(blk->host.opaque, q->idx, q->efd,
-					    on_event, q);
-		if (ret < 0)
-			goto fail;
-	} else if (blk->have_host && blk->host.watch) {
-		ret = blk->host.watch(blk->host.opaque, q->efd, on_event, q);
-		if (ret < 0)
-			goto fail;
-	}
+	ret = vhk_dq_watch(dq, q->efd, EPOLLIN, on_event, q);
+	if (ret < 0)
+		goto fail;
+	vhk_dq_set_priv(dq, q);
 	q->started = true;
 	return 0;
 fail:
@@ -798,17 +742,15 @@ fail:
 
 void vhk_blk_queue_fini(struct blk_queue *q)
 {
-	struct vhk_blk *blk = q->blk;
-
 	if (!q->started)
 		return;
 	vhk_blk_queue_reap(q, true);
 	q->started = false;
-	if (blk->have_host && blk->host.unwatch)
-		blk->host.unwatch(blk->host.opaque, q->efd);
+	vhk_dq_unwatch(q->dq, q->efd);
 	io_uring_queue_exit(&q->ring);
 	close(q->efd);
 	q->efd = -1;
 	queue_free_mem(q);
 	q->vq = NULL;
+	q->dq = NULL;
 }

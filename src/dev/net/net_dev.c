@@ -153,9 +153,11 @@ static void update_up(struct vhk_net_dev *d)
 		vhk_net_backlog_flush(&d->port);
 }
 
-static int net_queue_start(void *dev, uint16_t idx, struct vhk_vq *vq)
+static int net_queue_start(void *dev, struct vhk_dev_queue *dq)
 {
 	struct vhk_net_dev *d = to_dev(dev);
+	uint16_t idx = vhk_dq_index(dq);
+	struct vhk_vq *vq = vhk_dq_vq(dq);
 	uint16_t pair = vhk_net_queue_pair(idx);
 
 	if (pair >= d->pairs)
@@ -190,12 +192,11 @@ static void rxq_stop(struct vhk_net_dev *d, struct net_rxq *q, uint16_t idx)
 	q->vq = NULL;
 }
 
-static void net_queue_stop(void *dev, uint16_t idx, struct vhk_vq *vq)
+static void net_queue_stop(void *dev, struct vhk_dev_queue *dq)
 {
 	struct vhk_net_dev *d = to_dev(dev);
+	uint16_t idx = vhk_dq_index(dq);
 	uint16_t pair = vhk_net_queue_pair(idx);
-
-	(void)vq;
 	if (pair >= d->pairs)
 		return;
 	if (vhk_net_queue_is_rx(idx)) {
@@ -503,10 +504,12 @@ static enum vhk_kick_result rx_kick(struct vhk_net_dev *d, uint16_t idx,
 	return (more || d->poll) ? VHK_KICK_AGAIN : VHK_KICK_DONE;
 }
 
-static enum vhk_kick_result net_queue_kick(void *dev, uint16_t idx,
-					   struct vhk_vq *vq)
+static enum vhk_kick_result net_queue_kick(void *dev,
+					   struct vhk_dev_queue *dq)
 {
 	struct vhk_net_dev *d = to_dev(dev);
+	uint16_t idx = vhk_dq_index(dq);
+	struct vhk_vq *vq = vhk_dq_vq(dq);
 	uint16_t pair = vhk_net_queue_pair(idx);
 
 	if (pair >= d->pairs || !d->have_host)
@@ -545,6 +548,12 @@ void vhk_net_dev_announce(struct vhk_net_dev *d, const uint8_t mac[6])
 	vhk_net_switch_input(d->port.sw, &d->port, pkt);
 }
 
+static unsigned int net_max_iov(void *dev)
+{
+	(void)dev;
+	return VHK_NET_MAX_IOV;
+}
+
 static void net_send_rarp(void *dev, const uint8_t mac[6])
 {
 	vhk_net_dev_announce(to_dev(dev), mac);
@@ -564,6 +573,7 @@ const struct vhk_device_ops vhk_net_dev_ops = {
 	.drain = net_drain,
 	.reset = net_reset,
 	.num_vrings = net_num_vrings,
+	.max_iov = net_max_iov,
 	.send_rarp = net_send_rarp,
 };
 

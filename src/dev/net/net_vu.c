@@ -55,7 +55,6 @@ int vhk_net_vu_open(struct vhk_net_vu *v, struct vhk_net_switch *sw,
 	if (rc)
 		return rc;
 	c.name = v->dev.port.name;
-	c.max_iov = VHK_NET_MAX_IOV;
 	rc = vhk_backend_new(&v->be, &c, &vhk_net_dev_ops, &v->dev);
 	if (rc) {
 		vhk_net_dev_fini(&v->dev);

@@ -337,9 +337,11 @@ static void check_ring_reinit(struct vhk_vsock *vs, uint16_t idx,
 	vs->progressed[idx] = false;
 }
 
-static int vs_queue_start(void *dev, uint16_t idx, struct vhk_vq *vq)
+static int vs_queue_start(void *dev, struct vhk_dev_queue *q)
 {
 	struct vhk_vsock *vs = to_vs(dev);
+	uint16_t idx = vhk_dq_index(q);
+	struct vhk_vq *vq = vhk_dq_vq(q);
 
 	if (idx >= VHK_VSOCK_NUM_VQS)
 		return -EINVAL;
@@ -365,13 +367,11 @@ static int vs_queue_start(void *dev, uint16_t idx, struct vhk_vq *vq)
 	return 0;
 }
 
-static enum vhk_kick_result vs_queue_kick(void *dev, uint16_t idx,
-					  struct vhk_vq *vq)
+static enum vhk_kick_result vs_queue_kick(void *dev, struct vhk_dev_queue *q)
 {
 	struct vhk_vsock *vs = to_vs(dev);
 
-	(void)vq;
-	switch (idx) {
+	switch (vhk_dq_index(q)) {
 	case VHK_VSOCK_VQ_TX: {
 		enum vhk_kick_result r = vsock_tx_process(vs);
 
@@ -391,11 +391,12 @@ static enum vhk_kick_result vs_queue_kick(void *dev, uint16_t idx,
 	}
 }
 
-static void vs_queue_stop(void *dev, uint16_t idx, struct vhk_vq *vq)
+static void vs_queue_stop(void *dev, struct vhk_dev_queue *q)
 {
 	struct vhk_vsock *vs = to_vs(dev);
+	uint16_t idx = vhk_dq_index(q);
+	struct vhk_vq *vq = vhk_dq_vq(q);
 
-	(void)vq;
 	if (idx >= VHK_VSOCK_NUM_VQS)
 		return;
 	if (vq && vhk_vq_started(vq))

@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "vhk_test.h"
@@ -46,42 +47,47 @@ struct ctx {
 	struct vhk_vq *vq;
 	struct vhk_blk *blk;
 	struct fake_host host;
+	struct vhk_dev_queue q;	/* the framework's queue, run by the test */
 	char path[64];
 	int fd;			/* test's own view of the disk */
 	uint64_t features;
 };
 
-static void h_complete(void *opaque, uint16_t idx)
+static void h_complete(void *opaque, struct vhk_dev_queue *q)
 {
 	struct fake_host *h = opaque;
 
-	assert_int_equal(idx, 0);
+	assert_int_equal(vhk_dq_index(q), 0);
 	vhk_vq_flush(h->vq);
 	h->completes++;
 }
 
-static void h_kick_later(void *opaque, uint16_t idx)
+static void h_kick_later(void *opaque, struct vhk_dev_queue *q)
 {
 	struct fake_host *h = opaque;
 
-	assert_int_equal(idx, 0);
+	assert_int_equal(vhk_dq_index(q), 0);
 	h->kick_laters++;
 }
 
-static int h_watch(void *opaque, int fd, vhk_watch_fn fn, void *arg)
+static int h_watch(void *opaque, struct vhk_dev_queue *q, int fd,
+		   uint32_t events, vhk_watch_fn fn, void *arg)
 {
 	struct fake_host *h = opaque;
 
+	(void)q;
+	assert_int_equal(events, EPOLLIN);
 	h->fd = fd;
 	h->fn = fn;
 	h->arg = arg;
 	return 0;
 }
 
-static int h_unwatch(void *opaque, int fd)
+static int h_unwatch(void *opaque, struct vhk_dev_queue *q, int fd)
 {
 	struct fake_host *h = opaque;
 
+	(void)q;
 	if (fd != h->fd)
 		return -ENOENT;
 	h->fd = -1;
@@ -106,7 +112,7 @@ static void setup_full(struct ctx *c, enum vhk_as_mode mode, bool read_only,
 		.read_only = read_only,
 		.max_iov = max_iov,
 	};
-	struct vhk_blk_host h = {
+	static const struct vhk_dq_host h = {
 		.complete = h_complete,
 		.kick_later = h_kick_later,
 		.watch = h_watch,
@@ -132,7 +138,7 @@ static void setup_full(struct ctx *c, enum vhk_as_mode mode, bool read_only,
 					c->m.ring_host, c->m.ring_addr), 0);
 	vhk_drv_vq_addrs(c->dq, &p.addrs);
 	p.features = c->features;
-	/* As the daemon does: the rings pop what the device takes. */
+	/* As the server does: the rings pop what the device takes. */
 	p.max_iov = max_iov ? max_iov : VHK_BLK_DEFAULT_MAX_IOV;
 	/* Packed (vhost-user encoding): slot 0, wrap counter 1. */
 	p.avail_base = packed ? 0x8000 : 0;
@@ -154,11 +160,13 @@ static void setup_full(struct ctx *c, enum vhk_as_mode mode, bool read_only,
 	o.disk = c->path;
 	assert_int_equal(vhk_blk_open(&c->blk, &o), 0);
 	assert_int_equal(vhk_blk_capacity(c->blk), DISK_SECTORS);
-	h.opaque = &c->host;
 	c->host.vq = c->vq;
-	vhk_blk_set_host(c->blk, &h);
+	assert_int_equal(vhk_dq_init(&c->q, c->vq, 0,
+				     vhk_blk_ops.max_iov(c->blk), &h,
+				     &c->host, "test vq0"), 0);
+	assert_int_equal(vhk_dq_max_iov(&c->q), p.max_iov);
 	assert_int_equal(vhk_blk_ops.set_features(c->blk, c->features), 0);
-	assert_int_equal(vhk_blk_ops.queue_start(c->blk, 0, c->vq), 0);
+	assert_int_equal(vhk_blk_ops.queue_start(c->blk, &c->q), 0);
 	assert_true(c->host.fd >= 0);
 }
 
@@ -170,8 +178,9 @@ static void setup_ctx(struct ctx *c, bool read_only, bool packed,
 
 static void teardown_full(struct ctx *c, unsigned int broken)
 {
-	vhk_blk_ops.queue_stop(c->blk, 0, c->vq);
+	vhk_blk_ops.queue_stop(c->blk, &c->q);
 	assert_int_equal(c->host.fd, -1);	/* the eventfd was unwatched */
+	vhk_dq_fini(&c->q);
 	vhk_blk_ops.reset(c->blk);
 	vhk_blk_close(c->blk);
 	assert_true(vhk_mockmem_canaries_intact(&c->m));
@@ -215,7 +224,7 @@ static void run(struct ctx *c, unsigned int n, uint32_t *lens)
 	unsigned int got = 0, rounds = 0;
 
 	vhk_drv_vq_publish(c->dq);
-	vhk_blk_ops.queue_kick(c->blk, 0, c->vq);
+	vhk_dq_process(&c->q, &vhk_blk_ops, c->blk);
 	while (got < n) {
 		struct pollfd pfd = { .fd = c->host.fd, .events = POLLIN };
 		unsigned int kl = c->host.kick_laters;
@@ -234,7 +243,7 @@ static void run(struct ctx *c, unsigned int n, uint32_t *lens)
 		assert_true(poll(&pfd, 1, 5000) == 1);
 		c->host.fn(c->host.arg, c->host.fd, POLLIN);
 		if (c->host.kick_laters != kl)
-			vhk_blk_ops.queue_kick(c->blk, 0, c->vq);
+			vhk_dq_process(&c->q, &vhk_blk_ops, c->blk);
 	}
 }
 
@@ -378,7 +387,7 @@ static void test_drain(void **state)
 						(void *)(uintptr_t)(i + 1)), 0);
 	}
 	vhk_drv_vq_publish(c.dq);
-	vhk_blk_ops.queue_kick(c.blk, 0, c.vq);
+	vhk_dq_process(&c.q, &vhk_blk_ops, c.blk);
 	vhk_blk_ops.drain(c.blk);
 	assert_int_equal(c.blk->queues[0].inflight, 0);
 	while (vhk_drv_vq_get_used(c.dq, &token, &len) == 1) {
@@ -466,7 +475,7 @@ static void test_too_many_segments(void **state)
 	s[5] = seg(&c, OFF_STATUS, 1, true);
 	assert_int_equal(vhk_drv_vq_add(c.dq, s, 6, (void *)1), 0);
 	vhk_drv_vq_publish(c.dq);
-	assert_int_equal(vhk_blk_ops.queue_kick(c.blk, 0, c.vq),
+	assert_int_equal(vhk_dq_process(&c.q, &vhk_blk_ops, c.blk),
 			 VHK_KICK_DONE);
 	assert_int_equal(c.host.broken, 1);
 	assert_true(vhk_vq_broken(c.vq));
@@ -1014,11 +1023,11 @@ static void test_wce(void **state)
 	read_disk(&c, 30, r, sizeof(r));
 	assert_memory_equal(r, w, sizeof(r));
 	/* Reset restores writeback. */
-	vhk_blk_ops.queue_stop(c.blk, 0, c.vq);
+	vhk_blk_ops.queue_stop(c.blk, &c.q);
 	vhk_blk_ops.reset(c.blk);
 	assert_int_equal(vhk_blk_ops.get_config(c.blk, 32, &b, 1), 0);
 	assert_int_equal(b, 1);
-	assert_int_equal(vhk_blk_ops.queue_start(c.blk, 0, c.vq), 0);
+	assert_int_equal(vhk_blk_ops.queue_start(c.blk, &c.q), 0);
 	teardown_ctx(&c);
 }
 

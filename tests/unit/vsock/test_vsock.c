@@ -352,8 +352,9 @@ static void test_driver_reinit(void **state)
 	afd = guest_connect(&h, lfd, GPORT, 62, VHK_VSOCK_TYPE_STREAM);
 	/* pause / resume: same rings, same positions */
 	for (uint16_t i = 0; i < 2; i++) {
-		vhk_vsock_ops.queue_stop(h.vs, i, h.vq[i]);
-		assert_int_equal(vhk_vsock_ops.queue_start(h.vs, i, h.vq[i]), 0);
+		vhk_vsock_ops.queue_stop(h.vs, &h.devq[i]);
+		assert_int_equal(vhk_vsock_ops.queue_start(h.vs, &h.devq[i]),
+				 0);
 	}
 	assert_int_equal(h.vs->nconns, 1);
 	/* re-initialised rings: the guest dropped its sockets */
@@ -380,18 +381,18 @@ static void test_transport_reset(void **state)
 	assert_int_equal(len, 4);
 	assert_int_equal(h.vs->st.events, 1);
 	/* nothing more until the connections are lost again */
-	vhk_vsock_ops.queue_kick(h.vs, VHK_VSOCK_VQ_EVENT,
-				 h.vq[VHK_VSOCK_VQ_EVENT]);
+	vhk_vsock_ops.queue_kick(h.vs, &h.devq[VHK_VSOCK_VQ_EVENT]);
 	assert_int_equal(vhk_drv_vq_get_used(h.dq[VHK_VSOCK_VQ_EVENT], &tok,
 					     &len), 0);
 	/* a device reset loses the connections: one more event when the
 	 * event queue runs again */
 	for (uint16_t i = 0; i < VHK_VSOCK_NUM_VQS; i++)
-		vhk_vsock_ops.queue_stop(h.vs, i, h.vq[i]);
+		vhk_vsock_ops.queue_stop(h.vs, &h.devq[i]);
 	vhk_vsock_ops.reset(h.vs);
 	assert_int_equal(vhk_vsock_ops.set_features(h.vs, h.features), 0);
 	for (uint16_t i = 0; i < VHK_VSOCK_NUM_VQS; i++)
-		assert_int_equal(vhk_vsock_ops.queue_start(h.vs, i, h.vq[i]), 0);
+		assert_int_equal(vhk_vsock_ops.queue_start(h.vs, &h.devq[i]),
+				 0);
 	assert_int_equal(vhk_drv_vq_get_used(h.dq[VHK_VSOCK_VQ_EVENT], &tok,
 					     &len), 1);
 	assert_int_equal(len, 4);

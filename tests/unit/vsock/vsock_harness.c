@@ -75,7 +75,9 @@ static void start_queue(struct vh *h, uint16_t idx, bool packed)
 	p.avail_base = packed ? 0x8000 : 0;
 	assert_int_equal(vhk_vq_new(&h->vq[idx]), 0);
 	assert_int_equal(vhk_vq_start(h->vq[idx], &h->m.as, &p), 0);
-	assert_int_equal(vhk_vsock_ops.queue_start(h->vs, idx, h->vq[idx]), 0);
+	assert_int_equal(vhk_dq_init(&h->devq[idx], h->vq[idx], idx, 0, NULL,
+				     NULL, "vsock test"), 0);
+	assert_int_equal(vhk_vsock_ops.queue_start(h->vs, &h->devq[idx]), 0);
 }
 
 void vh_setup(struct vh *h, enum vhk_as_mode mode, bool packed, uint32_t cid,
@@ -126,8 +128,7 @@ void vh_setup(struct vh *h, enum vhk_as_mode mode, bool packed, uint32_t cid,
 				&s, 1, (void *)(uintptr_t)(EV_TOKEN + i)), 0);
 		}
 		vhk_drv_vq_publish(h->dq[VHK_VSOCK_VQ_EVENT]);
-		vhk_vsock_ops.queue_kick(h->vs, VHK_VSOCK_VQ_EVENT,
-					 h->vq[VHK_VSOCK_VQ_EVENT]);
+		vhk_vsock_ops.queue_kick(h->vs, &h->devq[VHK_VSOCK_VQ_EVENT]);
 	}
 }
 
@@ -135,7 +136,8 @@ void vh_restart_ring(struct vh *h, uint16_t idx)
 {
 	unsigned int i;
 
-	vhk_vsock_ops.queue_stop(h->vs, idx, h->vq[idx]);
+	vhk_vsock_ops.queue_stop(h->vs, &h->devq[idx]);
+	vhk_dq_fini(&h->devq[idx]);
 	vhk_vq_free(h->vq[idx]);
 	vhk_drv_vq_free(h->dq[idx]);
 	h->vq[idx] = NULL;
@@ -170,9 +172,11 @@ void vh_teardown(struct vh *h, unsigned int expect_broken)
 {
 	unsigned int i;
 
-	for (i = 0; i < VHK_VSOCK_NUM_VQS; i++)
+	for (i = 0; i < VHK_VSOCK_NUM_VQS; i++) {
 		if (h->vq[i])
-			vhk_vsock_ops.queue_stop(h->vs, (uint16_t)i, h->vq[i]);
+			vhk_vsock_ops.queue_stop(h->vs, &h->devq[i]);
+		vhk_dq_fini(&h->devq[i]);
+	}
 	vhk_vsock_ops.reset(h->vs);
 	vhk_vsock_free(h->vs);
 	assert_true(vhk_mockmem_canaries_intact(&h->m));
@@ -196,8 +200,7 @@ static void run_kicks(struct vh *h)
 			if (h->kick[i] && h->vq[i]) {
 				h->kick[i] = false;
 				any = true;
-				vhk_vsock_ops.queue_kick(h->vs, (uint16_t)i,
-							 h->vq[i]);
+				vhk_vsock_ops.queue_kick(h->vs, &h->devq[i]);
 			}
 		if (!any)
 			return;
@@ -246,8 +249,7 @@ static void tx_chain(struct vh *h, const void *a, uint32_t na, const void *b,
 		;
 	if (i == VH_NTX) {
 		/* The device processes tx synchronously: kick and retry. */
-		vhk_vsock_ops.queue_kick(h->vs, VHK_VSOCK_VQ_TX,
-					 h->vq[VHK_VSOCK_VQ_TX]);
+		vhk_vsock_ops.queue_kick(h->vs, &h->devq[VHK_VSOCK_VQ_TX]);
 		reclaim_tx(h);
 		for (i = 0; i < VH_NTX && h->tx_busy[i]; i++)
 			;
@@ -268,8 +270,7 @@ static void tx_chain(struct vh *h, const void *a, uint32_t na, const void *b,
 	assert_int_equal(vhk_drv_vq_add(h->dq[VHK_VSOCK_VQ_TX], s, n,
 					(void *)(uintptr_t)(TX_TOKEN + i)), 0);
 	vhk_drv_vq_publish(h->dq[VHK_VSOCK_VQ_TX]);
-	vhk_vsock_ops.queue_kick(h->vs, VHK_VSOCK_VQ_TX,
-				 h->vq[VHK_VSOCK_VQ_TX]);
+	vhk_vsock_ops.queue_kick(h->vs, &h->devq[VHK_VSOCK_VQ_TX]);
 	run_kicks(h);
 	reclaim_tx(h);
 }
@@ -315,8 +316,7 @@ void vh_post_rx(struct vh *h, unsigned int n)
 		n--;
 	}
 	vhk_drv_vq_publish(h->dq[VHK_VSOCK_VQ_RX]);
-	vhk_vsock_ops.queue_kick(h->vs, VHK_VSOCK_VQ_RX,
-				 h->vq[VHK_VSOCK_VQ_RX]);
+	vhk_vsock_ops.queue_kick(h->vs, &h->devq[VHK_VSOCK_VQ_RX]);
 	run_kicks(h);
 }
 

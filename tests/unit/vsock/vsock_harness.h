@@ -21,6 +21,7 @@ struct vh {
 	struct vhk_mockmem m;
 	struct vhk_drv_vq *dq[VHK_VSOCK_NUM_VQS];
 	struct vhk_vq *vq[VHK_VSOCK_NUM_VQS];
+	struct vhk_dev_queue devq[VHK_VSOCK_NUM_VQS];	/* device.h contexts */
 	struct vhk_vsock *vs;
 	uint64_t features;
 	char dir[40];

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * devq.c - the device framework's per-queue work (vhostkit/device.h): the
+ * one pop loop every chain-handling device shares, and the queue calls a
+ * device makes, forwarded to whoever runs the queue.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vhostkit/device.h"
+
+int vhk_dq_init(struct vhk_dev_queue *q, struct vhk_vq *vq, uint16_t idx,
+		unsigned int max_iov, const struct vhk_dq_host *host,
+		void *host_opaque, const char *name)
+{
+	memset(q, 0, sizeof(*q));
+	q->vq = vq;
+	q->idx = idx;
+	q->max_iov = max_iov ? max_iov : VHK_VQ_DEFAULT_MAX_IOV;
+	q->host = host;
+	q->host_opaque = host_opaque;
+	snprintf(q->name, sizeof(q->name), "%s", name ? name : "vq");
+	q->scratch = calloc(q->max_iov, sizeof(*q->scratch));
+	return q->scratch ? 0 : -ENOMEM;
+}
+
+void vhk_dq_fini(struct vhk_dev_queue *q)
+{
+	free(q->scratch);
+	q->scratch = NULL;
+}
+
+void vhk_dq_complete(struct vhk_dev_queue *q)
+{
+	if (q->host && q->host->complete)
+		q->host->complete(q->host_opaque, q);
+	else if (q->vq)
+		vhk_vq_flush(q->vq);
+}
+
+void vhk_dq_kick_later(struct vhk_dev_queue *q)
+{
+	if (q->host && q->host->kick_later)
+		q->host->kick_later(q->host_opaque, q);
+}
+
+int vhk_dq_watch(struct vhk_dev_queue *q, int fd, uint32_t events,
+		 vhk_watch_fn fn, void *arg)
+{
+	if (!q->host || !q->host->watch)
+		return 0;	/* a test that polls the fd itself */
+	return q->host->watch(q->host_opaque, q, fd, events, fn, arg);
+}
+
+int vhk_dq_unwatch(struct vhk_dev_queue *q, int fd)
+{
+	if (!q->host || !q->host->unwatch)
+		return 0;
+	return q->host->unwatch(q->host_opaque, q, fd);
+}
+
+void vhk_dq_broken(struct vhk_dev_queue *q, const char *why)
+{
+	if (q->host && q->host->broken)
+		q->host->broken(q->host_opaque, why);
+}
+
+/* Pop one chain into the scratch vector: 1, 0 (empty) or -errno. */
+static int pop(struct vhk_dev_queue *q, struct vhk_chain *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->iov = q->scratch;
+	c->iov_cap = q->max_iov;
+	return vhk_vq_pop(q->vq, c);
+}
+
+enum vhk_kick_result vhk_dq_process(struct vhk_dev_queue *q,
+				    const struct vhk_device_ops *ops,
+				    void *dev)
+{
+	enum vhk_kick_result res = VHK_KICK_AGAIN;
+	struct vhk_chain c;
+	unsigned int budget;
+	int ret;
+
+	if (ops->queue_kick)
+		return ops->queue_kick(dev, q);
+	if (!q->vq || !q->scratch || !ops->handle_chain)
+		return VHK_KICK_DONE;
+	/* No kicks while we drain the ring; re-enabled when it is empty. */
+	vhk_vq_enable_notify(q->vq, false);
+	for (budget = 0; budget < VHK_KICK_BUDGET; budget++) {
+		ret = pop(q, &c);
+		if (ret == 0) {
+			/* Re-enable, then look again: buffers made available
+			 * before the driver saw notifications on would
+			 * otherwise wait for a kick that never comes
+			 * (VIRTIO 1.2, 2.7.10 / 2.8.10). */
+			if (vhk_vq_enable_notify(q->vq, true))
+				continue;
+			res = VHK_KICK_DONE;
+			break;
+		}
+		if (ret == -EAGAIN) {
+			res = VHK_KICK_PARKED;	/* IOTLB miss */
+			break;
+		}
+		if (ret == -ENOBUFS) {
+			vhk_vq_fail(q->vq, -ENOBUFS,
+				    "chain needs more than %u host segments",
+				    q->max_iov);
+			vhk_dq_broken(q, "chain with too many segments");
+			res = VHK_KICK_DONE;
+			break;
+		}
+		if (ret < 0) {
+			vhk_dq_broken(q, "queue broken by the driver");
+			res = VHK_KICK_DONE;
+			break;
+		}
+		ret = ops->handle_chain(dev, q, &c);
+		if (ret == VHK_CHAIN_BUSY) {
+			/* Room comes back with a vhk_dq_kick_later(). */
+			(void)vhk_vq_unpop(q->vq, &c);
+			res = VHK_KICK_DONE;
+			break;
+		}
+		if (ret < 0) {
+			vhk_dq_broken(q, "device error");
+			res = VHK_KICK_DONE;
+			break;
+		}
+	}
+	if (ops->batch_end)
+		ops->batch_end(dev, q);
+	vhk_dq_complete(q);
+	return res;
+}
