@@ -16,7 +16,7 @@
 #define CLI_EXIT_USAGE		2	/* bad command line */
 #define CLI_EXIT_CONNECT	3	/* could not connect / negotiate */
 
-/* How the driver hands buffers to the device (DESIGN.md s4). */
+/* How the driver hands buffers to the device (docs/frontend.md, "The three DMA modes"). */
 enum cli_dma {
 	CLI_DMA_DIRECT,
 	CLI_DMA_IOMMU_STRICT,

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * cli_features.c - `vhostkit features explain`: decode a feature word bit
- * by bit with the owner and meaning of every bit (DESIGN.md s3).
+ * by bit with the owner and meaning of every bit (features.h, docs/architecture.md).
  */
 #include <errno.h>
 #include <getopt.h>

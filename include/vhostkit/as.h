@@ -2,7 +2,7 @@
 /*
  * vhostkit/as.h - a device's address space and the one translate entry point.
  *
- * DESIGN.md section 2.  Three address spaces: GPA, UVA (front-end virtual
+ * docs/translation-model.md.  Three address spaces: GPA, UVA (front-end virtual
  * address) and IOVA.  A device runs in exactly one mode, chosen once at ring
  * start from negotiated state only (vhk_as_choose_mode()):
  *
@@ -31,7 +31,7 @@ enum vhk_as_mode {
 	VHK_AS_IOTLB = 2,
 };
 
-/* Back-end policy --iommu=auto|on|off (DESIGN.md section 2, "Who decides"). */
+/* Back-end policy --iommu=auto|on|off (docs/translation-model.md, "Who decides"). */
 enum vhk_iommu_policy {
 	VHK_IOMMU_AUTO = 0,	/* offer ACCESS_PLATFORM; iotlb if a channel */
 	VHK_IOMMU_ON = 1,	/* offer; acked => iotlb, else refuse */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * as.c - a device's address space: the translation mode decision and the
- * one translate entry point (DESIGN.md section 2).
+ * one translate entry point (docs/translation-model.md).
  */
 #include <errno.h>
 #include <string.h>

@@ -282,7 +282,7 @@ static const struct vhk_feature_info protocol_table[] = {
 	  "vhostkit experimental: IOTLB entries survive a device reset "
 	  "(twin of vhost-vdpa VHOST_BACKEND_F_IOTLB_PERSIST); unacked: "
 	  "reset flushes the IOTLB",
-	  "vhostkit DESIGN.md 2 (not upstream)" },
+	  "vhostkit docs/translation-model.md (not upstream)" },
 };
 
 #undef T

@@ -593,7 +593,7 @@ static void inflight_unmap(struct vhk_backend *be)
  * Device reset (RESET_DEVICE, SET_STATUS 0; @full for RESET_OWNER and
  * disconnect): stop every ring (the device drains in-flight I/O), reset
  * the device and the ring state.  IOTLB entries are platform state: they
- * are flushed unless the front-end acked IOTLB_PERSIST (DESIGN.md 2,
+ * are flushed unless the front-end acked IOTLB_PERSIST (docs/translation-model.md,
  * "Reset and persistence"); a full reset always flushes them and drops
  * the memory table.
  */

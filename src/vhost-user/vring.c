@@ -151,7 +151,7 @@ static void log_start(struct vhk_backend *be, uint16_t idx, const char *why)
 }
 
 /* The translation mode, decided at ring start from negotiated state only
- * (DESIGN.md 2).  All rings share it: it is chosen by the first ring. */
+ * (docs/translation-model.md).  All rings share it: it is chosen by the first ring. */
 static int choose_mode(struct vhk_backend *be, const char **why)
 {
 	struct vhk_mode_input in = {

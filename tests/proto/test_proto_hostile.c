@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_proto_hostile.c - one test per protocol-level hostile input of
- * DESIGN.md section 8.  Each expects a clear error (an error reply or a
+ * test_proto_hostile.c - one test per protocol-level hostile input
+ * (docs/architecture.md, "Hostile input").  Each expects a clear error (an error reply or a
  * closed connection), no crash, no fd leak (the process's fd count is back
  * to the idle server's), and a server that still serves the next
  * front-end.

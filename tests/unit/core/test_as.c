@@ -16,7 +16,7 @@
  * vhk_as_choose_mode over every combination of {ACCESS_PLATFORM acked} x
  * {REPLY_ACK} x {BACKEND_REQ} x {channel} x {auto, on, off}.  The expected
  * value is written out row by row, not computed, so that the table is the
- * specification (as.h, DESIGN.md section 2 "Who decides").
+ * specification (as.h, docs/translation-model.md "Who decides").
  */
 struct mode_row {
 	bool ap, reply_ack, backend_req, channel;

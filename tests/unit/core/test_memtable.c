@@ -244,7 +244,8 @@ static void test_memfd_offset(void **state)
 	assert_int_equal(close(fd), -1);
 }
 
-/* One region per byte: the adversarial address space of DESIGN.md 7. */
+/* One region per byte: the adversarial address space (docs/architecture.md,
+ * "How we know it works"). */
 static void test_100k_regions(void **state)
 {
 	enum { N = 100000 };

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_vq_hostile.c - one test per ring-level hostile input (DESIGN.md
- * section 8).  Raw descriptors are written straight into the ring memory
- * the driver-side ring laid out.  Each test asserts the error, whether the
+ * test_vq_hostile.c - one test per ring-level hostile input
+ * (docs/architecture.md, "Hostile input").  Raw descriptors are written
+ * straight into the ring memory the driver-side ring laid out.  Each test asserts the error, whether the
  * queue is broken, and that no byte outside the buffers was touched.
  * Every test runs for split and packed rings in gpa / identity / iotlb.
  */
