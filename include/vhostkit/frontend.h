@@ -81,7 +81,7 @@ enum vhk_dma_mode {
  *    this front-end answers misses on): iommu;
  *  - otherwise bounce.  (A naive policy that forwards ACCESS_PLATFORM
  *    without an IOTLB also lands here: the back-end then faults - the
- *    crosvm bug, reproduced by tests/pair/fe_crosvm.c.)
+ *    crosvm bug, reproduced by test_crosvm_naive_fails in tests/pair/fe_blk.c.)
  * Pure function; vhk_fe_start() uses it.
  */
 enum vhk_dma_mode vhk_fe_dma_mode_from(uint64_t driver_features,
