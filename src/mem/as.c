@@ -285,7 +285,7 @@ int vhk_as_translate_ring(struct vhk_as *as, uint64_t addr, uint64_t size,
 				return -EFAULT;
 			break;
 		}
-		/* fall through */
+		__attribute__((fallthrough));
 	case VHK_AS_GPA:
 		/* vhost-user ring addresses are front-end UVAs here. */
 		p = vhk_memtable_uva_to_host(as->mt, addr, &len);
