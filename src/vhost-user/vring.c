@@ -435,6 +435,40 @@ int be_h_vring_base(struct vhk_backend *be, struct be_msg_ctx *ctx)
 	return BE_OK;
 }
 
+/*
+ * GET_VRING_BASE stopped the last running ring: the device is stopped, and
+ * a front-end stops forwarding the guest's IOMMU invalidations while its
+ * device is stopped (QEMU's vhost_dev_stop() unregisters its IOMMU
+ * notifier; it registers it again at the next start without replaying
+ * what it missed).  A guest that resets its device frees the old rings
+ * and buffers meanwhile and may map the new rings at the same IOVAs, so
+ * every entry kept across the stop may be stale: drop them all (a miss is
+ * always safe).  A front-end that acked IOTLB_PERSIST promises to keep
+ * the entries true across stops and resets (docs/translation-model.md,
+ * "Reset and persistence").
+ */
+static void flush_iotlb_if_stopped(struct vhk_backend *be)
+{
+	size_t n;
+
+	if (be->as.mode != VHK_AS_IOTLB ||
+	    vhk_has_feature(be->acked_proto, VHK_PROTO_F_IOTLB_PERSIST))
+		return;
+	for (uint16_t i = 0; i < be->nvrings; i++) {
+		if (be->vr[i].started)
+			return;
+	}
+	n = vhk_iotlb_count(be->iotlb);
+	vhk_iotlb_flush(be->iotlb);
+	for (uint16_t i = 0; i < be->nvrings; i++)
+		vhk_iotlb_qmiss_clear(vhk_vq_iotlb_cache(be->vr[i].vq), 0, 0,
+				      0);
+	if (n)
+		vhk_log(VHK_LOG_DEBUG, be->name,
+			"every ring stopped: %zu IOTLB entries dropped (the front-end does not forward invalidations while the device is stopped)",
+			n);
+}
+
 int be_h_get_vring_base(struct vhk_backend *be, struct be_msg_ctx *ctx)
 {
 	struct vhk_vu_vring_state *s = &ctx->pl.state;
@@ -445,6 +479,7 @@ int be_h_get_vring_base(struct vhk_backend *be, struct be_msg_ctx *ctx)
 	be_vring_stop(be, (uint16_t)idx, true);
 	s->num = saved_base(be, &be->vr[idx]);
 	ctx->msg.hdr.size = sizeof(*s);
+	flush_iotlb_if_stopped(be);
 	return BE_REPLY;
 }
 

@@ -421,6 +421,66 @@ static void test_iotlb_flush_on_reset(void **st)
 	persist_case(false);
 }
 
+/*
+ * GET_VRING_BASE on every ring stops the device, and a front-end does not
+ * forward the guest's invalidations while its device is stopped (QEMU
+ * 7.2): the entries are dropped, so rings restarted at the same IOVAs
+ * miss instead of reading through a mapping the guest freed meanwhile
+ * (a guest's virtio-pci unbind/bind behind a vIOMMU).  With IOTLB_PERSIST
+ * they stay.
+ */
+static void stop_case(bool persist)
+{
+	struct pt_server s;
+	struct pt_guest g;
+	struct vhk_vu_msg m;
+	struct vhk_vu_vring_state vs = { .index = 0 };
+
+	int sock, ch;
+
+	pt_server_start(&s, NULL);
+	iotlb_connect(&s, &g, &sock, &ch,
+		      persist ? F(VHK_PROTO_F_IOTLB_PERSIST) : 0);
+	assert_int_equal(iotlb_update(sock, &g, 0, PT_MEM_SIZE, VHK_PERM_RW),
+			 0);
+	assert_int_equal(pt_setup_vq(sock, &g, 0, 64), 0);
+	echo_n(&g, 0, 3);
+	assert_int_equal(pt_get(sock, VHK_VU_GET_VRING_BASE, &vs, 8, &m, NULL,
+				NULL), 8);
+	assert_int_equal(pt_setup_vq(sock, &g, 0, 64), 0);
+	if (persist) {
+		echo_n(&g, 0, 3);
+		assert_int_equal(recv(ch, &m, sizeof(m), MSG_DONTWAIT), -1);
+	} else {
+		char in[64];
+
+		/* The ring's first access misses: nothing kept. */
+		assert_int_equal(expect_miss(ch), PT_IOVA_BASE + 0x10000);
+		assert_int_equal(pt_echo_collect(&g, 0, in, sizeof(in), 100),
+				 -ETIMEDOUT);
+		assert_int_equal(iotlb_update(sock, &g, 0, PT_MEM_SIZE,
+					      VHK_PERM_RW), 0);
+		echo_n(&g, 0, 3);
+	}
+	close(ch);
+	close(sock);
+	pt_guest_fini(&g);
+	assert_int_equal(pt_wait_fds(s.base_fds), s.base_fds);
+	pt_server_stop(&s);
+}
+
+static void test_iotlb_flush_on_stop(void **st)
+{
+	(void)st;
+	stop_case(false);
+}
+
+static void test_iotlb_persist_on_stop(void **st)
+{
+	(void)st;
+	stop_case(true);
+}
+
 /* A miss nobody answers: the device is marked NEEDS_RESET, once, and the
  * server does not spin meanwhile. */
 static void test_iotlb_miss_timeout(void **st)
@@ -708,6 +768,8 @@ int main(void)
 		cmocka_unit_test(test_inflight),
 		cmocka_unit_test(test_iotlb_miss_park_resume),
 		cmocka_unit_test(test_iotlb_persist),
+		cmocka_unit_test(test_iotlb_flush_on_stop),
+		cmocka_unit_test(test_iotlb_persist_on_stop),
 		cmocka_unit_test(test_iotlb_flush_on_reset),
 		cmocka_unit_test(test_iotlb_miss_timeout),
 		cmocka_unit_test(test_iotlb_stale_miss),
