@@ -13,6 +13,7 @@
 
 static const char net_help[] =
 "Usage: vhostkit net stats --control PATH\n"
+"       vhostkit net send | recv | bench ...  (vhostkit net send --help)\n"
 "\n"
 "Print the counters of the vhostkit-net daemon whose control socket is\n"
 "PATH (vhostkit-net --control PATH): one 'switch' line (MAC table size,\n"
@@ -35,6 +36,9 @@ int cli_net_main(int argc, char **argv)
 		fputs(net_help, argc < 2 ? stderr : stdout);
 		return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
 	}
+	if (!strcmp(argv[1], "send") || !strcmp(argv[1], "recv") ||
+	    !strcmp(argv[1], "bench"))
+		return cli_net_io_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "stats")) {
 		fprintf(stderr, "vhostkit net: unknown command '%s'\n%s",
 			argv[1], net_help);

@@ -127,6 +127,7 @@ struct vhk_fe_config {
 	 * knows them from the device type); 0 = 1, as for blk and net.
 	 */
 	uint16_t type_queues;
+	bool queue_num_pairs;		/* GET_QUEUE_NUM counts pairs (net) */
 	uint16_t queue_size;		/* 0 = 128 */
 	bool packed;			/* want RING_PACKED (if offered) */
 	size_t mem_size;		/* direct/iommu shared memory; 0 = 16 MiB */

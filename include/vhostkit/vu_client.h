@@ -96,6 +96,12 @@ struct vhk_vuc_config {
 	 * when the back-end does not offer MQ; 0 = 1 (blk, net).
 	 */
 	uint16_t type_queues;
+	/*
+	 * GET_QUEUE_NUM counts queue pairs (virtio-net: QEMU, DPDK and
+	 * vhostkit-net answer with max_virtqueue_pairs): the queue count is
+	 * twice the answer.
+	 */
+	bool queue_num_pairs;
 };
 
 /** vhk_vuc_config_init - zero @cfg, set @socket_path and want_persist. */
@@ -124,7 +130,8 @@ void vhk_vuc_close(struct vhk_vuc *c);
 uint64_t vhk_vuc_backend_offered(const struct vhk_vuc *c);
 /** vhk_vuc_protocol_features - protocol features acked. */
 uint64_t vhk_vuc_protocol_features(const struct vhk_vuc *c);
-/** vhk_vuc_max_queues - GET_QUEUE_NUM (without MQ: cfg.type_queues or 1). */
+/** vhk_vuc_max_queues - GET_QUEUE_NUM, doubled with cfg.queue_num_pairs
+ * (without MQ: cfg.type_queues or 1). */
 uint16_t vhk_vuc_max_queues(const struct vhk_vuc *c);
 /**
  * vhk_vuc_max_regions - regions the back-end takes: GET_MAX_MEM_SLOTS with

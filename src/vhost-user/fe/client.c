@@ -306,6 +306,8 @@ int vuc_handshake(struct vhk_vuc *c)
 			ret = -EPROTO;
 			goto out;
 		}
+		if (c->cfg.queue_num_pairs)
+			v = VHK_MIN(v * 2, 0xffffu);
 		c->max_queues = (uint16_t)v;
 	}
 	c->max_regions = VUC_TABLE_REGIONS;

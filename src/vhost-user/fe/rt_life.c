@@ -313,6 +313,7 @@ int vhk_fe_connect(struct vhk_fe **out, const struct vhk_fe_config *cfg)
 	cc.iotlb = fe->cfg.iotlb;
 	cc.want_persist = fe->cfg.want_persist;
 	cc.type_queues = fe->cfg.type_queues;
+	cc.queue_num_pairs = fe->cfg.queue_num_pairs;
 	/* One region for life: no need for memory slots. */
 	cc.no_mem_slots = true;
 	ret = vhk_vuc_connect(&fe->c, &cc);

@@ -1,0 +1,324 @@
+// SPDX-License-Identifier: MIT
+/*
+ * drv_net.c - the userspace virtio-net driver (vhostkit/net_driver.h)
+ * against vhostkit-net: two drivers on two ports of one daemon exchange
+ * frames through its switch, every byte and the order checked, in every
+ * DMA mode, split and packed rings, with and without MRG_RXBUF, and with
+ * 9000-byte frames that span several receive buffers.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "drv_util.h"
+#include "vhostkit/net_driver.h"
+
+static const char *net_bin;
+
+struct nd {
+	struct vhk_fe *fe;
+	struct vhk_net_drv *d;
+	uint8_t mac[6];
+};
+
+struct daemon {
+	struct drv_proc proc;
+	char a[200], b[200];
+};
+
+static void daemon_start(struct daemon *dm, const char *tag, unsigned int mtu)
+{
+	char pa[300], pb[300];
+	char *argv[] = { (char *)net_bin, "--port", pa, "--port", pb, NULL };
+
+	memset(dm, 0, sizeof(*dm));
+	snprintf(dm->a, sizeof(dm->a), "%s/%s-a.sock", drv_tmpdir(), tag);
+	snprintf(dm->b, sizeof(dm->b), "%s/%s-b.sock", drv_tmpdir(), tag);
+	snprintf(pa, sizeof(pa), "socket=%s,mac=02:00:00:00:0a:01,mtu=%u",
+		 dm->a, mtu);
+	snprintf(pb, sizeof(pb), "socket=%s,mac=02:00:00:00:0b:01,mtu=%u",
+		 dm->b, mtu);
+	assert_int_equal(drv_spawn(&dm->proc, argv), 0);
+	assert_int_equal(drv_wait_path(dm->a, 10000), 0);
+	assert_int_equal(drv_wait_path(dm->b, 10000), 0);
+}
+
+static void daemon_stop(struct daemon *dm)
+{
+	drv_kill(&dm->proc, SIGTERM);
+}
+
+struct open_opts {
+	enum drv_dma dma;
+	bool packed, mrg;
+	uint32_t tx_max;
+};
+
+static void nd_open(struct nd *n, const char *sock, const struct open_opts *o)
+{
+	struct vhk_net_drv_params dp = { .tx_max = o->tx_max };
+	struct vhk_fe_config cfg;
+	int ret;
+
+	vhk_fe_config_init(&cfg, sock);
+	cfg.name = "nettest";
+	cfg.driver_features = vhk_net_drv_features(o->packed, o->mrg);
+	cfg.packed = o->packed;
+	cfg.num_queues = 2;
+	cfg.type_queues = 2;
+	cfg.queue_num_pairs = true;
+	cfg.queue_size = 128;
+	cfg.mem_size = 32u << 20;
+	cfg.bounce_pool_size = 8u << 20;
+	if (o->dma != DRV_DIRECT)
+		cfg.access_platform = true;
+	if (o->dma == DRV_STRICT || o->dma == DRV_LAZY) {
+		cfg.iotlb = true;
+		cfg.flush = o->dma == DRV_STRICT ? VHK_IOMMU_STRICT :
+			    VHK_IOMMU_LAZY;
+	}
+	ret = vhk_fe_connect(&n->fe, &cfg);
+	assert_int_equal(ret, 0);
+	assert_int_equal(vhk_fe_start(n->fe), 0);
+	assert_int_equal(vhk_fe_dma_mode(n->fe), drv_expected_mode(o->dma));
+	assert_int_equal(vhk_fe_num_queues(n->fe), 2);
+	assert_int_equal(!!(vhk_fe_features(n->fe) &
+			    (1ull << VHK_F_RING_PACKED)), o->packed);
+	assert_int_equal(!!(vhk_fe_driver_features(n->fe) &
+			    (1ull << VHK_NET_F_MRG_RXBUF)), o->mrg);
+	ret = vhk_net_drv_new(&n->d, n->fe, &dp);
+	assert_int_equal(ret, 0);
+	assert_int_equal(vhk_net_drv_mac(n->d, n->mac), 0);
+	assert_true(vhk_net_drv_link_up(n->d));
+}
+
+static void nd_close(struct nd *n)
+{
+	vhk_fe_stop(n->fe);
+	vhk_net_drv_free(n->d);
+	vhk_fe_close(n->fe);
+}
+
+static uint8_t pat(uint32_t seq, size_t i)
+{
+	return (uint8_t)(seq * 29 + i * 13 + (i >> 7));
+}
+
+static size_t frame(uint8_t *f, size_t len, const uint8_t *dst,
+		    const uint8_t *src, uint32_t seq)
+{
+	memcpy(f, dst, 6);
+	memcpy(f + 6, src, 6);
+	f[12] = 0x88;
+	f[13] = 0xb5;
+	memcpy(f + 14, &seq, 4);
+	for (size_t i = 18; i < len; i++)
+		f[i] = pat(seq, i);
+	return len;
+}
+
+static void send_all(struct nd *n, const uint8_t *f, size_t len)
+{
+	int ret;
+
+	for (int k = 0; k < 10000; k++) {
+		ret = vhk_net_drv_send(n->d, NULL, f, len);
+		if (ret != -EAGAIN)
+			break;
+		assert_int_equal(vhk_net_drv_flush(n->d), 0);
+		usleep(100);
+	}
+	assert_int_equal(ret, 0);
+}
+
+/* @cnt frames from @s to @r (sizes cycling through @sizes), each received
+ * intact and in order. */
+static void exchange(struct nd *s, struct nd *r, unsigned int cnt,
+		     const size_t *sizes, size_t nsizes)
+{
+	static uint8_t f[9100], g[9100];
+	struct vhk_net_hdr h;
+	unsigned int sent = 0, got = 0;
+
+	while (got < cnt) {
+		/* keep at most 32 frames in flight: the switch's backlog
+		 * drops beyond its bound, which this test is not about */
+		while (sent < cnt && sent - got < 32) {
+			size_t len = sizes[sent % nsizes];
+
+			frame(f, len, r->mac, s->mac, sent);
+			send_all(s, f, len);
+			sent++;
+		}
+		assert_int_equal(vhk_net_drv_flush(s->d), 0);
+		int ret = vhk_net_drv_recv(r->d, &h, g, sizeof(g), 5000);
+
+		if (ret < 0)
+			fprintf(stderr, "recv after %u of %u: %s\n", got, cnt,
+				strerror(-ret));
+		assert_true(ret > 0);
+		uint32_t seq;
+
+		memcpy(&seq, g + 14, 4);
+		assert_int_equal(seq, got);
+		assert_int_equal((size_t)ret, sizes[got % nsizes]);
+		assert_memory_equal(g, r->mac, 6);
+		assert_memory_equal(g + 6, s->mac, 6);
+		for (size_t i = 18; i < (size_t)ret; i++)
+			if (g[i] != pat(seq, i))
+				fail_msg("frame %u byte %zu corrupt", seq, i);
+		assert_int_equal(vhk_le16_get(h.num_buffers) == 0, false);
+		got++;
+	}
+}
+
+static const size_t std_sizes[] = { 60, 64, 100, 511, 1000, 1514, 1518 };
+
+static void run_pair(const char *tag, const struct open_opts *o)
+{
+	struct daemon dm;
+	struct nd a, b;
+	struct vhk_net_drv_stats st;
+
+	daemon_start(&dm, tag, 1500);
+	nd_open(&a, dm.a, o);
+	nd_open(&b, dm.b, o);
+	/* B speaks first so that the switch knows where B is */
+	exchange(&b, &a, 20, std_sizes, 7);
+	exchange(&a, &b, o->dma == DRV_STRICT ? 200 : 1000, std_sizes, 7);
+	exchange(&b, &a, 100, std_sizes, 7);
+	vhk_net_drv_stats(b.d, &st);
+	assert_int_equal(st.rx_dropped, 0);
+	assert_true(st.rx_frames >= 200);
+	nd_close(&a);
+	nd_close(&b);
+	daemon_stop(&dm);
+}
+
+#define PAIR(name, dma_, packed_, mrg_)					\
+	static void name(void **state)					\
+	{								\
+		const struct open_opts o = { .dma = dma_,		\
+			.packed = packed_, .mrg = mrg_ };		\
+		(void)state;						\
+		run_pair(#name, &o);					\
+	}
+
+PAIR(direct_split_mrg, DRV_DIRECT, false, true)
+PAIR(direct_packed_mrg, DRV_DIRECT, true, true)
+PAIR(direct_split_nomrg, DRV_DIRECT, false, false)
+PAIR(direct_packed_nomrg, DRV_DIRECT, true, false)
+PAIR(lazy_split_mrg, DRV_LAZY, false, true)
+PAIR(lazy_packed_mrg, DRV_LAZY, true, true)
+PAIR(strict_split_mrg, DRV_STRICT, false, true)
+PAIR(bounce_split_mrg, DRV_BOUNCE, false, true)
+PAIR(bounce_packed_nomrg, DRV_BOUNCE, true, false)
+
+/* 9000-byte MTU: with MRG_RXBUF a frame spans five 2 KiB buffers
+ * (num_buffers), without it each buffer is sized from the MTU. */
+static void jumbo(bool mrg, bool packed)
+{
+	static const size_t sizes[] = { 9014, 60, 4000, 2037, 2048, 8191 };
+	const struct open_opts o = { .dma = DRV_DIRECT, .mrg = mrg,
+				     .packed = packed, .tx_max = 9014 };
+	struct vhk_net_drv_stats st;
+	struct daemon dm;
+	struct nd a, b;
+
+	daemon_start(&dm, mrg ? "jumbo-mrg" : "jumbo", 9000);
+	nd_open(&a, dm.a, &o);
+	nd_open(&b, dm.b, &o);
+	exchange(&b, &a, 6, sizes, 6);
+	exchange(&a, &b, 300, sizes, 6);
+	vhk_net_drv_stats(b.d, &st);
+	if (mrg)	/* 9014 + 12 bytes take five 2 KiB buffers */
+		assert_true(st.rx_buffers >= st.rx_frames + 50 * 4);
+	else
+		assert_int_equal(st.rx_buffers, st.rx_frames);
+	assert_int_equal(st.rx_dropped, 0);
+	nd_close(&a);
+	nd_close(&b);
+	daemon_stop(&dm);
+}
+
+static void jumbo_mrg_split(void **state)
+{
+	(void)state;
+	jumbo(true, false);
+}
+
+static void jumbo_mrg_packed(void **state)
+{
+	(void)state;
+	jumbo(true, true);
+}
+
+static void jumbo_nomrg(void **state)
+{
+	(void)state;
+	jumbo(false, false);
+}
+
+/* The driver's own limits: a frame over tx_max is refused; a frame larger
+ * than the caller's buffer is dropped, counted, and the next delivered. */
+static void limits(void **state)
+{
+	const struct open_opts o = { .dma = DRV_DIRECT, .mrg = true };
+	static uint8_t f[2000], g[2000];
+	struct vhk_net_drv_stats st;
+	struct daemon dm;
+	struct nd a, b;
+	int ret;
+
+	(void)state;
+	daemon_start(&dm, "limits", 1500);
+	nd_open(&a, dm.a, &o);
+	nd_open(&b, dm.b, &o);
+	exchange(&b, &a, 1, std_sizes, 1);
+	assert_int_equal(vhk_net_drv_send(a.d, NULL, f, 1519), -EMSGSIZE);
+	assert_int_equal(vhk_net_drv_send(a.d, NULL, f, 0), -EMSGSIZE);
+	send_all(&a, f, frame(f, 1000, b.mac, a.mac, 7));
+	send_all(&a, f, frame(f, 100, b.mac, a.mac, 8));
+	assert_int_equal(vhk_net_drv_flush(a.d), 0);
+	ret = vhk_net_drv_recv(b.d, NULL, g, 500, 5000);
+	assert_int_equal(ret, 100);		/* the 1000-byte one dropped */
+	assert_int_equal(g[14], 8);
+	vhk_net_drv_stats(b.d, &st);
+	assert_int_equal(st.rx_dropped, 1);
+	assert_int_equal(vhk_net_drv_recv(b.d, NULL, g, sizeof(g), 0),
+			 -ETIMEDOUT);
+	nd_close(&a);
+	nd_close(&b);
+	daemon_stop(&dm);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(direct_split_mrg),
+		cmocka_unit_test(direct_packed_mrg),
+		cmocka_unit_test(direct_split_nomrg),
+		cmocka_unit_test(direct_packed_nomrg),
+		cmocka_unit_test(lazy_split_mrg),
+		cmocka_unit_test(lazy_packed_mrg),
+		cmocka_unit_test(strict_split_mrg),
+		cmocka_unit_test(bounce_split_mrg),
+		cmocka_unit_test(bounce_packed_nomrg),
+		cmocka_unit_test(jumbo_mrg_split),
+		cmocka_unit_test(jumbo_mrg_packed),
+		cmocka_unit_test(jumbo_nomrg),
+		cmocka_unit_test(limits),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	net_bin = drv_require("VHK_NET_BIN", "vhostkit-net");
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
