@@ -25,7 +25,7 @@ builddir=${VHK_BUILD_ROOT:-$top/build}
 
 # ---- 1. dependencies ------------------------------------------------------
 pkgs=(meson ninja-build gcc clang libclang-rt-14-dev pkg-config
-      libcmocka-dev liburing-dev libyaml-dev python3 cpio libc6-dev
+      libcmocka-dev liburing-dev libxdp-dev libbpf-dev libyaml-dev python3 cpio libc6-dev
       libseccomp-dev libcap-ng-dev systemd scdoc debhelper dpkg-dev lintian
       qemu-system-x86 qemu-utils qemu-system-common busybox-static fio
       dpdk-dev iproute2)

@@ -56,6 +56,12 @@ static void usage(FILE *out)
 "      Tap interface NAME (created if missing), opened with IFF_VNET_HDR\n"
 "      and, for N > 1, IFF_MULTI_QUEUE.  Bring it up yourself\n"
 "      (ip link set NAME up).\n"
+"  --port xdp=IFACE[,mtu=N][,rate=B][,pps=N]\n"
+"      An AF_XDP socket on queue 0 of the existing interface IFACE (copy\n"
+"      mode, generic XDP: libxdp's default program redirects the queue's\n"
+"      frames to the socket).  No offloads cross it: the switch\n"
+"      completes checksums and segments GSO frames first.  Needs\n"
+"      CAP_NET_ADMIN and CAP_BPF (root).\n"
 "\n"
 "Options:\n"
 "  -p, --port SPEC         Add a port (above); at least one.\n"
@@ -182,6 +188,7 @@ int main(int argc, char **argv)
 	for (unsigned int i = 0; i < nports; i++)
 		printf("vhostkit-net: port %u %s %s%s (%u queue pairs)\n", i,
 		       ports[i].type == VHK_NET_PT_TAP ? "tap" :
+		       ports[i].type == VHK_NET_PT_XDP ? "AF_XDP on" :
 		       ports[i].client ? "connecting to" : "listening on",
 		       ports[i].path, ports[i].poll ? ", busy-poll" : "",
 		       ports[i].queues);

@@ -29,6 +29,7 @@ extern "C" {
 enum vhk_net_port_type {
 	VHK_NET_PT_SOCKET,	/* vhost-user socket */
 	VHK_NET_PT_TAP,		/* tap interface (IFF_VNET_HDR) */
+	VHK_NET_PT_XDP,		/* AF_XDP socket on queue 0 of an interface */
 };
 
 struct vhk_net_port_opts {

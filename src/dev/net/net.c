@@ -16,11 +16,13 @@
 #include "vhostkit/net.h"
 #include "dev/net/net_tap.h"
 #include "dev/net/net_vu.h"
+#include "dev/net/net_xdp.h"
 
 struct net_port_slot {
 	enum vhk_net_port_type type;
 	struct vhk_net_vu *vu;
 	struct vhk_net_tap *tap;
+	struct vhk_net_xdp *xdp;
 };
 
 struct vhk_net {
@@ -91,15 +93,17 @@ int vhk_net_port_parse(const char *spec, struct vhk_net_port_opts *o,
 			*val++ = '\0';
 		if (first) {
 			if (!val || !*val)
-				return PERR("port must start with socket=PATH or tap=NAME");
+				return PERR("port must start with socket=PATH, tap=NAME or xdp=IFACE");
 			if (!strcmp(tok, "socket"))
 				o->type = VHK_NET_PT_SOCKET;
 			else if (!strcmp(tok, "tap"))
 				o->type = VHK_NET_PT_TAP;
+			else if (!strcmp(tok, "xdp"))
+				o->type = VHK_NET_PT_XDP;
 			else
-				return PERR("unknown port type '%s' (socket, tap)", tok);
+				return PERR("unknown port type '%s' (socket, tap, xdp)", tok);
 			if (strlen(val) >= sizeof(o->path) ||
-			    (o->type == VHK_NET_PT_TAP && strlen(val) >= 16))
+			    (o->type != VHK_NET_PT_SOCKET && strlen(val) >= 16))
 				return PERR("'%s' is too long", val);
 			strcpy(o->path, val);
 			continue;
@@ -139,8 +143,10 @@ int vhk_net_port_parse(const char *spec, struct vhk_net_port_opts *o,
 			return PERR("unknown port option '%s'", tok);
 		}
 	}
-	if (o->type == VHK_NET_PT_TAP && (o->client || o->poll || o->has_mac))
+	if (o->type != VHK_NET_PT_SOCKET && (o->client || o->poll || o->has_mac))
 		return PERR("client, poll and mac are socket port options");
+	if (o->type == VHK_NET_PT_XDP && o->queues != 1)
+		return PERR("an xdp port has one queue (queue 0 of the interface)");
 	return 0;
 }
 
@@ -173,7 +179,18 @@ int vhk_net_add_port(struct vhk_net *n, const struct vhk_net_port_opts *o)
 		return -ENOSPC;
 	s = &n->ports[n->nports];
 	s->type = o->type;
-	if (o->type == VHK_NET_PT_TAP) {
+	if (o->type == VHK_NET_PT_XDP) {
+		s->xdp = calloc(1, sizeof(*s->xdp));
+		if (!s->xdp)
+			return -ENOMEM;
+		rc = vhk_net_xdp_open(s->xdp, &n->sw, o->path, o->mtu);
+		if (rc) {
+			free(s->xdp);
+			s->xdp = NULL;
+			return rc;
+		}
+		vhk_net_rate_set(&s->xdp->port, o->rate_bytes, o->rate_pkts);
+	} else if (o->type == VHK_NET_PT_TAP) {
 		s->tap = calloc(1, sizeof(*s->tap));
 		if (!s->tap)
 			return -ENOMEM;
@@ -315,6 +332,8 @@ static void stop_ports(struct vhk_net *n)
 			vhk_net_vu_stop(n->ports[i].vu);
 		if (n->ports[i].tap)
 			vhk_net_tap_stop(n->ports[i].tap);
+		if (n->ports[i].xdp)
+			vhk_net_xdp_stop(n->ports[i].xdp);
 	}
 }
 
@@ -330,7 +349,8 @@ int vhk_net_run(struct vhk_net *n, const char *control_path)
 	}
 	for (unsigned int i = 0; i < n->nports && !rc; i++)
 		rc = n->ports[i].vu ? vhk_net_vu_start(n->ports[i].vu) :
-				      vhk_net_tap_start(n->ports[i].tap);
+		     n->ports[i].xdp ? vhk_net_xdp_start(n->ports[i].xdp) :
+				       vhk_net_tap_start(n->ports[i].tap);
 	pfd[0] = (struct pollfd){ .fd = n->stopfd, .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = lfd, .events = POLLIN };
 	while (!rc) {
@@ -374,6 +394,10 @@ void vhk_net_free(struct vhk_net *n)
 		if (n->ports[i].tap) {
 			vhk_net_tap_close(n->ports[i].tap);
 			free(n->ports[i].tap);
+		}
+		if (n->ports[i].xdp) {
+			vhk_net_xdp_close(n->ports[i].xdp);
+			free(n->ports[i].xdp);
 		}
 	}
 	vhk_net_switch_fini(&n->sw);
