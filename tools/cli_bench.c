@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@ static const char bench_help[] =
 "                       [--size N] [--queues N] [--packed] [--poll]\n"
 "                       [--dma direct|iommu-strict|iommu-lazy|bounce]\n"
 "                       [--dma-b MODE] [--pid-a PID --pid-b PID]\n"
+"                       [--no-stop]\n"
 "\n"
 "DESCRIPTION\n"
 "    Keeps IODEPTH requests of BS bytes in flight on each queue for\n"
@@ -39,7 +41,10 @@ static const char bench_help[] =
 "    machine state; then the ratios A/B are printed.  --pid-a/--pid-b give\n"
 "    the back-end processes: their CPU time during their own slices\n"
 "    (all threads, /proc/PID/task/*/schedstat, else /proc/PID/stat) is\n"
-"    printed per I/O, with its ratio.\n"
+"    printed per I/O, with its ratio.  With both PIDs, the back-end not\n"
+"    being measured is stopped (SIGSTOP) during the other's slice and\n"
+"    continued (SIGCONT) after it, so that a polling back-end does not\n"
+"    take the CPU from the one being measured (--no-stop: both run).\n"
 "    Each back-end gets one second of warm-up first (not counted).\n"
 "\n"
 "    The last lines are machine-readable:\n"
@@ -66,6 +71,7 @@ static const char bench_help[] =
 "        --poll          busy-poll completions (default: call eventfd).\n"
 "        --pid-a PID     process of back-end A (CPU per I/O).\n"
 "        --pid-b PID     process of back-end B.\n"
+"        --no-stop       do not SIGSTOP the idle back-end.\n"
 "    -h, --help          this text.\n"
 "\n"
 "EXIT STATUS\n"
@@ -292,6 +298,25 @@ fail:
 	return ret;
 }
 
+/*
+ * Run a slice of @s with the other back-end @other stopped (SIGSTOP) when
+ * @stop, continued (SIGCONT) after it whatever happened.
+ */
+static int run_alone(struct bench *bn, struct side *s,
+		     const struct side *other, bool stop, double secs,
+		     bool count)
+{
+	bool stopped = false;
+	int ret;
+
+	if (stop && other && other->pid)
+		stopped = kill((pid_t)other->pid, SIGSTOP) == 0;
+	ret = run_slice(bn, s, secs, count);
+	if (stopped)
+		kill((pid_t)other->pid, SIGCONT);
+	return ret;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -421,6 +446,7 @@ int cli_blk_bench_main(int argc, char **argv)
 		{ "dma-b", required_argument, NULL, 'D' },
 		{ "pid-a", required_argument, NULL, 'A' },
 		{ "pid-b", required_argument, NULL, 'B' },
+		{ "no-stop", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -430,7 +456,7 @@ int cli_blk_bench_main(int argc, char **argv)
 	struct side sides[2] = { { .name = "A" }, { .name = "B" } };
 	struct figures f[2];
 	enum cli_dma dma_b = CLI_DMA_DIRECT;
-	bool have_dma_b = false;
+	bool have_dma_b = false, stop_other = true;
 	unsigned int nsides, i, r;
 	uint64_t v;
 	char *end;
@@ -512,6 +538,9 @@ int cli_blk_bench_main(int argc, char **argv)
 						       "bad PID '%s'", optarg);
 			sides[c == 'B'].pid = (long)v;
 			break;
+		case 'N':
+			stop_other = false;
+			break;
 		case 'h':
 			fputs(bench_help, stdout);
 			return CLI_EXIT_OK;
@@ -548,14 +577,22 @@ int cli_blk_bench_main(int argc, char **argv)
 			goto out;
 		}
 	}
+	stop_other = stop_other && nsides == 2 && sides[0].pid &&
+		     sides[1].pid;
+	if (stop_other)
+		printf("  the back-end not measured is stopped (SIGSTOP) "
+		       "during the other's slices\n");
 	fflush(stdout);
 	/* Warm-up: caches, page tables, the back-ends' first requests. */
 	for (i = 0; i < nsides; i++)
-		if (run_slice(&bn, &sides[i], VHK_MIN(1.0, bn.runtime), false))
+		if (run_alone(&bn, &sides[i], nsides == 2 ? &sides[!i] : NULL,
+			      stop_other, VHK_MIN(1.0, bn.runtime), false))
 			goto out;
 	for (r = 0; r < bn.rounds; r++)
 		for (i = 0; i < nsides; i++)
-			if (run_slice(&bn, &sides[i], bn.runtime / bn.rounds,
+			if (run_alone(&bn, &sides[i],
+				      nsides == 2 ? &sides[!i] : NULL,
+				      stop_other, bn.runtime / bn.rounds,
 				      true))
 				goto out;
 
