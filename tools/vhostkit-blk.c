@@ -16,6 +16,8 @@
 
 #define EXIT_USAGE	VHK_DAEMON_EXIT_USAGE
 
+enum { OPT_MMAP = 0x100, OPT_POLL };	/* long-only options */
+
 /* QEMU's vhost-user.json, VHostUserBackendCapabilitiesBlock. */
 static const char blk_caps[] =
 	"{\"type\": \"block\", \"features\": [\"read-only\", \"blk-file\"]}";
@@ -59,6 +61,22 @@ static void usage(FILE *out)
 "                          evicted; an access to them misses and the\n"
 "                          front-end answers again.  Bounds the memory a\n"
 "                          front-end can make the daemon spend (~75 B each).\n"
+"      --mmap[=on|auto|off]\n"
+"                          Memory-mapped disk mode: map FILE (MAP_SHARED) and\n"
+"                          serve reads and writes with memcpy between guest\n"
+"                          memory and the mapping, no I/O system call on the\n"
+"                          data path.  For files in memory (tmpfs, hugetlbfs,\n"
+"                          DAX).  FLUSH and writethrough writes wait for the\n"
+"                          writeback of a file that has a backing store.\n"
+"                          on (the default of --mmap): map or fail; auto: map\n"
+"                          files in tmpfs / hugetlbfs / ramfs only; off (the\n"
+"                          default without --mmap): io_uring.\n"
+"      --poll[=USECS]      Polling mode: after a queue had work, its thread\n"
+"                          busy-polls the ring and the I/O completions, the\n"
+"                          driver's kicks off, until USECS microseconds\n"
+"                          (default 1000, 1-1000000) pass without work; then\n"
+"                          it sleeps until the next kick: an idle queue costs\n"
+"                          no CPU.  Implies --queue-workers.\n"
 "  -W, --queue-workers     One thread per queue (own epoll, own io_uring\n"
 "                          completions); default: one thread per device.\n"
 "  -v, --verbose           Debug logging (same as VHOSTKIT_LOG=debug).\n"
@@ -116,6 +134,8 @@ int main(int argc, char **argv)
 		{ "once", no_argument, NULL, '1' },
 		{ "iotlb-entries", required_argument, NULL, 'E' },
 		{ "queue-workers", no_argument, NULL, 'W' },
+		{ "mmap", optional_argument, NULL, OPT_MMAP },
+		{ "poll", optional_argument, NULL, OPT_POLL },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -186,6 +206,36 @@ int main(int argc, char **argv)
 		case 'W':
 			cfg.queue_workers = true;
 			break;
+		case OPT_POLL: {
+			char *end;
+			unsigned long v = 1000;
+
+			if (optarg) {
+				errno = 0;
+				v = strtoul(optarg, &end, 0);
+				if (errno || end == optarg || *end || v < 1 ||
+				    v > 1000000) {
+					fprintf(stderr, "vhostkit-blk: --poll must be 1-1000000 microseconds, not '%s'\n",
+						optarg);
+					return EXIT_USAGE;
+				}
+			}
+			cfg.poll_us = (unsigned int)v;
+			break;
+		}
+		case OPT_MMAP:
+			if (!optarg || !strcmp(optarg, "on")) {
+				o.mmap = VHK_BLK_MMAP_ON;
+			} else if (!strcmp(optarg, "auto")) {
+				o.mmap = VHK_BLK_MMAP_AUTO;
+			} else if (!strcmp(optarg, "off")) {
+				o.mmap = VHK_BLK_MMAP_OFF;
+			} else {
+				fprintf(stderr, "vhostkit-blk: --mmap must be on, auto or off, not '%s'\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			break;
 		case 'v':
 			vhk_log_set_level(VHK_LOG_DEBUG);
 			break;
@@ -237,13 +287,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	printf("vhostkit-blk: %s %s (disk %s, %llu sectors, %s%s, %u queues, iommu %s)\n",
+	printf("vhostkit-blk: %s %s (disk %s, %llu sectors, %s%s, %u queues, iommu %s%s)\n",
 	       cfg.connect ? "connecting to" : "listening on",
 	       cfg.socket_path, o.disk,
 	       (unsigned long long)vhk_blk_capacity(blk),
+	       vhk_blk_mmapped(blk) ? "memory-mapped" :
 	       vhk_blk_direct(blk) ? "O_DIRECT" : "buffered",
 	       o.read_only ? ", read-only" : "", o.num_queues,
-	       vhk_iommu_policy_name(cfg.iommu));
+	       vhk_iommu_policy_name(cfg.iommu),
+	       cfg.poll_us ? ", polling" : "");
 	fflush(stdout);
 
 	ret = vhk_backend_run(be);

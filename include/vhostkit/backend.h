@@ -60,6 +60,15 @@ struct vhk_backend_config {
 	unsigned int miss_timeout_ms;	/* unanswered IOTLB miss; 0 = 2000 */
 	bool once;			/* exit after the first front-end leaves */
 	bool queue_workers;		/* a worker thread per ring (above) */
+	/*
+	 * Polling mode: after a ring had work, its worker busy-polls it
+	 * (the avail ring, and the device's completions through
+	 * queue_poll()) with the driver's kicks off, until poll_us
+	 * microseconds pass without work; then it turns kicks on again and
+	 * sleeps, so an idle ring costs no CPU.  Implies queue_workers.
+	 * 0: event-driven (default).
+	 */
+	unsigned int poll_us;
 };
 
 /**

@@ -41,6 +41,14 @@ extern "C" {
 /* Sectors one discard / write-zeroes segment may cover (config space). */
 #define VHK_BLK_MAX_DWZ_SECTORS	(1u << 22)	/* 2 GiB */
 
+/* Memory-mapped disk mode (vhk_blk_opts.mmap). */
+enum vhk_blk_mmap {
+	VHK_BLK_MMAP_OFF = 0,	/* io_uring on the file (default) */
+	VHK_BLK_MMAP_ON,	/* map it, or vhk_blk_open() fails */
+	VHK_BLK_MMAP_AUTO,	/* map it if it lives in tmpfs / hugetlbfs /
+				   ramfs, else io_uring */
+};
+
 struct vhk_blk_opts {
 	const char *disk;		/* file or block device path */
 	bool read_only;			/* open O_RDONLY, offer VIRTIO_BLK_F_RO */
@@ -52,6 +60,10 @@ struct vhk_blk_opts {
 	unsigned int max_iov;		/* host segments per chain (3-65536);
 					   0 = VHK_BLK_DEFAULT_MAX_IOV; the
 					   server learns it from the ops */
+	enum vhk_blk_mmap mmap;		/* memory-mapped mode: reads and
+					   writes are memcpy between guest
+					   memory and a MAP_SHARED mapping
+					   of the disk (docs/vhostkit-blk.md) */
 };
 
 struct vhk_blk;
@@ -85,6 +97,12 @@ uint64_t vhk_blk_capacity(const struct vhk_blk *blk);
 
 /** vhk_blk_direct - true if the disk is opened with O_DIRECT. */
 bool vhk_blk_direct(const struct vhk_blk *blk);
+
+/**
+ * vhk_blk_mmapped - true if reads and writes are served from a mapping of
+ * the disk (memory-mapped mode, and the file has not shrunk under it).
+ */
+bool vhk_blk_mmapped(const struct vhk_blk *blk);
 
 /** vhk_blk_is_blockdev - true if the disk is a block device. */
 bool vhk_blk_is_blockdev(const struct vhk_blk *blk);

@@ -103,6 +103,13 @@ struct vhk_device_ops {
 	 * schedule (receive queues).
 	 */
 	enum vhk_kick_result (*queue_kick)(void *dev, struct vhk_dev_queue *q);
+	/*
+	 * Optional, for polling mode (vhk_backend_config.poll_us): handle
+	 * the completions of @q that are ready, without waiting and
+	 * without a system call if it can (an io_uring CQ ring); push and
+	 * vhk_dq_complete() them.  Returns how many it handled (0: none).
+	 */
+	int (*queue_poll)(void *dev, struct vhk_dev_queue *q);
 	/* Optional: complete every in-flight request of @q, forget it. */
 	void (*queue_stop)(void *dev, struct vhk_dev_queue *q);
 	/* Optional: complete every in-flight request (before a memory
@@ -148,6 +155,10 @@ struct vhk_dev_queue {
 	const struct vhk_dq_host *host;
 	void *host_opaque;
 	char name[64];
+	/* Polling mode: the host polls the ring, so vhk_dq_process()
+	 * leaves notifications off when the ring runs empty; the host
+	 * turns them on (and looks again) before it sleeps. */
+	bool polling;
 };
 
 /**
@@ -165,7 +176,8 @@ void vhk_dq_fini(struct vhk_dev_queue *q);
 /**
  * vhk_dq_process - serve a kick of @q for device @dev with @ops: the
  * device's queue_kick() if it has one, else the framework loop (top of
- * this file) calling handle_chain() / batch_end().
+ * this file) calling handle_chain() / batch_end().  With @q->polling the
+ * loop does not re-enable notifications when the ring runs empty.
  */
 enum vhk_kick_result vhk_dq_process(struct vhk_dev_queue *q,
 				    const struct vhk_device_ops *ops,

@@ -93,6 +93,11 @@ enum vhk_kick_result vhk_dq_process(struct vhk_dev_queue *q,
 	vhk_vq_enable_notify(q->vq, false);
 	for (budget = 0; budget < VHK_KICK_BUDGET; budget++) {
 		ret = pop(q, &c);
+		if (ret == 0 && q->polling) {
+			/* The host polls: no kicks wanted (worker.c). */
+			res = VHK_KICK_DONE;
+			break;
+		}
 		if (ret == 0) {
 			/* Re-enable, then look again: buffers made available
 			 * before the driver saw notifications on would

@@ -173,6 +173,8 @@ int vhk_backend_new(struct vhk_backend **out,
 		return -ENOMEM;
 	}
 	be->cfg = *cfg;
+	if (be->cfg.poll_us)	/* a polling ring has a thread of its own */
+		be->cfg.queue_workers = true;
 	be->ops = ops;
 	be->dev = dev;
 	be->max_iov = ops->max_iov ? ops->max_iov(dev) : 0;

@@ -148,6 +148,14 @@ static void blk_batch_end(void *dev, struct vhk_dev_queue *dq)
 		vhk_blk_queue_batch_end(q);
 }
 
+static int blk_queue_poll(void *dev, struct vhk_dev_queue *dq)
+{
+	struct blk_queue *q = vhk_dq_priv(dq);
+
+	(void)dev;
+	return q ? vhk_blk_queue_poll(q) : 0;
+}
+
 static void blk_queue_stop(void *dev, struct vhk_dev_queue *dq)
 {
 	struct blk_queue *q = queue_of(to_blk(dev), vhk_dq_index(dq));
@@ -191,6 +199,7 @@ const struct vhk_device_ops vhk_blk_ops = {
 	.queue_start = blk_queue_start,
 	.handle_chain = blk_handle_chain,
 	.batch_end = blk_batch_end,
+	.queue_poll = blk_queue_poll,
 	.queue_stop = blk_queue_stop,
 	.drain = blk_drain,
 	.reset = blk_reset,
@@ -288,6 +297,9 @@ int vhk_blk_open(struct vhk_blk **out, const struct vhk_blk_opts *o)
 	ret = open_disk(blk, o);
 	if (ret < 0)
 		goto fail;
+	ret = vhk_blk_mmap_open(blk, o->mmap);
+	if (ret < 0)
+		goto fail;
 	blk->queues = calloc(blk->num_queues, sizeof(*blk->queues));
 	blk->zero_iov = calloc(BLK_ZERO_IOV, sizeof(*blk->zero_iov));
 	ret = -ENOMEM;
@@ -322,6 +334,7 @@ void vhk_blk_close(struct vhk_blk *blk)
 		return;
 	for (i = 0; blk->queues && i < blk->num_queues; i++)
 		vhk_blk_queue_fini(&blk->queues[i]);
+	vhk_blk_mmap_close(blk);
 	if (blk->fd >= 0 && blk->fd != blk->fd_buf)
 		close(blk->fd);
 	if (blk->fd_buf >= 0)

@@ -12,6 +12,7 @@
 
 #include <liburing.h>
 #include "vhostkit/blk.h"
+#include "vhostkit/mem.h"
 
 enum blk_op {
 	BLK_OP_NONE = 0,
@@ -20,6 +21,7 @@ enum blk_op {
 	BLK_OP_FLUSH,
 	BLK_OP_DISCARD,
 	BLK_OP_WZ,
+	BLK_OP_MSYNC,	/* memory-mapped write: wait for its writeback */
 };
 
 /* How a write-zeroes segment is carried out (best first). */
@@ -98,11 +100,39 @@ struct vhk_blk {
 	void *zero_buf;			/* BLK_ZERO_CHUNK aligned zero bytes */
 	struct iovec *zero_iov;		/* BLK_ZERO_IOV pointing at zero_buf */
 	struct vhk_ratelimit rl;
+	/* Memory-mapped mode (blk_mmap.c); map == NULL: io_uring mode. */
+	uint8_t *map;
+	size_t map_len;			/* capacity in bytes */
+	bool map_sync;			/* backing store: flush writes back */
+	_Atomic bool map_lost;		/* SIGBUS seen: io_uring from now on */
+	struct vhk_mem_fault map_fault;
+	_Atomic uint64_t map_syncs;	/* writebacks waited for (tests) */
 };
 
 #define BLK_DEFAULT_MAX_DEPTH	1024	/* in flight per queue by default */
 #define BLK_ZERO_CHUNK	(64u * 1024)
 #define BLK_ZERO_IOV	16		/* one write of 1 MiB at most */
+
+/* blk_mmap.c: the memory-mapped mode. */
+
+/**
+ * vhk_blk_mmap_open - map the disk for @mode (on: or fail with -errno;
+ * auto: when it lives in tmpfs / hugetlbfs / ramfs, else stay with
+ * io_uring; off: nothing).  After vhk_blk_open()'s size checks.
+ */
+int vhk_blk_mmap_open(struct vhk_blk *blk, enum vhk_blk_mmap mode);
+
+/** vhk_blk_mmap_close - unmap (idempotent). */
+void vhk_blk_mmap_close(struct vhk_blk *blk);
+
+/**
+ * vhk_blk_mmap_rw - copy @n segments @data from (@write) or to the disk at
+ * byte @off; the caller checked off + length against the capacity.  false
+ * if the mapping lost its file (SIGBUS): the data is not on the disk, the
+ * request fails, and the device no longer uses the mapping.
+ */
+bool vhk_blk_mmap_rw(struct vhk_blk *blk, struct iovec *data,
+		     unsigned int n, uint64_t off, bool write);
 
 /* blk_req.c: the per-queue request engine. */
 
@@ -134,5 +164,12 @@ void vhk_blk_queue_batch_end(struct blk_queue *q);
  * first wait until nothing is in flight.  Returns chains pushed.
  */
 unsigned int vhk_blk_queue_reap(struct blk_queue *q, bool wait);
+
+/**
+ * vhk_blk_queue_poll - queue_poll(): reap the completions io_uring has
+ * posted, if any, without a system call when there are none.  Returns
+ * chains pushed.
+ */
+int vhk_blk_queue_poll(struct blk_queue *q);
 
 #endif /* VHK_DEV_BLK_INTERNAL_H */

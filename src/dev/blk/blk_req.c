@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <linux/falloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +107,16 @@ static bool req_submit(struct blk_queue *q, struct blk_req *r)
 		break;
 	case BLK_OP_FLUSH:
 		io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+		if (blk->map)
+			atomic_fetch_add(&blk->map_syncs, 1);
+		break;
+	case BLK_OP_MSYNC:
+		/* The range a memory-mapped writethrough write dirtied
+		 * (blk_mmap.c: what msync(MS_SYNC) of it would do). */
+		io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+		sqe->off = r->off;
+		sqe->len = r->total;
+		atomic_fetch_add(&blk->map_syncs, 1);
 		break;
 	case BLK_OP_DISCARD:
 		io_uring_prep_fallocate(sqe, fd,
@@ -192,6 +203,7 @@ static const char *op_name(enum blk_op op)
 	case BLK_OP_FLUSH:	return "flush";
 	case BLK_OP_DISCARD:	return "discard";
 	case BLK_OP_WZ:		return "write-zeroes";
+	case BLK_OP_MSYNC:	return "write (writeback)";
 	default:		return "request";
 	}
 }
@@ -310,6 +322,7 @@ static void req_complete(struct blk_queue *q, struct blk_req *r, int res)
 		}
 		break;
 	case BLK_OP_FLUSH:
+	case BLK_OP_MSYNC:
 		if (res < 0)
 			req_ioerr(q, r, res);
 		else
@@ -383,6 +396,20 @@ static void parse_rw(struct blk_queue *q, struct blk_req *r, bool in,
 	r->off = sector * VHK_BLK_SECTOR_SIZE;
 	r->left = len;
 	r->total = (uint32_t)len;
+	if (blk->map && !atomic_load_explicit(&blk->map_lost,
+					      memory_order_relaxed)) {
+		/* Memory-mapped mode (blk_mmap.c): bounds checked above. */
+		if (!vhk_blk_mmap_rw(blk, r->data, r->ndata, r->off, !in)) {
+			blk_warn(q, "disk file shrank under its mapping: "
+				 "memory-mapped mode off");
+			goto ioerr;
+		}
+		if (in || !blk->writethrough || !blk->map_sync) {
+			req_finish(q, r, VHK_BLK_S_OK);
+			return;
+		}
+		r->op = BLK_OP_MSYNC;	/* writethrough: stable first */
+	}
 	req_start(q, r);
 	return;
 ioerr:
@@ -504,7 +531,9 @@ static void req_parse(struct blk_queue *q, struct blk_req *r)
 	case VHK_BLK_T_FLUSH:
 		r->op = BLK_OP_FLUSH;
 		r->off = 0;
-		if (blk->read_only)	/* nothing can be dirty */
+		/* Nothing can be dirty on a read-only disk; nothing can be
+		 * written back from a memory-mapped tmpfs file. */
+		if (blk->read_only || (vhk_blk_mmapped(blk) && !blk->map_sync))
 			req_finish(q, r, VHK_BLK_S_OK);
 		else
 			req_start(q, r);
@@ -619,7 +648,7 @@ static void reap_cqes(struct blk_queue *q)
 	} while (n);
 }
 
-unsigned int vhk_blk_queue_reap(struct blk_queue *q, bool wait)
+static unsigned int reap(struct blk_queue *q, bool wait, bool efd)
 {
 	struct io_uring_cqe *cqe;
 	unsigned int pushed;
@@ -631,7 +660,7 @@ unsigned int vhk_blk_queue_reap(struct blk_queue *q, bool wait)
 	for (;;) {
 		/* Reset the counter first: a CQE posted after this read
 		 * signals the eventfd again. */
-		if (read(q->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		if (efd && read(q->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 			blk_warn(q, "eventfd read: %s", strerror(errno));
 		reap_cqes(q);
 		submit(q);
@@ -652,6 +681,21 @@ unsigned int vhk_blk_queue_reap(struct blk_queue *q, bool wait)
 		vhk_dq_kick_later(q->dq);
 	}
 	return pushed;
+}
+
+unsigned int vhk_blk_queue_reap(struct blk_queue *q, bool wait)
+{
+	return reap(q, wait, true);
+}
+
+int vhk_blk_queue_poll(struct blk_queue *q)
+{
+	/* A look at the CQ ring in shared memory: no system call when
+	 * nothing is ready.  The eventfd stays signalled; its watch reaps
+	 * nothing the next time round. */
+	if (!q->started || !io_uring_cq_ready(&q->ring))
+		return 0;
+	return (int)reap(q, false, false);
 }
 
 static void on_event(void *opaque, int fd, uint32_t events)

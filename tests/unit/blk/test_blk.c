@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <stdatomic.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "vhk_test.h"
@@ -30,6 +32,11 @@
 #define OFF_DATA	0x1000		/* data, up to 0x2000 bytes */
 #define OFF_STATUS	0x3800
 #define BUF_SIZE	0x4000
+
+/* --mmap: every test on a memory-mapped disk (blk_mmap.c). */
+static bool mmap_all;
+static bool mmap_cur;		/* the next setup's mode */
+static const char *disk_dir = ".";	/* where the next setup's disk goes */
 
 struct fake_host {
 	struct vhk_vq *vq;
@@ -48,7 +55,7 @@ struct ctx {
 	struct vhk_blk *blk;
 	struct fake_host host;
 	struct vhk_dev_queue q;	/* the framework's queue, run by the test */
-	char path[64];
+	char path[128];
 	int fd;			/* test's own view of the disk */
 	uint64_t features;
 };
@@ -111,6 +118,7 @@ static void setup_full(struct ctx *c, enum vhk_as_mode mode, bool read_only,
 		.serial = SERIAL,
 		.read_only = read_only,
 		.max_iov = max_iov,
+		.mmap = mmap_cur ? VHK_BLK_MMAP_ON : VHK_BLK_MMAP_OFF,
 	};
 	static const struct vhk_dq_host h = {
 		.complete = h_complete,
@@ -146,7 +154,8 @@ static void setup_full(struct ctx *c, enum vhk_as_mode mode, bool read_only,
 	assert_int_equal(vhk_vq_start(c->vq, &c->m.as, &p), 0);
 
 	/* The disk: a temp file with a recognisable pattern. */
-	snprintf(c->path, sizeof(c->path), "test_blk_disk_XXXXXX");
+	snprintf(c->path, sizeof(c->path), "%s/test_blk_disk_XXXXXX",
+		 disk_dir);
 	c->fd = mkstemp(c->path);
 	assert_true(c->fd >= 0);
 	init = malloc(DISK_SECTORS * 512);
@@ -160,6 +169,7 @@ static void setup_full(struct ctx *c, enum vhk_as_mode mode, bool read_only,
 	o.disk = c->path;
 	assert_int_equal(vhk_blk_open(&c->blk, &o), 0);
 	assert_int_equal(vhk_blk_capacity(c->blk), DISK_SECTORS);
+	assert_int_equal(vhk_blk_mmapped(c->blk), mmap_cur);
 	c->host.vq = c->vq;
 	assert_int_equal(vhk_dq_init(&c->q, c->vq, 0,
 				     vhk_blk_ops.max_iov(c->blk), &h,
@@ -894,7 +904,12 @@ static void test_queue_depth(void **state)
 						(void *)(uintptr_t)(i + 1)), 0);
 	}
 	run(&c, N, lens);
-	assert_true(c.host.kick_laters > 0);
+	/* Memory-mapped: every request completes while it is handled, a
+	 * slot is never short. */
+	if (mmap_all)
+		assert_int_equal(c.host.kick_laters, 0);
+	else
+		assert_true(c.host.kick_laters > 0);
 	for (i = 0; i < N; i++) {
 		assert_int_equal(lens[i], 1);
 		vhk_mockmem_read(&c.m, OFF_STATUS + i, &st, 1);
@@ -1071,6 +1086,117 @@ static void test_config(void **state)
 	teardown_ctx(&c);
 }
 
+static bool tmpfs_dir(const char *dir)
+{
+	struct statfs sf;
+
+	assert_int_equal(statfs(dir, &sf), 0);
+	return (unsigned long)sf.f_type == 0x01021994;	/* TMPFS_MAGIC */
+}
+
+/*
+ * Memory-mapped mode: writes reach the file through the mapping with no
+ * writeback of their own in writeback mode; a writethrough write (the FUA
+ * of virtio-blk, CONFIG_WCE) and a FLUSH wait for one when the file has a
+ * backing store, none on tmpfs.  Run on a file in @dir.
+ */
+static void mmap_sync_in(const char *dir)
+{
+	struct ctx c;
+	uint8_t st, b, w[1024], r[1024];
+	uint64_t syncs;
+	bool backed = !tmpfs_dir(dir);
+
+	disk_dir = dir;
+	mmap_cur = true;
+	setup_ctx(&c, false, false, 0);
+	disk_dir = ".";
+	mmap_cur = mmap_all;
+	assert_true(vhk_blk_mmapped(c.blk));
+	assert_int_equal(c.blk->map_sync, backed);
+	assert_false(vhk_blk_direct(c.blk));
+	syncs = atomic_load(&c.blk->map_syncs);
+	/* Writeback: on the file (shared page cache) at once, no sync. */
+	fill_pattern(w, sizeof(w), 0x31);
+	vhk_mockmem_write(&c.m, OFF_DATA, w, sizeof(w));
+	assert_int_equal(one(&c, VHK_BLK_T_OUT, 7, sizeof(w), false, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_OK);
+	read_disk(&c, 7, r, sizeof(r));
+	assert_memory_equal(r, w, sizeof(r));
+	assert_int_equal(atomic_load(&c.blk->map_syncs), syncs);
+	/* FLUSH: one writeback where there is a backing store. */
+	assert_int_equal(one(&c, VHK_BLK_T_FLUSH, 0, 0, false, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_OK);
+	assert_int_equal(atomic_load(&c.blk->map_syncs), syncs + backed);
+	/* Writethrough (VIRTIO 1.2, 5.2.4): every write is stable when it
+	 * completes. */
+	vhk_set_feature(&c.features, VHK_BLK_F_CONFIG_WCE);
+	assert_int_equal(vhk_blk_ops.set_features(c.blk, c.features), 0);
+	b = 0;
+	assert_int_equal(vhk_blk_ops.set_config(c.blk, 32, &b, 1), 0);
+	fill_pattern(w, sizeof(w), 0x52);
+	vhk_mockmem_write(&c.m, OFF_DATA, w, sizeof(w));
+	assert_int_equal(one(&c, VHK_BLK_T_OUT, 100, sizeof(w), false, &st),
+			 1);
+	assert_int_equal(st, VHK_BLK_S_OK);
+	assert_int_equal(atomic_load(&c.blk->map_syncs), syncs + 2 * backed);
+	read_disk(&c, 100, r, sizeof(r));
+	assert_memory_equal(r, w, sizeof(r));
+	/* And read back through the mapping. */
+	vhk_mockmem_fill(&c.m, OFF_DATA, 0, sizeof(r));
+	assert_int_equal(one(&c, VHK_BLK_T_IN, 100, sizeof(r), true, &st),
+			 sizeof(r) + 1);
+	assert_int_equal(st, VHK_BLK_S_OK);
+	vhk_mockmem_read(&c.m, OFF_DATA, r, sizeof(r));
+	assert_memory_equal(r, w, sizeof(r));
+	teardown_ctx(&c);
+}
+
+static void test_mmap_sync(void **state)
+{
+	(void)state;
+	mmap_sync_in(".");		/* the build tree: a backing store */
+	if (access("/dev/shm", W_OK) == 0)
+		mmap_sync_in("/dev/shm");
+	else
+		fail_msg("no writable /dev/shm for the tmpfs case");
+}
+
+/*
+ * The disk file shrinks under the mapping: the access past its end
+ * (SIGBUS) fails that request, not the daemon; the device leaves the
+ * memory-mapped mode and serves what is left of the file through io_uring.
+ */
+static void test_mmap_shrink(void **state)
+{
+	struct ctx c;
+	uint8_t st, w[512], r[512];
+
+	(void)state;
+	mmap_cur = true;
+	setup_ctx(&c, false, false, 0);
+	mmap_cur = mmap_all;
+	assert_int_equal(ftruncate(c.fd, 64 * 512), 0);
+	assert_int_equal(one(&c, VHK_BLK_T_IN, 200, 512, true, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_IOERR);
+	assert_false(vhk_blk_mmapped(c.blk));
+	/* Before the new end: still served, through the file. */
+	assert_int_equal(one(&c, VHK_BLK_T_IN, 10, 512, true, &st), 513);
+	assert_int_equal(st, VHK_BLK_S_OK);
+	vhk_mockmem_read(&c.m, OFF_DATA, r, sizeof(r));
+	assert_true(r[0] == 11 && r[511] == 11);
+	fill_pattern(w, sizeof(w), 0x17);
+	vhk_mockmem_write(&c.m, OFF_DATA, w, sizeof(w));
+	assert_int_equal(one(&c, VHK_BLK_T_OUT, 20, 512, false, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_OK);
+	read_disk(&c, 20, r, sizeof(r));
+	assert_memory_equal(r, w, sizeof(r));
+	/* Past the new end: IOERR through the file too. */
+	assert_int_equal(one(&c, VHK_BLK_T_IN, 100, 512, true, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_IOERR);
+	teardown_ctx(&c);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -1098,8 +1224,14 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_queue_depth),
 		cmocka_unit_test(test_random_requests),
 		cmocka_unit_test(test_wce),
+		cmocka_unit_test(test_mmap_sync),
+		cmocka_unit_test(test_mmap_shrink),
 	};
 
 	vhk_test_init(argc, argv);
-	return VHK_TEST_RUN("blk", tests);
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--mmap") == 0)
+			mmap_all = true;
+	mmap_cur = mmap_all;
+	return VHK_TEST_RUN(mmap_all ? "blk [memory-mapped]" : "blk", tests);
 }
