@@ -9,6 +9,7 @@
 #
 #   bash bench/blk/blk-modes.sh [--runtime S] [--rounds N]
 #                               [--ref PATH-TO-OLD-vhostkit-blk]
+#                               [--modes "event poll mmap mmap-poll mq"]
 #
 # Without --ref the reference is this build's vhostkit-blk in event mode.
 # Modes (A): event, --poll, --mmap, --mmap --poll, and 2 queues with
@@ -19,12 +20,14 @@ build=${VHK_BUILD_DIR:-$top/build/bench-blk}
 runtime=4
 rounds=4
 ref=
+modes="event poll mmap mmap-poll mq"
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--runtime) runtime=$2; shift 2 ;;
 	--rounds) rounds=$2; shift 2 ;;
 	--ref) ref=$2; shift 2 ;;
-	-h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+	--modes) modes=$2; shift 2 ;;
+	-h|--help) sed -n '2,17p' "$0"; exit 0 ;;
 	*) echo "unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -92,12 +95,18 @@ pair() {	# LABEL QUEUES-A QUEUES-B A-OPTIONS... -- B-OPTIONS...
 }
 refbin=$ref
 echo "A: $daemon   B (reference): $ref"
-pair "event / reference" 1 1 -- 
-pair "poll / reference" 1 1 --poll -- 
-pair "mmap / reference" 1 1 --mmap -- 
-pair "mmap+poll / reference" 1 1 --mmap --poll -- 
-refbin=$daemon
-pair "2 queues -W / 1 queue (this build)" 2 1 --queue-workers -- 
+for m in $modes; do
+	case $m in
+	event) pair "event / reference" 1 1 -- ;;
+	poll) pair "poll / reference" 1 1 --poll -- ;;
+	mmap) pair "mmap / reference" 1 1 --mmap -- ;;
+	mmap-poll) pair "mmap+poll / reference" 1 1 --mmap --poll -- ;;
+	mq) refbin=$daemon
+	    pair "2 queues -W / 1 queue (this build)" 2 1 --queue-workers --
+	    refbin=$ref ;;
+	*) echo "unknown mode $m" >&2; exit 2 ;;
+	esac
+done
 echo
 echo "== summary (A: iops cpu_us_per_io vs B: iops cpu_us_per_io => ratios)"
 for l in "${summary[@]}"; do echo "$l"; done

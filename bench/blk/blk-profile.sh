@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # bench/blk/blk-profile.sh - where a 4k request's time goes in vhostkit-blk:
-# instructions per request (callgrind, user space) by stage, and system
-# calls per request (strace -c), with vhostkit's userspace driver doing 4k
+# instructions per request (callgrind, user space) by stage, system calls,
+# context switches and CPU time per request at full speed (perf stat with
+# the raw_syscalls tracepoint), and which system calls (strace -c), with vhostkit's userspace driver doing 4k
 # random reads at queue depth 32 on one queue, on a RAM-backed disk.
 #
 #   bash bench/blk/blk-profile.sh [--runtime S] [-- DAEMON-OPTIONS...]
@@ -27,8 +28,8 @@ while [ $# -gt 0 ]; do
 	*) echo "unknown argument $1" >&2; exit 2 ;;
 	esac
 done
-for t in valgrind strace callgrind_annotate; do
-	command -v $t >/dev/null || { echo "needs $t (apt-get install valgrind strace)" >&2; exit 1; }
+for t in valgrind strace callgrind_annotate perf; do
+	command -v $t >/dev/null || { echo "needs $t (apt-get install valgrind strace linux-perf)" >&2; exit 1; }
 done
 if [ ! -x "$build/tools/vhostkit" ] || [ ! -x "$build/tools/vhostkit-blk" ]; then
 	[ -f "$build/build.ninja" ] ||
@@ -117,15 +118,49 @@ for label, fn in stages:
               f'  ({fn}, {n / reqs:.3f} calls/request)')
 PY
 
-echo "== strace -c: vhostkit-blk $*"
+echo "== perf stat at full speed: vhostkit-blk $*"
 "$daemon" --socket-path "$dir/st.sock" --disk "$dir/disk.img" \
 	--num-queues 1 "$@" >"$dir/st.log" 2>&1 &
 pid=$!
 wait_sock "$dir/st.sock"
+# The bench's warm-up second, then a window inside its measured run.
+( sleep 1.5; perf stat -x, -o "$dir/perf.txt" \
+	-e raw_syscalls:sys_enter,context-switches,task-clock -p "$pid" \
+	-- sleep "$((runtime - 1))" ) 2>/dev/null &
+ppid=$!
+res=$(bench "$dir/st.sock")
+wait "$ppid" || true
+echo "$res"
+iops=$(echo "$res" | sed -n 's/.*iops=\([0-9]*\).*/\1/p')
+if [ -s "$dir/perf.txt" ] && grep -q sys_enter "$dir/perf.txt"; then
+	python3 - "$dir/perf.txt" "$iops" "$((runtime - 1))" <<'PY'
+import sys
+reqs = float(sys.argv[2]) * float(sys.argv[3])
+print(f'requests in the window (IOPS x {sys.argv[3]} s): {reqs:.0f}')
+for line in open(sys.argv[1]):
+    f = line.strip().split(',')
+    if len(f) < 3 or not f[0].replace('.', '').isdigit():
+        continue
+    v = float(f[0])
+    if 'task-clock' in f[2]:
+        print(f'  CPU (task-clock)      {v * 1000 / reqs:7.3f} us per request')
+    else:
+        print(f'  {f[2]:20s}  {v / reqs:7.3f} per request')
+PY
+else
+	echo "  (perf stat unavailable: no tracepoint access)"
+fi
+kill -TERM "$pid"; wait "$pid" || true; pid=
+
+echo "== strace -c (slowed down: batches are larger than at full speed): vhostkit-blk $*"
+"$daemon" --socket-path "$dir/st2.sock" --disk "$dir/disk.img" \
+	--num-queues 1 "$@" >"$dir/st2.log" 2>&1 &
+pid=$!
+wait_sock "$dir/st2.sock"
 strace -f -c -o "$dir/strace.txt" -p "$pid" 2>/dev/null &
 spid=$!
 sleep 1
-res=$(bench "$dir/st.sock")
+res=$(bench "$dir/st2.sock")
 echo "$res"
 kill -INT "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true
 kill -TERM "$pid"; wait "$pid" || true; pid=
@@ -137,7 +172,8 @@ reqs = float(sys.argv[2]) * (float(sys.argv[3]) + 1.0)
 print(f'requests (approx., under strace): {reqs:.0f}')
 for line in open(sys.argv[1]):
     f = line.split()
-    if len(f) >= 5 and f[0][0].isdigit() and f[-1] not in ('total',):
+    if len(f) >= 5 and f[0][0].isdigit() and f[-1] != 'total':
         calls = int(f[3])
-        print(f'  {f[-1]:20s} {calls / reqs:7.3f} per request')
+        if calls / reqs >= 0.001:
+            print(f'  {f[-1]:20s} {calls / reqs:7.3f} per request')
 PY

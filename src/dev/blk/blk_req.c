@@ -624,9 +624,35 @@ int vhk_blk_queue_chain(struct blk_queue *q, struct vhk_chain *c)
 	return VHK_CHAIN_TAKEN;
 }
 
+static void reap_cqes(struct blk_queue *q);
+
+/*
+ * End of a batch: one io_uring_enter for every SQE the batch prepared.
+ * Reads and writes the page cache can serve (a RAM-backed file) are done
+ * inside that call, so their completions are reaped right away and go
+ * out with this batch's one flush + call, instead of a second wake-up
+ * through the eventfd (epoll, eventfd read, second call).  The eventfd is
+ * off during the submit, so those completions do not signal it; after it
+ * is on again the CQ is looked at once more (a CQE posted between the
+ * first look and turning it on signalled nobody).
+ */
 void vhk_blk_queue_batch_end(struct blk_queue *q)
 {
-	submit(q);
+	if (q->unsubmitted) {
+		bool toggled = io_uring_cq_eventfd_toggle(&q->ring,
+							  false) == 0;
+
+		submit(q);
+		reap_cqes(q);
+		if (toggled)
+			io_uring_cq_eventfd_toggle(&q->ring, true);
+		reap_cqes(q);
+		submit(q);	/* the rest of short transfers */
+	}
+	if (q->starved && q->free) {
+		q->starved = false;
+		vhk_dq_kick_later(q->dq);
+	}
 	q->pushed = 0;	/* the framework completes the batch */
 }
 
