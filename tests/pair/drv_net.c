@@ -19,6 +19,8 @@
 #include <cmocka.h>
 
 #include "drv_util.h"
+#include "vhostkit/drv_ring.h"
+#include "vhostkit/net.h"
 #include "vhostkit/net_driver.h"
 
 static const char *net_bin;
@@ -31,15 +33,17 @@ struct nd {
 
 struct daemon {
 	struct drv_proc proc;
-	char a[200], b[200];
+	char a[200], b[200], ctl[200];
 };
 
 static void daemon_start(struct daemon *dm, const char *tag, unsigned int mtu)
 {
 	char pa[300], pb[300];
-	char *argv[] = { (char *)net_bin, "--port", pa, "--port", pb, NULL };
+	char *argv[] = { (char *)net_bin, "--port", pa, "--port", pb,
+			 "--control", dm->ctl, NULL };
 
 	memset(dm, 0, sizeof(*dm));
+	snprintf(dm->ctl, sizeof(dm->ctl), "%s/%s.ctl", drv_tmpdir(), tag);
 	snprintf(dm->a, sizeof(dm->a), "%s/%s-a.sock", drv_tmpdir(), tag);
 	snprintf(dm->b, sizeof(dm->b), "%s/%s-b.sock", drv_tmpdir(), tag);
 	snprintf(pa, sizeof(pa), "socket=%s,mac=02:00:00:00:0a:01,mtu=%u",
@@ -49,6 +53,34 @@ static void daemon_start(struct daemon *dm, const char *tag, unsigned int mtu)
 	assert_int_equal(drv_spawn(&dm->proc, argv), 0);
 	assert_int_equal(drv_wait_path(dm->a, 10000), 0);
 	assert_int_equal(drv_wait_path(dm->b, 10000), 0);
+	assert_int_equal(drv_wait_path(dm->ctl, 10000), 0);
+}
+
+/* Counter @key of port @port from the daemon's control socket. */
+static long long port_counter(struct daemon *dm, const char *port,
+			      const char *key)
+{
+	char *text = NULL, *line, *save = NULL, want[64];
+	size_t len = 0;
+	long long v = -1;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_non_null(f);
+	assert_int_equal(vhk_net_ctl_query(dm->ctl, "stats", f), 0);
+	fclose(f);
+	snprintf(want, sizeof(want), "port %s ", port);
+	for (line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *k;
+
+		if (strncmp(line, want, strlen(want)))
+			continue;
+		k = strstr(line, key);
+		if (k && k[strlen(key)] == '=')
+			v = atoll(k + strlen(key) + 1);
+	}
+	free(text);
+	return v;
 }
 
 static void daemon_stop(struct daemon *dm)
@@ -300,6 +332,123 @@ static void limits(void **state)
 	daemon_stop(&dm);
 }
 
+/*
+ * Hostile receive buffers from the guest's side (VIRTIO 1.2, 5.1.6.3.1:
+ * every receive buffer holds at least a header): a 4-byte and a
+ * device-readable buffer ahead of a good one.  The device gives each bad
+ * one back empty with a counter and delivers the frame into the good one;
+ * nothing is written outside the good buffer.  With @zero_len, the first
+ * buffer is a zero-length descriptor instead: the ring layer refuses such
+ * a chain as a protocol violation, the device is marked broken (nothing
+ * is used), and the next front-end on the same port works.
+ */
+static void hostile_rx(bool zero_len)
+{
+	const struct open_opts o = { .dma = DRV_DIRECT, .mrg = true };
+	const uint32_t lens[4] = { zero_len ? 0 : 4, 4, 2048, 2048 };
+	static const bool wr[4] = { true, true, false, true };
+	static uint8_t f[200];
+	struct vhk_fe_config cfg;
+	struct vhk_drv_vq *rxq;
+	struct daemon dm;
+	struct nd a;
+	struct vhk_fe *fe;
+	uint8_t *buf[4];
+	uint64_t addr[4];
+	bool seen[4] = { false };
+	struct vhk_net_hdr h;
+	int k, got = 0;
+
+	daemon_start(&dm, zero_len ? "zero-rx" : "hostile-rx", 1500);
+	nd_open(&a, dm.a, &o);
+	vhk_fe_config_init(&cfg, dm.b);
+	cfg.driver_features = vhk_net_drv_features(false, true);
+	cfg.num_queues = 2;
+	cfg.type_queues = 2;
+	cfg.queue_num_pairs = true;
+	assert_int_equal(vhk_fe_connect(&fe, &cfg), 0);
+	assert_int_equal(vhk_fe_start(fe), 0);
+	rxq = vhk_fe_queue(fe, 0);
+	for (k = 0; k < 4; k++) {
+		struct vhk_drv_seg seg;
+
+		buf[k] = vhk_fe_alloc(fe, 4096);
+		assert_non_null(buf[k]);
+		memset(buf[k], 0xee, 4096);
+		assert_int_equal(vhk_fe_dma_map(fe, buf[k], 4096,
+						wr[k] ? VHK_DMA_FROM_DEVICE :
+						VHK_DMA_TO_DEVICE, &addr[k]), 0);
+		seg = (struct vhk_drv_seg){ addr[k], lens[k], wr[k] };
+		assert_int_equal(vhk_drv_vq_add(rxq, &seg, 1,
+						(void *)(uintptr_t)(k + 1)), 0);
+	}
+	vhk_drv_vq_publish(rxq);
+	assert_int_equal(vhk_fe_kick(fe, 0), 0);
+	/* a broadcast from A reaches B's port */
+	send_all(&a, f, frame(f, 100, (const uint8_t *)"\xff\xff\xff\xff"
+			      "\xff\xff", a.mac, 1));
+	assert_int_equal(vhk_net_drv_flush(a.d), 0);
+	for (int t = 0; t < (zero_len ? 50 : 500) && got < 4; t++) {
+		void *tok;
+		uint32_t len;
+		int r = vhk_drv_vq_get_used(rxq, &tok, &len);
+
+		assert_true(r >= 0);
+		if (r == 0) {
+			usleep(10000);
+			continue;
+		}
+		k = (int)(uintptr_t)tok - 1;
+		assert_true(k >= 0 && k < 4 && !seen[k]);
+		seen[k] = true;
+		got++;
+		if (k < 3) {
+			assert_int_equal(len, 0);
+		} else {
+			assert_int_equal(len, sizeof(h) + 100);
+			memcpy(&h, buf[3], sizeof(h));
+			assert_int_equal(vhk_le16_get(h.num_buffers), 1);
+			assert_memory_equal(buf[3] + sizeof(h), f, 100);
+			assert_int_equal(buf[3][sizeof(h) + 100], 0xee);
+		}
+	}
+	if (zero_len) {
+		struct nd b;
+
+		assert_int_equal(got, 0);	/* broken: nothing used */
+		vhk_fe_close(fe);
+		nd_open(&b, dm.b, &o);		/* a new front-end: served */
+		exchange(&a, &b, 20, std_sizes, 7);
+		nd_close(&b);
+		nd_close(&a);
+		daemon_stop(&dm);
+		return;
+	}
+	assert_int_equal(got, 4);
+	/* nothing written into the bad buffers */
+	for (k = 0; k < 3; k++)
+		for (int i = 0; i < 4096; i++)
+			if (buf[k][i] != 0xee)
+				fail_msg("bad buffer %d written at %d", k, i);
+	assert_int_equal(port_counter(&dm, "vu1", "drop_rx_bad_buf"), 3);
+	vhk_fe_stop(fe);
+	vhk_fe_close(fe);
+	nd_close(&a);
+	daemon_stop(&dm);
+}
+
+static void hostile_rx_buffers(void **state)
+{
+	(void)state;
+	hostile_rx(false);
+}
+
+static void zero_length_rx_buffer(void **state)
+{
+	(void)state;
+	hostile_rx(true);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -316,6 +465,8 @@ int main(void)
 		cmocka_unit_test(jumbo_mrg_packed),
 		cmocka_unit_test(jumbo_nomrg),
 		cmocka_unit_test(limits),
+		cmocka_unit_test(hostile_rx_buffers),
+		cmocka_unit_test(zero_length_rx_buffer),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
