@@ -449,6 +449,103 @@ static void zero_length_rx_buffer(void **state)
 	hostile_rx(true);
 }
 
+/*
+ * Hostile transmit chains through the daemon (VIRTIO 1.2, 5.1.6.2), posted
+ * by hand on port A's transmit queue: a chain shorter than the header, a
+ * header whose num_buffers lies (ignored on transmit: the frame is
+ * delivered), GSO with gso_size 0 (and not negotiated), a checksum start
+ * past the frame, a frame over the MTU.  Each bad one is dropped with its
+ * counter, the good one reaches B once, and the port keeps working.
+ */
+static void hostile_tx(void **state)
+{
+	const struct open_opts o = { .dma = DRV_DIRECT, .mrg = true };
+	static uint8_t g[2048];
+	struct vhk_fe_config cfg;
+	struct vhk_drv_vq *txq;
+	struct vhk_net_hdr h;
+	struct daemon dm;
+	struct nd b;
+	struct vhk_fe *fe;
+	uint8_t *buf;
+	uint64_t addr;
+	uint8_t src[6] = { 0x02, 0, 0, 0, 0x0a, 0x99 };
+	int k, ret;
+	struct { uint32_t len; uint8_t flags, gso; uint16_t gso_size,
+		 csum_start, nb; } c[5] = {
+		{ 6, 0, 0, 0, 0, 0 },				/* short */
+		{ 100, 0, 0, 0, 0, 0xffff },			/* good */
+		{ 100, 0, VHK_NET_HDR_GSO_TCPV4, 0, 0, 0 },	/* bad gso */
+		{ 100, VHK_NET_HDR_F_NEEDS_CSUM, 0, 0, 99, 0 },	/* bad csum */
+		{ 1600, 0, 0, 0, 0, 0 },			/* too big */
+	};
+
+	(void)state;
+	daemon_start(&dm, "hostile-tx", 1500);
+	nd_open(&b, dm.b, &o);
+	vhk_fe_config_init(&cfg, dm.a);
+	cfg.driver_features = vhk_net_drv_features(false, true);
+	cfg.num_queues = 2;
+	cfg.type_queues = 2;
+	cfg.queue_num_pairs = true;
+	assert_int_equal(vhk_fe_connect(&fe, &cfg), 0);
+	assert_int_equal(vhk_fe_start(fe), 0);
+	txq = vhk_fe_queue(fe, 1);
+	buf = vhk_fe_alloc(fe, 5 * 2048);
+	assert_non_null(buf);
+	for (k = 0; k < 5; k++) {
+		uint8_t *p = buf + k * 2048;
+		struct vhk_drv_seg seg;
+
+		memset(&h, 0, sizeof(h));
+		h.flags = c[k].flags;
+		h.gso_type = c[k].gso;
+		h.gso_size = vhk_le16_make(c[k].gso_size);
+		h.csum_start = vhk_le16_make(c[k].csum_start);
+		h.csum_offset = vhk_le16_make(16);
+		h.num_buffers = vhk_le16_make(c[k].nb);
+		memcpy(p, &h, sizeof(h));
+		if (c[k].len > sizeof(h))
+			frame(p + sizeof(h), c[k].len - sizeof(h), b.mac, src,
+			      (uint32_t)k);
+		assert_int_equal(vhk_fe_dma_map(fe, p, 2048, VHK_DMA_TO_DEVICE,
+						&addr), 0);
+		seg = (struct vhk_drv_seg){ addr, c[k].len, false };
+		assert_int_equal(vhk_drv_vq_add(txq, &seg, 1,
+						(void *)(uintptr_t)(k + 1)), 0);
+	}
+	vhk_drv_vq_publish(txq);
+	assert_int_equal(vhk_fe_kick(fe, 1), 0);
+	ret = vhk_net_drv_recv(b.d, &h, g, sizeof(g), 5000);
+	assert_int_equal(ret, 100 - (int)sizeof(h));
+	assert_int_equal(g[14], 1);			/* the good one */
+	assert_int_equal(vhk_le16_get(h.num_buffers), 1);
+	assert_int_equal(vhk_net_drv_recv(b.d, NULL, g, sizeof(g), 300),
+			 -ETIMEDOUT);
+	/* every chain completed, drops counted on A's port */
+	for (k = 0; k < 5; k++) {
+		void *tok;
+		uint32_t len;
+		int r = 0;
+
+		for (int t = 0; t < 200 && r == 0; t++) {
+			r = vhk_drv_vq_get_used(txq, &tok, &len);
+			if (r == 0)
+				usleep(5000);
+		}
+		assert_int_equal(r, 1);
+	}
+	assert_int_equal(port_counter(&dm, "vu0", "drop_hdr_short"), 1);
+	assert_int_equal(port_counter(&dm, "vu0", "drop_bad_gso"), 1);
+	assert_int_equal(port_counter(&dm, "vu0", "drop_bad_csum"), 1);
+	assert_int_equal(port_counter(&dm, "vu0", "drop_too_big"), 1);
+	assert_int_equal(port_counter(&dm, "vu0", "in_packets"), 1);
+	vhk_fe_stop(fe);
+	vhk_fe_close(fe);
+	nd_close(&b);
+	daemon_stop(&dm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -467,6 +564,7 @@ int main(void)
 		cmocka_unit_test(limits),
 		cmocka_unit_test(hostile_rx_buffers),
 		cmocka_unit_test(zero_length_rx_buffer),
+		cmocka_unit_test(hostile_tx),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
