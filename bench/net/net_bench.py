@@ -33,18 +33,19 @@ VHK_BUILD_DIR names a build with tools/vhostkit-net.
 
 import argparse
 import os
-import re
 import shutil
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(TOP, 'tests', 'peers'))
+from testpmd import Testpmd, TestpmdError  # noqa: E402
 HZ = os.sysconf('SC_CLK_TCK')
 
 
@@ -80,66 +81,6 @@ def testpmd_path():
     if not tp:
         raise Fail('dpdk-testpmd not found after installing dpdk')
     return tp
-
-
-class Testpmd:
-    """An interactive dpdk-testpmd driven through its prompt."""
-
-    def __init__(self, argv, name):
-        self.name = name
-        self.out = []
-        self.cond = threading.Condition()
-        self.p = subprocess.Popen(['stdbuf', '-oL'] + argv,
-                                  stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True,
-                                  bufsize=1)
-        threading.Thread(target=self._reader, daemon=True).start()
-
-    def _reader(self):
-        for line in self.p.stdout:
-            with self.cond:
-                self.out.append(line.rstrip('\n'))
-                self.cond.notify_all()
-
-    def wait_for(self, pat, timeout, start=0):
-        rx = re.compile(pat)
-        end = time.time() + timeout
-        with self.cond:
-            while True:
-                for i in range(start, len(self.out)):
-                    if rx.search(self.out[i]):
-                        return i
-                left = end - time.time()
-                if left <= 0 or self.p.poll() is not None:
-                    raise Fail('%s: no "%s" within %d s; last: %s' % (
-                        self.name, pat, timeout, ' | '.join(self.out[-6:])))
-                self.cond.wait(left)
-
-    def cmd(self, c):
-        self.p.stdin.write(c + '\n')
-        self.p.stdin.flush()
-
-    def rx_packets(self):
-        """RX-packets of ports 0 and 1 (show port stats)."""
-        res = []
-        for port in (0, 1):
-            mark = len(self.out)
-            self.cmd('show port stats %d' % port)
-            i = self.wait_for(r'RX-packets:', 20, mark)
-            res.append(int(re.search(r'RX-packets:\s*(\d+)',
-                                     self.out[i]).group(1)))
-        return sum(res)
-
-    def stop(self):
-        if self.p.poll() is None:
-            try:
-                self.cmd('stop')
-                self.cmd('quit')
-                self.p.wait(timeout=20)
-            except (OSError, subprocess.TimeoutExpired):
-                self.p.kill()
-                self.p.wait()
 
 
 def cpu_ticks(pid):
@@ -186,8 +127,7 @@ class Backend:
             self.tp = Testpmd(argv, 'dpdk back-end')
             self.p = self.tp.p
             self.pid = self.p.pid
-            self.tp.wait_for(r'^Done$', 120,
-                             self.tp.wait_for(r'Checking link', 120))
+            self.tp.wait_ready()
             self.tp.cmd('start')
         for s in self.socks:
             wait_socket(s, self.p)
@@ -197,7 +137,7 @@ class Backend:
 
     def stop(self):
         if self.tp:
-            self.tp.stop()
+            self.tp.quit()
         elif self.p.poll() is None:
             self.p.send_signal(signal.SIGTERM)
             try:
@@ -219,8 +159,7 @@ def one_run(kind, size, a, daemon, testpmd, d, n):
         argv += ['--', '-i', '--total-num-mbufs=32768',
                  '--forward-mode=%s' % a.gen_fwd, '--nb-cores=1']
         gen = Testpmd(argv, 'generator')
-        # the prompt has no newline: "Done" ends the link check before it
-        gen.wait_for(r'^Done$', 120, gen.wait_for(r'Checking link', 120))
+        gen.wait_ready()
         if size != 64:
             gen.cmd('set txpkts %d' % size)
         gen.cmd('start tx_first 64')
@@ -239,7 +178,7 @@ def one_run(kind, size, a, daemon, testpmd, d, n):
         return pkts / secs, cpu / pkts
     finally:
         if gen:
-            gen.stop()
+            gen.quit()
         be.stop()
 
 
@@ -305,6 +244,6 @@ def main():
 if __name__ == '__main__':
     try:
         sys.exit(main())
-    except Fail as e:
+    except (Fail, TestpmdError) as e:
         print('net_bench: %s' % e, file=sys.stderr)
         sys.exit(1)

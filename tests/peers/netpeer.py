@@ -34,6 +34,7 @@ import time
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from testpmd import Testpmd, TestpmdError  # noqa: E402
 SKIP = 77
 HOST_IP, GUEST_IP = '10.77.0.1', '10.77.0.2'
 PEER_MAC = '02:00:00:00:00:02'
@@ -177,66 +178,26 @@ def check_bad_drops(st, port, allow=()):
 
 # ---- dpdk
 
-class Testpmd:
-    def __init__(self, rig, vdev_extra, queues, sock=None):
-        self.rig = rig
-        self.out = []
-        self.cond = threading.Condition()
-        # line-buffered: the replies are parsed as they come
-        cmd = ['stdbuf', '-oL', shutil.which('dpdk-testpmd'), '-l', '0,1',
-               '--no-huge',
-               '-m', '1024', '--no-pci', '--file-prefix',
-               'vhknet%d' % os.getpid(), '--vdev',
-               'net_virtio_user0,path=%s,queues=%d,mac=%s%s' % (
-                   sock or rig.sock, queues, PEER_MAC, vdev_extra),
-               '--', '-i', '--total-num-mbufs=32768',
-               '--rxq=%d' % queues, '--txq=%d' % queues]
-        say('testpmd: ' + ' '.join(cmd[1:]))
-        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True,
-                                  bufsize=1)
-        rig.procs.append(self.p)
-        threading.Thread(target=self._reader, daemon=True).start()
-
-    def _reader(self):
-        for line in self.p.stdout:
-            with self.cond:
-                self.out.append(line.rstrip('\n'))
-                self.cond.notify_all()
-
-    def wait_for(self, pat, timeout=60, start=0):
-        rx = re.compile(pat)
-        end = time.time() + timeout
-        with self.cond:
-            while True:
-                for i in range(start, len(self.out)):
-                    if rx.search(self.out[i]):
-                        return i
-                left = end - time.time()
-                if left <= 0 or self.p.poll() is not None:
-                    raise Fail('testpmd: no "%s" within %d s; last: %s' % (
-                        pat, timeout, ' | '.join(self.out[-8:])))
-                self.cond.wait(left)
-
-    def cmd(self, c):
-        self.p.stdin.write(c + '\n')
-        self.p.stdin.flush()
-
-    def fwd_stats(self, mark):
-        """RX/TX totals of the accumulated block after @mark."""
-        i = self.wait_for(r'Accumulated forward statistics', 60, mark)
-        j = self.wait_for(r'TX-packets:', 10, i)
-        rx = int(re.search(r'RX-packets:\s*(\d+)', self.out[j - 1]).group(1))
-        tx = int(re.search(r'TX-packets:\s*(\d+)', self.out[j]).group(1))
-        return rx, tx, j + 1
+def start_testpmd(rig, vdev_extra, queues, sock=None):
+    """dpdk-testpmd, interactive, one virtio-user port on @sock."""
+    cmd = [shutil.which('dpdk-testpmd'), '-l', '0,1', '--no-huge',
+           '-m', '1024', '--no-pci', '--file-prefix',
+           'vhknet%d' % os.getpid(), '--vdev',
+           'net_virtio_user0,path=%s,queues=%d,mac=%s%s' % (
+               sock or rig.sock, queues, PEER_MAC, vdev_extra),
+           '--', '-i', '--total-num-mbufs=32768',
+           '--rxq=%d' % queues, '--txq=%d' % queues]
+    say('testpmd: ' + ' '.join(cmd))
+    tp = Testpmd(cmd)
+    rig.procs.append(tp.p)
+    return tp
 
 
 def scenario_dpdk(a, rig):
     if not shutil.which('dpdk-testpmd'):
         raise Fail('dpdk-testpmd not installed (package dpdk)')
     rig.start(',queues=%d' % a.queues)
-    tp = Testpmd(rig, a.vdev_extra, a.queues)
+    tp = start_testpmd(rig, a.vdev_extra, a.queues)
     tp.wait_for(r'testpmd>|Port 0: ', 120)
     # the static neighbour: the namespace sends straight to testpmd's MAC
     rig.nsexec(['ip', 'neigh', 'add', GUEST_IP, 'lladdr', PEER_MAC, 'dev',
@@ -512,7 +473,7 @@ def scenario_guest_dpdk(a, rig):
     q, marks, ready = start_guest(a, rig, 'guest-dpdk.sh',
                                   'VHK_PEER_IP=%s\nVHK_PEER_MAC=%s\n' % (
                                       PEER_IP, PEER_MAC))
-    tp = Testpmd(rig, '', 1, sock=rig.sock1)
+    tp = start_testpmd(rig, '', 1, sock=rig.sock1)
     tp.wait_for(r'testpmd>|Port 0: ', 120)
     mark = len(tp.out)
     tp.cmd('set fwd rxonly')
@@ -609,7 +570,7 @@ def main():
     try:
         errs = {'dpdk': scenario_dpdk, 'guest': scenario_guest,
                 'guest-dpdk': scenario_guest_dpdk}[a.scenario](a, rig)
-    except Fail as e:
+    except (Fail, TestpmdError) as e:
         errs = [str(e)]
     except subprocess.TimeoutExpired as e:
         errs = ['timeout: %s' % e]
