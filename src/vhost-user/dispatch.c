@@ -169,15 +169,20 @@ static int set_features(struct vhk_backend *be, uint64_t f)
 	be->acked_features = f;
 	be->features_set = true;
 	if (__atomic_load_n(&be->as.log_on, __ATOMIC_RELAXED) !=
-	    (vhk_has_feature(f, VHK_F_LOG_ALL) && be->as.log)) {
+	    (vhk_has_feature(f, VHK_F_LOG_ALL) && be->as.log &&
+	     !be->log_dropped)) {
 		be_workers_pause(be);
 		__atomic_store_n(&be->as.log_on,
 				 vhk_has_feature(f, VHK_F_LOG_ALL) &&
-				 be->as.log, __ATOMIC_RELAXED);
+				 be->as.log && !be->log_dropped,
+				 __ATOMIC_RELAXED);
 		be_workers_resume(be);
 		vhk_log(VHK_LOG_INFO, be->name, "dirty logging %s",
 			be->as.log_on ? "on" : "off");
 	}
+	if (be->log_dropped && vhk_has_feature(f, VHK_F_LOG_ALL))
+		vhk_log(VHK_LOG_WARN, be->name,
+			"dirty logging DROPPED (VHOSTKIT_TEST_NO_DIRTY_LOG is set): migration will corrupt guest memory");
 	/* vhost-user spec, "Ring states": without PROTOCOL_FEATURES the
 	 * ring starts directly in the enabled state.  With it, SET_FEATURES
 	 * never disables a ring (e.g. toggling LOG_ALL). */
@@ -507,8 +512,8 @@ static int h_set_log_base(struct vhk_backend *be, struct be_msg_ctx *ctx)
 		be->as.log_size = l->mmap_size;
 		__atomic_store_n(&be->as.log_on,
 				 vhk_has_feature(be->acked_features,
-						 VHK_F_LOG_ALL),
-				 __ATOMIC_RELAXED);
+						 VHK_F_LOG_ALL) &&
+				 !be->log_dropped, __ATOMIC_RELAXED);
 		be_workers_resume(be);
 	}
 	vhk_log(VHK_LOG_INFO, be->name,

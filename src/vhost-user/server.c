@@ -192,6 +192,9 @@ int vhk_backend_new(struct vhk_backend **out,
 		be->cfg.miss_timeout_ms = 2000;
 	be->cfg.socket_path = be->socket_path;
 	be->cfg.name = be->name;
+	/* Test knob (docs/peer-tests.md, migration): offer LOG_ALL but mark
+	 * nothing, so a migration test can prove it notices a missing log. */
+	be->log_dropped = getenv("VHOSTKIT_TEST_NO_DIRTY_LOG") != NULL;
 	for (unsigned int i = 0; i < BE_MAX_WATCHES; i++) {
 		be->watches[i].fd = -1;
 		be->watches[i].queue = -1;

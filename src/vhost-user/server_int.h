@@ -112,6 +112,7 @@ struct vhk_backend {
 	void *log_base;				/* SET_LOG_BASE mapping */
 	size_t log_len;
 	struct vhk_mem_fault log_fault;
+	bool log_dropped;	/* VHOSTKIT_TEST_NO_DIRTY_LOG: negative control */
 	uint16_t inflight_nq;
 	uint16_t inflight_qsize;
 
