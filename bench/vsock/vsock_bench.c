@@ -590,6 +590,11 @@ static int open_driver(const struct vsb_opts *o, struct vhk_fe **fe,
 	return ret;
 }
 
+static bool want(const struct vsb_opts *o, const char *what)
+{
+	return !o->only || !strcmp(o->only, what);
+}
+
 int vsb_run(const struct vsb_opts *oin)
 {
 	static const unsigned int sizes[] = { 64, 4096, 65536 };
@@ -624,6 +629,8 @@ int vsb_run(const struct vsb_opts *oin)
 		"write", "vsock MB/s", "pair MB/s", "ratio", "vsock CPU/GiB",
 		"pair CPU/GiB");
 	for (int dir = 0; dir < 2 && !ret; dir++) {
+		if (!want(&o, dir == 0 ? "h2g" : "g2h"))
+			continue;
 		for (unsigned int i = 0; i < 3 && !ret; i++) {
 			struct result v = { 0, 0 }, p = { 0, 0 };
 
@@ -642,19 +649,19 @@ int vsb_run(const struct vsb_opts *oin)
 				v.cpu_per_gib, p.cpu_per_gib);
 		}
 	}
-	if (!ret)
+	if (!ret && want(&o, "rtt"))
 		ret = vsock_rtt(d, &o, &rtt_v);
-	if (!ret)
+	if (!ret && want(&o, "rtt"))
 		ret = pair_rtt(&o, &rtt_p);
-	if (!ret)
+	if (!ret && want(&o, "rtt"))
 		fprintf(out, "1-byte round trip (median of %u): vsock %.1f us, "
 			"pair %.1f us, ratio %.2fx\n", o.rtt_count, rtt_v / 1e3,
 			rtt_p / 1e3, (double)rtt_v / (double)rtt_p);
-	if (!ret)
+	if (!ret && want(&o, "conn"))
 		ret = vsock_conn_rate(d, &o, &cr_v);
-	if (!ret)
+	if (!ret && want(&o, "conn"))
 		ret = unix_conn_rate(&o, &cr_u);
-	if (!ret)
+	if (!ret && want(&o, "conn"))
 		fprintf(out, "connections/s (connect + close, %u): vsock %.0f, "
 			"Unix %.0f\n", o.conns, cr_v, cr_u);
 	if (ret)

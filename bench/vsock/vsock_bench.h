@@ -24,6 +24,7 @@ struct vsb_opts {
 	unsigned int conns;	/* connections for conn/s; 0 = 500 */
 	unsigned int rx_buf;	/* rx buffer bytes; 0 = 4096 (as Linux) */
 	bool busy_poll;
+	const char *only;	/* "h2g", "g2h", "rtt" or "conn"; NULL = all */
 	FILE *out;
 };
 

@@ -135,9 +135,9 @@ void vsock_rx_drop_spare(struct vhk_vsock *vs)
 	vs->have_spare = false;
 }
 
-/* Write header @p at the start of @ch and publish @ch with its payload. */
-static void rx_publish(struct vhk_vsock *vs, struct vhk_chain *ch,
-		       const struct vsock_pkt *p)
+/* Write header @p at the start of @ch and push @ch with its payload. */
+static void chain_publish(struct vhk_vsock *vs, struct vhk_chain *ch,
+			  const struct vsock_pkt *p)
 {
 	struct vhk_vsock_hdr h;
 	struct vhk_iter w;
@@ -147,9 +147,16 @@ static void rx_publish(struct vhk_vsock *vs, struct vhk_chain *ch,
 	(void)vhk_iter_write(&w, &h, sizeof(h));
 	(void)vhk_vq_push(vs->vq[VHK_VSOCK_VQ_RX], ch,
 			  VHK_VSOCK_HDR_SIZE + p->len);
-	vs->have_spare = false;
 	vs->st.rx_packets++;
 	vs->st.rx_bytes += p->len;
+}
+
+/* The same for the spare chain. */
+static void rx_publish(struct vhk_vsock *vs, struct vhk_chain *ch,
+		       const struct vsock_pkt *p)
+{
+	chain_publish(vs, ch, p);
+	vs->have_spare = false;
 }
 
 static void conn_hdr(struct vhk_vsock *vs, struct vsock_conn *c,
@@ -219,15 +226,115 @@ static void host_ended(struct vhk_vsock *vs, struct vsock_conn *c, bool hup)
 	vsock_host_update_events(vs, c);
 }
 
-/* Host data for stream connection @c into @ch. */
+/*
+ * More rx chains after the spare for one readv, while the credit covers
+ * more payload than the chains popped so far hold (@room).  Only simple
+ * chains join (device-writable, room for a header and payload, at most
+ * VSOCK_BATCH_IOV segments); anything else is left on the ring (nothing
+ * consumed, or given back) for rx_get() to judge on its own turn.
+ * Returns how many were popped into vs->batch.
+ */
+static unsigned int rx_gather(struct vhk_vsock *vs, uint64_t room,
+			      uint32_t want)
+{
+	struct vhk_vq *vq = vs->vq[VHK_VSOCK_VQ_RX];
+	unsigned int n = 0;
+
+	while (n < VSOCK_RX_BATCH && room < want) {
+		struct vhk_chain *b = &vs->batch[n];
+
+		memset(b, 0, sizeof(*b));
+		b->iov = vs->batch_iov + (size_t)n * VSOCK_BATCH_IOV;
+		b->iov_cap = VSOCK_BATCH_IOV;
+		if (vhk_vq_pop(vq, b) != 1)
+			break;
+		if (b->nread || b->write_bytes <= VHK_VSOCK_HDR_SIZE) {
+			(void)vhk_vq_unpop(vq, b);
+			break;
+		}
+		room += chain_room(b);
+		n++;
+	}
+	return n;
+}
+
+/* Give back batch chains @from.. (newest first: vhk_vq_unpop()). */
+static void rx_ungather(struct vhk_vsock *vs, unsigned int from,
+			unsigned int n)
+{
+	while (n > from)
+		(void)vhk_vq_unpop(vs->vq[VHK_VSOCK_VQ_RX], &vs->batch[--n]);
+}
+
+/*
+ * Describe the payload areas of the spare @ch (@n0 bytes) and of @nb batch
+ * chains (their room, the total bounded by @credit) in vs->io_iov; @len
+ * gets each batch chain's share.  Returns the segment count, or -ENOSPC.
+ */
+static int batch_iov(struct vhk_vsock *vs, struct vhk_chain *ch, uint32_t n0,
+		     unsigned int nb, uint32_t credit, uint32_t *len)
+{
+	uint32_t total = n0;
+	struct vhk_iter w;
+	int nseg, k;
+
+	vhk_chain_writer(ch, &w);
+	vhk_iter_skip(&w, VHK_VSOCK_HDR_SIZE);
+	nseg = vhk_iter_slice(&w, n0, vs->io_iov, VSOCK_MAX_IOV);
+	if (nseg < 0)
+		return nseg;
+	for (unsigned int i = 0; i < nb; i++) {
+		len[i] = VHK_MIN(chain_room(&vs->batch[i]), credit - total);
+		vhk_chain_writer(&vs->batch[i], &w);
+		vhk_iter_skip(&w, VHK_VSOCK_HDR_SIZE);
+		k = vhk_iter_slice(&w, len[i], vs->io_iov + nseg,
+				   VSOCK_MAX_IOV - (unsigned int)nseg);
+		if (k < 0)
+			return k;
+		nseg += k;
+		total += len[i];
+	}
+	return nseg;
+}
+
+/*
+ * Host data for stream connection @c into @ch and, when the guest's credit
+ * allows more than @ch holds, into more rx chains: one readv fills them
+ * all (a 64 KiB host write into 4 KiB guest buffers is one syscall, not
+ * sixteen), then each becomes an RW packet in ring order.  Chains the
+ * read did not reach are given back unused.
+ */
 static enum step stream_data(struct vhk_vsock *vs, struct vsock_conn *c,
 			     struct vhk_chain *ch)
 {
-	uint32_t n = VHK_MIN(chain_room(ch), vsock_conn_credit(c));
+	uint32_t credit = vsock_conn_credit(c);
+	uint32_t n0 = VHK_MIN(chain_room(ch), credit);
+	uint32_t len[VSOCK_RX_BATCH];
+	unsigned int nb = 0, i;
 	struct vsock_pkt p;
+	uint64_t left;
 	ssize_t r;
+	int nseg = -1;
 
-	r = read_into(vs, c, ch, n);
+	vs->rx_batch_used = 0;
+	if (n0 < credit && n0 == chain_room(ch))
+		nb = rx_gather(vs, n0, credit);
+	if (nb) {
+		nseg = batch_iov(vs, ch, n0, nb, credit, len);
+		if (nseg < 0) {
+			rx_ungather(vs, 0, nb);
+			nb = 0;
+		}
+	}
+	if (nb) {
+		r = readv(c->fd, vs->io_iov, nseg);
+		if (r < 0)
+			r = -errno;
+	} else {
+		r = read_into(vs, c, ch, n0);
+	}
+	if (r <= 0)
+		rx_ungather(vs, 0, nb);
 	if (r == -EAGAIN || r == -EINTR)
 		return STEP_IDLE;
 	if (r < 0) {
@@ -240,11 +347,30 @@ static enum step stream_data(struct vhk_vsock *vs, struct vsock_conn *c,
 		host_ended(vs, c, c->host_hup);
 		return STEP_SENT;	/* the SHUTDOWN goes next */
 	}
-	conn_hdr(vs, c, &p, VHK_VSOCK_OP_RW);
-	p.len = (uint32_t)r;
-	c->tx_cnt += (uint32_t)r;
+	/* Which batch chains the read reached; the rest go back first
+	 * (only the newest popped chains can be given back). */
+	left = (uint64_t)r - VHK_MIN((uint64_t)r, (uint64_t)n0);
+	for (i = 0; i < nb && left; i++)
+		left -= VHK_MIN(left, (uint64_t)len[i]);
+	rx_ungather(vs, i, nb);
+	nb = i;
+	left = (uint64_t)r;
+	for (i = 0; i <= nb; i++) {
+		struct vhk_chain *b = i ? &vs->batch[i - 1] : ch;
+		uint32_t take = (uint32_t)VHK_MIN(left,
+				(uint64_t)(i ? len[i - 1] : n0));
+
+		conn_hdr(vs, c, &p, VHK_VSOCK_OP_RW);
+		p.len = take;
+		c->tx_cnt += take;
+		left -= take;
+		if (i)
+			chain_publish(vs, b, &p);
+		else
+			rx_publish(vs, b, &p);
+	}
+	vs->rx_batch_used = nb;
 	c->pending &= ~P_CREDIT_UPDATE;	/* the header carries fwd_cnt */
-	rx_publish(vs, ch, &p);
 	return STEP_SENT;
 }
 
@@ -473,6 +599,8 @@ void vsock_rx_run(struct vhk_vsock *vs)
 			struct vsock_conn *c = vs->rx_head;
 			enum step s = conn_step(vs, c, ch);
 
+			used += vs->rx_batch_used;
+			vs->rx_batch_used = 0;
 			if (s == STEP_GONE)
 				continue;
 			vsock_rx_remove(vs, c);

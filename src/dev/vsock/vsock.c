@@ -109,9 +109,11 @@ int vhk_vsock_new(struct vhk_vsock **out, struct vhk_vsock_hub *hub,
 	vs->tx_iov = calloc(VSOCK_MAX_IOV, sizeof(struct iovec));
 	vs->io_iov = calloc(VSOCK_MAX_IOV, sizeof(struct iovec));
 	vs->scratch = malloc(VSOCK_PKT_MAX);
+	vs->batch_iov = calloc(VSOCK_RX_BATCH * VSOCK_BATCH_IOV,
+			       sizeof(struct iovec));
 	ret = -ENOMEM;
 	if (!vs->uds_path || !vs->rx_iov || !vs->tx_iov || !vs->io_iov ||
-	    !vs->scratch)
+	    !vs->scratch || !vs->batch_iov)
 		goto fail;
 	ret = parse_groups(vs, o->groups);
 	if (ret)
@@ -150,6 +152,7 @@ void vhk_vsock_free(struct vhk_vsock *vs)
 	free(vs->tx_iov);
 	free(vs->io_iov);
 	free(vs->scratch);
+	free(vs->batch_iov);
 	free(vs);
 }
 

@@ -31,6 +31,8 @@
 #define VSOCK_INBOX_PKTS	8192
 #define VSOCK_SEQ_MAX_MSGS	4096	/* seqpacket messages queued to host */
 #define VSOCK_PKT_MAX		(64u * 1024)	/* payload per packet we send */
+#define VSOCK_RX_BATCH		31	/* extra rx chains filled by one readv */
+#define VSOCK_BATCH_IOV		8	/* segments per extra chain */
 
 /* What the device needs from whoever runs it (server glue or a test). */
 struct vsock_host {
@@ -201,6 +203,10 @@ struct vhk_vsock {
 	struct vhk_chain spare;
 	bool have_spare;
 	struct iovec *rx_iov, *tx_iov, *io_iov;
+	/* extra rx chains one host readv fills after the spare (rx.c) */
+	struct vhk_chain batch[VSOCK_RX_BATCH];
+	struct iovec *batch_iov;	/* VSOCK_BATCH_IOV per batch chain */
+	unsigned int rx_batch_used;	/* batch chains used by the last step */
 	uint8_t *scratch;		/* VSOCK_PKT_MAX bytes */
 	bool in_rx_run;
 	bool rx_kicked;			/* rx run inside queue_kick(rx) */
