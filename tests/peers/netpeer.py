@@ -11,6 +11,9 @@ Scenarios:
   guest  a Linux guest under QEMU (virtio-net-pci on -netdev vhost-user):
          ping both ways, 64 MiB over TCP host -> guest and back, md5
          checked on both sides; the features the guest acked are printed.
+  guest-migrate  the guest takes a TCP stream from the tap while it is
+         live-migrated to a second QEMU on another port of the switch:
+         the stream arrives whole, SEND_RARP moves the guest's MAC.
   guest-dpdk  the guest on one vhost-user port, dpdk-testpmd (virtio-user)
          on another: the guest's 20 pings reach testpmd (rxonly),
          testpmd's txonly frames reach the guest (counted there).
@@ -18,6 +21,7 @@ Exit 0 pass, 1 fail (with the reasons), 77 skip (with the reason).
 """
 
 import argparse
+import select
 import hashlib
 import json
 import os
@@ -319,9 +323,12 @@ def host_side(a):
     print(json.dumps(res))
 
 
-def start_guest(a, rig, script_name, env, port=''):
+def start_guest(a, rig, script_name, env, port='', mem='512M', qmp=None,
+                incoming=None, sock=None, tag='guest'):
     """Boot the guest kit with tests/peers/net/@script_name on the
-    daemon's vu0 port; returns (qemu, marks, ready event)."""
+    daemon's vu0 port (@sock instead: another port of a daemon already
+    started); returns (qemu, marks, ready event).  @qmp: a QMP socket
+    path; @incoming: wait for a migration from this URI."""
     import guestkit
     try:
         kit = guestkit.kit()
@@ -331,7 +338,7 @@ def start_guest(a, rig, script_name, env, port=''):
     if not qemu:
         raise Fail('qemu-system-x86_64 not installed')
     script = open(os.path.join(HERE, 'net', script_name), 'rb').read()
-    initrd = os.path.join(rig.tmp, 'initrd.cpio')
+    initrd = os.path.join(rig.tmp, 'initrd-%s.cpio' % tag)
     with open(initrd, 'wb') as out, open(kit['initrd'], 'rb') as base:
         shutil.copyfileobj(base, out)
         out.write(guestkit.overlay({'scenario.sh': (script, 0o755),
@@ -352,9 +359,13 @@ def start_guest(a, rig, script_name, env, port=''):
         # QEMU is the server: the daemon connects and reconnects
         chardev = 'socket,id=c0,path=%s,server=on' % rig.sock
     else:
-        chardev = 'socket,id=c0,path=' + rig.sock
-    rig.start(port)
-    mem = '512M'
+        chardev = 'socket,id=c0,path=' + (sock or rig.sock)
+    if qmp:
+        extra += ['-qmp', 'unix:%s,server=on,wait=off' % qmp]
+    if incoming:
+        extra += ['-incoming', incoming]
+    if not sock:
+        rig.start(port)
     cmd = [qemu, '-machine', machine, '-accel', 'tcg,thread=multi',
            '-cpu', 'max', '-smp', '1', '-m', mem,
            '-object', 'memory-backend-memfd,id=mem,size=%s,share=on' % mem,
@@ -376,7 +387,7 @@ def start_guest(a, rig, script_name, env, port=''):
             line = line.rstrip()
             if line.startswith('VHK-'):
                 marks.append(line)
-                say('guest: ' + line)
+                say('%s: %s' % (tag, line))
                 if line == 'VHK-READY':
                     ready.set()
     q.reader = threading.Thread(target=reader, daemon=True)
@@ -534,9 +545,127 @@ def scenario_guest_dpdk(a, rig):
     return errs
 
 
+def host_send(a):
+    """Runs inside the namespace: send @a.data to the guest over TCP.
+    The first quarter at full speed, then "PROGRESS" on stdout and 64 KiB
+    every 0.1 s (traffic during the migration) until "GO" on stdin, then
+    the rest at full speed; "DONE" when the guest closed."""
+    data = open(a.data, 'rb').read()
+    for _ in range(120):
+        try:
+            s = socket.create_connection((GUEST_IP, 5001), timeout=5)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        print('ERR cannot connect to the guest', flush=True)
+        return
+    s.settimeout(300)
+    q = len(data) // 4
+    s.sendall(data[:q])
+    print('PROGRESS %d bytes' % q, flush=True)
+    off = q
+    while off < 3 * q:
+        if select.select([sys.stdin], [], [], 0.1)[0]:
+            break
+        s.sendall(data[off:off + 65536])
+        off += 65536
+    sys.stdin.readline()
+    print('RESUMED at %d bytes' % off, flush=True)
+    s.sendall(data[off:])
+    s.shutdown(socket.SHUT_WR)
+    s.recv(1)
+    s.close()
+    print('DONE', flush=True)
+
+
+def scenario_guest_migrate(a, rig):
+    """Issue 10 for net: the guest receives a TCP stream from the host's
+    tap while it is live-migrated to a second QEMU on another port of the
+    same switch; the stream arrives whole (md5 in the guest), the guest
+    reaches the host afterwards, and SEND_RARP (QEMU's announce for a
+    guest without GUEST_ANNOUNCE) moved its MAC to the new port."""
+    from migratepeer import QMP
+    size = a.mib << 20
+    data = os.urandom(size)
+    md5 = hashlib.md5(data).hexdigest()
+    dpath = os.path.join(rig.tmp, 'data')
+    with open(dpath, 'wb') as f:
+        f.write(data)
+    env = 'VHK_MD5=%s\nVHK_SIZE=%d\n' % (md5, size)
+    # 256 MiB - 8 KiB: the size QEMU 7.2 TCG migrates reliably
+    mem = '262136K'
+    rig.extra_ports = ['socket=' + rig.sock1]       # vu2: the destination
+    qsrc, qdst = (os.path.join(rig.tmp, n) for n in ('qmp-src', 'qmp-dst'))
+    uri = 'unix:' + os.path.join(rig.tmp, 'migrate.sock')
+    q, marks, ready = start_guest(a, rig, 'guest-migrate.sh', env, mem=mem,
+                                  qmp=qsrc, tag='source')
+    qd, dmarks, _ = start_guest(a, rig, 'guest-migrate.sh', env, mem=mem,
+                                qmp=qdst, incoming=uri, sock=rig.sock1,
+                                tag='destination')
+    errs = []
+    if not ready.wait(a.timeout):
+        raise Fail('guest never got ready')
+    sender = subprocess.Popen(
+        ['ip', 'netns', 'exec', rig.ns, sys.executable,
+         os.path.abspath(__file__), '--host-send', '--data', dpath],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    rig.procs.append(sender)
+    line = ''
+    while not line.startswith('PROGRESS'):
+        line = sender.stdout.readline()
+        if not line or line.startswith('ERR'):
+            raise Fail('host sender: %s' % (line.strip() or 'exited'))
+    before = rig.stats()
+    say('%s sent; migrating' % line.strip())
+    src = QMP(qsrc)
+    src.cmd('migrate', uri=uri)
+    end = time.time() + a.timeout
+    status = ''
+    while time.time() < end:
+        status = src.cmd('query-migrate').get('status', '')
+        if status in ('completed', 'failed', 'cancelled'):
+            break
+        time.sleep(0.5)
+    say('migration: %s' % status)
+    if status != 'completed':
+        raise Fail('migration ended %r' % status)
+    src.cmd('quit')
+    src.close()
+    rest = sender.communicate('GO\n', timeout=a.timeout)[0]
+    say('host sender: ' + ' / '.join(rest.split('\n')))
+    if 'DONE' not in rest:
+        errs.append('the host could not finish the stream: %s' %
+                    rest.strip()[-200:])
+    try:
+        qd.wait(a.timeout)
+    except subprocess.TimeoutExpired:
+        errs.append('destination QEMU still running after %d s' % a.timeout)
+    qd.reader.join(5)
+    if 'VHK-END rc=0' not in dmarks:
+        errs.append('guest did not end with rc=0 on the destination')
+    errs += ['guest: ' + m for m in marks + dmarks
+             if m.startswith('VHK-RESULT FAIL')]
+    after = rig.stats()
+    moved = int(after['switch']['moved']) - int(before['switch']['moved'])
+    say('switch: %d MAC moves; vu0 in %s, vu2 in %s out %s' % (
+        moved, after['port vu0']['in_packets'],
+        after['port vu2']['in_packets'], after['port vu2']['out_packets']))
+    if moved < 1:
+        errs.append('the guest MAC never moved to the destination port')
+    if int(after['port vu2']['out_packets']) == 0:
+        errs.append('nothing reached the guest on the destination port')
+    # QEMU's SET_LOG_BASE then SET_FEATURES with VHOST_F_LOG_ALL
+    log = open(rig.log).read()
+    if not re.search(r'vu0\]: info: dirty logging on', log):
+        errs.append('the source port never switched dirty logging on')
+    return errs
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--scenario', choices=['dpdk', 'guest', 'guest-dpdk'])
+    ap.add_argument('--scenario', choices=['dpdk', 'guest', 'guest-dpdk',
+                                           'guest-migrate'])
     ap.add_argument('--build-dir')
     ap.add_argument('--name', default='net')
     ap.add_argument('--queues', type=int, default=1)
@@ -551,10 +680,14 @@ def main():
                     help='guest: client-mode port, the daemon is killed '
                     'and restarted while the guest pings')
     ap.add_argument('--host-side', action='store_true')
+    ap.add_argument('--host-send', action='store_true')
     ap.add_argument('--data')
     a = ap.parse_args()
     if a.host_side:
         host_side(a)
+        return 0
+    if a.host_send:
+        host_send(a)
         return 0
     a.bin = os.path.join(a.build_dir, 'tools', 'vhostkit-net')
     a.cli = os.path.join(a.build_dir, 'tools', 'vhostkit')
@@ -569,7 +702,8 @@ def main():
     errs = []
     try:
         errs = {'dpdk': scenario_dpdk, 'guest': scenario_guest,
-                'guest-dpdk': scenario_guest_dpdk}[a.scenario](a, rig)
+                'guest-dpdk': scenario_guest_dpdk,
+                'guest-migrate': scenario_guest_migrate}[a.scenario](a, rig)
     except (Fail, TestpmdError) as e:
         errs = [str(e)]
     except subprocess.TimeoutExpired as e:
