@@ -31,6 +31,7 @@ int cli_blk_io_main(int argc, char **argv);
 int cli_blk_bench_main(int argc, char **argv);
 int cli_net_main(int argc, char **argv);
 int cli_net_io_main(int argc, char **argv);
+int cli_stats_main(int argc, char **argv);
 int cli_vsock_main(int argc, char **argv);
 
 /* cli_util.c */

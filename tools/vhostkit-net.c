@@ -177,6 +177,12 @@ int main(int argc, char **argv)
 			fprintf(stderr, "vhostkit-net: port %s: %s\n",
 				ports[i].path, strerror(-ret));
 	}
+	for (unsigned int i = 0; !ret && i < nports; i++) {
+		struct vhk_backend *be = vhk_net_port_backend(net, i);
+
+		if (be)
+			vhk_daemon_stats_add(&d, vhk_backend_name(be), be);
+	}
 	g_net = net;
 	if (ret || vhk_daemon_start(&d, NULL) < 0) {
 		g_net = NULL;

@@ -253,6 +253,9 @@ int main(int argc, char **argv)
 		ret = vhk_backend_new(&r->be, &cfg, &vhk_vsock_ops, r->vs);
 		if (!ret)
 			ret = vhk_vsock_attach(r->vs, r->be);
+		if (!ret)
+			ret = vhk_daemon_stats_add(&d, vhk_backend_name(r->be),
+						   r->be);
 		if (ret) {
 			fprintf(stderr, "vhostkit-vsock: VM %llu: %s: %s\n",
 				(unsigned long long)v->guest_cid, v->socket,

@@ -47,6 +47,11 @@ static const char main_help[] =
 "        sockets both back-ends are measured in one run and compared,\n"
 "        with their CPU time per I/O when their PIDs are given.\n"
 "\n"
+"    stats SOCKET [--prometheus] [--watch [--count N]]\n"
+"        Counters of a running vhostkit daemon (blk, vsock, net) from its\n"
+"        --stats-socket, per device and per queue, as JSON or Prometheus\n"
+"        text; --watch redraws once a second.\n"
+"\n"
 "    net stats --control PATH\n"
 "        Counters of a running vhostkit-net (per switch, port, queue\n"
 "        pair; drops by reason) from its control socket.\n"
@@ -138,6 +143,8 @@ int main(int argc, char **argv)
 		return cli_features_main(argc - i, argv + i);
 	if (!strcmp(argv[i], "blk"))
 		return cli_blk_main(argc - i, argv + i);
+	if (!strcmp(argv[i], "stats"))
+		return cli_stats_main(argc - i, argv + i);
 	if (!strcmp(argv[i], "net"))
 		return cli_net_main(argc - i, argv + i);
 	if (!strcmp(argv[i], "vsock"))

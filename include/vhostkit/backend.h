@@ -142,6 +142,32 @@ void vhk_backend_device_broken(struct vhk_backend *be, const char *why);
 /** vhk_backend_mode - translation mode in force (valid once a ring started). */
 enum vhk_as_mode vhk_backend_mode(const struct vhk_backend *be);
 
+/* Device-wide counters (vhk_backend_get_stats). */
+struct vhk_backend_stats {
+	enum vhk_device_type type;
+	uint16_t nqueues;		/* vrings: vhk_backend_queue_stats() */
+	uint64_t connections;		/* front-ends served so far */
+	uint64_t connected;		/* 1 while a front-end is */
+	uint64_t device_broken;		/* times DEVICE_NEEDS_RESET was set */
+	uint64_t iotlb_evictions;	/* entries evicted (the bound) */
+	const char *const *stat_names;	/* vhk_device_ops.stat_names */
+};
+
+/**
+ * vhk_backend_get_stats - device-wide counters of @be.  Any thread, at any
+ * time between vhk_backend_new() and vhk_backend_free() (atomic loads).
+ */
+void vhk_backend_get_stats(const struct vhk_backend *be,
+			   struct vhk_backend_stats *out);
+
+/**
+ * vhk_backend_queue_stats - snapshot of vring @idx's counters
+ * (vhostkit/stats.h; they survive reconnects).  Any thread, like
+ * vhk_backend_get_stats().  0, or -EINVAL if @idx >= nqueues.
+ */
+int vhk_backend_queue_stats(const struct vhk_backend *be, uint16_t idx,
+			    struct vhk_queue_stats *out);
+
 /** vhk_backend_name - the configured name for log lines. */
 const char *vhk_backend_name(const struct vhk_backend *be);
 

@@ -24,6 +24,7 @@
 
 #include "vhostkit/features.h"
 #include "vhostkit/ring.h"
+#include "vhostkit/stats.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -122,6 +123,11 @@ struct vhk_device_ops {
 	 * announce @mac (the first 6 bytes of the payload) on its network,
 	 * for guests that cannot announce themselves after migration. */
 	void (*send_rarp)(void *dev, const uint8_t mac[6]);
+	/* Optional: names of the device's own per-queue counters (at most
+	 * VHK_DEV_STATS_MAX, NULL-terminated; lower-case, [a-z0-9_]),
+	 * counted with vhk_dq_stat_add(q, index, n) and exported next to
+	 * the framework's (vhostkit/stats.h). */
+	const char *const *stat_names;
 };
 
 /*
@@ -236,6 +242,12 @@ int vhk_dq_watch(struct vhk_dev_queue *q, int fd, uint32_t events,
 
 /** vhk_dq_unwatch - stop watching @fd; 0 or -ENOENT. */
 int vhk_dq_unwatch(struct vhk_dev_queue *q, int fd);
+
+/**
+ * vhk_dq_stat_add - add @n to device counter @i (an index into
+ * vhk_device_ops.stat_names) of @q; from @q's callbacks and watches.
+ */
+void vhk_dq_stat_add(struct vhk_dev_queue *q, unsigned int i, uint64_t n);
 
 /**
  * vhk_dq_broken - the driver broke a rule the device cannot continue

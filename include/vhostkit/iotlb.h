@@ -33,6 +33,7 @@
 #ifndef VHOSTKIT_IOTLB_H
 #define VHOSTKIT_IOTLB_H
 
+#include "vhostkit/stats.h"
 #include "vhostkit/util.h"
 
 #ifdef __cplusplus
@@ -94,6 +95,9 @@ struct vhk_iotlb_cache {
 	struct vhk_iotlb_qmiss miss[VHK_IOTLB_QUEUE_MISSES];
 	uint32_t miss_n;
 	uint64_t miss_oldest;	/* miss[0].stamp or 0; atomic accesses */
+	/* Where hits, misses and miss wait times are counted (the queue's
+	 * exported counters, vhostkit/stats.h), or NULL. */
+	struct vhk_iotlb_counters *ctr;
 };
 
 /**
@@ -142,6 +146,12 @@ int vhk_iotlb_lookup(const struct vhk_iotlb *tlb, uint64_t iova, uint8_t perm,
 /** vhk_iotlb_count - current number of entries. */
 size_t vhk_iotlb_count(const struct vhk_iotlb *tlb);
 
+/**
+ * vhk_iotlb_evictions - entries evicted to keep the bound so far; any
+ * thread may call it (an atomic load).
+ */
+uint64_t vhk_iotlb_evictions(const struct vhk_iotlb *tlb);
+
 /** vhk_iotlb_generation - bumped by every removal, shrink or eviction. */
 uint64_t vhk_iotlb_generation(const struct vhk_iotlb *tlb);
 
@@ -177,7 +187,8 @@ int vhk_iotlb_qmiss_note(struct vhk_iotlb_cache *cache, uint64_t iova,
 
 /**
  * vhk_iotlb_qmiss_clear - drop @cache's misses that an UPDATE of
- * [@iova, @iova+@size) with @perm answers; @size 0 drops them all.
+ * [@iova, @iova+@size) with @perm answers (their waiting time is added to
+ * @cache->ctr); @size 0 drops them all (unanswered, not counted).
  * Caller: the owner, or any thread while the owner is quiesced.
  */
 void vhk_iotlb_qmiss_clear(struct vhk_iotlb_cache *cache, uint64_t iova,

@@ -66,6 +66,13 @@ int vhk_net_new(struct vhk_net **out);
 int vhk_net_add_port(struct vhk_net *n, const struct vhk_net_port_opts *o);
 
 /**
+ * vhk_net_port_backend - the vhost-user server of port @i (in the order
+ * added), for its counters (vhk_backend_get_stats()); NULL for a tap
+ * port or an index out of range.
+ */
+struct vhk_backend *vhk_net_port_backend(struct vhk_net *n, unsigned int i);
+
+/**
  * vhk_net_run - start every port's thread and the control socket at
  * @control_path (NULL: none), block until vhk_net_stop(), join the
  * threads.  Returns 0 or -errno (control socket setup).

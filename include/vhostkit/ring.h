@@ -18,6 +18,7 @@
 
 #include <sys/uio.h>
 #include "vhostkit/as.h"
+#include "vhostkit/stats.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -188,6 +189,15 @@ uint16_t vhk_vq_size(const struct vhk_vq *vq);
 
 /** vhk_vq_as - the address space the queue translates through. */
 struct vhk_as *vhk_vq_as(const struct vhk_vq *vq);
+
+/**
+ * vhk_vq_queue_stats - @vq's exported counters (vhostkit/stats.h): kept
+ * for the queue's whole life (never reset by stop / start).  Written by
+ * the queue's owner (the ring calls, the framework, the device's
+ * vhk_dq_stat_add()); any thread may snapshot them with
+ * vhk_queue_stats_read().
+ */
+struct vhk_queue_stats *vhk_vq_queue_stats(struct vhk_vq *vq);
 
 /** vhk_vq_iotlb_cache - the queue's IOTLB last-hit cache (for devices). */
 struct vhk_iotlb_cache *vhk_vq_iotlb_cache(struct vhk_vq *vq);

@@ -205,10 +205,14 @@ static int translate_iotlb(struct vhk_as *as, uint64_t iova, uint64_t *len,
 		if (avail != 0 && *len > avail)
 			*len = avail;
 		*host = cache->win_host + (iova - cache->win_iova);
+		if (cache->ctr)
+			vhk_stat_add(&cache->ctr->hits, 1);
 		return 0;
 	}
 	ret = vhk_iotlb_lookup(as->iotlb, iova, perm, &uva, &l, cache);
 	if (ret == -ENOENT) {
+		if (cache && cache->ctr)
+			vhk_stat_add(&cache->ctr->misses, 1);
 		/* A queue records its misses in its own cache: translating
 		 * never writes the shared IOTLB, so queues run in parallel
 		 * (the shared record is for callers without a queue). */
@@ -226,8 +230,13 @@ static int translate_iotlb(struct vhk_as *as, uint64_t iova, uint64_t *len,
 		 */
 		return -EAGAIN;
 	}
-	if (ret)
+	if (ret) {
+		if (ret == -EACCES && cache && cache->ctr)
+			vhk_stat_add(&cache->ctr->denied, 1);
 		return ret;
+	}
+	if (cache && cache->ctr)
+		vhk_stat_add(&cache->ctr->hits, 1);
 	p = vhk_memtable_uva_to_host(as->mt, uva, &l);
 	if (!p)
 		return -EFAULT;

@@ -111,6 +111,7 @@ struct vhk_iotlb {
 
 	struct miss *miss;
 	size_t miss_n;
+	uint64_t evictions;	/* atomic stores: read by any thread */
 
 	/* Node arena. */
 	struct chunk *chunks;
@@ -747,6 +748,7 @@ static void evict(struct vhk_iotlb *t)
 			continue;
 		ent_remove(t, r.first);
 		t->gen++;
+		vhk_stat_add(&t->evictions, 1);
 	}
 }
 
@@ -992,6 +994,11 @@ int vhk_iotlb_lookup(const struct vhk_iotlb *tlb, uint64_t iova, uint8_t perm,
 	return 0;
 }
 
+uint64_t vhk_iotlb_evictions(const struct vhk_iotlb *tlb)
+{
+	return tlb ? vhk_stat_get(&tlb->evictions) : 0;
+}
+
 int vhk_iotlb_miss_note(struct vhk_iotlb *tlb, uint64_t iova, uint8_t perm,
 			uint64_t now_ns)
 {
@@ -1070,6 +1077,7 @@ void vhk_iotlb_qmiss_clear(struct vhk_iotlb_cache *cache, uint64_t iova,
 			   uint64_t size, uint8_t perm)
 {
 	uint64_t last = size ? iova + (size - 1) : UINT64_MAX;
+	uint64_t now = 0;
 	uint32_t j = 0;
 
 	if (!cache)
@@ -1080,8 +1088,16 @@ void vhk_iotlb_qmiss_clear(struct vhk_iotlb_cache *cache, uint64_t iova,
 		const struct vhk_iotlb_qmiss *m = &cache->miss[i];
 
 		if (m->iova >= iova && m->iova <= last &&
-		    (size == 0 || (perm & m->perm) == m->perm))
+		    (size == 0 || (perm & m->perm) == m->perm)) {
+			if (size && cache->ctr) {
+				if (!now)
+					now = vhk_now_ns();
+				vhk_stat_add(&cache->ctr->answered, 1);
+				vhk_stat_add(&cache->ctr->wait_ns,
+					     now > m->stamp ? now - m->stamp : 0);
+			}
 			continue;
+		}
 		cache->miss[j++] = *m;		/* keeps age order */
 	}
 	cache->miss_n = j;

@@ -27,6 +27,7 @@ void vhk_vq_free(struct vhk_vq *vq)
 	if (!vq)
 		return;
 	vhk_vq_stop(vq);
+	free(vq->pop_ns);
 	free(vq->ind_buf);
 	free(vq);
 }
@@ -190,6 +191,8 @@ int vhk_vq_start(struct vhk_vq *vq, struct vhk_as *as,
 	}
 	vq->pending = calloc(num, sizeof(*vq->pending));
 	vq->order = calloc(num, sizeof(*vq->order));
+	free(vq->pop_ns);
+	vq->pop_ns = calloc(num, sizeof(*vq->pop_ns));
 	if (!vq->pending || !vq->order) {
 		free(vq->pending);
 		free(vq->order);
@@ -211,6 +214,7 @@ int vhk_vq_start(struct vhk_vq *vq, struct vhk_as *as,
 	vq->addrs = p->addrs;
 	vq->max_iov = p->max_iov ? p->max_iov : VHK_VQ_DEFAULT_MAX_IOV;
 	memset(&vq->tlb_cache, 0, sizeof(vq->tlb_cache));
+	vq->tlb_cache.ctr = &vq->qs.iotlb;
 	vq->notify_enabled = true;
 	vq->signalled_valid = false;
 	vq->notify_owed = false;
@@ -253,7 +257,12 @@ void vhk_vq_stop(struct vhk_vq *vq)
 	vq->pending = NULL;
 	free(vq->order);
 	vq->order = NULL;
+	free(vq->pop_ns);
+	vq->pop_ns = NULL;
 	vq->npending = 0;
+	/* Chains in flight now are never pushed (push after stop is a
+	 * no-op): count them as forgotten so "in flight" returns to 0. */
+	vhk_stat_add(&vq->qs.forgotten, vhk_queue_stats_inflight(&vq->qs));
 	vq->started = false;
 	vq->mapped = false;
 	vq->split_desc = NULL;
@@ -302,6 +311,9 @@ int vhk_vq_pop(struct vhk_vq *vq, struct vhk_chain *c)
 	if (r > 0) {
 		c->as = vq->as;
 		vq->stats.popped++;
+		vhk_stat_add(&vq->qs.popped, 1);
+		if (vq->pop_ns && c->id < vq->num)
+			vq->pop_ns[c->id] = vhk_now_ns();
 		if (vq->in_order && vq->order_count < vq->num)
 			vq->order[(vq->order_head + vq->order_count++) %
 				  vq->num] = c->id;
@@ -329,6 +341,7 @@ int vhk_vq_unpop(struct vhk_vq *vq, const struct vhk_chain *c)
 		vq->order_count--;
 	vq->stats.popped--;
 	vq->stats.unpopped++;
+	vhk_stat_add(&vq->qs.unpopped, 1);
 	return 0;
 }
 
@@ -363,6 +376,25 @@ static bool publish(struct vhk_vq *vq)
 	vq->npending = 0;
 	vq->stats.flushes++;
 	return n;
+}
+
+/* The exported counters of one completed chain (vhostkit/stats.h). */
+static void count_push(struct vhk_vq *vq, const struct vhk_chain *c,
+		       uint32_t written)
+{
+	struct vhk_queue_stats *s = &vq->qs;
+
+	vhk_stat_add(&s->completed, 1);
+	vhk_stat_add(&s->bytes_read, c->read_bytes);
+	vhk_stat_add(&s->bytes_written, written);
+	if (vq->pop_ns && c->id < vq->num && vq->pop_ns[c->id]) {
+		uint64_t now = vhk_now_ns(), t = vq->pop_ns[c->id];
+		uint64_t lat = now > t ? now - t : 0;
+
+		vq->pop_ns[c->id] = 0;
+		vhk_stat_add(&s->lat_sum_ns, lat);
+		vhk_stat_add(&s->lat[vhk_lat_bucket(lat)], 1);
+	}
 }
 
 int vhk_vq_push(struct vhk_vq *vq, const struct vhk_chain *c,
@@ -405,6 +437,7 @@ int vhk_vq_push(struct vhk_vq *vq, const struct vhk_chain *c,
 		e->in_seq = true;
 	}
 	vq->stats.pushed++;
+	count_push(vq, c, written);
 	return 0;
 }
 
@@ -416,8 +449,10 @@ bool vhk_vq_flush(struct vhk_vq *vq)
 		return false;
 	n = publish(vq) || vq->notify_owed;
 	vq->notify_owed = false;
-	if (n)
+	if (n) {
 		vq->stats.notifies++;
+		vhk_stat_add(&vq->qs.notifies, 1);
+	}
 	return n;
 }
 
@@ -459,6 +494,11 @@ uint16_t vhk_vq_size(const struct vhk_vq *vq)
 struct vhk_as *vhk_vq_as(const struct vhk_vq *vq)
 {
 	return vq->as;
+}
+
+struct vhk_queue_stats *vhk_vq_queue_stats(struct vhk_vq *vq)
+{
+	return &vq->qs;
 }
 
 struct vhk_iotlb_cache *vhk_vq_iotlb_cache(struct vhk_vq *vq)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "vhostkit/ring.h"
+#include "vhostkit/stats.h"
 #include "ring/vring_defs.h"
 
 /* A pushed element waiting for vhk_vq_flush(). */
@@ -176,6 +177,11 @@ struct vhk_vq {
 
 	struct vhk_vq_stats stats;
 	struct vhk_ratelimit rl;
+
+	/* Exported counters (vhostkit/stats.h): never reset, read by other
+	 * threads; @pop_ns: pop time by chain id (< num), while started. */
+	struct vhk_queue_stats qs;
+	uint64_t *pop_ns;
 };
 
 /* ---- guest-shared memory accessors (R6: name the pairing at each use) */

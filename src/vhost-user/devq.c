@@ -67,6 +67,12 @@ void vhk_dq_broken(struct vhk_dev_queue *q, const char *why)
 		q->host->broken(q->host_opaque, why);
 }
 
+void vhk_dq_stat_add(struct vhk_dev_queue *q, unsigned int i, uint64_t n)
+{
+	if (q && q->vq && i < VHK_DEV_STATS_MAX)
+		vhk_stat_add(&vhk_vq_queue_stats(q->vq)->dev[i], n);
+}
+
 /* Pop one chain into the scratch vector: 1, 0 (empty) or -errno. */
 static int pop(struct vhk_dev_queue *q, struct vhk_chain *c)
 {
@@ -81,13 +87,22 @@ enum vhk_kick_result vhk_dq_process(struct vhk_dev_queue *q,
 				    void *dev)
 {
 	enum vhk_kick_result res = VHK_KICK_AGAIN;
+	struct vhk_queue_stats *st;
 	struct vhk_chain c;
 	unsigned int budget;
 	int ret;
 
-	if (ops->queue_kick)
-		return ops->queue_kick(dev, q);
-	if (!q->vq || !q->scratch || !ops->handle_chain)
+	if (!q->vq)
+		return ops->queue_kick ? ops->queue_kick(dev, q) : VHK_KICK_DONE;
+	st = vhk_vq_queue_stats(q->vq);
+	vhk_stat_add(&st->kicks, 1);
+	if (ops->queue_kick) {
+		res = ops->queue_kick(dev, q);
+		if (res == VHK_KICK_PARKED)
+			vhk_stat_add(&st->parked, 1);
+		return res;
+	}
+	if (!q->scratch || !ops->handle_chain)
 		return VHK_KICK_DONE;
 	/* No kicks while we drain the ring; re-enabled when it is empty. */
 	vhk_vq_enable_notify(q->vq, false);
@@ -110,9 +125,11 @@ enum vhk_kick_result vhk_dq_process(struct vhk_dev_queue *q,
 		}
 		if (ret == -EAGAIN) {
 			res = VHK_KICK_PARKED;	/* IOTLB miss */
+			vhk_stat_add(&st->parked, 1);
 			break;
 		}
 		if (ret == -ENOBUFS) {
+			vhk_stat_add(&st->errors[VHK_QERR_SEGMENTS], 1);
 			vhk_vq_fail(q->vq, -ENOBUFS,
 				    "chain needs more than %u host segments",
 				    q->max_iov);
@@ -121,6 +138,7 @@ enum vhk_kick_result vhk_dq_process(struct vhk_dev_queue *q,
 			break;
 		}
 		if (ret < 0) {
+			vhk_stat_add(&st->errors[VHK_QERR_RING], 1);
 			vhk_dq_broken(q, "queue broken by the driver");
 			res = VHK_KICK_DONE;
 			break;
@@ -129,10 +147,12 @@ enum vhk_kick_result vhk_dq_process(struct vhk_dev_queue *q,
 		if (ret == VHK_CHAIN_BUSY) {
 			/* Room comes back with a vhk_dq_kick_later(). */
 			(void)vhk_vq_unpop(q->vq, &c);
+			vhk_stat_add(&st->busy, 1);
 			res = VHK_KICK_DONE;
 			break;
 		}
 		if (ret < 0) {
+			vhk_stat_add(&st->errors[VHK_QERR_DEVICE], 1);
 			vhk_dq_broken(q, "device error");
 			res = VHK_KICK_DONE;
 			break;

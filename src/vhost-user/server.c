@@ -276,6 +276,28 @@ void vhk_backend_stop(struct vhk_backend *be)
 	(void)r;
 }
 
+void vhk_backend_get_stats(const struct vhk_backend *be,
+			   struct vhk_backend_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->type = be->ops->type;
+	out->nqueues = be->nvrings;
+	out->connections = vhk_stat_get(&be->st_connections);
+	out->connected = vhk_stat_get(&be->st_connected);
+	out->device_broken = vhk_stat_get(&be->st_broken);
+	out->iotlb_evictions = vhk_iotlb_evictions(be->iotlb);
+	out->stat_names = be->ops->stat_names;
+}
+
+int vhk_backend_queue_stats(const struct vhk_backend *be, uint16_t idx,
+			    struct vhk_queue_stats *out)
+{
+	if (idx >= be->nvrings)
+		return -EINVAL;
+	vhk_queue_stats_read(vhk_vq_queue_stats(be->vr[idx].vq), out);
+	return 0;
+}
+
 const char *vhk_backend_name(const struct vhk_backend *be)
 {
 	return be->name;
@@ -454,6 +476,8 @@ void vhk_backend_device_broken(struct vhk_backend *be, const char *why)
 				"device needs reset: %s",
 				why ? why : "device error");
 	}
+	if (!be->broken)
+		vhk_stat_add(&be->st_broken, 1);
 	be->broken = true;
 	be->status |= VHK_STATUS_NEEDS_RESET;
 	/* VIRTIO 1.2, 2.1.2: after setting DEVICE_NEEDS_RESET the device
@@ -659,6 +683,7 @@ static void conn_close(struct vhk_backend *be)
 	be->outq_len = 0;
 	be_epoll_del(be, be->conn_fd);
 	be_close_fd(&be->conn_fd);
+	__atomic_store_n(&be->st_connected, 0, __ATOMIC_RELAXED);
 	be->owner = false;
 	be->acked_proto = 0;
 }
@@ -676,6 +701,8 @@ static void conn_open(struct vhk_backend *be, int fd)
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	be->conn_fd = fd;
+	vhk_stat_add(&be->st_connections, 1);
+	__atomic_store_n(&be->st_connected, 1, __ATOMIC_RELAXED);
 	be->owner = false;
 	be->acked_proto = 0;
 	be->acked_features = 0;

@@ -86,6 +86,11 @@ struct vhk_backend {
 	bool unlink_on_exit;
 	atomic_int stopping;		/* lock-free: signal-safe */
 
+	/* exported counters (vhk_backend_get_stats; vhk_stat_add) */
+	uint64_t st_connections;	/* front-ends served */
+	uint64_t st_connected;		/* 1 while one is */
+	uint64_t st_broken;		/* DEVICE_NEEDS_RESET set */
+
 	/* negotiation (one connection) */
 	uint64_t offered_features;
 	uint64_t acked_features;

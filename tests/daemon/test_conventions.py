@@ -187,7 +187,8 @@ def test_basic(d):
     ns.bind(ns_path)
     ns.settimeout(20)
     log = os.path.join(d.tmp, "basic.log")
-    p = subprocess.Popen(d.cmd("--log-file", log),
+    st = os.path.join(d.tmp, "basic-stats.sock")
+    p = subprocess.Popen(d.cmd("--log-file", log, "--stats-socket", st),
                          env=dict(os.environ, NOTIFY_SOCKET=ns_path),
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -196,6 +197,16 @@ def test_basic(d):
         except socket.timeout:
             msg = ""
         check("READY=1" in msg.split("\n"), f"{d.name}: READY=1 ({msg!r})")
+        try:
+            j = json.loads(stats_query(st, b"json\n"))
+        except (OSError, ValueError) as e:
+            j = {"error": str(e)}
+        devs = j.get("devices", [])
+        want = {"vhostkit-vsock": "vsock", "vhostkit-net": "net"}.get(d.name)
+        check(j.get("daemon") == d.name and len(devs) == 1 and
+              devs[0].get("type") == want and devs[0].get("queues"),
+              f"{d.name}: --stats-socket exports its device ({want}): {str(j)[:160]}")
+        check_prometheus(stats_query(st, b"prometheus\n"), d.name)
         os.rename(log, log + ".1")
         p.send_signal(signal.SIGHUP)
         check(wait_for(lambda: os.path.exists(log)),
@@ -292,6 +303,162 @@ def test_forbidden_call(d):
               f"{d.name}: --sandbox chroot: the file system is out of reach (rc {rc})")
 
 
+def stats_query(path, cmd, timeout=5.0):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(path)
+    s.sendall(cmd)
+    out = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        out += b
+    s.close()
+    return out.decode()
+
+
+def check_prometheus(text, who):
+    """The text format: HELP + TYPE once per family, before its samples;
+    every sample NAME{labels} VALUE with a float value."""
+    import re
+    sample = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$')
+    typed, seen_family, bad = {}, set(), []
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ", 3)
+            if name in typed:
+                bad.append("TYPE twice: " + name)
+            typed[name] = kind
+            continue
+        if line.startswith("#") or not line:
+            continue
+        m = sample.match(line)
+        if not m:
+            bad.append(line)
+            continue
+        name = m.group(1)
+        base = re.sub(r'_(bucket|sum|count)$', '', name)
+        fam = name if name in typed else base
+        if fam not in typed:
+            bad.append("no TYPE before " + name)
+        try:
+            float(m.group(3))
+        except ValueError:
+            bad.append(line)
+        seen_family.add(fam)
+    check(not bad, f"{who}: Prometheus text parses ({bad[:3]})")
+    return typed
+
+
+def test_stats(d, cli):
+    """--stats-socket: counters per device and queue, JSON + Prometheus,
+    `vhostkit stats` (--watch --count), hostile clients (blk: real I/O
+    through the device, with a tiny IOTLB so that misses happen)."""
+    sock = os.path.join(d.tmp, "st-dev.sock")
+    st = os.path.join(d.tmp, "stats.sock")
+    extra = ["--iommu", "on", "--iotlb-entries", "8"] if d.name == "vhostkit-blk" else []
+    p = subprocess.Popen(d.cmd("--socket-path", sock, "--stats-socket", st,
+                               *extra),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        check(wait_for(lambda: os.path.exists(sock) and os.path.exists(st)),
+              f"{d.name}: --stats-socket {st} listens")
+        check(status_fields(p.pid).get("Seccomp") == "2",
+              f"{d.name}: stats socket served inside the sandbox")
+        if d.name == "vhostkit-blk":
+            r = subprocess.run([cli, "blk", "io", sock, "--size", "64k",
+                                "--bs", "4k", "--dma", "iommu-strict"],
+                               capture_output=True, text=True, timeout=60)
+            check(r.returncode == 0, f"{d.name}: blk io through the device (rc {r.returncode}) {r.stderr[-200:]}")
+        r = subprocess.run([cli, "stats", st], capture_output=True,
+                           text=True, timeout=20)
+        check(r.returncode == 0, f"vhostkit stats {d.name}: rc {r.returncode} {r.stderr.strip()}")
+        try:
+            j = json.loads(r.stdout)
+        except ValueError as e:
+            j = {}
+            check(False, f"{d.name}: stats JSON parses: {e}: {r.stdout[:200]}")
+        devs = j.get("devices", [])
+        check(j.get("daemon") == d.name and j.get("pid") == p.pid and devs,
+              f"{d.name}: stats JSON names the daemon, pid and devices ({len(devs)})")
+        if d.name == "vhostkit-blk" and devs:
+            dev = devs[0]
+            q = dev["queues"][0]
+            check(dev["type"] == "blk" and dev["connections"] == 1,
+                  f"blk stats: type blk, one connection ({dev['type']}, {dev['connections']})")
+            check(q["requests"] > 0 and q["requests"] == q["latency_ns"]["count"] ==
+                  sum(q["latency_ns"]["log2_buckets"]) and q["in_flight"] == 0,
+                  f"blk stats: requests {q['requests']} = latency count = histogram sum, none in flight")
+            check(q["bytes_read"] >= 64 * 1024 and q["bytes_written"] >= 64 * 1024,
+                  f"blk stats: bytes read {q['bytes_read']} / written {q['bytes_written']} cover the 64 KiB")
+            dv = q["device"]
+            check(dv.get("read", 0) > 0 and dv.get("write", 0) > 0 and
+                  dv.get("io_error", -1) == 0,
+                  f"blk stats: device counters read {dv.get('read')} write {dv.get('write')} io_error {dv.get('io_error')}")
+            io = q["iotlb"]
+            check(io["hits"] > 0 and io["misses"] > 0 and io["answered"] > 0 and
+                  io["miss_wait_ns"] > 0 and dev["iotlb_evictions"] > 0,
+                  f"blk stats: IOTLB hits {io['hits']} misses {io['misses']} answered {io['answered']} wait {io['miss_wait_ns']} ns, evictions {dev['iotlb_evictions']}")
+            check(all(v == 0 for v in q["errors"].values()),
+                  f"blk stats: no errors {q['errors']}")
+        r = subprocess.run([cli, "stats", st, "--prometheus"],
+                           capture_output=True, text=True, timeout=20)
+        typed = check_prometheus(r.stdout, d.name)
+        check(typed.get("vhostkit_queue_latency_seconds") == "histogram" and
+              typed.get("vhostkit_queue_requests_total") == "counter",
+              f"{d.name}: Prometheus families typed ({len(typed)})")
+        if d.name == "vhostkit-blk":
+            check('vhostkit_queue_device_total{daemon="vhostkit-blk",device="blk0",queue="0",counter="read"}' in r.stdout,
+                  "blk Prometheus: device counters labelled by name")
+        # Hostile clients: idle ones, an over-long request, garbage - the
+        # device and other clients are served meanwhile.
+        idle = []
+        for _ in range(12):
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            c.connect(st)
+            idle.append(c)
+        long_ = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        long_.connect(st)
+        long_.sendall(b"x" * 4096)
+        t0 = time.monotonic()
+        ans = stats_query(st, b"json\n")
+        check(ans.startswith("{") and time.monotonic() - t0 < 1.5,
+              f"{d.name}: answered while 12 idle clients and a flood are connected ({time.monotonic() - t0:.2f} s)")
+        if d.name == "vhostkit-blk":
+            t = probe_type(cli, sock)
+            check(t == "blk", f"{d.name}: device served meanwhile (probe: {t})")
+        long_.settimeout(5)
+        try:
+            got = long_.recv(200).decode()
+        except (OSError, socket.timeout):
+            got = ""
+        check("error: request too long" in got, f"{d.name}: an over-long request gets an error ({got.strip()!r})")
+        check("error: unknown command" in stats_query(st, b"\x00\xff\n"),
+              f"{d.name}: garbage gets an error")
+        for c in idle:
+            c.close()
+        long_.close()
+        r = subprocess.run([cli, "stats", st, "--watch", "--count", "2"],
+                           capture_output=True, text=True, timeout=20)
+        check(r.returncode == 0 and r.stdout.count("\033[2J") == 2 and
+              r.stdout.count('"daemon"') == 2,
+              f"{d.name}: vhostkit stats --watch --count 2 redraws twice (rc {r.returncode})")
+        check(p.poll() is None, f"{d.name}: alive after the stats clients")
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=20)
+        check(rc == 0 and not os.path.exists(st),
+              f"{d.name}: SIGTERM: exit {rc}, stats socket removed")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    r = subprocess.run([cli, "stats", st], capture_output=True, text=True,
+                       timeout=20)
+    check(r.returncode == 3, f"vhostkit stats on a dead socket: exit {r.returncode} (3)")
+
+
 def test_usage(d):
     sock = os.path.join(d.tmp, "u.sock")
     cases = [
@@ -355,6 +522,7 @@ def main():
             test_fd_notify_signals(d, a.cli)
             test_socket_activation(d, a.cli, ssa)
             test_forbidden_call(d)
+            test_stats(d, a.cli)
     print(f"{len(failures)} failure(s)")
     return 1 if failures else 0
 

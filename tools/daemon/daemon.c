@@ -36,6 +36,7 @@ void vhk_daemon_init(struct vhk_daemon *d, const char *prog,
 	d->sandbox_dir = "/var/empty";
 	d->seccomp = true;
 	d->sock_dirfd = d->log_dirfd = d->notify_fd = -1;
+	d->stats_fd = d->stats_stop = d->stats_dirfd = -1;
 }
 
 void vhk_daemon_usage(FILE *out)
@@ -68,6 +69,10 @@ void vhk_daemon_usage(FILE *out)
 "                          on): any other call kills the daemon (SIGSYS).\n"
 "                          log: allow it but have the kernel log it (to\n"
 "                          find what a setup needs; see dmesg).\n"
+"      --stats-socket PATH  Serve counters per device and per queue\n"
+"                          (requests, bytes, errors, IOTLB, in flight,\n"
+"                          latency) on a Unix socket at PATH, as JSON or\n"
+"                          Prometheus text: 'vhostkit stats PATH'.\n"
 "Systemd: with NOTIFY_SOCKET set the daemon sends READY=1 once it accepts\n"
 "connections and STOPPING=1 on the way out (Type=notify).\n");
 }
@@ -80,6 +85,10 @@ void vhk_daemon_usage_basic(FILE *out)
 "                          and exit.\n"
 "      --log-file FILE     Log to FILE (appended) instead of stderr;\n"
 "                          SIGHUP reopens it (log rotation).\n"
+"      --stats-socket PATH  Serve counters per device and per queue\n"
+"                          (requests, bytes, errors, IOTLB, in flight,\n"
+"                          latency) on a Unix socket at PATH, as JSON or\n"
+"                          Prometheus text: 'vhostkit stats PATH'.\n"
 "Systemd: with NOTIFY_SOCKET set the daemon sends READY=1 once it accepts\n"
 "connections and STOPPING=1 on the way out (Type=notify).\n");
 }
@@ -125,6 +134,9 @@ int vhk_daemon_option(struct vhk_daemon *d, int c, const char *arg)
 				d->prog, arg);
 			return -1;
 		}
+		return 1;
+	case VHK_DOPT_STATS_SOCKET:
+		d->stats_path = arg;
 		return 1;
 	case VHK_DOPT_SANDBOX_DIR:
 		d->sandbox_dir = arg;
@@ -356,6 +368,14 @@ int vhk_daemon_setup(struct vhk_daemon *d, struct vhk_backend_config *cfg,
 			return -1;
 		}
 	}
+	if (d->stats_path) {
+		err = vhk_daemon_stats_listen(d);
+		if (err) {
+			fprintf(stderr, "%s: --stats-socket %s: %s\n", d->prog,
+				d->stats_path, strerror(-err));
+			return -1;
+		}
+	}
 	if (d->own_sockets) {
 		notify_open(d);
 		return 0;
@@ -454,6 +474,14 @@ int vhk_daemon_start(struct vhk_daemon *d, struct vhk_backend *be)
 			return -1;
 		vhk_sandbox_debug_hook(d);
 	}
+	/* The stats thread starts after the sandbox: a namespace is
+	 * entered by the only thread there is. */
+	if (be && d->nstats == 0)
+		vhk_daemon_stats_add(d, vhk_backend_name(be), be);
+	if (vhk_daemon_stats_start(d) < 0) {
+		fprintf(stderr, "%s: cannot start the stats thread\n", d->prog);
+		return -1;
+	}
 	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s %s\nMAINPID=%ld",
 		 d->connect ? "connecting to" : "listening on",
 		 d->own_sockets ? "its sockets" :
@@ -473,6 +501,7 @@ static void close_fd(int *fd)
 void vhk_daemon_fini(struct vhk_daemon *d)
 {
 	notify(d, "STOPPING=1");
+	vhk_daemon_stats_stop(d);
 	if (d->sock_tmp_bound)
 		unlinkat(d->sock_dirfd, d->sock_tmp, 0);
 	if (d->sock_placed)

@@ -30,6 +30,7 @@
 #define VHOSTKIT_TOOLS_DAEMON_H
 
 #include <getopt.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -64,7 +65,8 @@ enum {
  */
 #define VHK_DAEMON_LONGOPTS_BASIC \
 	{ "print-capabilities", no_argument, NULL, VHK_DOPT_PRINT_CAPS }, \
-	{ "log-file", required_argument, NULL, VHK_DOPT_LOG_FILE }
+	{ "log-file", required_argument, NULL, VHK_DOPT_LOG_FILE }, \
+	{ "stats-socket", required_argument, NULL, VHK_DOPT_STATS_SOCKET }
 
 /* The shared entries of a daemon's struct option array. */
 #define VHK_DAEMON_LONGOPTS \
@@ -75,7 +77,11 @@ enum {
 	{ "log-file", required_argument, NULL, VHK_DOPT_LOG_FILE }, \
 	{ "sandbox", required_argument, NULL, VHK_DOPT_SANDBOX }, \
 	{ "sandbox-dir", required_argument, NULL, VHK_DOPT_SANDBOX_DIR }, \
-	{ "seccomp", required_argument, NULL, VHK_DOPT_SECCOMP }
+	{ "seccomp", required_argument, NULL, VHK_DOPT_SECCOMP }, \
+	{ "stats-socket", required_argument, NULL, VHK_DOPT_STATS_SOCKET }
+
+/* Back-ends one daemon exports on its stats socket at most. */
+#define VHK_DAEMON_STATS_MAX	64
 
 struct vhk_daemon {
 	/* Set by vhk_daemon_init(); a daemon may set the rest before setup. */
@@ -111,6 +117,18 @@ struct vhk_daemon {
 	int notify_fd;			/* connected NOTIFY_SOCKET or -1 */
 	bool activated;			/* the socket came from systemd */
 	struct vhk_backend *be;
+
+	/* The stats socket (stats.c). */
+	const char *stats_path;		/* --stats-socket */
+	struct {
+		const char *name;
+		struct vhk_backend *be;
+	} stats_src[VHK_DAEMON_STATS_MAX];
+	unsigned int nstats;
+	int stats_fd, stats_stop, stats_dirfd;
+	char *stats_base;
+	bool stats_placed, stats_running;
+	pthread_t stats_th;
 };
 
 /** vhk_daemon_init - defaults for @prog; @caps_json is its capabilities. */
@@ -157,6 +175,22 @@ int vhk_daemon_start(struct vhk_daemon *d, struct vhk_backend *be);
  * close what setup opened.  Safe after a failed setup.
  */
 void vhk_daemon_fini(struct vhk_daemon *d);
+
+/* stats.c: the stats socket (docs/daemons.md, "Observability") */
+
+/**
+ * vhk_daemon_stats_add - export back-end @be as device @name on the stats
+ * socket (before vhk_daemon_start(); a daemon with one back-end passed to
+ * vhk_daemon_start() needs no call).  0 or -ENOSPC.
+ */
+int vhk_daemon_stats_add(struct vhk_daemon *d, const char *name,
+			 struct vhk_backend *be);
+
+/* Internal to daemon.c: listen at --stats-socket (setup), serve it from
+ * a thread of its own (start, after the sandbox), stop (fini). */
+int vhk_daemon_stats_listen(struct vhk_daemon *d);
+int vhk_daemon_stats_start(struct vhk_daemon *d);
+void vhk_daemon_stats_stop(struct vhk_daemon *d);
 
 /* sandbox.c */
 

@@ -286,6 +286,11 @@ static int load_filter(const struct vhk_daemon *d)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(unlinkat),
 				       1, SCMP_A0(SCMP_CMP_EQ,
 						  (scmp_datum_t)d->sock_dirfd));
+	/* The stats socket is removed on exit. */
+	if (!err && d->stats_dirfd >= 0)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(unlinkat),
+				       1, SCMP_A0(SCMP_CMP_EQ,
+						  (scmp_datum_t)d->stats_dirfd));
 	/* --connect: a new Unix stream socket to the front-end each time. */
 	if (!err && d->connect)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket),

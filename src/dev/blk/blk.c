@@ -187,7 +187,20 @@ static void blk_reset(void *dev)
 	blk->cfg.writeback = 1;
 }
 
+static const char *const blk_stat_names[] = {
+	[BLK_STAT_READ] = "read",
+	[BLK_STAT_WRITE] = "write",
+	[BLK_STAT_FLUSH] = "flush",
+	[BLK_STAT_DISCARD] = "discard",
+	[BLK_STAT_WRITE_ZEROES] = "write_zeroes",
+	[BLK_STAT_OTHER] = "get_id",
+	[BLK_STAT_UNSUPP] = "unsupported",
+	[BLK_STAT_IOERR] = "io_error",
+	NULL,
+};
+
 const struct vhk_device_ops vhk_blk_ops = {
+	.stat_names = blk_stat_names,
 	.type = VHK_DEV_BLK,
 	.get_features = blk_get_features,
 	.get_protocol_features = blk_get_protocol_features,

@@ -14,6 +14,19 @@
 #include "vhostkit/blk.h"
 #include "vhostkit/mem.h"
 
+/* The device's own counters (vhk_device_ops.stat_names, blk.c): a
+ * request finished OK by operation (in enum blk_op order), or failed. */
+enum blk_stat {
+	BLK_STAT_READ = 0,
+	BLK_STAT_WRITE,
+	BLK_STAT_FLUSH,
+	BLK_STAT_DISCARD,
+	BLK_STAT_WRITE_ZEROES,
+	BLK_STAT_OTHER,		/* GET_ID */
+	BLK_STAT_UNSUPP,
+	BLK_STAT_IOERR,
+};
+
 enum blk_op {
 	BLK_OP_NONE = 0,
 	BLK_OP_READ,

@@ -57,6 +57,11 @@ static void req_finish(struct blk_queue *q, struct blk_req *r, uint8_t status)
 {
 	uint32_t written = 1;
 
+	if (q->dq)
+		vhk_dq_stat_add(q->dq, status == VHK_BLK_S_IOERR ? BLK_STAT_IOERR :
+				status == VHK_BLK_S_UNSUPP ? BLK_STAT_UNSUPP :
+				r->op == BLK_OP_NONE ? BLK_STAT_OTHER :
+				(unsigned int)r->op - BLK_OP_READ, 1);
 	if (vhk_iter_write(&r->status, &status, 1) != 1)
 		written = 0;	/* cannot happen: tail checked at parse */
 	else if (status == VHK_BLK_S_OK && r->op == BLK_OP_READ)

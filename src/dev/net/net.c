@@ -229,6 +229,13 @@ int vhk_net_add_port(struct vhk_net *n, const struct vhk_net_port_opts *o)
 	return 0;
 }
 
+struct vhk_backend *vhk_net_port_backend(struct vhk_net *n, unsigned int i)
+{
+	if (i >= n->nports || !n->ports[i].vu)
+		return NULL;
+	return n->ports[i].vu->be;
+}
+
 /* ---- control socket */
 
 static int ctl_listen(const char *path)
