@@ -365,7 +365,7 @@ def test_stats(d, cli):
     try:
         check(wait_for(lambda: os.path.exists(sock) and os.path.exists(st)),
               f"{d.name}: --stats-socket {st} listens")
-        check(status_fields(p.pid).get("Seccomp") == "2",
+        check(wait_for(lambda: status_fields(p.pid).get("Seccomp") == "2"),
               f"{d.name}: stats socket served inside the sandbox")
         if d.name == "vhostkit-blk":
             r = subprocess.run([cli, "blk", "io", sock, "--size", "64k",
