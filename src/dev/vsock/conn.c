@@ -193,6 +193,7 @@ void vsock_conn_note_credit(struct vhk_vsock *vs, struct vsock_conn *c,
 	c->peer_fwd_cnt = p->fwd_cnt;
 	if (vsock_conn_credit(c) > before) {
 		c->credit_asked = false;
+		c->credit_retries = 0;
 		if (c->stage || c->fd >= 0)
 			vsock_rx_add(vs, c);	/* may send again */
 	}

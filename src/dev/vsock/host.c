@@ -622,12 +622,45 @@ static void expire_conn(struct vhk_vsock *vs, struct vsock_conn *c)
 	vsock_conn_reset(vs, c);
 }
 
+/* Still stalled on the guest's credit (nothing else to send)? */
+static bool credit_stalled(const struct vsock_conn *c)
+{
+	return c->credit_asked && c->state == CONN_OPEN &&
+	       (c->fd >= 0 || c->stage) &&
+	       vsock_conn_credit(c) < VHK_MAX(c->seq_need, 1u);
+}
+
+/*
+ * A CREDIT_REQUEST the guest did not answer (VIRTIO 1.2, 5.10.6.3): it
+ * may have been lost to a driver that missed it, and without an update we
+ * would never send again.  Ask again after credit_retry_ms, doubling, at
+ * most credit_retries times per stall (any credit the guest gives ends
+ * the stall and resets the count, conn.c).
+ */
+static void retry_credit(struct vhk_vsock *vs, struct vsock_conn *c)
+{
+	uint64_t wait_ms;
+
+	if (!credit_stalled(c) || c->credit_retries >= vs->credit_retries)
+		return;
+	wait_ms = (uint64_t)vs->credit_retry_ms << c->credit_retries;
+	if (vhk_now_ns() < c->credit_asked_ns + wait_ms * 1000000ull)
+		return;
+	c->credit_retries++;
+	c->credit_asked = false;
+	vhk_log(VHK_LOG_DEBUG, vs->name,
+		"%u->%u: no CREDIT_UPDATE for %llu ms: CREDIT_REQUEST again (%u/%u)",
+		c->peer_port, c->guest_port, (unsigned long long)wait_ms,
+		c->credit_retries, vs->credit_retries);
+	vsock_conn_want(vs, c, P_CREDIT_REQ);
+}
+
 static bool deadline_left;
 
 static void note_deadline(struct vhk_vsock *vs, struct vsock_conn *c)
 {
-	(void)vs;
-	if (c->deadline_ns)
+	if (c->deadline_ns ||
+	    (credit_stalled(c) && c->credit_retries < vs->credit_retries))
 		deadline_left = true;
 }
 
@@ -645,6 +678,7 @@ static void timer_tick(struct vhk_vsock *vs)
 			client_reject(vs, cl, "no CONNECT line in time");
 	}
 	vsock_conn_foreach(vs, expire_conn);
+	vsock_conn_foreach(vs, retry_credit);
 	deadline_left = false;
 	vsock_conn_foreach(vs, note_deadline);
 	if (!deadline_left && !vs->clients) {

@@ -480,6 +480,9 @@ static enum step conn_step(struct vhk_vsock *vs, struct vsock_conn *c,
 	if (c->pending & P_CREDIT_REQ) {
 		c->pending &= ~P_CREDIT_REQ;
 		c->credit_asked = true;
+		c->credit_asked_ns = vhk_now_ns();
+		/* The timer asks again if no update comes (host.c). */
+		vsock_host_arm_timer(vs);
 		conn_hdr(vs, c, &p, VHK_VSOCK_OP_CREDIT_REQUEST);
 		rx_publish(vs, ch, &p);
 		return STEP_SENT;
@@ -495,7 +498,8 @@ static enum step conn_step(struct vhk_vsock *vs, struct vsock_conn *c,
 			return s;
 	} else if (may_read_host(c) && vsock_conn_credit(c) == 0 &&
 		   !c->credit_asked) {
-		/* Out of credit with the host maybe sending: ask once. */
+		/* Out of credit with the host maybe sending: ask (again
+		 * from the timer while no update comes, host.c). */
 		c->pending |= P_CREDIT_REQ;
 	}
 	if (c->pending & P_CREDIT_UPDATE) {

@@ -99,6 +99,8 @@ int vhk_vsock_new(struct vhk_vsock **out, struct vhk_vsock_hub *hub,
 	vs->connect_ms = VSOCK_CONNECT_MS;
 	vs->line_ms = VSOCK_LINE_MS;
 	vs->close_ms = VSOCK_CLOSE_MS;
+	vs->credit_retry_ms = VSOCK_CREDIT_RETRY_MS;
+	vs->credit_retries = VSOCK_CREDIT_RETRIES;
 	vs->rl = (struct vhk_ratelimit)VHK_RATELIMIT_INIT;
 	if (o->name && *o->name)
 		snprintf(vs->name, sizeof(vs->name), "%s", o->name);

@@ -27,6 +27,8 @@
 #define VSOCK_LINE_MS		5000	/* a host client's CONNECT line */
 #define VSOCK_CLOSE_MS		10000	/* flushing to the host before RST */
 #define VSOCK_TICK_MS		200
+#define VSOCK_CREDIT_RETRY_MS	500	/* CREDIT_REQUEST unanswered: again, */
+#define VSOCK_CREDIT_RETRIES	6	/* ... doubling, this many times */
 #define VSOCK_INBOX_BYTES	(8u * 1024 * 1024)	/* sibling mailbox */
 #define VSOCK_INBOX_PKTS	8192
 #define VSOCK_SEQ_MAX_MSGS	4096	/* seqpacket messages queued to host */
@@ -125,6 +127,8 @@ struct vsock_conn {
 	uint32_t peer_fwd_cnt;
 	uint32_t tx_cnt;		/* payload bytes sent to the guest */
 	bool credit_asked;		/* CREDIT_REQUEST sent, no update yet */
+	uint8_t credit_retries;		/* sent again in this stall */
+	uint64_t credit_asked_ns;	/* when it was last sent */
 	uint32_t seq_need;		/* seqpacket: next host message size */
 	/* seqpacket from the host: one message staged whole */
 	uint8_t *stage;
@@ -221,6 +225,8 @@ struct vhk_vsock {
 
 	/* timeouts (VSOCK_*_MS; tests shorten them) */
 	uint32_t connect_ms, line_ms, close_ms;
+	uint32_t credit_retry_ms;
+	unsigned int credit_retries;
 
 	struct vhk_vsock_stats st;
 	struct vhk_ratelimit rl;

@@ -391,6 +391,69 @@ static void test_credit_respected(void **state)
 }
 
 /*
+ * A guest that does not answer our CREDIT_REQUEST (it missed it): asked
+ * again, doubling the wait, a bounded number of times; an update resumes
+ * the data and ends the stall.
+ */
+static void test_credit_request_retry(void **state)
+{
+	struct vh h;
+	struct vsock_pkt p;
+	char big[8192], got[4096];
+	uint32_t total = 0, reqs = 0;
+	uint64_t t0, t_last = 0;
+	int lfd, afd;
+
+	(void)state;
+	vh_setup(&h, VHK_AS_GPA, false, CID, NULL, false, 0);
+	h.vs->credit_retry_ms = 20;
+	h.vs->credit_retries = 3;
+	vh_post_rx(&h, 32);
+	lfd = vh_listen(&h, 62, SOCK_STREAM);
+	p = vh_pkt(&h, VHK_VSOCK_OP_REQUEST, GPORT, 62, VHK_VSOCK_TYPE_STREAM);
+	p.buf_alloc = 1000;
+	vh_send(&h, &p, NULL, 0);
+	assert_int_equal(vh_wait(&h, &p, NULL, 0, 1000), 1);
+	assert_int_equal(p.op, VHK_VSOCK_OP_RESPONSE);
+	afd = vh_accept(lfd);
+	memset(big, 'r', sizeof(big));
+	assert_int_equal(send(afd, big, sizeof(big), 0), (ssize_t)sizeof(big));
+	t0 = vhk_now_ns();
+	/* 1000 bytes, then 1 + 3 requests (ticks are 200 ms), then quiet */
+	while (vh_wait(&h, &p, got, sizeof(got), 1500)) {
+		if (p.op == VHK_VSOCK_OP_RW) {
+			total += p.len;
+			continue;
+		}
+		assert_int_equal(p.op, VHK_VSOCK_OP_CREDIT_REQUEST);
+		assert_int_equal(p.dst_port, GPORT);
+		reqs++;
+		t_last = vhk_now_ns();
+	}
+	assert_int_equal(total, 1000);
+	assert_int_equal(reqs, 4);
+	assert_true(t_last - t0 >= 140ull * 1000000ull); /* 20+40+80 ms */
+	/* the update: the data flows again, and a new stall asks again */
+	p = vh_pkt(&h, VHK_VSOCK_OP_CREDIT_UPDATE, GPORT, 62,
+		   VHK_VSOCK_TYPE_STREAM);
+	p.buf_alloc = 1000;
+	p.fwd_cnt = 1000;
+	vh_send(&h, &p, NULL, 0);
+	reqs = 0;
+	while (vh_wait(&h, &p, got, sizeof(got), 1500)) {
+		if (p.op == VHK_VSOCK_OP_RW)
+			total += p.len;
+		else if (p.op == VHK_VSOCK_OP_CREDIT_REQUEST)
+			reqs++;
+	}
+	assert_int_equal(total, 2000);
+	assert_int_equal(reqs, 4);
+	close(afd);
+	close(lfd);
+	vh_teardown(&h, 0);
+}
+
+/*
  * A guest that resets its device (unbind/bind) only restarts the rings
  * from scratch as far as a vhost-user back-end can see: the host sockets
  * of the lost connections close at once.  A pause (rings stopped and
@@ -567,6 +630,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_host_refused),
 		cmocka_unit_test(test_seqpacket),
 		cmocka_unit_test(test_credit_respected),
+		cmocka_unit_test(test_credit_request_retry),
 		cmocka_unit_test(test_transport_reset),
 		cmocka_unit_test(test_driver_reinit),
 		cmocka_unit_test(test_siblings),
