@@ -26,6 +26,8 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 "Usage: vhostkit-net --port SPEC [--port SPEC ...] [OPTIONS]\n"
+"       vhostkit-net (--socket-path PATH | --fd FDNUM) [--port SPEC ...]\n"
+"                    [OPTIONS]\n"
 "\n"
 "A virtio-net back-end (VIRTIO 1.2, 5.1) for vhost-user front-ends (QEMU\n"
 "-netdev vhost-user, DPDK virtio-user) that is also a learning L2 switch:\n"
@@ -67,11 +69,17 @@ static void usage(FILE *out)
 "  -p, --port SPEC         Add a port (above); at least one.\n"
 "  -C, --control PATH      Control socket: 'vhostkit net stats --control\n"
 "                          PATH' prints every counter.  Default: none.\n"
+"                          The same socket as --stats-socket PATH (it\n"
+"                          answers 'vhostkit stats PATH' too).\n"
 "  -v, --verbose           Debug logging (same as VHOSTKIT_LOG=debug).\n"
 "  -h, --help              Print this help and exit.\n"
 "  -V, --version           Print the version and exit.\n"
 "\n");
-	vhk_daemon_usage_basic(out);
+	fprintf(out,
+"--socket-path, --fd and systemd socket activation (below) add one more\n"
+"vhost-user port, port 0, with the default port options.\n"
+"\n");
+	vhk_daemon_usage(out);
 	fprintf(out,
 "\n"
 "Counters per port: in/out packets and bytes, software checksums and\n"
@@ -94,6 +102,18 @@ static void usage(FILE *out)
 "    -device virtio-net-pci,netdev=n0 ...\n");
 }
 
+/*
+ * Beyond the shared allowlist (tools/daemon/sandbox.c): a port's server
+ * removes its socket on exit.  Taps are opened and configured (ioctl)
+ * before the sandbox; after it they are only read and written.
+ */
+static const char *const net_syscalls[] = { "unlink", NULL };
+
+static void net_stats_text(void *arg, FILE *out)
+{
+	vhk_net_stats_text(arg, out);
+}
+
 static void stop_net(void)
 {
 	if (g_net)
@@ -103,7 +123,7 @@ static void stop_net(void)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		VHK_DAEMON_LONGOPTS_BASIC,
+		VHK_DAEMON_LONGOPTS,
 		{ "port", required_argument, NULL, 'p' },
 		{ "control", required_argument, NULL, 'C' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -112,8 +132,10 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct vhk_net_port_opts ports[MAX_PORTS];
+	struct vhk_backend_config cfg = { .socket_path = NULL };
 	const char *control = NULL;
 	unsigned int nports = 0;
+	bool single;
 	struct vhk_net *net = NULL;
 	struct vhk_daemon d;
 	bool usage_err;
@@ -123,7 +145,8 @@ int main(int argc, char **argv)
 	vhk_daemon_init(&d, "vhostkit-net", net_caps);
 	d.own_sockets = true;
 	d.on_stop = stop_net;
-	while ((c = getopt_long(argc, argv, "p:C:vhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, VHK_DAEMON_SHORTOPTS "p:C:vhV",
+				longopts, NULL)) != -1) {
 		ret = vhk_daemon_option(&d, c, optarg);
 		if (ret < 0)
 			return EXIT_USAGE;
@@ -163,13 +186,60 @@ int main(int argc, char **argv)
 	}
 	if (d.print_caps)
 		return vhk_daemon_print_capabilities(&d);
-	if (optind < argc || !nports) {
+	/* The back-end program conventions: --socket-path, --fd or socket
+	 * activation give one more vhost-user port, port 0. */
+	single = d.socket_path || d.fd >= 0 || getenv("LISTEN_FDS");
+	if (optind < argc || (!nports && !single)) {
 		fprintf(stderr, "vhostkit-net: %s\n", optind < argc ?
-			"unexpected argument" : "at least one --port is required (see --help)");
+			"unexpected argument" : "at least one --port (or --socket-path / --fd) is required (see --help)");
 		return EXIT_USAGE;
 	}
-	if (vhk_daemon_setup(&d, NULL, &usage_err) < 0)
-		return 1;
+	if (single) {
+		if (nports == MAX_PORTS) {
+			fprintf(stderr, "vhostkit-net: at most %d ports\n",
+				MAX_PORTS);
+			return EXIT_USAGE;
+		}
+		memmove(&ports[1], &ports[0], nports * sizeof(ports[0]));
+		nports++;
+		d.own_sockets = false;
+	}
+	/* --control is the stats socket, which also answers "stats" with
+	 * the switch's own counters (vhostkit net stats --control). */
+	if (control && d.stats_path && strcmp(control, d.stats_path)) {
+		fprintf(stderr, "vhostkit-net: --control and --stats-socket are one socket: give one path\n");
+		return EXIT_USAGE;
+	}
+	if (control)
+		d.stats_path = control;
+	d.extra_syscalls = net_syscalls;
+	for (unsigned int i = single ? 1 : 0; i < nports; i++) {
+		if (ports[i].type != VHK_NET_PT_SOCKET)
+			continue;
+		if (vhk_daemon_keep_dir(&d, ports[i].path) < 0)
+			return 1;
+		if (ports[i].client)
+			d.unix_connect = true;
+	}
+	if (vhk_daemon_setup(&d, single ? &cfg : NULL, &usage_err) < 0) {
+		vhk_daemon_fini(&d);
+		return usage_err ? EXIT_USAGE : 1;
+	}
+	if (single) {
+		/* Port 0 with the defaults, on the socket the conventions
+		 * gave (created by the daemon layer, inherited or
+		 * systemd's). */
+		if (vhk_net_port_parse("socket=vhost-user", &ports[0], err,
+				       sizeof(err))) {
+			vhk_daemon_fini(&d);
+			return 1;
+		}
+		snprintf(ports[0].path, sizeof(ports[0].path), "%s",
+			 cfg.socket_path);
+		ports[0].client = cfg.connect;
+		ports[0].adopt_listen_fd = cfg.adopt_listen_fd;
+		ports[0].listen_fd = cfg.listen_fd;
+	}
 	ret = vhk_net_new(&net);
 	for (unsigned int i = 0; !ret && i < nports; i++) {
 		ret = vhk_net_add_port(net, &ports[i]);
@@ -183,6 +253,8 @@ int main(int argc, char **argv)
 		if (be)
 			vhk_daemon_stats_add(&d, vhk_backend_name(be), be);
 	}
+	d.stats_text = net_stats_text;
+	d.stats_text_arg = net;
 	g_net = net;
 	if (ret || vhk_daemon_start(&d, NULL) < 0) {
 		g_net = NULL;
@@ -198,10 +270,10 @@ int main(int argc, char **argv)
 		       ports[i].client ? "connecting to" : "listening on",
 		       ports[i].path, ports[i].poll ? ", busy-poll" : "",
 		       ports[i].queues);
-	if (control)
-		printf("vhostkit-net: control socket %s\n", control);
+	if (d.stats_path)
+		printf("vhostkit-net: control socket %s\n", d.stats_path);
 	fflush(stdout);
-	ret = vhk_net_run(net, control);
+	ret = vhk_net_run(net, NULL);
 	g_net = NULL;
 	if (ret < 0)
 		fprintf(stderr, "vhostkit-net: %s\n", strerror(-ret));

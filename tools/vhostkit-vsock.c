@@ -36,6 +36,8 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 "Usage: vhostkit-vsock --vm guest-cid=N,socket=PATH,uds-path=PATH[,...] [...]\n"
+"       vhostkit-vsock (--socket-path PATH | --fd FDNUM)\n"
+"                      --vm guest-cid=N,uds-path=PATH[,...] [OPTIONS]\n"
 "       vhostkit-vsock --config FILE [OPTIONS]\n"
 "\n"
 "Serve virtio-vsock devices (VIRTIO 1.2, 5.10) to vhost-user front-ends\n"
@@ -79,15 +81,18 @@ static void usage(FILE *out)
 "                                unless the back-end channel and REPLY_ACK exist.\n"
 "                          off:  never offer ACCESS_PLATFORM (pKVM, swiotlb).\n"
 "                          auto: offer it; IOTLB if a channel, else identity.\n"
-"  -c, --connect           Connect to each socket (a listening front-end)\n"
-"                          instead of listening; retries until it appears.\n"
 "  -1, --once              Exit when every VM's first front-end has left\n"
 "                          (default: wait for the next one).\n"
 "  -v, --verbose           Debug logging (same as VHOSTKIT_LOG=debug).\n"
 "  -h, --help              Print this help and exit.\n"
 "  -V, --version           Print the version and exit.\n"
 "\n");
-	vhk_daemon_usage_basic(out);
+	fprintf(out,
+"With --socket-path, --fd or systemd socket activation (below) the daemon\n"
+"serves one VM, given without socket= (--vm guest-cid=N,uds-path=PATH).\n"
+"-c, --connect connects to each VM's socket instead of listening.\n"
+"\n");
+	vhk_daemon_usage(out);
 	fprintf(out,
 "\n"
 "The device offers VERSION_1, INDIRECT_DESC, EVENT_IDX, RING_PACKED,\n"
@@ -110,6 +115,14 @@ static void usage(FILE *out)
 "    -device vhost-user-vsock-pci,chardev=c0 ...\n");
 }
 
+/*
+ * Beyond the shared allowlist (tools/daemon/sandbox.c): the per-VM tick
+ * timer, and removing uds-path / the vhost-user socket on exit.
+ */
+static const char *const vsock_syscalls[] = {
+	"timerfd_settime", "timerfd_gettime", "unlink", NULL,
+};
+
 static void stop_all(void)
 {
 	unsigned int i;
@@ -130,11 +143,10 @@ static void *vm_thread(void *arg)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		VHK_DAEMON_LONGOPTS_BASIC,
+		VHK_DAEMON_LONGOPTS,
 		{ "vm", required_argument, NULL, 'm' },
 		{ "config", required_argument, NULL, 'f' },
 		{ "iommu", required_argument, NULL, 'i' },
-		{ "connect", no_argument, NULL, 'c' },
 		{ "once", no_argument, NULL, '1' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -143,6 +155,8 @@ int main(int argc, char **argv)
 	};
 	static struct vsock_vm_list vms;
 	struct vhk_backend_config base = { .name = NULL };
+	struct vhk_backend_config one = { .name = NULL };
+	bool single;
 	struct vhk_vsock_hub *hub = NULL;
 	struct vhk_daemon d;
 	bool usage_err;
@@ -151,13 +165,13 @@ int main(int argc, char **argv)
 	int c, ret, status = 0;
 
 	vhk_daemon_init(&d, "vhostkit-vsock", vsock_caps);
-	d.own_sockets = true;
 	d.on_stop = stop_all;
-	while ((c = getopt_long(argc, argv, "i:c1vhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, VHK_DAEMON_SHORTOPTS "i:1vhV",
+				longopts, NULL)) != -1) {
 		ret = vhk_daemon_option(&d, c, optarg);
 		if (ret < 0)
 			return EXIT_USAGE;
-		if (ret > 0 && c != 'c')
+		if (ret > 0)
 			continue;
 		switch (c) {
 		case 'm':
@@ -181,9 +195,6 @@ int main(int argc, char **argv)
 					optarg);
 				return EXIT_USAGE;
 			}
-			break;
-		case 'c':
-			base.connect = true;
 			break;
 		case '1':
 			base.once = true;
@@ -209,15 +220,55 @@ int main(int argc, char **argv)
 			argv[optind]);
 		return EXIT_USAGE;
 	}
+	/* The back-end program conventions: one VM without socket= takes
+	 * its vhost-user socket from --socket-path, --fd or systemd. */
+	single = d.socket_path || d.fd >= 0 || getenv("LISTEN_FDS");
+	d.own_sockets = !single;
+	if (single && (vms.n != 1 || vms.vm[0].socket)) {
+		fprintf(stderr, "vhostkit-vsock: --socket-path / --fd / socket activation serve one VM given without socket= (--vm guest-cid=N,uds-path=PATH)\n");
+		vsock_free_vms(&vms);
+		return EXIT_USAGE;
+	}
+	if (single) {
+		if (vhk_daemon_setup(&d, &one, &usage_err) < 0) {
+			vsock_free_vms(&vms);
+			vhk_daemon_fini(&d);
+			return usage_err ? EXIT_USAGE : 1;
+		}
+		vms.vm[0].socket = strdup(one.socket_path);
+		if (!vms.vm[0].socket)
+			return 1;
+	}
 	if (vsock_check_vms(&vms, err, sizeof(err))) {
 		fprintf(stderr, "vhostkit-vsock: %s\n", err);
 		vsock_free_vms(&vms);
 		return EXIT_USAGE;
 	}
 
-	if (vhk_daemon_setup(&d, NULL, &usage_err) < 0) {
+	/* The steady state reaches each VM's sockets by path: connects to
+	 * "<uds-path>_<port>", removes uds-path and the vhost-user socket
+	 * on exit, reconnects with --connect. */
+	d.unix_connect = true;
+	d.extra_syscalls = vsock_syscalls;
+	for (i = 0; i < vms.n; i++)
+		if (vhk_daemon_keep_dir(&d, vms.vm[i].uds_path) < 0 ||
+		    (!single &&
+		     vhk_daemon_keep_dir(&d, vms.vm[i].socket) < 0)) {
+			vsock_free_vms(&vms);
+			vhk_daemon_fini(&d);
+			return 1;
+		}
+	if (!single && vhk_daemon_setup(&d, NULL, &usage_err) < 0) {
 		vsock_free_vms(&vms);
+		vhk_daemon_fini(&d);
 		return 1;
+	}
+	if (single) {
+		base.connect = one.connect;
+		base.adopt_listen_fd = one.adopt_listen_fd;
+		base.listen_fd = one.listen_fd;
+	} else {
+		base.connect = d.connect;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	ret = vhk_vsock_hub_new(&hub);

@@ -45,6 +45,11 @@ struct vhk_net_port_opts {
 	bool poll;		/* busy-poll the rings */
 	unsigned int backlog;	/* frames waiting for the port (default 1024) */
 	enum vhk_iommu_policy iommu;
+	/* socket: accept on @listen_fd, an already listening Unix stream
+	 * socket (--fd, systemd socket activation; owned by the port from
+	 * vhk_net_add_port() on), instead of creating @path. */
+	bool adopt_listen_fd;
+	int listen_fd;
 };
 
 struct vhk_net;
@@ -71,6 +76,13 @@ int vhk_net_add_port(struct vhk_net *n, const struct vhk_net_port_opts *o);
  * port or an index out of range.
  */
 struct vhk_backend *vhk_net_port_backend(struct vhk_net *n, unsigned int i);
+
+/**
+ * vhk_net_stats_text - what the control socket answers to "stats" (one
+ * key=value line per switch, port and queue pair), written to @out.  Any
+ * thread, while the switch exists.
+ */
+void vhk_net_stats_text(struct vhk_net *n, FILE *out);
 
 /**
  * vhk_net_run - start every port's thread and the control socket at

@@ -27,6 +27,7 @@ import tempfile
 import time
 
 failures = []
+TYPES = {"vhostkit-blk": "blk", "vhostkit-vsock": "vsock", "vhostkit-net": "net"}
 
 
 def check(cond, what):
@@ -65,7 +66,10 @@ def probe_type(cli, path):
 
 
 class Daemon:
-    def __init__(self, name, binary, extra, tmp):
+    """multi: a multi-socket daemon in its own form (sockets by path in
+    --vm / --port); else the back-end program conventions' form: the
+    vhost-user socket from --socket-path / --fd / systemd."""
+    def __init__(self, name, binary, extra, tmp, multi=False):
         self.name, self.bin, self.tmp = name, binary, tmp
         self.extra = list(extra)
         if name == "vhostkit-blk":
@@ -74,10 +78,12 @@ class Daemon:
                 f.truncate(8 << 20)
             self.extra += ["--disk", disk, "--num-queues", "1"]
         elif name == "vhostkit-vsock":
-            self.extra += ["--vm", "guest-cid=3,socket=%s/vm.sock,uds-path=%s/vm.vsock"
-                           % (tmp, tmp)]
+            self.extra += ["--vm", ("guest-cid=3,socket=%s/vm.sock,uds-path=%s/vm.vsock"
+                                    if multi else "guest-cid=3,uds-path=%s/vm.vsock")
+                           % ((tmp, tmp) if multi else (tmp,))]
         elif name == "vhostkit-net":
-            self.extra += ["--port", "socket=%s/port.sock" % tmp]
+            if multi:
+                self.extra += ["--port", "socket=%s/port.sock" % tmp]
 
     def cmd(self, *args):
         return [self.bin] + list(args) + self.extra
@@ -148,10 +154,9 @@ def test_fd_notify_signals(d, cli):
         mnt_self = os.readlink("/proc/self/ns/mnt")
         mnt_d = os.readlink(f"/proc/{p.pid}/ns/mnt")
         check(mnt_self != mnt_d, f"{d.name}: own mount namespace (default --sandbox namespace; root {root})")
-        if d.name == "vhostkit-blk":
-            t = probe_type(cli, path)
-            check(t == "blk",
-                  f"{d.name}: vhostkit probe over the --fd socket says blk ({t})")
+        t = probe_type(cli, path)
+        check(t == TYPES[d.name],
+              f"{d.name}: vhostkit probe over the --fd socket says {TYPES[d.name]} ({t})")
         # log rotation: move the file away, SIGHUP, a new file appears
         os.rename(log, log + ".1")
         p.send_signal(signal.SIGHUP)
@@ -180,7 +185,7 @@ def test_fd_notify_signals(d, cli):
         ns.close()
 
 
-def test_basic(d):
+def test_basic(d, cli):
     """A daemon with its own sockets: log file, notify, SIGHUP, SIGTERM."""
     ns_path = os.path.join(d.tmp, "notify.sock")
     ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -207,6 +212,19 @@ def test_basic(d):
               devs[0].get("type") == want and devs[0].get("queues"),
               f"{d.name}: --stats-socket exports its device ({want}): {str(j)[:160]}")
         check_prometheus(stats_query(st, b"prometheus\n"), d.name)
+        # The sandbox, default options (--sandbox namespace, seccomp on).
+        sf = status_fields(p.pid)
+        check(sf.get("Seccomp") == "2" and sf.get("NoNewPrivs") == "1" and
+              int(sf.get("CapEff", "1"), 16) == 0 and
+              int(sf.get("CapBnd", "1"), 16) == 0,
+              f"{d.name}: Seccomp {sf.get('Seccomp')}, NoNewPrivs {sf.get('NoNewPrivs')}, CapEff {sf.get('CapEff')}")
+        check(os.readlink("/proc/self/ns/mnt") != os.readlink(f"/proc/{p.pid}/ns/mnt"),
+              f"{d.name}: own mount namespace (--sandbox namespace by default)")
+        if d.name == "vhostkit-net":
+            r = subprocess.run([cli, "net", "stats", "--control", st],
+                               capture_output=True, text=True, timeout=20)
+            check(r.returncode == 0 and "port" in r.stdout,
+                  f"vhostkit-net: vhostkit net stats --control on the stats socket ({r.stdout[:80]!r})")
         os.rename(log, log + ".1")
         p.send_signal(signal.SIGHUP)
         check(wait_for(lambda: os.path.exists(log)),
@@ -236,14 +254,9 @@ def test_socket_activation(d, cli, ssa):
     try:
         check(wait_for(lambda: os.path.exists(path)),
               f"systemd-socket-activate listens on {path}")
-        if d.name == "vhostkit-blk":
-            check(probe_type(cli, path) == "blk",
-                  f"{d.name}: socket-activated, vhostkit probe says blk")
-        else:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.connect(path)
-            time.sleep(1)
-            s.close()
+        t = probe_type(cli, path)
+        check(t == TYPES[d.name],
+              f"{d.name}: socket-activated, vhostkit probe says {TYPES[d.name]} ({t})")
         check(p.poll() is None, f"{d.name}: socket-activated daemon still serving")
         p.send_signal(signal.SIGTERM)
         rc = p.wait(timeout=20)
@@ -299,8 +312,14 @@ def test_forbidden_call(d):
         empty = os.path.join(d.tmp, "empty")
         rc, err = run("--sandbox", "chroot", "--sandbox-dir", empty,
                       "--seccomp", "off")
-        check(rc == 0 and not os.path.exists(target) and "failed" in err,
-              f"{d.name}: --sandbox chroot: the file system is out of reach (rc {rc})")
+        if d.name != "vhostkit-vsock":
+            check(rc == 0 and not os.path.exists(target) and "failed" in err,
+                  f"{d.name}: --sandbox chroot: the file system is out of reach (rc {rc})")
+        else:
+            # vsock reaches sockets by path after setup: a chroot
+            # would hide them, so it is refused with the reason.
+            check(rc == 1 and "chroot would hide" in err,
+                  f"{d.name}: --sandbox chroot refused, reason given (rc {rc})")
 
 
 def stats_query(path, cmd, timeout=5.0):
@@ -426,9 +445,8 @@ def test_stats(d, cli):
         ans = stats_query(st, b"json\n")
         check(ans.startswith("{") and time.monotonic() - t0 < 1.5,
               f"{d.name}: answered while 12 idle clients and a flood are connected ({time.monotonic() - t0:.2f} s)")
-        if d.name == "vhostkit-blk":
-            t = probe_type(cli, sock)
-            check(t == "blk", f"{d.name}: device served meanwhile (probe: {t})")
+        t = probe_type(cli, sock)
+        check(t == TYPES[d.name], f"{d.name}: device served meanwhile (probe: {t})")
         long_.settimeout(5)
         try:
             got = long_.recv(200).decode()
@@ -459,12 +477,49 @@ def test_stats(d, cli):
     check(r.returncode == 3, f"vhostkit stats on a dead socket: exit {r.returncode} (3)")
 
 
+def test_forbidden_basic(d):
+    """The debug hook in a daemon with its own sockets: killed by SIGSYS
+    with seccomp on; the control run (--sandbox none --seccomp off)
+    creates the file."""
+    target = os.path.join(d.tmp, "must-not-exist")
+
+    def run(*opts):
+        env = dict(os.environ, VHOSTKIT_SANDBOX_TEST="open:" + target)
+        p = subprocess.Popen(d.cmd(*opts), env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+        seen = []
+        for line in p.stderr:
+            seen.append(line)
+            if "sandbox test:" in line:
+                break
+        if p.poll() is None:
+            time.sleep(0.2)
+            p.send_signal(signal.SIGTERM)
+        p.wait(timeout=20)
+        return p.returncode, "".join(seen) + p.stderr.read()
+
+    rc, err = run()
+    check(rc == -signal.SIGSYS and not os.path.exists(target) and
+          "forbidden system call" in err,
+          f"{d.name}: open() after setup (default sandbox): killed by SIGSYS (rc {rc})")
+    rc, err = run("--sandbox", "none", "--seccomp", "off")
+    check(rc == 0 and os.path.exists(target),
+          f"{d.name}: control: --sandbox none --seccomp off creates the file (rc {rc}) {err[-200:]}")
+    if os.path.exists(target):
+        os.unlink(target)
+    rc, err = run("--seccomp", "off")
+    check(rc == 0 and not os.path.exists(target) and "failed" in err,
+          f"{d.name}: --sandbox namespace alone: the file system is out of reach (rc {rc})")
+
+
 def test_usage(d):
     sock = os.path.join(d.tmp, "u.sock")
+    required = {"vhostkit-vsock": "socket and uds-path are required",
+                "vhostkit-net": "at least one --port (or --socket-path / --fd) is required"}
     cases = [
         (["--fd", "0", "--socket-path", sock], 2, "--fd excludes"),
         (["--fd", "x"], 2, "--fd must be"),
-        ([], 2, "--socket-path or --fd is required"),
+        ([], 2, required.get(d.name, "--socket-path or --fd is required")),
         (["--sandbox", "jail", "--socket-path", sock], 2, "--sandbox must be"),
         (["--seccomp", "maybe", "--socket-path", sock], 2, "--seccomp must be"),
     ]
@@ -516,8 +571,10 @@ def main():
             d = Daemon(name, binary, [], tmp)
             test_capabilities(d, a.descriptor_dir)
             if kind == "basic":
-                test_basic(d)
-                continue
+                with tempfile.TemporaryDirectory(prefix="vhk-conv-") as tmp2:
+                    dm = Daemon(name, binary, [], tmp2, multi=True)
+                    test_basic(dm, a.cli)
+                    test_forbidden_basic(dm)
             test_usage(d)
             test_fd_notify_signals(d, a.cli)
             test_socket_activation(d, a.cli, ssa)

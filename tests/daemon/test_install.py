@@ -92,17 +92,22 @@ def main():
                                                os.path.basename(dj["binary"]))
                   and dj["type"] in ("block", "vsock", "net"),
                   f"{os.path.basename(dsc)}: type {dj['type']}, binary {dj['binary']}")
-        units = glob.glob(dest + "/**/systemd/system/vhostkit-blk@.*",
-                          recursive=True)
-        check(len(units) == 2, f"systemd units installed ({len(units)})")
-        for u in units:
-            with open(u) as f:
-                text = f.read()
-            if u.endswith(".service"):
-                check("Type=notify" in text and
-                      os.path.join(opt["prefix"], opt["bindir"],
-                                   "vhostkit-blk") in text,
-                      "vhostkit-blk@.service: Type=notify, installed binary")
+        for dname in ("vhostkit-blk", "vhostkit-vsock", "vhostkit-net"):
+            units = glob.glob(dest + f"/**/systemd/system/{dname}@.*",
+                              recursive=True)
+            check(len(units) == 2, f"{dname}: systemd units installed ({len(units)})")
+            for u in units:
+                with open(u) as f:
+                    text = f.read()
+                if u.endswith(".service"):
+                    check("Type=notify" in text and
+                          os.path.join(opt["prefix"], opt["bindir"],
+                                       dname) in text,
+                          f"{dname}@.service: Type=notify, installed binary")
+                else:
+                    check(f"Service={dname}@%i.service" in text and
+                          "ListenStream=/run/vhostkit/" in text,
+                          f"{dname}@.socket: ListenStream, Service=")
         # man pages: one per program, every --help option in it
         mandir = os.path.join(prefix, opt["mandir"], "man1")
         for p in PROGRAMS:

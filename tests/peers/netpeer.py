@@ -121,6 +121,16 @@ class Rig:
             time.sleep(0.05)
         else:
             raise Fail('vhostkit-net did not create its control socket')
+        # The daemon serves the guest / peers from inside its sandbox
+        # (docs/daemons.md; default --sandbox namespace, seccomp on).
+        with open('/proc/%d/status' % self.daemon.pid) as f:
+            st = dict(l.split(':', 1) for l in f if ':' in l)
+        got = (st.get('Seccomp', '').strip(), st.get('NoNewPrivs', '').strip(),
+               int(st.get('CapEff', '1').strip(), 16))
+        say('vhostkit-net sandbox: Seccomp %s, NoNewPrivs %s, CapEff %x' % got)
+        if got != ('2', '1', 0):
+            raise Fail('vhostkit-net not sandboxed: Seccomp %s, NoNewPrivs '
+                       '%s, CapEff %x' % got)
         ns = ['ip', '-n', self.ns]
         # no IPv6 chatter (router / neighbour solicitations) on the tap:
         # every frame in the counters is one the test sent

@@ -304,6 +304,33 @@ class Run:
             notify.close()
         # the real back-end pid (under timeout(1)) for CPU accounting
         self.backend_pid = self.child_pid(self.backend.pid)
+        if self.a.backend == 'vhostkit':
+            self.check_sandbox(self.backend_pid)
+
+    def check_sandbox(self, pid):
+        """A vhostkit daemon serves the guest from inside its sandbox
+        (docs/daemons.md): seccomp filter on, no_new_privs, no
+        capabilities, its own mount namespace.  Recorded as a run error
+        otherwise (unless the run asked for --seccomp off)."""
+        if '--seccomp' in ' '.join(getattr(self.a, 'backend_arg', [])):
+            return
+        try:
+            with open('/proc/%d/status' % pid) as f:
+                st = dict(l.split(':', 1) for l in f if ':' in l)
+            own_ns = os.readlink('/proc/%d/ns/mnt' % pid) != \
+                os.readlink('/proc/self/ns/mnt')
+        except OSError as e:
+            self.host_errs.append('sandbox: cannot read /proc/%d: %s'
+                                  % (pid, e))
+            return
+        got = (st.get('Seccomp', '').strip(), st.get('NoNewPrivs', '').strip(),
+               int(st.get('CapEff', '1').strip(), 16), own_ns)
+        say('back-end sandbox: Seccomp %s, NoNewPrivs %s, CapEff %x, '
+            'own mount namespace %s' % got)
+        if got != ('2', '1', 0, True):
+            self.host_errs.append('back-end not sandboxed: Seccomp %s, '
+                                  'NoNewPrivs %s, CapEff %x, own mount '
+                                  'namespace %s' % got)
 
     @staticmethod
     def child_pid(pid):

@@ -85,12 +85,54 @@ void vhk_daemon_usage_basic(FILE *out)
 "                          and exit.\n"
 "      --log-file FILE     Log to FILE (appended) instead of stderr;\n"
 "                          SIGHUP reopens it (log rotation).\n"
+"      --sandbox MODE      namespace (default): a private mount namespace\n"
+"                          whose root is an empty read-only tmpfs (plus a\n"
+"                          user namespace when not root) where only the\n"
+"                          directories of the daemon's sockets are visible;\n"
+"                          chroot: chroot to --sandbox-dir (root only; not\n"
+"                          when sockets are reached by path after setup);\n"
+"                          none: keep the file system view.  Every mode\n"
+"                          drops all capabilities and sets no_new_privs.\n"
+"      --sandbox-dir DIR   Empty directory for --sandbox chroot (default\n"
+"                          /var/empty, created if missing).\n"
+"      --seccomp on|off|log  System call allowlist after setup (default\n"
+"                          on): any other call kills the daemon (SIGSYS).\n"
+"                          log: allow it but have the kernel log it.\n"
 "      --stats-socket PATH  Serve counters per device and per queue\n"
 "                          (requests, bytes, errors, IOTLB, in flight,\n"
 "                          latency) on a Unix socket at PATH, as JSON or\n"
 "                          Prometheus text: 'vhostkit stats PATH'.\n"
 "Systemd: with NOTIFY_SOCKET set the daemon sends READY=1 once it accepts\n"
 "connections and STOPPING=1 on the way out (Type=notify).\n");
+}
+
+int vhk_daemon_keep_dir(struct vhk_daemon *d, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir, *abs;
+
+	if (d->nkeep >= VHK_DAEMON_KEEP_DIRS)
+		return -ENOSPC;
+	dir = !slash ? strdup(".") : slash == path ? strdup("/") :
+	      strndup(path, (size_t)(slash - path));
+	if (!dir)
+		return -ENOMEM;
+	abs = realpath(dir, NULL);
+	if (!abs) {
+		int err = -errno;
+
+		fprintf(stderr, "%s: %s: %s\n", d->prog, dir, strerror(errno));
+		free(dir);
+		return err;
+	}
+	free(dir);
+	for (unsigned int i = 0; i < d->nkeep; i++)
+		if (!strcmp(d->keep_dirs[i], abs)) {
+			free(abs);
+			return 0;
+		}
+	d->keep_dirs[d->nkeep++] = abs;
+	return 0;
 }
 
 static int parse_fd(const char *s, int *out)
@@ -469,11 +511,9 @@ int vhk_daemon_start(struct vhk_daemon *d, struct vhk_backend *be)
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (!d->own_sockets) {
-		if (vhk_sandbox_enter(d) < 0)
-			return -1;
-		vhk_sandbox_debug_hook(d);
-	}
+	if (vhk_sandbox_enter(d) < 0)
+		return -1;
+	vhk_sandbox_debug_hook(d);
 	/* The stats thread starts after the sandbox: a namespace is
 	 * entered by the only thread there is. */
 	if (be && d->nstats == 0)
@@ -515,5 +555,8 @@ void vhk_daemon_fini(struct vhk_daemon *d)
 	close_fd(&d->notify_fd);
 	free(d->sock_base);
 	free(d->log_base);
+	for (unsigned int i = 0; i < d->nkeep; i++)
+		free(d->keep_dirs[i]);
+	d->nkeep = 0;
 	d->sock_base = d->log_base = NULL;
 }

@@ -66,7 +66,10 @@ enum {
 #define VHK_DAEMON_LONGOPTS_BASIC \
 	{ "print-capabilities", no_argument, NULL, VHK_DOPT_PRINT_CAPS }, \
 	{ "log-file", required_argument, NULL, VHK_DOPT_LOG_FILE }, \
-	{ "stats-socket", required_argument, NULL, VHK_DOPT_STATS_SOCKET }
+	{ "stats-socket", required_argument, NULL, VHK_DOPT_STATS_SOCKET }, \
+	{ "sandbox", required_argument, NULL, VHK_DOPT_SANDBOX }, \
+	{ "sandbox-dir", required_argument, NULL, VHK_DOPT_SANDBOX_DIR }, \
+	{ "seccomp", required_argument, NULL, VHK_DOPT_SECCOMP }
 
 /* The shared entries of a daemon's struct option array. */
 #define VHK_DAEMON_LONGOPTS \
@@ -79,6 +82,9 @@ enum {
 	{ "sandbox-dir", required_argument, NULL, VHK_DOPT_SANDBOX_DIR }, \
 	{ "seccomp", required_argument, NULL, VHK_DOPT_SECCOMP }, \
 	{ "stats-socket", required_argument, NULL, VHK_DOPT_STATS_SOCKET }
+
+/* Directories a daemon keeps visible in its sandbox at most. */
+#define VHK_DAEMON_KEEP_DIRS	32
 
 /* Back-ends one daemon exports on its stats socket at most. */
 #define VHK_DAEMON_STATS_MAX	64
@@ -95,6 +101,18 @@ struct vhk_daemon {
 	 * path: docs/daemons.md). */
 	void (*on_stop)(void);
 	bool own_sockets;
+	/* The steady state creates Unix sockets and connects them by path
+	 * (vsock's "<uds-path>_<port>", client-mode reconnects). */
+	bool unix_connect;
+	/* Directories the steady state reaches by path, kept visible
+	 * (read-write, bind mounts) in --sandbox namespace:
+	 * vhk_daemon_keep_dir(). */
+	char *keep_dirs[VHK_DAEMON_KEEP_DIRS];
+	unsigned int nkeep;
+	/* Optional: the answer to "stats" on the stats socket (a daemon's
+	 * own text counters: vhostkit-net --control). */
+	void (*stats_text)(void *arg, FILE *out);
+	void *stats_text_arg;
 
 	/* Options. */
 	const char *socket_path;
@@ -144,6 +162,14 @@ int vhk_daemon_option(struct vhk_daemon *d, int c, const char *arg);
 
 /** vhk_daemon_usage - the shared options' --help text. */
 void vhk_daemon_usage(FILE *out);
+
+/**
+ * vhk_daemon_keep_dir - keep the directory that holds @path (a socket the
+ * steady state connects to, creates or removes by path) visible inside
+ * --sandbox namespace.  Before vhk_daemon_start().  0 or -errno (the
+ * directory must exist; printed).
+ */
+int vhk_daemon_keep_dir(struct vhk_daemon *d, const char *path);
 
 /** vhk_daemon_usage_basic - --help text of VHK_DAEMON_LONGOPTS_BASIC. */
 void vhk_daemon_usage_basic(FILE *out);

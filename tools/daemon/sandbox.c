@@ -120,6 +120,48 @@ static int write_file(const char *path, const char *text)
 	return err;
 }
 
+/* mkdir -p @path (absolute) in the new root. */
+static int mkdir_p(const char *path)
+{
+	char buf[4096];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(buf))
+		return ENAMETOOLONG;
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; ; p++) {
+		if (*p == '/' || *p == '\0') {
+			char c = *p;
+
+			*p = '\0';
+			if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+				return errno;
+			*p = c;
+			if (!c)
+				break;
+		}
+	}
+	return 0;
+}
+
+/* Bind /old@dir (the real one) to @dir inside the new root. */
+static int keep_dir(const struct vhk_daemon *d, const char *dir)
+{
+	char old[4096 + 8];
+	int err;
+
+	if (!strcmp(dir, "/"))
+		return fail(d, "cannot keep / visible (put the sockets in a directory; or --sandbox none)",
+			    EINVAL);
+	snprintf(old, sizeof(old), "/old%s", dir);
+	err = mkdir_p(dir);
+	if (err)
+		return fail(d, dir, err);
+	if (mount(old, dir, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return fail(d, dir, errno);
+	return 0;
+}
+
 /*
  * A private mount namespace (and a user namespace when not root, so that
  * an unprivileged daemon can do the same) whose root is an empty tmpfs,
@@ -165,6 +207,14 @@ static int enter_namespace(const struct vhk_daemon *d)
 		return fail(d, "pivot_root", errno);
 	if (chdir("/") < 0)
 		return fail(d, "chdir", errno);
+	/* The directories the steady state reaches by path, at the same
+	 * place, and nothing else (bind mounts keep their own flags when
+	 * the root turns read-only below). */
+	for (unsigned int i = 0; i < d->nkeep; i++) {
+		err = keep_dir(d, d->keep_dirs[i]);
+		if (err)
+			return err;
+	}
 	if (umount2("/old", MNT_DETACH) < 0)
 		return fail(d, "detach the old root", errno);
 	if (rmdir("/old") < 0)
@@ -177,6 +227,9 @@ static int enter_namespace(const struct vhk_daemon *d)
 
 static int enter_chroot(const struct vhk_daemon *d)
 {
+	if (d->nkeep)
+		return fail(d, "--sandbox chroot would hide the sockets this daemon reaches by path after setup (use namespace or none)",
+			    EINVAL);
 	if (mkdir(d->sandbox_dir, 0555) < 0 && errno != EEXIST)
 		return fail(d, d->sandbox_dir, errno);
 	if (chdir(d->sandbox_dir) < 0)
@@ -291,11 +344,12 @@ static int load_filter(const struct vhk_daemon *d)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(unlinkat),
 				       1, SCMP_A0(SCMP_CMP_EQ,
 						  (scmp_datum_t)d->stats_dirfd));
-	/* --connect: a new Unix stream socket to the front-end each time. */
-	if (!err && d->connect)
+	/* --connect: a new Unix stream socket to the front-end each time;
+	 * unix_connect: the device connects Unix sockets by path. */
+	if (!err && (d->connect || d->unix_connect))
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket),
 				       1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
-	if (!err && d->connect)
+	if (!err && (d->connect || d->unix_connect))
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(connect),
 				       0);
 	if (err) {

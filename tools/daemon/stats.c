@@ -5,8 +5,9 @@
  * JSON or in Prometheus' text format.  docs/daemons.md, "Observability".
  *
  * Protocol: a client connects, sends one line - "json", "prometheus" or
- * "help" (at most STATS_REQ_MAX bytes, newline-terminated) - and reads the
- * answer until the daemon closes the connection.
+ * "help" (at most STATS_REQ_MAX bytes, newline-terminated), or "stats" for
+ * a daemon's own text counters (vhostkit-net: `vhostkit net stats`) - and
+ * reads the answer until the daemon closes the connection.
  *
  * The socket is served by a thread of its own, never by a device loop: it
  * only reads the counters (atomic loads), so a slow or hostile client
@@ -337,6 +338,8 @@ static void answer(const struct vhk_daemon *d, struct stats_client *c)
 		else
 			prometheus(f, d, s);
 		snap_free(s, d->nstats);
+	} else if (!strcmp(c->req, "stats") && d->stats_text) {
+		d->stats_text(d->stats_text_arg, f);
 	} else if (!strcmp(c->req, "(too long)")) {
 		fprintf(f, "error: request too long (at most %d bytes)\n",
 			STATS_REQ_MAX - 1);

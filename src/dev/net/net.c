@@ -211,6 +211,8 @@ int vhk_net_add_port(struct vhk_net *n, const struct vhk_net_port_opts *o)
 		const struct vhk_backend_config cfg = {
 			.socket_path = o->path, .connect = o->client,
 			.iommu = o->iommu,
+			.adopt_listen_fd = o->adopt_listen_fd,
+			.listen_fd = o->listen_fd,
 		};
 
 		snprintf(name, sizeof(name), "vu%u", n->nports);
@@ -234,6 +236,11 @@ struct vhk_backend *vhk_net_port_backend(struct vhk_net *n, unsigned int i)
 	if (i >= n->nports || !n->ports[i].vu)
 		return NULL;
 	return n->ports[i].vu->be;
+}
+
+void vhk_net_stats_text(struct vhk_net *n, FILE *out)
+{
+	vhk_net_switch_stats(&n->sw, out);
 }
 
 /* ---- control socket */
