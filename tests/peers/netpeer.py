@@ -123,7 +123,14 @@ class Rig:
             raise Fail('vhostkit-net did not create its control socket')
         # The daemon serves the guest / peers from inside its sandbox
         # (docs/daemons.md; default --sandbox namespace, seccomp on).
-        with open('/proc/%d/status' % self.daemon.pid) as f:
+        pid = self.daemon.pid
+        with open('/proc/%d/comm' % pid) as f:
+            if f.read().strip() != 'vhostkit-net':
+                # a wrapper (strace, valgrind): its child is the daemon
+                with open('/proc/%d/task/%d/children' % (pid, pid)) as c:
+                    kids = c.read().split()
+                pid = int(kids[0]) if kids else pid
+        with open('/proc/%d/status' % pid) as f:
             st = dict(l.split(':', 1) for l in f if ':' in l)
         got = (st.get('Seccomp', '').strip(), st.get('NoNewPrivs', '').strip(),
                int(st.get('CapEff', '1').strip(), 16))

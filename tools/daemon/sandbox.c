@@ -329,6 +329,18 @@ static int load_filter(const struct vhk_daemon *d)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat),
 				       1, SCMP_A0(SCMP_CMP_EQ,
 						  (scmp_datum_t)d->log_dirfd));
+	/*
+	 * Reading a file is refused (EACCES), not fatal: glibc's malloc
+	 * reads /proc/sys/vm/overcommit_memory the first time a thread's
+	 * arena shrinks (found by the net peer test), and treats a failure
+	 * as "do not shrink".  Creating or writing a file stays fatal.
+	 */
+	if (!err && !VHK_SANITIZED)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES),
+				       SCMP_SYS(openat), 1,
+				       SCMP_A2(SCMP_CMP_MASKED_EQ,
+					       O_ACCMODE | O_CREAT | O_TRUNC,
+					       O_RDONLY));
 	if (!err && VHK_SANITIZED)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat),
 				       1, SCMP_A2(SCMP_CMP_MASKED_EQ,
