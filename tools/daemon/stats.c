@@ -34,6 +34,7 @@
 #define STATS_REQ_MAX		64
 #define STATS_CLIENTS		8
 #define STATS_CLIENT_MS		2000
+#define STATS_BACKLOG		64	/* connects waiting for accept */
 
 struct stats_client {
 	int fd;
@@ -394,7 +395,7 @@ int vhk_daemon_stats_listen(struct vhk_daemon *d)
 	if (fd < 0)
 		return -errno;
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(fd, STATS_CLIENTS) < 0) {
+	    listen(fd, STATS_BACKLOG) < 0) {
 		err = -errno;
 		close(fd);
 		return err;
@@ -527,11 +528,15 @@ static void *stats_thread(void *arg)
 			if (c->fd >= 0 && c->out && !c->out_off)
 				client_write(c);	/* usually all at once */
 		}
-		if (pfd[1].revents) {
+		/* Drain the backlog (bounded): idle connects must not fill it
+		 * while a real request waits behind them. */
+		for (unsigned int k = 0; pfd[1].revents && k < STATS_BACKLOG; k++) {
 			int fd = accept4(d->stats_fd, NULL, NULL,
 					 SOCK_CLOEXEC | SOCK_NONBLOCK);
 
-			if (fd >= 0) {
+			if (fd < 0)
+				break;
+			{
 				/* A free slot, else the oldest client makes
 				 * room: idle clients cannot lock others out. */
 				unsigned int old = 0;
