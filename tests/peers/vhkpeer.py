@@ -288,10 +288,10 @@ class Run:
                 ready = ready or b'READY=1' in notify.recv(4096)
             except BlockingIOError:
                 pass
-            # a daemon without the notification (vhostkit-vsock so far)
-            # is ready once its socket listens under its own name
-            return (ready and os.path.exists(self.sock)) or \
-                (os.path.exists(self.sock) and self.sock_listening())
+            # every vhostkit daemon says READY=1 once it is inside its
+            # sandbox (a socket may listen before that: vhostkit-vsock
+            # creates its VMs' sockets first)
+            return ready and os.path.exists(self.sock)
         while not is_ready():
             if not self.backend.alive():
                 raise Fail('back-end exited (rc %s) before creating its '

@@ -385,7 +385,9 @@ int vhk_sandbox_enter(struct vhk_daemon *d)
 	enum vhk_sandbox_mode mode = d->sandbox;
 	int err = 0;
 
-	if (d->connect && mode != VHK_SANDBOX_NONE) {
+	/* (A daemon with its own sockets keeps their directories visible
+	 * instead: vhk_daemon_keep_dir().) */
+	if (d->connect && !d->own_sockets && mode != VHK_SANDBOX_NONE) {
 		/* connect() looks PATH up again after every disconnect. */
 		fprintf(stderr, "%s: sandbox: --connect needs %s after setup: file system view kept (capabilities, no_new_privs and seccomp still apply)\n",
 			d->prog, d->socket_path);
