@@ -18,6 +18,7 @@
 #ifndef VHOSTKIT_AS_H
 #define VHOSTKIT_AS_H
 
+#include "vhostkit/api.h"
 #include "vhostkit/iotlb.h"
 #include "vhostkit/mem.h"
 
@@ -60,15 +61,18 @@ int vhk_as_choose_mode(const struct vhk_mode_input *in, enum vhk_as_mode *mode,
 		       bool *warn, const char **why);
 
 /** vhk_as_mode_name - "gpa", "platform-identity" or "iotlb". */
+VHK_API
 const char *vhk_as_mode_name(enum vhk_as_mode mode);
 
 /** vhk_as_mode_parse - "gpa"/"platform-identity"/"iotlb" -> mode; 0 or -EINVAL. */
 int vhk_as_mode_parse(const char *s, enum vhk_as_mode *mode);
 
 /** vhk_iommu_policy_parse - "auto"/"on"/"off" -> policy; 0 or -EINVAL. */
+VHK_API
 int vhk_iommu_policy_parse(const char *s, enum vhk_iommu_policy *policy);
 
 /** vhk_iommu_policy_name - "auto", "on" or "off". */
+VHK_API
 const char *vhk_iommu_policy_name(enum vhk_iommu_policy policy);
 
 /**

@@ -36,6 +36,7 @@
 #ifndef VHOSTKIT_BACKEND_H
 #define VHOSTKIT_BACKEND_H
 
+#include "vhostkit/api.h"
 #include "vhostkit/device.h"
 
 #ifdef __cplusplus
@@ -76,6 +77,7 @@ struct vhk_backend_config {
  * creates (and on exit removes) the socket; connect mode connects with
  * retries inside vhk_backend_run().  Returns 0 and *@out, or -errno.
  */
+VHK_API
 int vhk_backend_new(struct vhk_backend **out,
 		    const struct vhk_backend_config *cfg,
 		    const struct vhk_device_ops *ops, void *dev);
@@ -85,12 +87,15 @@ int vhk_backend_new(struct vhk_backend **out,
  * cfg.once, until the first front-end disconnects).  In-flight I/O is
  * completed before it returns.  Returns 0 or a fatal -errno (socket setup).
  */
+VHK_API
 int vhk_backend_run(struct vhk_backend *be);
 
 /** vhk_backend_stop - make run() return; async-signal-safe. */
+VHK_API
 void vhk_backend_stop(struct vhk_backend *be);
 
 /** vhk_backend_free - close everything, remove the socket file. */
+VHK_API
 void vhk_backend_free(struct vhk_backend *be);
 
 /**
@@ -98,6 +103,7 @@ void vhk_backend_free(struct vhk_backend *be);
  * @fd has @events (EPOLLIN ...).  For a device's own fds (an io_uring
  * eventfd, a tap, a listening socket).  Returns 0 or -errno.
  */
+VHK_API
 int vhk_backend_watch(struct vhk_backend *be, int fd, uint32_t events,
 		      vhk_watch_fn fn, void *opaque);
 
@@ -108,6 +114,7 @@ int vhk_backend_watch(struct vhk_backend *be, int fd, uint32_t events,
  * the main loop otherwise.  Call it from a control callback (queue_start).
  * Returns 0, -EINVAL (@idx), -ENOSPC or -errno.
  */
+VHK_API
 int vhk_backend_watch_queue(struct vhk_backend *be, uint16_t idx, int fd,
 			    uint32_t events, vhk_watch_fn fn, void *opaque);
 
@@ -115,6 +122,7 @@ int vhk_backend_watch_queue(struct vhk_backend *be, uint16_t idx, int fd,
  * vhk_backend_unwatch - stop watching @fd (a plain or a queue watch); from
  * a control callback, or from the queue's own worker.  0 or -ENOENT.
  */
+VHK_API
 int vhk_backend_unwatch(struct vhk_backend *be, int fd);
 
 /**
@@ -122,6 +130,7 @@ int vhk_backend_unwatch(struct vhk_backend *be, int fd);
  * front-end's call eventfd if the driver wants a notification.  With
  * queue workers: from queue @idx's own callbacks, or a control callback.
  */
+VHK_API
 void vhk_backend_complete(struct vhk_backend *be, uint16_t idx);
 
 /**
@@ -129,6 +138,7 @@ void vhk_backend_complete(struct vhk_backend *be, uint16_t idx);
  * (e.g. after completions freed request slots).  Same calling rule as
  * vhk_backend_complete().
  */
+VHK_API
 void vhk_backend_kick_later(struct vhk_backend *be, uint16_t idx);
 
 /**
@@ -137,9 +147,11 @@ void vhk_backend_kick_later(struct vhk_backend *be, uint16_t idx);
  * front-end allows it, send a config-change notification.  Callable from
  * any device callback (from a worker it is handed to the main loop).
  */
+VHK_API
 void vhk_backend_device_broken(struct vhk_backend *be, const char *why);
 
 /** vhk_backend_mode - translation mode in force (valid once a ring started). */
+VHK_API
 enum vhk_as_mode vhk_backend_mode(const struct vhk_backend *be);
 
 /* Device-wide counters (vhk_backend_get_stats). */
@@ -169,6 +181,7 @@ int vhk_backend_queue_stats(const struct vhk_backend *be, uint16_t idx,
 			    struct vhk_queue_stats *out);
 
 /** vhk_backend_name - the configured name for log lines. */
+VHK_API
 const char *vhk_backend_name(const struct vhk_backend *be);
 
 #ifdef __cplusplus

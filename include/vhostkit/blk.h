@@ -23,6 +23,7 @@
 #ifndef VHOSTKIT_BLK_H
 #define VHOSTKIT_BLK_H
 
+#include "vhostkit/api.h"
 #include "vhostkit/backend.h"
 #include "vhostkit/virtio_blk.h"
 
@@ -69,6 +70,7 @@ struct vhk_blk_opts {
 struct vhk_blk;
 
 /** The device operations to give vhk_backend_new() with the vhk_blk. */
+VHK_API
 extern const struct vhk_device_ops vhk_blk_ops;
 
 /**
@@ -78,24 +80,29 @@ extern const struct vhk_device_ops vhk_blk_ops;
  * 512 bytes.  Returns 0 and *@out; -EINVAL for bad options (no disk,
  * num_queues above 256, max_iov < 3 or > 65536); the open/stat errno.
  */
+VHK_API
 int vhk_blk_open(struct vhk_blk **out, const struct vhk_blk_opts *o);
 
 /**
  * vhk_blk_close - close the disk and free @blk; every queue must be
  * stopped (vhk_backend_free() first).  NULL is a no-op.
  */
+VHK_API
 void vhk_blk_close(struct vhk_blk *blk);
 
 /**
  * vhk_blk_max_iov - host segments per chain the device accepts (what its
  * max_iov() operation tells the server).
  */
+VHK_API
 unsigned int vhk_blk_max_iov(const struct vhk_blk *blk);
 
 /** vhk_blk_capacity - capacity in 512-byte sectors. */
+VHK_API
 uint64_t vhk_blk_capacity(const struct vhk_blk *blk);
 
 /** vhk_blk_direct - true if the disk is opened with O_DIRECT. */
+VHK_API
 bool vhk_blk_direct(const struct vhk_blk *blk);
 
 /**
@@ -105,6 +112,7 @@ bool vhk_blk_direct(const struct vhk_blk *blk);
 bool vhk_blk_mmapped(const struct vhk_blk *blk);
 
 /** vhk_blk_is_blockdev - true if the disk is a block device. */
+VHK_API
 bool vhk_blk_is_blockdev(const struct vhk_blk *blk);
 
 #ifdef __cplusplus

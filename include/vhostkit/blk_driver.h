@@ -20,6 +20,7 @@
 #ifndef VHOSTKIT_BLK_DRIVER_H
 #define VHOSTKIT_BLK_DRIVER_H
 
+#include "vhostkit/api.h"
 #include "vhostkit/virtio_blk.h"
 
 #ifdef __cplusplus
@@ -67,6 +68,7 @@ struct vhk_blk_info {
  * the spec forbids (MQ with num_queues 0, BLK_SIZE not a power of two >=
  * 512, SEG_MAX 0).
  */
+VHK_API
 int vhk_blk_config_parse(const void *buf, size_t len, uint64_t features,
 			 struct vhk_blk_info *info);
 
@@ -74,6 +76,7 @@ int vhk_blk_config_parse(const void *buf, size_t len, uint64_t features,
  * vhk_blk_op_name - "read", "write", "flush", "get-id", "discard",
  * "write-zeroes" or "unknown".
  */
+VHK_API
 const char *vhk_blk_op_name(enum vhk_blk_op op);
 
 /**
@@ -81,6 +84,7 @@ const char *vhk_blk_op_name(enum vhk_blk_op op);
  * (VERSION_1, the blk bits it uses, EVENT_IDX, INDIRECT_DESC), plus
  * RING_PACKED when @packed.  The front-end intersects them with the offer.
  */
+VHK_API
 uint64_t vhk_blk_drv_features(bool packed);
 
 /*
@@ -130,6 +134,7 @@ struct vhk_blk_drv_params {
  * VERSION_1 was not negotiated; -EINVAL for bad @p; -ENOMEM; or the
  * front-end's error.  The driver does not own @fe.
  */
+VHK_API
 int vhk_blk_drv_new(struct vhk_blk_drv **out, struct vhk_fe *fe,
 		    const struct vhk_blk_drv_params *p);
 
@@ -138,18 +143,23 @@ int vhk_blk_drv_new(struct vhk_blk_drv **out, struct vhk_fe *fe,
  * Requests still in flight are abandoned (their DMA mappings are not
  * unmapped: the device may still write them).  NULL is a no-op.
  */
+VHK_API
 void vhk_blk_drv_free(struct vhk_blk_drv *d);
 
 /** vhk_blk_drv_info - the decoded configuration space. */
+VHK_API
 const struct vhk_blk_info *vhk_blk_drv_info(const struct vhk_blk_drv *d);
 
 /** vhk_blk_drv_num_queues - queues this driver drives. */
+VHK_API
 uint16_t vhk_blk_drv_num_queues(const struct vhk_blk_drv *d);
 
 /** vhk_blk_drv_queue_depth - requests in flight allowed per queue. */
+VHK_API
 unsigned int vhk_blk_drv_queue_depth(const struct vhk_blk_drv *d);
 
 /** vhk_blk_drv_inflight - requests submitted on @q and not yet reaped. */
+VHK_API
 unsigned int vhk_blk_drv_inflight(const struct vhk_blk_drv *d, uint16_t q);
 
 /**
@@ -163,6 +173,7 @@ unsigned int vhk_blk_drv_inflight(const struct vhk_blk_drv *d, uint16_t q);
  * the device broke; or the DMA API's error (nothing stays mapped on
  * failure).
  */
+VHK_API
 int vhk_blk_drv_submit(struct vhk_blk_drv *d, uint16_t q,
 		       struct vhk_blk_req *req);
 
@@ -170,6 +181,7 @@ int vhk_blk_drv_submit(struct vhk_blk_drv *d, uint16_t q,
  * vhk_blk_drv_kick - publish what was submitted on @q and notify the
  * device if it asked for it.  Returns 0 or the front-end's error.
  */
+VHK_API
 int vhk_blk_drv_kick(struct vhk_blk_drv *d, uint16_t q);
 
 /**
@@ -178,6 +190,7 @@ int vhk_blk_drv_kick(struct vhk_blk_drv *d, uint16_t q);
  * Returns how many (>= 0), or -EPROTO if the device corrupted the used
  * ring (the queue is then unusable: reset the device).
  */
+VHK_API
 int vhk_blk_drv_reap(struct vhk_blk_drv *d, uint16_t q,
 		     struct vhk_blk_req **done, unsigned int max);
 
@@ -190,6 +203,7 @@ int vhk_blk_drv_reap(struct vhk_blk_drv *d, uint16_t q,
  * if the back-end went away).  Serving the back-end channel here assumes
  * the front-end runs no miss thread (cfg.miss_thread false).
  */
+VHK_API
 int vhk_blk_drv_wait(struct vhk_blk_drv *d, uint16_t q, int timeout_ms);
 
 /**
@@ -198,6 +212,7 @@ int vhk_blk_drv_wait(struct vhk_blk_drv *d, uint16_t q, int timeout_ms);
  * back-end channel).  Returns 1 if some queue may have completions, 0 on
  * timeout or when nothing is in flight, or a negative errno.
  */
+VHK_API
 int vhk_blk_drv_wait_any(struct vhk_blk_drv *d, int timeout_ms);
 
 /**
@@ -206,6 +221,7 @@ int vhk_blk_drv_wait_any(struct vhk_blk_drv *d, int timeout_ms);
  * dropped, so use it only on an otherwise idle queue.
  * Returns @req->result, -ETIMEDOUT, or a submit/wait error.
  */
+VHK_API
 int vhk_blk_drv_run(struct vhk_blk_drv *d, uint16_t q, struct vhk_blk_req *req,
 		    int timeout_ms);
 
@@ -216,6 +232,7 @@ int vhk_blk_drv_run(struct vhk_blk_drv *d, uint16_t q, struct vhk_blk_req *req,
  * flight stay in flight (the back-end resubmits them from the inflight
  * region).  Returns 0.
  */
+VHK_API
 int vhk_blk_drv_resync(struct vhk_blk_drv *d);
 
 #ifdef __cplusplus

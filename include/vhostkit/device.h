@@ -22,6 +22,7 @@
 #ifndef VHOSTKIT_DEVICE_H
 #define VHOSTKIT_DEVICE_H
 
+#include "vhostkit/api.h"
 #include "vhostkit/features.h"
 #include "vhostkit/ring.h"
 #include "vhostkit/stats.h"
@@ -172,11 +173,13 @@ struct vhk_dev_queue {
  * vector of @max_iov (0 = VHK_VQ_DEFAULT_MAX_IOV) entries.  For the
  * server and for tests.  Returns 0 or -ENOMEM.
  */
+VHK_API
 int vhk_dq_init(struct vhk_dev_queue *q, struct vhk_vq *vq, uint16_t idx,
 		unsigned int max_iov, const struct vhk_dq_host *host,
 		void *host_opaque, const char *name);
 
 /** vhk_dq_fini - free what vhk_dq_init() allocated; idempotent. */
+VHK_API
 void vhk_dq_fini(struct vhk_dev_queue *q);
 
 /**
@@ -185,6 +188,7 @@ void vhk_dq_fini(struct vhk_dev_queue *q);
  * this file) calling handle_chain() / batch_end().  With @q->polling the
  * loop does not re-enable notifications when the ring runs empty.
  */
+VHK_API
 enum vhk_kick_result vhk_dq_process(struct vhk_dev_queue *q,
 				    const struct vhk_device_ops *ops,
 				    void *dev);
@@ -227,9 +231,11 @@ static inline unsigned int vhk_dq_max_iov(const struct vhk_dev_queue *q)
  * vhk_dq_complete - make @q's pushed chains visible to the driver and
  * notify it if it asked for it.  From @q's callbacks and watches.
  */
+VHK_API
 void vhk_dq_complete(struct vhk_dev_queue *q);
 
 /** vhk_dq_kick_later - process @q again soon (room freed up). */
+VHK_API
 void vhk_dq_kick_later(struct vhk_dev_queue *q);
 
 /**
@@ -237,10 +243,12 @@ void vhk_dq_kick_later(struct vhk_dev_queue *q);
  * @q's thread, never concurrently with @q's other callbacks (an io_uring
  * eventfd).  From queue_start().  Returns 0 or -errno.
  */
+VHK_API
 int vhk_dq_watch(struct vhk_dev_queue *q, int fd, uint32_t events,
 		 vhk_watch_fn fn, void *arg);
 
 /** vhk_dq_unwatch - stop watching @fd; 0 or -ENOENT. */
+VHK_API
 int vhk_dq_unwatch(struct vhk_dev_queue *q, int fd);
 
 /**
@@ -254,6 +262,7 @@ void vhk_dq_stat_add(struct vhk_dev_queue *q, unsigned int i, uint64_t n);
  * from: DEVICE_NEEDS_RESET (with a config-change notification where the
  * front-end allows it).
  */
+VHK_API
 void vhk_dq_broken(struct vhk_dev_queue *q, const char *why);
 
 #ifdef __cplusplus

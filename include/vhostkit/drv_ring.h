@@ -15,6 +15,7 @@
 #ifndef VHOSTKIT_DRV_RING_H
 #define VHOSTKIT_DRV_RING_H
 
+#include "vhostkit/api.h"
 #include "vhostkit/ring.h"
 
 #ifdef __cplusplus
@@ -35,6 +36,7 @@ struct vhk_drv_vq;
  * needs (descriptor area, driver area and device area, each aligned as
  * VIRTIO 1.2 2.7 / 2.8 require).  Returns 0 for an invalid @num.
  */
+VHK_API
 size_t vhk_drv_vq_mem_size(bool packed, uint16_t num);
 
 /**
@@ -46,16 +48,20 @@ size_t vhk_drv_vq_mem_size(bool packed, uint16_t num);
  * Returns 0 and *@out, -EINVAL (num 0, > 32768, or split and not a power
  * of two; @mem or @mem_addr not 16-byte aligned), or -ENOMEM.
  */
+VHK_API
 int vhk_drv_vq_new(struct vhk_drv_vq **out, uint16_t num, uint64_t features,
 		   void *mem, uint64_t mem_addr);
 
 /** vhk_drv_vq_free - free the bookkeeping (not the ring memory). */
+VHK_API
 void vhk_drv_vq_free(struct vhk_drv_vq *dq);
 
 /** vhk_drv_vq_addrs - device-visible addresses for SET_VRING_ADDR. */
+VHK_API
 void vhk_drv_vq_addrs(const struct vhk_drv_vq *dq, struct vhk_vq_addrs *a);
 
 /** vhk_drv_vq_num_free - descriptors free for new buffers. */
+VHK_API
 unsigned int vhk_drv_vq_num_free(const struct vhk_drv_vq *dq);
 
 /**
@@ -65,6 +71,7 @@ unsigned int vhk_drv_vq_num_free(const struct vhk_drv_vq *dq);
  * segments, more than the queue size, readable after writable, more than
  * 2^32 bytes, address range wraps) or -EIO once the queue is broken.
  */
+VHK_API
 int vhk_drv_vq_add(struct vhk_drv_vq *dq, const struct vhk_drv_seg *segs,
 		   unsigned int n, void *token);
 
@@ -73,6 +80,7 @@ int vhk_drv_vq_add(struct vhk_drv_vq *dq, const struct vhk_drv_seg *segs,
  * the caller provides: @table (host pointer, 16 * @n bytes) seen by the
  * device at @table_addr.  Takes one ring slot.  Needs INDIRECT_DESC.
  */
+VHK_API
 int vhk_drv_vq_add_indirect(struct vhk_drv_vq *dq,
 			    const struct vhk_drv_seg *segs, unsigned int n,
 			    void *token, void *table, uint64_t table_addr);
@@ -83,6 +91,7 @@ int vhk_drv_vq_add_indirect(struct vhk_drv_vq *dq,
  * Returns true if the device wants a kick (EVENT_IDX avail_event, used
  * flags, or packed device event suppression).
  */
+VHK_API
 bool vhk_drv_vq_publish(struct vhk_drv_vq *dq);
 
 /**
@@ -95,6 +104,7 @@ bool vhk_drv_vq_publish(struct vhk_drv_vq *dq);
  * 2.8.8): the buffers before the named one are returned one per call with
  * their full writable length.
  */
+VHK_API
 int vhk_drv_vq_get_used(struct vhk_drv_vq *dq, void **token, uint32_t *len);
 
 /**
@@ -102,6 +112,7 @@ int vhk_drv_vq_get_used(struct vhk_drv_vq *dq, void **token, uint32_t *len);
  * notifications.  After enabling, returns true if used buffers arrived
  * meanwhile (collect again).
  */
+VHK_API
 bool vhk_drv_vq_enable_cb(struct vhk_drv_vq *dq, bool enable);
 
 /**
@@ -109,6 +120,7 @@ bool vhk_drv_vq_enable_cb(struct vhk_drv_vq *dq, bool enable);
  * hostile descriptors: *@desc the descriptor table / ring, *@driver the
  * avail ring / driver event area, *@device the used ring / device event.
  */
+VHK_API
 void vhk_drv_vq_raw(struct vhk_drv_vq *dq, void **desc, void **driver,
 		    void **device);
 
@@ -118,12 +130,15 @@ void vhk_drv_vq_raw(struct vhk_drv_vq *dq, void **desc, void **driver,
  * index; packed (vhost-user encoding), the next slot | wrap counter << 15
  * (0x8000 for a fresh packed queue, VIRTIO 1.2 2.8.1).
  */
+VHK_API
 uint16_t vhk_drv_vq_base(const struct vhk_drv_vq *dq);
 
 /** vhk_drv_vq_size - the queue size given to vhk_drv_vq_new(). */
+VHK_API
 uint16_t vhk_drv_vq_size(const struct vhk_drv_vq *dq);
 
 /** vhk_drv_vq_broken - true once the device broke a rule (-EPROTO seen). */
+VHK_API
 bool vhk_drv_vq_broken(const struct vhk_drv_vq *dq);
 
 #ifdef __cplusplus

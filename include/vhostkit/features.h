@@ -8,6 +8,7 @@
 #ifndef VHOSTKIT_FEATURES_H
 #define VHOSTKIT_FEATURES_H
 
+#include "vhostkit/api.h"
 #include <stdio.h>
 #include "vhostkit/util.h"
 

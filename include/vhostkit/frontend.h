@@ -50,6 +50,7 @@
 #ifndef VHOSTKIT_FRONTEND_H
 #define VHOSTKIT_FRONTEND_H
 
+#include "vhostkit/api.h"
 #include "vhostkit/drv_ring.h"
 #include "vhostkit/features.h"
 #include "vhostkit/vu_client.h"
@@ -84,11 +85,13 @@ enum vhk_dma_mode {
  *    crosvm bug, reproduced by test_crosvm_naive_fails in tests/pair/fe_blk.c.)
  * Pure function; vhk_fe_start() uses it.
  */
+VHK_API
 enum vhk_dma_mode vhk_fe_dma_mode_from(uint64_t driver_features,
 				       uint64_t backend_features,
 				       uint64_t protocol_features);
 
 /** vhk_fe_dma_mode_name - "direct", "iommu" or "bounce". */
+VHK_API
 const char *vhk_fe_dma_mode_name(enum vhk_dma_mode mode);
 
 enum vhk_iommu_flush {
@@ -139,6 +142,7 @@ struct vhk_fe_config {
  * want_persist true, flush lazy, one queue of 128, default sizes, every
  * other field zero.  Callers then set driver_features etc.
  */
+VHK_API
 void vhk_fe_config_init(struct vhk_fe_config *cfg, const char *socket_path);
 
 /**
@@ -151,6 +155,7 @@ void vhk_fe_config_init(struct vhk_fe_config *cfg, const char *socket_path);
  * Returns 0 and *@out, -ETIMEDOUT if nobody listened in time, -EPROTO on a
  * malformed reply, or another -errno.
  */
+VHK_API
 int vhk_fe_connect(struct vhk_fe **out, const struct vhk_fe_config *cfg);
 
 /**
@@ -166,12 +171,15 @@ int vhk_fe_connect(struct vhk_fe **out, const struct vhk_fe_config *cfg);
  * (VERSION_1 asked but not offered, packed asked but not offered is NOT an
  * error: split is used); -EPROTO / -ECONNRESET / other -errno.
  */
+VHK_API
 int vhk_fe_start(struct vhk_fe *fe);
 
 /** vhk_fe_dma_mode - the mode chosen by vhk_fe_start(). */
+VHK_API
 enum vhk_dma_mode vhk_fe_dma_mode(const struct vhk_fe *fe);
 
 /** vhk_fe_features - the word sent to the back-end in SET_FEATURES. */
+VHK_API
 uint64_t vhk_fe_features(const struct vhk_fe *fe);
 
 /**
@@ -179,18 +187,23 @@ uint64_t vhk_fe_features(const struct vhk_fe *fe);
  * would see: may hold ACCESS_PLATFORM, never PROTOCOL_FEATURES).  Use this
  * to test device bits (e.g. VHK_BLK_F_FLUSH).
  */
+VHK_API
 uint64_t vhk_fe_driver_features(const struct vhk_fe *fe);
 
 /** vhk_fe_backend_offered - GET_FEATURES of the back-end. */
+VHK_API
 uint64_t vhk_fe_backend_offered(const struct vhk_fe *fe);
 
 /** vhk_fe_protocol_features - protocol features acked (SET_PROTOCOL_FEATURES). */
+VHK_API
 uint64_t vhk_fe_protocol_features(const struct vhk_fe *fe);
 
 /** vhk_fe_max_queues - GET_QUEUE_NUM (cfg.type_queues or 1 without MQ). */
+VHK_API
 uint16_t vhk_fe_max_queues(const struct vhk_fe *fe);
 
 /** vhk_fe_num_queues - queues set up by vhk_fe_start(). */
+VHK_API
 uint16_t vhk_fe_num_queues(const struct vhk_fe *fe);
 
 /**
@@ -199,10 +212,12 @@ uint16_t vhk_fe_num_queues(const struct vhk_fe *fe);
  * Returns 0, -EINVAL (@off + @len > VHK_VU_CONFIG_MAX), -EIO if the
  * back-end answered with an empty/short reply, or -errno.
  */
+VHK_API
 int vhk_fe_get_config(struct vhk_fe *fe, uint32_t off, void *buf,
 		      uint32_t len);
 
 /** vhk_fe_set_config - SET_CONFIG, as vhk_fe_get_config(). */
+VHK_API
 int vhk_fe_set_config(struct vhk_fe *fe, uint32_t off, const void *buf,
 		      uint32_t len);
 
@@ -211,15 +226,18 @@ int vhk_fe_set_config(struct vhk_fe *fe, uint32_t off, const void *buf,
  * started).  Valid until vhk_fe_reset() or vhk_fe_close(); survives
  * vhk_fe_reconnect().
  */
+VHK_API
 struct vhk_drv_vq *vhk_fe_queue(struct vhk_fe *fe, uint16_t idx);
 
 /** vhk_fe_kick - write queue @idx's kick eventfd.  0 or -errno. */
+VHK_API
 int vhk_fe_kick(struct vhk_fe *fe, uint16_t idx);
 
 /**
  * vhk_fe_call_fd - queue @idx's call eventfd (non-blocking; poll it, read
  * 8 bytes to clear), or -EINVAL.
  */
+VHK_API
 int vhk_fe_call_fd(struct vhk_fe *fe, uint16_t idx);
 
 /**
@@ -228,12 +246,14 @@ int vhk_fe_call_fd(struct vhk_fe *fe, uint16_t idx);
  * does).  Clears the eventfd.  Returns 1 if a call arrived, 0 on timeout,
  * or -errno (-ECONNRESET: the back-end went away).
  */
+VHK_API
 int vhk_fe_wait(struct vhk_fe *fe, uint16_t idx, int timeout_ms);
 
 /**
  * vhk_fe_backend_channel_fd - the front-end end of the back-end channel
  * (SET_BACKEND_REQ_FD), for an external event loop, or -1 if none.
  */
+VHK_API
 int vhk_fe_backend_channel_fd(const struct vhk_fe *fe);
 
 /**
@@ -243,6 +263,7 @@ int vhk_fe_backend_channel_fd(const struct vhk_fe *fe);
  * permission asked (acked on the channel first when NEED_REPLY); other
  * requests are acked.  Returns the number of messages served, or -errno.
  */
+VHK_API
 int vhk_fe_poll(struct vhk_fe *fe, int timeout_ms);
 
 /*
@@ -255,12 +276,14 @@ int vhk_fe_poll(struct vhk_fe *fe, int timeout_ms);
  * inside shared memory in direct/iommu mode, private memory in bounce mode
  * (never shared).  Returns NULL when out of memory.
  */
+VHK_API
 void *vhk_fe_alloc(struct vhk_fe *fe, size_t len);
 
 /**
  * vhk_fe_free - release @p from vhk_fe_alloc().  In lazy iommu mode the
  * allocation's long-lived mapping is invalidated here.  NULL is a no-op.
  */
+VHK_API
 void vhk_fe_free(struct vhk_fe *fe, void *p);
 
 enum vhk_dma_dir {
@@ -280,6 +303,7 @@ enum vhk_dma_dir {
  * required), -ENOMEM (IOVA space or bounce pool exhausted), or the -errno
  * of the UPDATE.
  */
+VHK_API
 int vhk_fe_dma_map(struct vhk_fe *fe, void *host, size_t len,
 		   enum vhk_dma_dir dir, uint64_t *dev_addr);
 
@@ -289,6 +313,7 @@ int vhk_fe_dma_map(struct vhk_fe *fe, void *host, size_t len,
  * lazy/direct: nothing sent; bounce: FROM_DEVICE data copied back to
  * @host, slot freed.  Returns 0, -ENOENT (no such mapping) or -errno.
  */
+VHK_API
 int vhk_fe_dma_unmap(struct vhk_fe *fe, void *host, size_t len,
 		     enum vhk_dma_dir dir, uint64_t dev_addr);
 
@@ -296,12 +321,14 @@ int vhk_fe_dma_unmap(struct vhk_fe *fe, void *host, size_t len,
  * vhk_fe_stop - GET_VRING_BASE on every queue (the back-end stops them)
  * and remember the bases.  Returns 0 or the first -errno.
  */
+VHK_API
 int vhk_fe_stop(struct vhk_fe *fe);
 
 /**
  * vhk_fe_vring_base - base returned by GET_VRING_BASE for queue @idx at
  * the last vhk_fe_stop(), or -EINVAL.
  */
+VHK_API
 int vhk_fe_vring_base(const struct vhk_fe *fe, uint16_t idx);
 
 /**
@@ -313,6 +340,7 @@ int vhk_fe_vring_base(const struct vhk_fe *fe, uint16_t idx);
  * it every long-lived mapping (rings, lazy mappings, open strict ones) is
  * sent again.  Returns 0 or -errno.
  */
+VHK_API
 int vhk_fe_reset(struct vhk_fe *fe);
 
 /**
@@ -327,9 +355,11 @@ int vhk_fe_reset(struct vhk_fe *fe);
  * Returns 0, -ENOTSUP (packed ring and the back-end gave no inflight
  * region; the restarted back-end lacks a feature in use), or -errno.
  */
+VHK_API
 int vhk_fe_reconnect(struct vhk_fe *fe);
 
 /** vhk_fe_connected - false after the connection was seen to break. */
+VHK_API
 bool vhk_fe_connected(const struct vhk_fe *fe);
 
 struct vhk_fe_stats {
@@ -344,6 +374,7 @@ struct vhk_fe_stats {
 };
 
 /** vhk_fe_stats - counters since vhk_fe_connect(). */
+VHK_API
 void vhk_fe_stats(const struct vhk_fe *fe, struct vhk_fe_stats *st);
 
 /**
@@ -351,12 +382,14 @@ void vhk_fe_stats(const struct vhk_fe *fe, struct vhk_fe_stats *st);
  * not wrap, e.g. vhk_vuc_stats()).  Do not change its memory table, rings
  * or features behind the runtime's back.
  */
+VHK_API
 struct vhk_vuc *vhk_fe_client(struct vhk_fe *fe);
 
 /**
  * vhk_fe_close - stop the queues (if connected), stop the miss thread,
  * close every fd, unmap memory, free @fe.  NULL is a no-op.
  */
+VHK_API
 void vhk_fe_close(struct vhk_fe *fe);
 
 #ifdef __cplusplus

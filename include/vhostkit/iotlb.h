@@ -33,6 +33,7 @@
 #ifndef VHOSTKIT_IOTLB_H
 #define VHOSTKIT_IOTLB_H
 
+#include "vhostkit/api.h"
 #include "vhostkit/stats.h"
 #include "vhostkit/util.h"
 

@@ -19,6 +19,7 @@
 #ifndef VHOSTKIT_NET_H
 #define VHOSTKIT_NET_H
 
+#include "vhostkit/api.h"
 #include "vhostkit/backend.h"
 #include "vhostkit/virtio_net.h"
 
@@ -61,13 +62,16 @@ struct vhk_net;
  * [,rate=..][,pps=..]".  Sizes take k/M/G suffixes (powers of 1000).
  * Returns 0, or -EINVAL with a message in @err.
  */
+VHK_API
 int vhk_net_port_parse(const char *spec, struct vhk_net_port_opts *o,
 		       char *err, size_t errlen);
 
 /** vhk_net_new - an empty switch.  0 or -errno. */
+VHK_API
 int vhk_net_new(struct vhk_net **out);
 
 /** vhk_net_add_port - create port @o (socket / tap opened now).  0 or -errno. */
+VHK_API
 int vhk_net_add_port(struct vhk_net *n, const struct vhk_net_port_opts *o);
 
 /**
@@ -89,18 +93,22 @@ void vhk_net_stats_text(struct vhk_net *n, FILE *out);
  * @control_path (NULL: none), block until vhk_net_stop(), join the
  * threads.  Returns 0 or -errno (control socket setup).
  */
+VHK_API
 int vhk_net_run(struct vhk_net *n, const char *control_path);
 
 /** vhk_net_stop - make vhk_net_run() return; async-signal-safe. */
+VHK_API
 void vhk_net_stop(struct vhk_net *n);
 
 /** vhk_net_free - close every port; NULL is a no-op. */
+VHK_API
 void vhk_net_free(struct vhk_net *n);
 
 /**
  * vhk_net_ctl_query - send @cmd ("stats") to the control socket at @path
  * and copy the answer to @out.  Returns 0 or -errno.
  */
+VHK_API
 int vhk_net_ctl_query(const char *path, const char *cmd, FILE *out);
 
 #ifdef __cplusplus

@@ -16,6 +16,7 @@
 #ifndef VHOSTKIT_RING_H
 #define VHOSTKIT_RING_H
 
+#include "vhostkit/api.h"
 #include <sys/uio.h>
 #include "vhostkit/as.h"
 #include "vhostkit/stats.h"
@@ -100,6 +101,7 @@ int vhk_vq_start(struct vhk_vq *vq, struct vhk_as *as,
 void vhk_vq_stop(struct vhk_vq *vq);
 
 /** vhk_vq_started - true between a successful start and stop. */
+VHK_API
 bool vhk_vq_started(const struct vhk_vq *vq);
 
 /**
@@ -126,6 +128,7 @@ int vhk_vq_remap(struct vhk_vq *vq);
  * Work per call is bounded by the queue size (descriptor loops, indirect
  * tables and avail index jumps are detected, VIRTIO 1.2 2.7.5.3.1).
  */
+VHK_API
 int vhk_vq_pop(struct vhk_vq *vq, struct vhk_chain *c);
 
 /**
@@ -139,6 +142,7 @@ int vhk_vq_pop(struct vhk_vq *vq, struct vhk_chain *c);
  * Returns 0; -EINVAL if nothing popped is left to give back; -EIO if the
  * queue is broken (0 and nothing done on a stopped queue).
  */
+VHK_API
 int vhk_vq_unpop(struct vhk_vq *vq, const struct vhk_chain *c);
 
 /**
@@ -150,6 +154,7 @@ int vhk_vq_unpop(struct vhk_vq *vq, const struct vhk_chain *c);
  * I/O, io_uring say, writes them without vhk_guest_write()).
  * Returns 0 or -EIO if broken (0 and nothing done on a stopped queue).
  */
+VHK_API
 int vhk_vq_push(struct vhk_vq *vq, const struct vhk_chain *c,
 		uint32_t written);
 
@@ -159,6 +164,7 @@ int vhk_vq_push(struct vhk_vq *vq, const struct vhk_chain *c,
  * used flags).  Returns true if the driver must be notified (EVENT_IDX
  * used_event or packed driver event suppression, else flags).
  */
+VHK_API
 bool vhk_vq_flush(struct vhk_vq *vq);
 
 /**
@@ -166,25 +172,31 @@ bool vhk_vq_flush(struct vhk_vq *vq);
  * (split: avail_event or used->flags; packed: device event suppression).
  * After enabling, returns true if buffers arrived meanwhile (pop again).
  */
+VHK_API
 bool vhk_vq_enable_notify(struct vhk_vq *vq, bool enable);
 
 /** vhk_vq_pending - true if the driver made buffers available not yet popped. */
+VHK_API
 bool vhk_vq_pending(struct vhk_vq *vq);
 
 /** vhk_vq_broken - true once the driver broke a rule. */
+VHK_API
 bool vhk_vq_broken(const struct vhk_vq *vq);
 
 /**
  * vhk_vq_fail - mark @vq broken, log @fmt rate-limited with the queue name,
  * and return @err (so callers write "return vhk_vq_fail(vq, -EPROTO, ...)").
  */
+VHK_API
 int vhk_vq_fail(struct vhk_vq *vq, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /** vhk_vq_name - the name given at start. */
+VHK_API
 const char *vhk_vq_name(const struct vhk_vq *vq);
 
 /** vhk_vq_size - queue size (0 when stopped). */
+VHK_API
 uint16_t vhk_vq_size(const struct vhk_vq *vq);
 
 /** vhk_vq_as - the address space the queue translates through. */
@@ -215,6 +227,7 @@ struct vhk_vq_stats {
 };
 
 /** vhk_vq_get_stats - copy @vq's counters into *@st. */
+VHK_API
 void vhk_vq_get_stats(const struct vhk_vq *vq, struct vhk_vq_stats *st);
 
 /*
@@ -260,12 +273,15 @@ struct vhk_iter {
 };
 
 /** vhk_chain_reader - an iterator over the device-readable bytes of @c. */
+VHK_API
 void vhk_chain_reader(const struct vhk_chain *c, struct vhk_iter *it);
 
 /** vhk_chain_writer - an iterator over the device-writable bytes of @c. */
+VHK_API
 void vhk_chain_writer(const struct vhk_chain *c, struct vhk_iter *it);
 
 /** vhk_iter_read - copy up to @n bytes out of the stream; returns bytes copied. */
+VHK_API
 size_t vhk_iter_read(struct vhk_iter *it, void *dst, size_t n);
 
 /**
@@ -274,6 +290,7 @@ size_t vhk_iter_read(struct vhk_iter *it, void *dst, size_t n);
  * @dst is a device-writable host pointer of a chain of @as (NULL @as: no
  * report, for memory that is not guest memory).
  */
+VHK_API
 void vhk_guest_write(const struct vhk_as *as, void *dst, const void *src,
 		     size_t n);
 
@@ -281,9 +298,11 @@ void vhk_guest_write(const struct vhk_as *as, void *dst, const void *src,
  * vhk_iter_write - copy up to @n bytes into the stream (through
  * vhk_guest_write()); returns bytes copied.
  */
+VHK_API
 size_t vhk_iter_write(struct vhk_iter *it, const void *src, size_t n);
 
 /** vhk_iter_skip - advance up to @n bytes; returns bytes skipped. */
+VHK_API
 size_t vhk_iter_skip(struct vhk_iter *it, size_t n);
 
 /**
@@ -292,6 +311,7 @@ size_t vhk_iter_skip(struct vhk_iter *it, size_t n);
  * if @max is too small / -EINVAL if fewer than @n bytes are left (the
  * iterator is unchanged on error).
  */
+VHK_API
 int vhk_iter_slice(struct vhk_iter *it, size_t n, struct iovec *out,
 		   unsigned int max);
 
@@ -300,6 +320,7 @@ int vhk_iter_slice(struct vhk_iter *it, size_t n, struct iovec *out,
  * (for a status byte at the end of the writable part); @it loses them.
  * Returns 0 or -EINVAL if fewer than @n bytes are left.
  */
+VHK_API
 int vhk_iter_tail(struct vhk_iter *it, size_t n, struct vhk_iter *tail);
 
 #ifdef __cplusplus

@@ -8,6 +8,7 @@
 #ifndef VHOSTKIT_UTIL_H
 #define VHOSTKIT_UTIL_H
 
+#include "vhostkit/api.h"
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -145,19 +146,23 @@ enum vhk_log_level {
  * the environment variable VHOSTKIT_LOG=err|warn|info|debug overrides it
  * at the first log call).
  */
+VHK_API
 void vhk_log_set_level(enum vhk_log_level level);
 
 /** vhk_log_get_level - the level in force. */
+VHK_API
 enum vhk_log_level vhk_log_get_level(void);
 
 /**
  * vhk_log - print one line to stderr: "vhostkit[<who>]: <level>: <message>".
  * @who names the device and queue (e.g. "blk0 vq1"); may be NULL.
  */
+VHK_API
 void vhk_log(enum vhk_log_level level, const char *who, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /** vhk_vlog - va_list form of vhk_log(). */
+VHK_API
 void vhk_vlog(enum vhk_log_level level, const char *who, const char *fmt,
 	      va_list ap) __attribute__((format(printf, 3, 0)));
 
@@ -180,6 +185,7 @@ struct vhk_ratelimit {
  * vhk_log_ratelimited - vhk_log() through limiter @rl.
  * Returns true if the line was printed.
  */
+VHK_API
 bool vhk_log_ratelimited(struct vhk_ratelimit *rl, enum vhk_log_level level,
 			 const char *who, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -18,6 +18,7 @@
 #ifndef VHOSTKIT_VIRTIO_BLK_H
 #define VHOSTKIT_VIRTIO_BLK_H
 
+#include "vhostkit/api.h"
 #include <stddef.h>
 #include "vhostkit/features.h"
 

@@ -12,6 +12,7 @@
 #ifndef VHOSTKIT_VIRTIO_NET_H
 #define VHOSTKIT_VIRTIO_NET_H
 
+#include "vhostkit/api.h"
 #include <stddef.h>
 #include "vhostkit/features.h"
 

@@ -16,6 +16,7 @@
 #ifndef VHOSTKIT_VIRTIO_VSOCK_H
 #define VHOSTKIT_VIRTIO_VSOCK_H
 
+#include "vhostkit/api.h"
 #include <stddef.h>
 #include "vhostkit/features.h"
 

@@ -36,6 +36,7 @@
 #ifndef VHOSTKIT_VSOCK_H
 #define VHOSTKIT_VSOCK_H
 
+#include "vhostkit/api.h"
 #include "vhostkit/backend.h"
 #include "vhostkit/virtio_vsock.h"
 
@@ -94,12 +95,15 @@ struct vhk_vsock_stats {
  * reserved ones (0, 1, 2, 0xffffffff, VIRTIO 1.2 5.10.4) and -ERANGE for
  * values above 32 bits.  *@why (if not NULL) gets a sentence for the user.
  */
+VHK_API
 int vhk_vsock_cid_check(uint64_t cid, const char **why);
 
 /** vhk_vsock_hub_new - an empty hub (one per daemon).  0 or -ENOMEM. */
+VHK_API
 int vhk_vsock_hub_new(struct vhk_vsock_hub **out);
 
 /** vhk_vsock_hub_free - free @hub after every device on it. */
+VHK_API
 void vhk_vsock_hub_free(struct vhk_vsock_hub *hub);
 
 /**
@@ -108,26 +112,32 @@ void vhk_vsock_hub_free(struct vhk_vsock_hub *hub);
  * Returns 0 and *@out; -EINVAL (options, CID), -EEXIST (CID taken),
  * -ENAMETOOLONG (path), -ENOSPC (hub full) or -errno.
  */
+VHK_API
 int vhk_vsock_new(struct vhk_vsock **out, struct vhk_vsock_hub *hub,
 		  const struct vhk_vsock_opts *o);
 
 /** vhk_vsock_free - close every connection, remove @uds_path; NULL ok. */
+VHK_API
 void vhk_vsock_free(struct vhk_vsock *vs);
 
 /** The device's callbacks for vhk_backend_new(). */
+VHK_API
 extern const struct vhk_device_ops vhk_vsock_ops;
 
 /**
  * vhk_vsock_attach - run @vs under the server @be (after vhk_backend_new,
  * before vhk_backend_run).  Returns 0 or -errno (watch registration).
  */
+VHK_API
 int vhk_vsock_attach(struct vhk_vsock *vs, struct vhk_backend *be);
 
 /** vhk_vsock_get_stats - copy the counters. */
+VHK_API
 void vhk_vsock_get_stats(const struct vhk_vsock *vs,
 			 struct vhk_vsock_stats *st);
 
 /** vhk_vsock_guest_cid - the configured CID. */
+VHK_API
 uint32_t vhk_vsock_guest_cid(const struct vhk_vsock *vs);
 
 #ifdef __cplusplus

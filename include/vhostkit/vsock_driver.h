@@ -31,6 +31,7 @@
 #ifndef VHOSTKIT_VSOCK_DRIVER_H
 #define VHOSTKIT_VSOCK_DRIVER_H
 
+#include "vhostkit/api.h"
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -60,6 +61,7 @@ struct vhk_vsock_drv_params {
  * vhk_vsock_drv_features - the virtio feature bits this driver asks for:
  * VERSION_1, VSOCK_F_SEQPACKET, EVENT_IDX, plus RING_PACKED when @packed.
  */
+VHK_API
 uint64_t vhk_vsock_drv_features(bool packed);
 
 /**
@@ -71,6 +73,7 @@ uint64_t vhk_vsock_drv_features(bool packed);
  * config, fewer than 2 queues), -EPROTO (reserved guest_cid), -EINVAL,
  * -ENOMEM or the front-end's error.  The driver does not own @fe.
  */
+VHK_API
 int vhk_vsock_drv_new(struct vhk_vsock_drv **out, struct vhk_fe *fe,
 		      const struct vhk_vsock_drv_params *p);
 
@@ -81,12 +84,15 @@ int vhk_vsock_drv_new(struct vhk_vsock_drv **out, struct vhk_fe *fe,
  * before vhk_fe_close().  After vhk_fe_reset() make a new driver.  NULL is
  * a no-op.
  */
+VHK_API
 void vhk_vsock_drv_free(struct vhk_vsock_drv *d);
 
 /** vhk_vsock_drv_guest_cid - our CID as the device configured it. */
+VHK_API
 uint64_t vhk_vsock_drv_guest_cid(const struct vhk_vsock_drv *d);
 
 /** vhk_vsock_drv_has_events - true if the event queue is driven. */
+VHK_API
 bool vhk_vsock_drv_has_events(const struct vhk_vsock_drv *d);
 
 /**
@@ -96,6 +102,7 @@ bool vhk_vsock_drv_has_events(const struct vhk_vsock_drv *d);
  * packets.  Returns the number of packets and events handled (>= 0), or
  * -ECONNRESET (the back-end went away) / -EPROTO (a corrupt ring).
  */
+VHK_API
 int vhk_vsock_drv_poll(struct vhk_vsock_drv *d, int timeout_ms);
 
 /**
@@ -103,6 +110,7 @@ int vhk_vsock_drv_poll(struct vhk_vsock_drv *d, int timeout_ms);
  * every connection is reset (ECONNRESET; the new back-end knows none of
  * them) and the next kick is always sent.  Returns 0.
  */
+VHK_API
 int vhk_vsock_drv_resync(struct vhk_vsock_drv *d);
 
 /**
@@ -111,6 +119,7 @@ int vhk_vsock_drv_resync(struct vhk_vsock_drv *d);
  * RESPONSE.  Returns 0 and *@out; -ECONNRESET (RST: nobody listens),
  * -ETIMEDOUT, -EOPNOTSUPP (SEQPACKET not negotiated), or an engine error.
  */
+VHK_API
 int vhk_vsock_connect(struct vhk_vsock_drv *d, uint64_t cid, uint32_t port,
 		      uint16_t type, int timeout_ms,
 		      struct vhk_vsock_conn **out);
@@ -120,6 +129,7 @@ int vhk_vsock_connect(struct vhk_vsock_drv *d, uint64_t cid, uint32_t port,
  * @backlog waiting).  Requests to ports nobody listens on get RST.
  * Returns 0, -EADDRINUSE, -EINVAL.
  */
+VHK_API
 int vhk_vsock_listen(struct vhk_vsock_drv *d, uint32_t port, uint16_t type,
 		     unsigned int backlog);
 
@@ -128,6 +138,7 @@ int vhk_vsock_listen(struct vhk_vsock_drv *d, uint32_t port, uint16_t type,
  * up to @timeout_ms.  Returns 0 and *@out, -ETIMEDOUT, -EINVAL (not
  * listening), or an engine error.
  */
+VHK_API
 int vhk_vsock_accept(struct vhk_vsock_drv *d, uint32_t port, int timeout_ms,
 		     struct vhk_vsock_conn **out);
 
@@ -138,6 +149,7 @@ int vhk_vsock_accept(struct vhk_vsock_drv *d, uint32_t port, int timeout_ms,
  * all or nothing.  Returns -EPIPE after our or the peer's shutdown of this
  * direction, -ECONNRESET after RST, -ETIMEDOUT, -EMSGSIZE.
  */
+VHK_API
 ssize_t vhk_vsock_send(struct vhk_vsock_conn *c, const void *buf, size_t len,
 		       int timeout_ms);
 
@@ -148,6 +160,7 @@ ssize_t vhk_vsock_send(struct vhk_vsock_conn *c, const void *buf, size_t len,
  * send side and everything was read), -ECONNRESET, -ETIMEDOUT.
  * @flags may be NULL.
  */
+VHK_API
 ssize_t vhk_vsock_recv(struct vhk_vsock_conn *c, void *buf, size_t len,
 		       int timeout_ms, int *flags);
 
@@ -155,19 +168,23 @@ ssize_t vhk_vsock_recv(struct vhk_vsock_conn *c, void *buf, size_t len,
  * vhk_vsock_shutdown - half-close: @how is VHK_VSOCK_SHUTDOWN_SEND (we send
  * no more: the peer reads EOF) and/or _RCV.  Returns 0 or -ECONNRESET.
  */
+VHK_API
 int vhk_vsock_shutdown(struct vhk_vsock_conn *c, uint32_t how);
 
 /**
  * vhk_vsock_close - shut both directions down and forget the connection
  * (a later RST from the peer is ignored).  NULL is a no-op.
  */
+VHK_API
 void vhk_vsock_close(struct vhk_vsock_conn *c);
 
 /** vhk_vsock_conn_ports - local and peer port. */
+VHK_API
 void vhk_vsock_conn_ports(const struct vhk_vsock_conn *c, uint32_t *local,
 			  uint32_t *peer);
 
 /** vhk_vsock_conn_error - 0, or the -errno that ended the connection. */
+VHK_API
 int vhk_vsock_conn_error(const struct vhk_vsock_conn *c);
 
 struct vhk_vsock_drv_stats {
@@ -183,6 +200,7 @@ struct vhk_vsock_drv_stats {
 };
 
 /** vhk_vsock_drv_stats - counters since vhk_vsock_drv_new(). */
+VHK_API
 void vhk_vsock_drv_stats(const struct vhk_vsock_drv *d,
 			 struct vhk_vsock_drv_stats *st);
 
@@ -199,6 +217,7 @@ void vhk_vsock_drv_stats(const struct vhk_vsock_drv *d,
  * the socket (the guest refused), -ETIMEDOUT, -EPROTO for another answer,
  * or -errno.
  */
+VHK_API
 int vhk_vsock_hybrid_connect(const char *uds_path, uint32_t port,
 			     int timeout_ms, uint32_t *host_port);
 
@@ -208,6 +227,7 @@ int vhk_vsock_hybrid_connect(const char *uds_path, uint32_t port,
  * for SOCK_SEQPACKET.  A stale socket file is replaced.  Returns the
  * listening fd (CLOEXEC) or -errno.
  */
+VHK_API
 int vhk_vsock_hybrid_listen(const char *uds_path, uint32_t port,
 			    bool seqpacket);
 

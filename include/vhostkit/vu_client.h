@@ -44,6 +44,7 @@
 #ifndef VHOSTKIT_VU_CLIENT_H
 #define VHOSTKIT_VU_CLIENT_H
 
+#include "vhostkit/api.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -59,6 +60,7 @@ struct vhk_vuc;
  * EVENT_IDX, VERSION_1, ACCESS_PLATFORM, RING_PACKED, IN_ORDER and
  * ORDER_PLATFORM.  PROTOCOL_FEATURES (30) is not in it (handled apart).
  */
+VHK_API
 uint64_t vhk_fe_default_allowlist(void);
 
 /**
@@ -76,6 +78,7 @@ uint64_t vhk_fe_default_allowlist(void);
  * PROTOCOL_FEATURES (30) is never in the result: vhk_vuc_set_features()
  * adds it when the back-end offered it.  Pure function.
  */
+VHK_API
 uint64_t vhk_fe_backend_features(uint64_t guest_acked, uint64_t backend_offered,
 				 uint64_t allowlist, bool iotlb_provided);
 
@@ -105,6 +108,7 @@ struct vhk_vuc_config {
 };
 
 /** vhk_vuc_config_init - zero @cfg, set @socket_path and want_persist. */
+VHK_API
 void vhk_vuc_config_init(struct vhk_vuc_config *cfg, const char *socket_path);
 
 /**
@@ -117,6 +121,7 @@ void vhk_vuc_config_init(struct vhk_vuc_config *cfg, const char *socket_path);
  * Returns 0 and *@out, -ETIMEDOUT (nobody listened), -EPROTO (malformed
  * reply), or -errno.
  */
+VHK_API
 int vhk_vuc_connect(struct vhk_vuc **out, const struct vhk_vuc_config *cfg);
 
 /**
@@ -124,23 +129,30 @@ int vhk_vuc_connect(struct vhk_vuc **out, const struct vhk_vuc_config *cfg);
  * miss thread, close the socket, the channel and the inflight fd, free
  * @c.  Caller fds and memory are left alone.  NULL is a no-op.
  */
+VHK_API
 void vhk_vuc_close(struct vhk_vuc *c);
 
 /** vhk_vuc_backend_offered - GET_FEATURES. */
+VHK_API
 uint64_t vhk_vuc_backend_offered(const struct vhk_vuc *c);
 /** vhk_vuc_protocol_features - protocol features acked. */
+VHK_API
 uint64_t vhk_vuc_protocol_features(const struct vhk_vuc *c);
 /** vhk_vuc_max_queues - GET_QUEUE_NUM, doubled with cfg.queue_num_pairs
  * (without MQ: cfg.type_queues or 1). */
+VHK_API
 uint16_t vhk_vuc_max_queues(const struct vhk_vuc *c);
 /**
  * vhk_vuc_max_regions - regions the back-end takes: GET_MAX_MEM_SLOTS with
  * CONFIGURE_MEM_SLOTS, else 8 (one SET_MEM_TABLE message).
  */
+VHK_API
 unsigned int vhk_vuc_max_regions(const struct vhk_vuc *c);
 /** vhk_vuc_features - the last SET_FEATURES word (0 before). */
+VHK_API
 uint64_t vhk_vuc_features(const struct vhk_vuc *c);
 /** vhk_vuc_connected - false once the connection was seen to break. */
+VHK_API
 bool vhk_vuc_connected(const struct vhk_vuc *c);
 
 /**
@@ -154,14 +166,17 @@ bool vhk_vuc_connected(const struct vhk_vuc *c);
  * ACCESS_PLATFORM only if this VMM fills the IOTLB.
  * Returns 0, -ENOTSUP (bits not offered, or FEATURES_OK refused), -errno.
  */
+VHK_API
 int vhk_vuc_set_features(struct vhk_vuc *c, uint64_t features);
 
 /**
  * vhk_vuc_set_status - SET_STATUS (needs STATUS acked: -ENOTSUP).  A VMM
  * sets DRIVER_OK (with the bits before it) once its rings are started.
  */
+VHK_API
 int vhk_vuc_set_status(struct vhk_vuc *c, uint8_t status);
 /** vhk_vuc_get_status - GET_STATUS (-ENOTSUP without STATUS). */
+VHK_API
 int vhk_vuc_get_status(struct vhk_vuc *c, uint8_t *status);
 
 /**
@@ -170,9 +185,11 @@ int vhk_vuc_get_status(struct vhk_vuc *c, uint8_t *status);
  * some back-ends (qemu-storage-daemon) fail on a longer GET_CONFIG.
  * Returns 0, -EINVAL (beyond 256 bytes), -EIO (empty/short reply), -errno.
  */
+VHK_API
 int vhk_vuc_get_config(struct vhk_vuc *c, uint32_t off, void *buf,
 		       uint32_t len);
 /** vhk_vuc_set_config - SET_CONFIG, as vhk_vuc_get_config(). */
+VHK_API
 int vhk_vuc_set_config(struct vhk_vuc *c, uint32_t off, const void *buf,
 		       uint32_t len);
 
@@ -195,6 +212,7 @@ struct vhk_vuc_region {
  * or the back-end's refusal (-EIO) / -errno.  On an error nothing about the
  * table the back-end holds was changed unless the error came from it.
  */
+VHK_API
 int vhk_vuc_set_mem_table(struct vhk_vuc *c, const struct vhk_vuc_region *r,
 			  unsigned int n);
 
@@ -203,6 +221,7 @@ int vhk_vuc_set_mem_table(struct vhk_vuc *c, const struct vhk_vuc_region *r,
  * CONFIGURE_MEM_SLOTS acked, else the whole table again (SET_MEM_TABLE).
  * Same errors as vhk_vuc_set_mem_table().
  */
+VHK_API
 int vhk_vuc_add_region(struct vhk_vuc *c, const struct vhk_vuc_region *r);
 
 /**
@@ -211,15 +230,18 @@ int vhk_vuc_add_region(struct vhk_vuc *c, const struct vhk_vuc_region *r);
  * libvhost-user requires) or the whole table again.  The caller stops
  * using the memory for I/O first.  Returns 0, -ENOENT, or -errno.
  */
+VHK_API
 int vhk_vuc_remove_region(struct vhk_vuc *c, uint64_t gpa, uint64_t size);
 
 /** vhk_vuc_num_regions - regions in the table the client sent. */
+VHK_API
 unsigned int vhk_vuc_num_regions(const struct vhk_vuc *c);
 
 /**
  * vhk_vuc_gpa_to_host - host address of [@gpa, @gpa + @len) if it lies in
  * one region of the table, else NULL.
  */
+VHK_API
 void *vhk_vuc_gpa_to_host(const struct vhk_vuc *c, uint64_t gpa,
 			  uint64_t len);
 
@@ -229,6 +251,7 @@ void *vhk_vuc_gpa_to_host(const struct vhk_vuc *c, uint64_t gpa,
  * sent).  The region is kept for vhk_vuc_reconnect() (a new process must
  * see the requests the old one had fetched).  Returns 0 or -errno.
  */
+VHK_API
 int vhk_vuc_setup_inflight(struct vhk_vuc *c, uint16_t num_queues,
 			   uint16_t queue_size);
 
@@ -253,6 +276,7 @@ struct vhk_vuc_vring {
  * Returns 0, -EINVAL (idx >= max queues, num 0, misaligned address,
  * address outside the table, fd < 0), or -errno.
  */
+VHK_API
 int vhk_vuc_vring_start(struct vhk_vuc *c, uint16_t idx,
 			const struct vhk_vuc_vring *v);
 
@@ -263,12 +287,14 @@ int vhk_vuc_vring_start(struct vhk_vuc *c, uint16_t idx,
  * negotiated (-ENOTSUP: rings are then always enabled).
  * Returns 0, -EINVAL (ring not started), or -errno.
  */
+VHK_API
 int vhk_vuc_vring_enable(struct vhk_vuc *c, uint16_t idx, bool enable);
 
 /**
  * vhk_vuc_vring_stop - GET_VRING_BASE: the back-end stops ring @idx and
  * returns where it stopped (*@base).  Returns 0 or -errno.
  */
+VHK_API
 int vhk_vuc_vring_stop(struct vhk_vuc *c, uint16_t idx, uint32_t *base);
 
 /**
@@ -278,6 +304,7 @@ int vhk_vuc_vring_stop(struct vhk_vuc *c, uint16_t idx, uint32_t *base);
  * BACKEND_REQ acked (-ENOTSUP).  Returns 0, -EINVAL (size 0, wraps, perm
  * none, overlap with a mapping), -ENOMEM, or -errno.
  */
+VHK_API
 int vhk_vuc_iotlb_map(struct vhk_vuc *c, uint64_t iova, uint64_t size,
 		      void *host, uint8_t perm);
 
@@ -285,9 +312,11 @@ int vhk_vuc_iotlb_map(struct vhk_vuc *c, uint64_t iova, uint64_t size,
  * vhk_vuc_iotlb_unmap - IOTLB INVALIDATE of the mapping made at @iova of
  * @size (exact).  Forgotten even if the message fails.  0, -ENOENT, -errno.
  */
+VHK_API
 int vhk_vuc_iotlb_unmap(struct vhk_vuc *c, uint64_t iova, uint64_t size);
 
 /** vhk_vuc_channel_fd - our end of the back-end channel, or -1. */
+VHK_API
 int vhk_vuc_channel_fd(const struct vhk_vuc *c);
 
 /**
@@ -297,14 +326,17 @@ int vhk_vuc_channel_fd(const struct vhk_vuc *c);
  * with the permission asked; other requests are acked or refused.
  * Returns the number served, or -errno.
  */
+VHK_API
 int vhk_vuc_poll(struct vhk_vuc *c, int timeout_ms);
 
 /**
  * vhk_vuc_start_miss_thread - serve the channel in a thread of ours (then
  * never call vhk_vuc_poll()).  Restarted by vhk_vuc_reconnect().
  */
+VHK_API
 int vhk_vuc_start_miss_thread(struct vhk_vuc *c);
 /** vhk_vuc_stop_miss_thread - join it (no-op if not running). */
+VHK_API
 void vhk_vuc_stop_miss_thread(struct vhk_vuc *c);
 
 /**
@@ -315,6 +347,7 @@ void vhk_vuc_stop_miss_thread(struct vhk_vuc *c);
  * re-sent by the next vhk_vuc_set_features() unless IOTLB_PERSIST was
  * acked.  Returns 0 or -errno.
  */
+VHK_API
 int vhk_vuc_reset(struct vhk_vuc *c);
 
 /**
@@ -331,6 +364,7 @@ int vhk_vuc_reset(struct vhk_vuc *c);
  * Returns 0, -ENOTSUP (features or protocol bits now missing; packed rings
  * without an inflight region), or -errno.
  */
+VHK_API
 int vhk_vuc_reconnect(struct vhk_vuc *c);
 
 struct vhk_vuc_stats {
@@ -344,6 +378,7 @@ struct vhk_vuc_stats {
 };
 
 /** vhk_vuc_stats - counters since vhk_vuc_connect(). */
+VHK_API
 void vhk_vuc_stats(const struct vhk_vuc *c, struct vhk_vuc_stats *st);
 
 #ifdef __cplusplus

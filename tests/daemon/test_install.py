@@ -10,7 +10,9 @@ and a developer need (issue 11 §5), and the result works:
   - every option a program's --help prints is in its man page;
   - a small external C program builds against the installed pkg-config
     file (cflags + libs from the DESTDIR) and runs against the installed
-    shared library.
+    shared library; one that calls an internal function does not link
+    (hidden visibility); every installed header compiles on its own with
+    the installed cflags (none includes an uninstalled header).
 
 Usage: test_install.py BUILD_DIR
 """
@@ -48,6 +50,18 @@ int main(void)
 		return 1;
 	printf("policy %s\n", vhk_iommu_policy_name(p));
 	return strcmp(vhk_iommu_policy_name(p), "on") != 0;
+}
+'''
+
+INTERNAL = r'''
+struct vhk_memtable;
+int vhk_memtable_new(struct vhk_memtable **out, unsigned int max_regions);
+
+int main(void)
+{
+	struct vhk_memtable *mt;
+
+	return vhk_memtable_new(&mt, 8);
 }
 '''
 
@@ -148,6 +162,26 @@ def main():
             check(r.returncode == 0 and "policy on" in r.stdout and
                   libdir in ldd,
                   f"external program runs on the installed libvhostkit.so ({r.stdout.strip()})")
+        # every installed header compiles on its own with the installed
+        # cflags only: no installed header includes an uninstalled one
+        cflags = [a for a in pc.stdout.split() if a.startswith(("-I", "-D"))]
+        for h in sorted(glob.glob(os.path.join(inc, "*.h"))):
+            name = os.path.basename(h)
+            r = subprocess.run([cc, "-fsyntax-only", "-Wall", "-Wextra",
+                                "-Werror", "-x", "c", "-"] + cflags,
+                               input=f"#include <vhostkit/{name}>\n",
+                               capture_output=True, text=True)
+            check(r.returncode == 0,
+                  f"installed vhostkit/{name} compiles on its own"
+                  + (": " + r.stderr[-300:] if r.returncode else ""))
+        # an internal function is not exported: a program that calls one
+        # links against libvhostkit.a only, never against the .so
+        with open(src, "w") as f:
+            f.write(INTERNAL)
+        r = subprocess.run([cc, src, "-o", exe + "-internal"] +
+                           pc.stdout.split(), capture_output=True, text=True)
+        check(r.returncode != 0 and "vhk_memtable_new" in r.stderr,
+              "internal vhk_memtable_new() is not exported by libvhostkit.so")
     print(f"{len(failures)} failure(s)")
     return 1 if failures else 0
 
