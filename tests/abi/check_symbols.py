@@ -18,6 +18,10 @@ import sys
 
 # defined by the linker in every shared object, not by vhostkit
 LINKER = {"_init", "_fini", "_edata", "_end", "__bss_start"}
+# made by sanitizer instrumentation, not by vhostkit (ASan's ODR indicator
+# "__odr_asan.NAME" for every exported global NAME, and the like)
+INSTRUMENTATION = ("__odr_asan", "__asan_", "__tsan_", "__ubsan_",
+                   "__sancov", "__sanitizer_")
 
 HEADER = """\
 # libvhostkit.so exported symbols (the ABI of libvhostkit0), one a line.
@@ -38,7 +42,7 @@ def exported(lib):
         if len(f) < 2:
             continue
         name = f[0].split("@")[0]
-        if name not in LINKER:
+        if name not in LINKER and not name.startswith(INSTRUMENTATION):
             names.add(name)
     return sorted(names)
 
