@@ -30,6 +30,7 @@
 #ifndef VHOSTKIT_NET_DRIVER_H
 #define VHOSTKIT_NET_DRIVER_H
 
+#include "vhostkit/api.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -61,6 +62,7 @@ struct vhk_net_drv_params {
  * checksum requests through in the header), MRG_RXBUF when @mrg, and
  * RING_PACKED when @packed.
  */
+VHK_API
 uint64_t vhk_net_drv_features(bool packed, bool mrg);
 
 /**
@@ -71,6 +73,7 @@ uint64_t vhk_net_drv_features(bool packed, bool mrg);
  * (no VERSION_1, fewer than 2 queues), -EINVAL (@p out of range), -ENOMEM
  * or the front-end's error.  The driver does not own @fe.
  */
+VHK_API
 int vhk_net_drv_new(struct vhk_net_drv **out, struct vhk_fe *fe,
 		    const struct vhk_net_drv_params *p);
 
@@ -79,15 +82,18 @@ int vhk_net_drv_new(struct vhk_net_drv **out, struct vhk_fe *fe,
  * the device can no longer use them: after vhk_fe_stop() / vhk_fe_reset(),
  * or right before vhk_fe_close().  NULL is a no-op.
  */
+VHK_API
 void vhk_net_drv_free(struct vhk_net_drv *d);
 
 /**
  * vhk_net_drv_mac - the device's MAC (VIRTIO_NET_F_MAC negotiated and the
  * config readable) into @mac.  Returns 0 or -ENOENT.
  */
+VHK_API
 int vhk_net_drv_mac(const struct vhk_net_drv *d, uint8_t mac[6]);
 
 /** vhk_net_drv_link_up - STATUS not negotiated, or LINK_UP set. */
+VHK_API
 bool vhk_net_drv_link_up(struct vhk_net_drv *d);
 
 /**
@@ -98,6 +104,7 @@ bool vhk_net_drv_link_up(struct vhk_net_drv *d);
  * tx slot still in flight: flush, then try again), -EMSGSIZE (@len 0 or
  * over tx_max), -EPROTO (broken), or a DMA -errno.
  */
+VHK_API
 int vhk_net_drv_send(struct vhk_net_drv *d, const struct vhk_net_hdr *hdr,
 		     const void *frame, size_t len);
 
@@ -105,6 +112,7 @@ int vhk_net_drv_send(struct vhk_net_drv *d, const struct vhk_net_hdr *hdr,
  * vhk_net_drv_flush - publish queued frames and posted rx buffers, kick
  * where the device asks for it.  Returns 0 or -errno.
  */
+VHK_API
 int vhk_net_drv_flush(struct vhk_net_drv *d);
 
 /**
@@ -116,6 +124,7 @@ int vhk_net_drv_flush(struct vhk_net_drv *d);
  * the device described wrongly, is dropped and counted and the next one
  * waited for.
  */
+VHK_API
 int vhk_net_drv_recv(struct vhk_net_drv *d, struct vhk_net_hdr *hdr,
 		     void *buf, size_t cap, int timeout_ms);
 
@@ -123,6 +132,7 @@ int vhk_net_drv_recv(struct vhk_net_drv *d, struct vhk_net_hdr *hdr,
  * vhk_net_drv_reclaim - collect finished tx frames.  Returns how many, or
  * -EPROTO.
  */
+VHK_API
 int vhk_net_drv_reclaim(struct vhk_net_drv *d);
 
 struct vhk_net_drv_stats {
@@ -135,6 +145,7 @@ struct vhk_net_drv_stats {
 };
 
 /** vhk_net_drv_stats - counters since vhk_net_drv_new(). */
+VHK_API
 void vhk_net_drv_stats(const struct vhk_net_drv *d,
 		       struct vhk_net_drv_stats *st);
 
