@@ -109,6 +109,7 @@ bool vhk_blk_direct(const struct vhk_blk *blk);
  * vhk_blk_mmapped - true if reads and writes are served from a mapping of
  * the disk (memory-mapped mode, and the file has not shrunk under it).
  */
+VHK_API
 bool vhk_blk_mmapped(const struct vhk_blk *blk);
 
 /** vhk_blk_is_blockdev - true if the disk is a block device. */
