@@ -169,6 +169,7 @@ struct vhk_backend_stats {
  * vhk_backend_get_stats - device-wide counters of @be.  Any thread, at any
  * time between vhk_backend_new() and vhk_backend_free() (atomic loads).
  */
+VHK_API
 void vhk_backend_get_stats(const struct vhk_backend *be,
 			   struct vhk_backend_stats *out);
 
@@ -177,6 +178,7 @@ void vhk_backend_get_stats(const struct vhk_backend *be,
  * (vhostkit/stats.h; they survive reconnects).  Any thread, like
  * vhk_backend_get_stats().  0, or -EINVAL if @idx >= nqueues.
  */
+VHK_API
 int vhk_backend_queue_stats(const struct vhk_backend *be, uint16_t idx,
 			    struct vhk_queue_stats *out);
 

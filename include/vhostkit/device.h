@@ -255,6 +255,7 @@ int vhk_dq_unwatch(struct vhk_dev_queue *q, int fd);
  * vhk_dq_stat_add - add @n to device counter @i (an index into
  * vhk_device_ops.stat_names) of @q; from @q's callbacks and watches.
  */
+VHK_API
 void vhk_dq_stat_add(struct vhk_dev_queue *q, unsigned int i, uint64_t n);
 
 /**

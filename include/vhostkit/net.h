@@ -79,6 +79,7 @@ int vhk_net_add_port(struct vhk_net *n, const struct vhk_net_port_opts *o);
  * added), for its counters (vhk_backend_get_stats()); NULL for a tap
  * port or an index out of range.
  */
+VHK_API
 struct vhk_backend *vhk_net_port_backend(struct vhk_net *n, unsigned int i);
 
 /**

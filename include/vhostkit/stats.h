@@ -25,6 +25,7 @@
 #ifndef VHOSTKIT_STATS_H
 #define VHOSTKIT_STATS_H
 
+#include "vhostkit/api.h"
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -94,6 +95,7 @@ static inline unsigned int vhk_lat_bucket(uint64_t ns)
 }
 
 /** vhk_queue_stats_read - snapshot @live into @out (any thread). */
+VHK_API
 void vhk_queue_stats_read(const struct vhk_queue_stats *live,
 			  struct vhk_queue_stats *out);
 
@@ -109,6 +111,7 @@ static inline uint64_t vhk_queue_stats_inflight(const struct vhk_queue_stats *s)
 }
 
 /** vhk_qerr_name - the reason's name in exported stats ("ring" ...). */
+VHK_API
 const char *vhk_qerr_name(enum vhk_qerr e);
 
 #ifdef __cplusplus
