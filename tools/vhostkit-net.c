@@ -108,6 +108,14 @@ static void usage(FILE *out)
  * before the sandbox; after it they are only read and written.
  */
 static const char *const net_syscalls[] = { "unlink", NULL };
+/* libxdp looks for bpffs to pin state (it copes without). */
+static const char *const net_xdp_refused[] = { "mkdir", NULL };
+/* With an AF_XDP port: libxdp closing the XDP socket and detaching its
+ * program (bpf(), a netlink socket) when the daemon stops. */
+static const char *const net_xdp_syscalls[] = {
+	"unlink", "bpf", "bind", "getsockname", "statfs", "fstatfs",
+	"uname", NULL,
+};
 
 static void net_stats_text(void *arg, FILE *out)
 {
@@ -213,6 +221,12 @@ int main(int argc, char **argv)
 	if (control)
 		d.stats_path = control;
 	d.extra_syscalls = net_syscalls;
+	for (unsigned int i = 0; i < nports; i++)
+		if (ports[i].type == VHK_NET_PT_XDP) {
+			d.extra_syscalls = net_xdp_syscalls;
+			d.refused_syscalls = net_xdp_refused;
+			d.netlink = true;
+		}
 	for (unsigned int i = single ? 1 : 0; i < nports; i++) {
 		if (ports[i].type != VHK_NET_PT_SOCKET)
 			continue;

@@ -96,6 +96,9 @@ struct vhk_daemon {
 	/* Extra system calls the device's steady state needs (by name,
 	 * NULL-terminated), added to the shared seccomp allowlist. */
 	const char *const *extra_syscalls;
+	/* System calls refused with EACCES instead of killing (a library's
+	 * optional step the daemon can do without). */
+	const char *const *refused_syscalls;
 	/* Multi-socket daemons: stop everything (async-signal-safe), and
 	 * no sandbox yet (their steady state still creates sockets by
 	 * path: docs/daemons.md). */
@@ -104,6 +107,9 @@ struct vhk_daemon {
 	/* The steady state creates Unix sockets and connects them by path
 	 * (vsock's "<uds-path>_<port>", client-mode reconnects). */
 	bool unix_connect;
+	/* The steady state opens netlink sockets (libxdp detaching an XDP
+	 * program when an AF_XDP port closes). */
+	bool netlink;
 	/* Directories the steady state reaches by path, kept visible
 	 * (read-write, bind mounts) in --sandbox namespace:
 	 * vhk_daemon_keep_dir(). */

@@ -290,6 +290,21 @@ static int add_names(scmp_filter_ctx ctx, const char *const *names)
 	return 0;
 }
 
+static int refuse_names(scmp_filter_ctx ctx, const char *const *names)
+{
+	for (; names && *names; names++) {
+		int nr = seccomp_syscall_resolve_name(*names);
+		int err;
+
+		if (nr == __NR_SCMP_ERROR)
+			continue;
+		err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), nr, 0);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 static int load_filter(const struct vhk_daemon *d)
 {
 	scmp_filter_ctx ctx;
@@ -364,6 +379,11 @@ static int load_filter(const struct vhk_daemon *d)
 	if (!err && (d->connect || d->unix_connect))
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(connect),
 				       0);
+	if (!err)
+		err = refuse_names(ctx, d->refused_syscalls);
+	if (!err && d->netlink)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket),
+				       1, SCMP_A0(SCMP_CMP_EQ, AF_NETLINK));
 	if (err) {
 		seccomp_release(ctx);
 		return fail(d, "build the seccomp filter", -err);
