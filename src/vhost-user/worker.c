@@ -29,12 +29,15 @@
  * vhk_dq_process() from turning them on) and busy-polls the avail ring
  * and the device's completions (queue_poll()) with no system call; every
  * BE_POLL_SLICE_NS it goes through epoll_wait(0) for its other fds (wake,
- * watches).  After poll_us without work it turns kicks on, looks at the
+ * watches).  After BE_POLL_YIELD_AFTER empty passes in a row each pass
+ * yields the CPU (sched_yield), so that a driver sharing the core runs.
+ * After poll_us without work it turns kicks on, looks at the
  * ring once more (VIRTIO 1.2, 2.7.10: buffers made available before the
  * driver saw the flag) and sleeps in epoll_wait(-1): an idle ring costs
  * nothing after poll_us.
  */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +50,8 @@
 
 /* Longest busy-poll stretch between two looks at the worker's fds. */
 #define BE_POLL_SLICE_NS	(50 * 1000)
+/* Empty polling passes in a row after which each one yields the CPU. */
+#define BE_POLL_YIELD_AFTER	32
 
 struct be_worker {
 	struct vhk_backend *be;
@@ -239,11 +244,13 @@ static int poll_slice(struct be_worker *w, struct be_vring *r,
 	struct vhk_backend *be = w->be;
 	uint64_t limit = (uint64_t)be->cfg.poll_us * 1000;
 	uint64_t now = mono_ns(), end = now + BE_POLL_SLICE_NS;
+	unsigned int empty = 0;
 
 	while (!atomic_load_explicit(&w->pause_req, memory_order_relaxed)) {
 		if (poll_pass(be, r, w->idx)) {
 			now = mono_ns();
 			*last_work = now;
+			empty = 0;
 		} else {
 			now = mono_ns();
 			if (now - *last_work >= limit) {
@@ -254,7 +261,12 @@ static int poll_slice(struct be_worker *w, struct be_vring *r,
 					r->again = true;
 				return r->again ? 0 : -1;
 			}
-			cpu_relax();
+			/* A while without work: let a driver that shares
+			 * this core run (it is what we wait for). */
+			if (++empty >= BE_POLL_YIELD_AFTER)
+				sched_yield();
+			else
+				cpu_relax();
 		}
 		if (now >= end)
 			break;
