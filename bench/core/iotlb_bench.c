@@ -5,8 +5,10 @@
  * For 1, 2048, 65536 and 1048576 entries of 4 KiB each (IOVA-contiguous,
  * UVAs scattered so nothing could be merged), inserted in random order,
  * it prints the cost of uncached random lookups (no per-queue cache, a
- * fresh random IOVA each time) and of inserts, then the ratio of lookup
- * cost at 1M entries to 2048 entries against the target (<= 3).
+ * fresh random IOVA each time) and of inserts, then the targets: an
+ * uncached lookup at 1M entries within 1.0x of one dependent random load
+ * over 64 MiB (the price of a DRAM miss, measured here), and at the
+ * default 65536 entries <= 50 ns.
  *
  * Usage: vhostkit-bench-iotlb [lookups-per-size]   (default 4000000)
  */
@@ -195,14 +197,14 @@ static int run(size_t n, size_t lookups, struct result *res)
 
 /*
  * Usage: vhostkit-bench-iotlb [LOOKUPS [ENTRIES]]
- * Without ENTRIES: every size and the ratio; with it: that size only.
+ * Without ENTRIES: every size and the targets; with it: that size only.
  */
 int main(int argc, char **argv)
 {
 	const size_t sizes[] = { 1, 2048, 65536, 1048576 };
 	struct result res[4];
 	size_t lookups = 4000000;
-	double ratio;
+	double ratio, dram;
 
 	if (argc > 1)
 		lookups = strtoull(argv[1], NULL, 0);
@@ -242,14 +244,23 @@ int main(int argc, char **argv)
 	}
 	printf("transparent huge pages backing the 1M table: %ld KiB\n",
 	       res[3].huge_kib);
+	dram = chase_ns(64u << 20);
 	printf("reference: one dependent random load costs %.1f ns over "
-	       "256 KiB, %.1f ns over 64 MiB\n", chase_ns(256u << 10),
-	       chase_ns(64u << 20));
-	ratio = res[3].lookup_ns / res[1].lookup_ns;
-	printf("ratio lookup(1048576) / lookup(2048), best batches = %.2f "
-	       "(target <= 3): %s\n", ratio, ratio <= 3.0 ? "PASS" : "MISS");
-	ratio = res[3].lookup_med_ns / res[1].lookup_med_ns;
-	printf("ratio lookup(1048576) / lookup(2048), median batches = %.2f "
-	       "(target <= 3): %s\n", ratio, ratio <= 3.0 ? "PASS" : "MISS");
+	       "256 KiB, %.1f ns over 64 MiB\n", chase_ns(256u << 10), dram);
+	/* The targets (docs/benchmarks.md): at 1M entries the table is far
+	 * larger than the caches, so a lookup is measured against the
+	 * machine's price of one DRAM miss; at the default 65536 entries in
+	 * nanoseconds.  (A 1M / 2K ratio measured DRAM, not the tree.) */
+	ratio = dram > 0 ? res[3].lookup_ns / dram : 0;
+	printf("lookup(1048576) / one dependent random load, best batches = "
+	       "%.2f (target <= 1.0): %s\n", ratio,
+	       ratio > 0 && ratio <= 1.0 ? "PASS" : "MISS");
+	ratio = dram > 0 ? res[3].lookup_med_ns / dram : 0;
+	printf("lookup(1048576) / one dependent random load, median batches = "
+	       "%.2f (target <= 1.0): %s\n", ratio,
+	       ratio > 0 && ratio <= 1.0 ? "PASS" : "MISS");
+	printf("lookup(65536) = %.1f ns best, %.1f ns median (target <= 50): "
+	       "%s\n", res[2].lookup_ns, res[2].lookup_med_ns,
+	       res[2].lookup_ns <= 50.0 ? "PASS" : "MISS");
 	return 0;
 }

@@ -78,6 +78,7 @@ struct blk_queue {
 	struct vhk_dev_queue *dq;	/* the framework's queue context */
 	struct vhk_vq *vq;
 	struct io_uring ring;
+	bool fixed_files;		/* fd, fd_buf registered as 0, 1 */
 	int efd;
 	struct blk_req *reqs;
 	unsigned int nreqs;

@@ -82,8 +82,12 @@ static struct io_uring_sqe *get_sqe(struct blk_queue *q)
 	return sqe;
 }
 
+/* The fd of @r's next step: its index in the registered files (0: the
+ * O_DIRECT fd, 1: the buffered one) when the ring has them. */
 static int req_fd(const struct blk_queue *q, const struct blk_req *r)
 {
+	if (q->fixed_files)
+		return r->buffered ? 1 : 0;
 	return r->buffered ? q->blk->fd_buf : q->blk->fd;
 }
 
@@ -102,13 +106,27 @@ static bool req_submit(struct blk_queue *q, struct blk_req *r)
 	case BLK_OP_READ:
 		/* More than IOV_MAX segments go in several steps. */
 		n = VHK_MIN(r->ndata - r->idata, (unsigned int)IOV_MAX);
-		io_uring_prep_readv(sqe, fd, r->data + r->idata, n, r->off);
+		/* One segment (the common 4k case): no iovec to import. */
+		if (n == 1)
+			io_uring_prep_read(sqe, fd, r->data[r->idata].iov_base,
+					   (unsigned int)r->data[r->idata].iov_len,
+					   r->off);
+		else
+			io_uring_prep_readv(sqe, fd, r->data + r->idata, n,
+					    r->off);
 		break;
 	case BLK_OP_WRITE:
 		n = VHK_MIN(r->ndata - r->idata, (unsigned int)IOV_MAX);
+		if (n == 1)
+			io_uring_prep_write(sqe, fd,
+					    r->data[r->idata].iov_base,
+					    (unsigned int)r->data[r->idata].iov_len,
+					    r->off);
+		else
+			io_uring_prep_writev(sqe, fd, r->data + r->idata, n,
+					     r->off);
 		/* Writethrough (CONFIG_WCE): stable before completion. */
-		io_uring_prep_writev2(sqe, fd, r->data + r->idata, n, r->off,
-				      blk->writethrough ? RWF_DSYNC : 0);
+		sqe->rw_flags = blk->writethrough ? RWF_DSYNC : 0;
 		break;
 	case BLK_OP_FLUSH:
 		io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
@@ -151,6 +169,8 @@ static bool req_submit(struct blk_queue *q, struct blk_req *r)
 	default:
 		return false;
 	}
+	if (q->fixed_files)
+		sqe->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data(sqe, r);
 	q->inflight++;
 	q->unsubmitted++;
@@ -790,6 +810,12 @@ int vhk_blk_queue_init(struct vhk_blk *blk, struct blk_queue *q,
 			nreqs, strerror(-ret));
 		queue_free_mem(q);
 		return ret;
+	}
+	/* Registered files: no file lookup and reference per request. */
+	{
+		int fds[2] = { blk->fd, blk->fd_buf };
+
+		q->fixed_files = io_uring_register_files(&q->ring, fds, 2) == 0;
 	}
 	q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (q->efd < 0) {
