@@ -27,7 +27,8 @@ static const char bench_help[] =
 "                       [--iodepth N] [--runtime S] [--rounds N]\n"
 "                       [--size N] [--queues N] [--packed] [--poll]\n"
 "                       [--dma direct|iommu-strict|iommu-lazy|bounce]\n"
-"                       [--dma-b MODE] [--pid-a PID --pid-b PID]\n"
+"                       [--dma-b MODE] [--queues-b N]\n"
+"                       [--pid-a PID --pid-b PID]\n"
 "                       [--no-stop]\n"
 "\n"
 "DESCRIPTION\n"
@@ -69,6 +70,8 @@ static const char bench_help[] =
 "                        daemons serving the same disk.\n"
 "    -P, --packed        packed ring layout.\n"
 "        --poll          busy-poll completions (default: call eventfd).\n"
+"        --queues-b N    queues for back-end B (default: as --queues),\n"
+"                        to compare 2 queues with 1 in one run.\n"
 "        --pid-a PID     process of back-end A (CPU per I/O).\n"
 "        --pid-b PID     process of back-end B.\n"
 "        --no-stop       do not SIGSTOP the idle back-end.\n"
@@ -447,6 +450,7 @@ int cli_blk_bench_main(int argc, char **argv)
 		{ "pid-a", required_argument, NULL, 'A' },
 		{ "pid-b", required_argument, NULL, 'B' },
 		{ "no-stop", no_argument, NULL, 'N' },
+		{ "queues-b", required_argument, NULL, 'Q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -457,6 +461,7 @@ int cli_blk_bench_main(int argc, char **argv)
 	struct figures f[2];
 	enum cli_dma dma_b = CLI_DMA_DIRECT;
 	bool have_dma_b = false, stop_other = true;
+	uint16_t queues_b = 0;
 	unsigned int nsides, i, r;
 	uint64_t v;
 	char *end;
@@ -541,6 +546,12 @@ int cli_blk_bench_main(int argc, char **argv)
 		case 'N':
 			stop_other = false;
 			break;
+		case 'Q':
+			if (cli_parse_u64(optarg, &v) || !v || v > 64)
+				return cli_usage_error("blk bench",
+						       "--queues-b: 1 to 64");
+			queues_b = (uint16_t)v;
+			break;
 		case 'h':
 			fputs(bench_help, stdout);
 			return CLI_EXIT_OK;
@@ -564,6 +575,9 @@ int cli_blk_bench_main(int argc, char **argv)
 	       "runtime=%gs%s, %u round(s)\n", rw_names[bn.rw], bn.bs,
 	       bn.depth, o.queues, bn.runtime,
 	       nsides == 2 ? " per back-end" : "", bn.rounds);
+	if (queues_b && nsides == 1)
+		return cli_usage_error("blk bench",
+				       "--queues-b needs a second SOCKET");
 	if (have_dma_b && nsides == 1)
 		return cli_usage_error("blk bench",
 				       "--dma-b needs a second SOCKET");
@@ -571,6 +585,10 @@ int cli_blk_bench_main(int argc, char **argv)
 		o.socket = argv[optind + i];
 		if (i == 1 && have_dma_b)
 			o.dma = dma_b;
+		if (i == 1 && queues_b) {
+			o.queues = queues_b;
+			o.buf_bytes = (uint64_t)o.queues * bn.depth * bn.bs;
+		}
 		ret = side_setup(&bn, &sides[i], &o);
 		if (ret) {
 			rc = ret;

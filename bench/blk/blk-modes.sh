@@ -74,23 +74,10 @@ pair() {	# LABEL QUEUES-A QUEUES-B A-OPTIONS... -- B-OPTIONS...
 	start "$daemon" "$sa" --num-queues "$qa" "${aopts[@]}"; pa=$last_pid
 	start "$refbin" "$sb" --num-queues "$qb" "${bopts[@]}"; pb=$last_pid
 	echo "== $label"
-	# The driver's queue count is per invocation: a 2-queue A against a
-	# 1-queue B runs as two invocations, A and B each measured alone.
-	if [ "$qa" = "$qb" ]; then
-		"$cli" blk bench "$sa" "$sb" --rw randread --bs 4k --iodepth 32 \
-			--queues "$qa" --runtime "$runtime" --rounds "$rounds" \
-			--pid-a "$pa" --pid-b "$pb" | tee "$dir/out"
-		summary+=("$label: $(grep '^RESULT side=A' "$dir/out" | cut -d' ' -f3,8) vs $(grep '^RESULT side=B' "$dir/out" | cut -d' ' -f3,8) => $(grep '^RATIO' "$dir/out")")
-	else
-		kill -STOP "$pb"
-		"$cli" blk bench "$sa" --queues "$qa" --iodepth 32 \
-			--runtime "$runtime" --pid-a "$pa" | tee "$dir/outa"
-		kill -CONT "$pb"; kill -STOP "$pa"
-		"$cli" blk bench "$sb" --queues "$qb" --iodepth 32 \
-			--runtime "$runtime" --pid-a "$pb" | tee "$dir/outb"
-		kill -CONT "$pa"
-		summary+=("$label: $(grep '^RESULT' "$dir/outa" | cut -d' ' -f3,8) vs $(grep '^RESULT' "$dir/outb" | cut -d' ' -f3,8)")
-	fi
+	"$cli" blk bench "$sa" "$sb" --rw randread --bs 4k --iodepth 32 \
+		--queues "$qa" --queues-b "$qb" --runtime "$runtime" \
+		--rounds "$rounds" --pid-a "$pa" --pid-b "$pb" | tee "$dir/out"
+	summary+=("$label: $(grep '^RESULT side=A' "$dir/out" | cut -d' ' -f3,8) vs $(grep '^RESULT side=B' "$dir/out" | cut -d' ' -f3,8) => $(grep '^RATIO' "$dir/out")")
 	kill "$pa" "$pb"; wait "$pa" "$pb" 2>/dev/null || true
 }
 refbin=$ref
