@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "vhostkit/features.h"
+#include "vhostkit/features_text.h"
 #include "cli.h"
 
 static const char features_help[] =

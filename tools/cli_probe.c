@@ -23,6 +23,7 @@
 #include "vhostkit/blk_driver.h"
 #include "vhostkit/features.h"
 #include "vhostkit/vhost_user.h"
+#include "vhostkit/features_text.h"
 #include "cli.h"
 
 static const char probe_help[] =

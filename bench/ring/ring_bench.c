@@ -23,6 +23,7 @@
 #include "vhostkit/drv_ring.h"
 #include "vhostkit/features.h"
 #include "vhostkit/ring.h"
+#include "vhostkit/ring_ctl.h"
 
 #define QSIZE		256
 #define BATCH		32

@@ -38,12 +38,28 @@
 
 #include "vhostkit/api.h"
 #include "vhostkit/device.h"
+#include "vhostkit/translation.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 struct vhk_backend;
+
+/* Back-end policy --iommu=auto|on|off (docs/translation-model.md, "Who decides"). */
+enum vhk_iommu_policy {
+	VHK_IOMMU_AUTO = 0,	/* offer ACCESS_PLATFORM; iotlb if a channel */
+	VHK_IOMMU_ON = 1,	/* offer; acked => iotlb, else refuse */
+	VHK_IOMMU_OFF = 2,	/* never offer ACCESS_PLATFORM */
+};
+
+/** vhk_iommu_policy_parse - "auto"/"on"/"off" -> policy; 0 or -EINVAL. */
+VHK_API
+int vhk_iommu_policy_parse(const char *s, enum vhk_iommu_policy *policy);
+
+/** vhk_iommu_policy_name - "auto", "on" or "off". */
+VHK_API
+const char *vhk_iommu_policy_name(enum vhk_iommu_policy policy);
 
 struct vhk_backend_config {
 	const char *socket_path;	/* NULL only with adopt_listen_fd */

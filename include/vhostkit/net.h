@@ -19,6 +19,7 @@
 #ifndef VHOSTKIT_NET_H
 #define VHOSTKIT_NET_H
 
+#include <stdio.h>
 #include "vhostkit/api.h"
 #include "vhostkit/backend.h"
 #include "vhostkit/virtio_net.h"

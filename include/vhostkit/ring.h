@@ -4,13 +4,15 @@
  * byte-stream view of a descriptor chain.
  *
  * The ring layer knows no transport and no device type.  It reads guest
- * rings only through struct vhk_as (vhostkit/as.h), copies each descriptor
+ * rings only through the queue's address space, copies each descriptor
  * once and validates the copy (VIRTIO 1.2, 2.7 / 2.8), and reports every
  * driver error as a negative errno with the queue marked broken (the
  * device should then set DEVICE_NEEDS_RESET).
  *
- * Lifecycle: vhk_vq_new() -> vhk_vq_start() -> { pop, push, flush,
- * needs_notify }* -> vhk_vq_stop() -> vhk_vq_free().
+ * This header is what a device uses on a queue it is handed (pop, push,
+ * unpop, flush, notifications, the chain byte streams).  The queue's owner
+ * - the server, or a test - creates, starts, stops and remaps it through
+ * the internal vhostkit/ring_ctl.h.
  * Not thread-safe: one thread drives a queue at a time.
  */
 #ifndef VHOSTKIT_RING_H
@@ -18,8 +20,8 @@
 
 #include "vhostkit/api.h"
 #include <sys/uio.h>
-#include "vhostkit/as.h"
 #include "vhostkit/stats.h"
+#include "vhostkit/util.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,25 +37,7 @@ struct vhk_vq_addrs {
 	uint64_t device;	/* split: used ring; packed: device event */
 };
 
-struct vhk_vq_params {
-	uint16_t num;		/* queue size; split: power of 2 */
-	uint64_t features;	/* acked: RING_PACKED, EVENT_IDX, INDIRECT_DESC, IN_ORDER */
-	struct vhk_vq_addrs addrs;
-	/*
-	 * Where to resume (SET_VRING_BASE).  Split: the next avail index to
-	 * read.  Packed (vhost-user encoding): bits 0-14 the next avail slot,
-	 * bit 15 its wrap counter.
-	 */
-	uint16_t avail_base;
-	/*
-	 * Packed only, same encoding: next used slot + wrap counter.  Split
-	 * reads used->idx from the ring instead.
-	 */
-	uint16_t used_base;
-	bool used_base_valid;	/* packed: false -> used_base = avail_base */
-	unsigned int max_iov;	/* 0 = VHK_VQ_DEFAULT_MAX_IOV */
-	const char *name;	/* for logs, e.g. "blk0 vq1"; copied */
-};
+struct vhk_as;		/* a queue's address space (internal) */
 
 /*
  * A popped descriptor chain.  iov[0 .. nread) are device-readable host
@@ -75,31 +59,6 @@ struct vhk_chain {
 
 struct vhk_vq;
 
-/** vhk_vq_new - an idle queue.  Returns 0 and *@out, or -ENOMEM. */
-int vhk_vq_new(struct vhk_vq **out);
-
-/** vhk_vq_free - free @vq (stopping it if needed); NULL is a no-op. */
-void vhk_vq_free(struct vhk_vq *vq);
-
-/**
- * vhk_vq_start - validate @p and translate the ring addresses through @as
- * (kept by reference: @as must outlive the started queue).
- * Returns 0; -EINVAL for num 0, not a power of two (split), > 32768
- * (VIRTIO 1.2, 2.7/2.8), misaligned rings; -EFAULT for rings unmapped or
- * straddling regions; -EAGAIN on an IOTLB miss (retry via vhk_vq_remap()).
- * On -EAGAIN the parameters are kept and the queue counts as started with
- * its rings unmapped: pop returns -EAGAIN until a remap succeeds.
- */
-int vhk_vq_start(struct vhk_vq *vq, struct vhk_as *as,
-		 const struct vhk_vq_params *p);
-
-/**
- * vhk_vq_stop - stop the queue; vhk_vq_base() then returns where to resume.
- * Chains popped and not yet pushed are forgotten by the ring (the inflight
- * region, if any, still records them).
- */
-void vhk_vq_stop(struct vhk_vq *vq);
-
 /** vhk_vq_started - true between a successful start and stop. */
 VHK_API
 bool vhk_vq_started(const struct vhk_vq *vq);
@@ -108,14 +67,8 @@ bool vhk_vq_started(const struct vhk_vq *vq);
  * vhk_vq_base - GET_VRING_BASE value: split, next avail index; packed,
  * (avail slot | avail wrap << 15) | (used slot | used wrap << 15) << 16.
  */
+VHK_API
 uint32_t vhk_vq_base(const struct vhk_vq *vq);
-
-/**
- * vhk_vq_remap - translate the ring addresses again (after a memory table
- * change, an IOTLB invalidation, or the UPDATE that answers a ring miss).
- * Returns 0 or an error as vhk_vq_start().
- */
-int vhk_vq_remap(struct vhk_vq *vq);
 
 /**
  * vhk_vq_pop - take the next available chain into @c (@c->iov and
@@ -199,21 +152,6 @@ const char *vhk_vq_name(const struct vhk_vq *vq);
 VHK_API
 uint16_t vhk_vq_size(const struct vhk_vq *vq);
 
-/** vhk_vq_as - the address space the queue translates through. */
-struct vhk_as *vhk_vq_as(const struct vhk_vq *vq);
-
-/**
- * vhk_vq_queue_stats - @vq's exported counters (vhostkit/stats.h): kept
- * for the queue's whole life (never reset by stop / start).  Written by
- * the queue's owner (the ring calls, the framework, the device's
- * vhk_dq_stat_add()); any thread may snapshot them with
- * vhk_queue_stats_read().
- */
-struct vhk_queue_stats *vhk_vq_queue_stats(struct vhk_vq *vq);
-
-/** vhk_vq_iotlb_cache - the queue's IOTLB last-hit cache (for devices). */
-struct vhk_iotlb_cache *vhk_vq_iotlb_cache(struct vhk_vq *vq);
-
 /* Counters for diagnostics and tests (bounded-work assertions). */
 struct vhk_vq_stats {
 	uint64_t popped;	/* chains returned by pop */
@@ -230,36 +168,6 @@ struct vhk_vq_stats {
 VHK_API
 void vhk_vq_get_stats(const struct vhk_vq *vq, struct vhk_vq_stats *st);
 
-/*
- * Inflight tracking (vhost-user INFLIGHT_SHMFD, "Inflight I/O tracking"),
- * split and packed layouts.  With a region set, pop records a chain in
- * flight and the flush that publishes its push clears it (after the used
- * index / used flags, as the vhost-user spec orders it), so a back-end
- * restarted on the same region resubmits what was in flight, oldest
- * first, and nothing that was used.
- * Split: on resubmission the next avail index is used->idx + the number of
- * chains in flight (they were popped in order).
- * Packed: the region keeps a copy of every descriptor in flight (the ring
- * slots are overwritten by used descriptors) and the device's used
- * position; on resubmission both ring positions come from the region
- * (SET_VRING_BASE is ignored: after a crash nothing else records them).
- * A packed driver must not have two buffers with one id in flight (the
- * queue breaks).  The region is front-end memory: anything inconsistent
- * in it makes start fail with -EINVAL, never an access out of bounds.
- */
-
-/** vhk_vq_inflight_size - bytes of the inflight region for a queue of @num. */
-size_t vhk_vq_inflight_size(uint16_t num, bool packed);
-
-/**
- * vhk_vq_set_inflight - use @region (@size bytes, zeroed by the front-end
- * on first use) for queue tracking.  Call before vhk_vq_start().  If the
- * region records chains in flight, the first pops after start return them
- * again (oldest first).  Returns 0, -EBUSY (queue started) or -EINVAL
- * (misaligned, smaller than a header); the region's size, version and
- * contents are checked at start (-EINVAL there).
- */
-int vhk_vq_set_inflight(struct vhk_vq *vq, void *region, size_t size);
 
 /* ---- byte-stream view of a chain: devices see streams, not descriptors */
 

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -191,7 +192,13 @@ bool vhk_log_ratelimited(struct vhk_ratelimit *rl, enum vhk_log_level level,
 	__attribute__((format(printf, 4, 5)));
 
 /** vhk_now_ns - CLOCK_MONOTONIC in nanoseconds. */
-uint64_t vhk_now_ns(void);
+static inline uint64_t vhk_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 #define VHK_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define VHK_MIN(a, b) ((a) < (b) ? (a) : (b))

@@ -47,6 +47,7 @@
 #include "vhostkit/api.h"
 #include <stdbool.h>
 #include <stdint.h>
+#include "vhostkit/translation.h"
 
 #ifdef __cplusplus
 extern "C" {

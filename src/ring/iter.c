@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "vhostkit/as.h"
 #include "vhostkit/ring.h"
 
 static void iter_init(struct vhk_iter *it, const struct vhk_chain *c,

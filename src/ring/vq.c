@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "vhostkit/features.h"
+#include "vhostkit/ring_ctl.h"
 #include "ring/vq_priv.h"
 
 int vhk_vq_new(struct vhk_vq **out)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "ring/vq_priv.h"
+#include "vhostkit/ring_ctl.h"
 
 static size_t align_up(size_t v, size_t a)
 {

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 
 #include "ring/vq_priv.h"
+#include "vhostkit/ring_ctl.h"
 
 #define F_AVAIL	(1u << VHK_VRING_PACKED_DESC_F_AVAIL)
 #define F_USED	(1u << VHK_VRING_PACKED_DESC_F_USED)

@@ -10,7 +10,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "vhostkit/ring.h"
+#include "vhostkit/ring_ctl.h"
 #include "vhostkit/stats.h"
 #include "ring/vring_defs.h"
 

@@ -62,14 +62,6 @@ void vhk_log(enum vhk_log_level level, const char *who, const char *fmt, ...)
 	va_end(ap);
 }
 
-uint64_t vhk_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 bool vhk_log_ratelimited(struct vhk_ratelimit *rl, enum vhk_log_level level,
 			 const char *who, const char *fmt, ...)
 {

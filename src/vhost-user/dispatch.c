@@ -15,6 +15,9 @@
 #include <unistd.h>
 
 #include "server_int.h"
+#include "vhostkit/ring_ctl.h"
+#include "vhostkit/mode.h"
+#include "vhostkit/backend.h"
 
 /* Table flags. */
 #define RQ_OWNER	(1u << 0)	/* needs SET_OWNER first */

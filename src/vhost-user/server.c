@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "server_int.h"
+#include "vhostkit/ring_ctl.h"
 
 #define CONNECT_RETRY_MS	200
 #define BE_IO_TIMEOUT_MS	3000	/* rest of a message, or a reply */

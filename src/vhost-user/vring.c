@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "server_int.h"
+#include "vhostkit/ring_ctl.h"
+#include "vhostkit/mode.h"
 
 static struct vhk_ratelimit ring_rl = VHK_RATELIMIT_INIT;
 

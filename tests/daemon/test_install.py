@@ -40,7 +40,7 @@ PROGRAMS = ["vhostkit", "vhostkit-blk", "vhostkit-vsock", "vhostkit-net"]
 EXTERNAL = r'''
 #include <stdio.h>
 #include <string.h>
-#include <vhostkit/as.h>
+#include <vhostkit/backend.h>
 
 int main(void)
 {

@@ -44,6 +44,7 @@
 
 #include "mockmem.h"
 #include "vhostkit/drv_ring.h"
+#include "vhostkit/ring_ctl.h"
 #include "dev/blk/blk_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

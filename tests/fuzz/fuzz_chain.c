@@ -33,6 +33,7 @@
 #include "vhostkit/iotlb.h"
 #include "vhostkit/features.h"
 #include "vhostkit/ring.h"
+#include "vhostkit/ring_ctl.h"
 #include "ring/vring_defs.h"
 
 #define BUF_SIZE	2048

@@ -37,6 +37,7 @@
 
 #include "mockmem.h"
 #include "vhostkit/drv_ring.h"
+#include "vhostkit/ring_ctl.h"
 #include "dev/vsock/vsock_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

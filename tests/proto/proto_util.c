@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "proto_util.h"
+#include "vhostkit/backend.h"
 
 /*
  * ---- the counting shim: the device under test (the echo device, or blk)

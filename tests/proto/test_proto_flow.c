@@ -19,6 +19,8 @@
 #include <cmocka.h>
 
 #include "proto_util.h"
+#include "vhostkit/ring_ctl.h"
+#include "vhostkit/backend.h"
 
 #define F(b) vhk_feature_bit(b)
 

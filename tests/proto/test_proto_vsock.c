@@ -23,6 +23,7 @@
 
 #include "proto_util.h"
 #include "vhostkit/vsock.h"
+#include "vhostkit/backend.h"
 
 #define CID		7
 #define BUF_GPA		0x100000ull	/* packet buffers */

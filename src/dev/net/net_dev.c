@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "dev/net/net_dev.h"
+#include "vhostkit/features_text.h"
 
 static struct vhk_net_dev *to_dev(void *dev)
 {

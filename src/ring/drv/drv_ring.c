@@ -4,6 +4,7 @@
  * and packed layouts, argument checks, and in-order completion tracking.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -20,6 +20,7 @@
 
 #include "vhk_test.h"
 #include "vhostkit/drv_ring.h"
+#include "vhostkit/ring_ctl.h"
 #include "dev/blk/blk_internal.h"
 
 #define QSIZE		16

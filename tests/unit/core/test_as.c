@@ -11,6 +11,8 @@
 
 #include "vhostkit/as.h"
 #include "vhostkit/features.h"
+#include "vhostkit/mode.h"
+#include "vhostkit/backend.h"
 
 /*
  * vhk_as_choose_mode over every combination of {ACCESS_PLATFORM acked} x

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "vhostkit/features.h"
+#include "vhostkit/features_text.h"
 
 struct expect {
 	enum vhk_device_type dev;

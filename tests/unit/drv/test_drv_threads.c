@@ -22,6 +22,7 @@
 #include "vhostkit/drv_ring.h"
 #include "vhostkit/features.h"
 #include "vhostkit/ring.h"
+#include "vhostkit/ring_ctl.h"
 
 #define QSIZE	64
 #define CHAINS	20000

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "ringtest.h"
+#include "vhostkit/ring_ctl.h"
 
 #define F_AVAIL	(1u << VHK_VRING_PACKED_DESC_F_AVAIL)
 #define F_USED	(1u << VHK_VRING_PACKED_DESC_F_USED)

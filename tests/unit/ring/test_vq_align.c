@@ -17,6 +17,7 @@
 
 #include "vhostkit/features.h"
 #include "vhostkit/ring.h"
+#include "vhostkit/ring_ctl.h"
 
 #define GPA	0x100000ull
 #define UVA	0x7e0000000000ull

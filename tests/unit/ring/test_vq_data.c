@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "ringtest.h"
+#include "vhostkit/ring_ctl.h"
 
 #define MAXSEG 4
 

@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 
 #include "ringtest.h"
+#include "vhostkit/ring_ctl.h"
 
 #define NUM	8
 #define W	VHK_VRING_DESC_F_WRITE

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "ringtest.h"
+#include "vhostkit/ring_ctl.h"
 
 #define NUM 8
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "ringtest.h"
+#include "vhostkit/ring_ctl.h"
 
 #define NUM	16
 #define F_AVAIL	(1u << VHK_VRING_PACKED_DESC_F_AVAIL)

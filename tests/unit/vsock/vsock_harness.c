@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "vsock_harness.h"
+#include "vhostkit/ring_ctl.h"
 
 #define TX_TOKEN	0x10000u
 #define EV_TOKEN	0x20000u

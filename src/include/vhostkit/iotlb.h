@@ -33,19 +33,13 @@
 #ifndef VHOSTKIT_IOTLB_H
 #define VHOSTKIT_IOTLB_H
 
-#include "vhostkit/api.h"
 #include "vhostkit/stats.h"
+#include "vhostkit/translation.h"
 #include "vhostkit/util.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* Access permissions, as the vhost IOTLB message encodes them. */
-#define VHK_PERM_NONE	0x0
-#define VHK_PERM_RO	0x1	/* the device may read guest memory */
-#define VHK_PERM_WO	0x2	/* the device may write guest memory */
-#define VHK_PERM_RW	0x3
 
 #define VHK_IOTLB_DEFAULT_MAX_ENTRIES	(1u << 16)
 /* Miss deduplication granule: one outstanding miss per page + perm. */

@@ -13,7 +13,6 @@
 #ifndef VHOSTKIT_MEM_H
 #define VHOSTKIT_MEM_H
 
-#include "vhostkit/api.h"
 #include <sys/uio.h>
 #include "vhostkit/util.h"
 

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vhostkit/as.h - a device's address space and the one translate entry point.
+ * vhostkit/as.h - a device's address space and the one translate entry point
+ * (internal: src/include, not installed; the mode names are public in
+ * vhostkit/translation.h).
  *
  * docs/translation-model.md.  Three address spaces: GPA, UVA (front-end virtual
  * address) and IOVA.  A device runs in exactly one mode, chosen once at ring
- * start from negotiated state only (vhk_as_choose_mode()):
+ * start from negotiated state only (vhk_as_choose_mode(), vhostkit/mode.h):
  *
  *   mode               descriptor addresses          ring addresses
  *   gpa                GPA -> mem table              UVA -> mem table
@@ -18,62 +20,16 @@
 #ifndef VHOSTKIT_AS_H
 #define VHOSTKIT_AS_H
 
-#include "vhostkit/api.h"
 #include "vhostkit/iotlb.h"
 #include "vhostkit/mem.h"
+#include "vhostkit/translation.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-enum vhk_as_mode {
-	VHK_AS_GPA = 0,
-	VHK_AS_PLATFORM_IDENTITY = 1,
-	VHK_AS_IOTLB = 2,
-};
-
-/* Back-end policy --iommu=auto|on|off (docs/translation-model.md, "Who decides"). */
-enum vhk_iommu_policy {
-	VHK_IOMMU_AUTO = 0,	/* offer ACCESS_PLATFORM; iotlb if a channel */
-	VHK_IOMMU_ON = 1,	/* offer; acked => iotlb, else refuse */
-	VHK_IOMMU_OFF = 2,	/* never offer ACCESS_PLATFORM */
-};
-
-/* Everything the mode depends on: negotiated state only. */
-struct vhk_mode_input {
-	uint64_t acked_features;	/* SET_FEATURES */
-	uint64_t protocol_features;	/* SET_PROTOCOL_FEATURES */
-	bool backend_channel;		/* SET_BACKEND_REQ_FD received */
-	enum vhk_iommu_policy policy;
-};
-
-/**
- * vhk_as_choose_mode - the translation mode for @in.
- *  - ACCESS_PLATFORM not acked: gpa.
- *  - acked with policy off: -EINVAL (the bit was never offered).
- *  - acked, and BACKEND_REQ + REPLY_ACK acked and a channel present: iotlb.
- *  - acked without them: policy on -> -EPROTO; auto -> platform-identity
- *    and *@warn set (the front-end cannot answer IOTLB misses).
- * *@why (may be NULL) receives a static one-line explanation either way.
- * Returns 0 and *@mode, or the negative errno above.
- */
-int vhk_as_choose_mode(const struct vhk_mode_input *in, enum vhk_as_mode *mode,
-		       bool *warn, const char **why);
-
-/** vhk_as_mode_name - "gpa", "platform-identity" or "iotlb". */
-VHK_API
-const char *vhk_as_mode_name(enum vhk_as_mode mode);
-
 /** vhk_as_mode_parse - "gpa"/"platform-identity"/"iotlb" -> mode; 0 or -EINVAL. */
 int vhk_as_mode_parse(const char *s, enum vhk_as_mode *mode);
-
-/** vhk_iommu_policy_parse - "auto"/"on"/"off" -> policy; 0 or -EINVAL. */
-VHK_API
-int vhk_iommu_policy_parse(const char *s, enum vhk_iommu_policy *policy);
-
-/** vhk_iommu_policy_name - "auto", "on" or "off". */
-VHK_API
-const char *vhk_iommu_policy_name(enum vhk_iommu_policy policy);
 
 /**
  * Called when a translation misses in the IOTLB and no miss for that page

@@ -11,7 +11,6 @@
 #ifndef VHOSTKIT_VHOST_USER_H
 #define VHOSTKIT_VHOST_USER_H
 
-#include "vhostkit/api.h"
 #include "vhostkit/util.h"
 
 #ifdef __cplusplus

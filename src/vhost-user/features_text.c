@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * features.c - the feature model: one table of virtio feature bits (owner,
- * meaning, spec section) and one of vhost-user protocol feature bits.
+ * features_text.c - what feature bits mean: one table of virtio feature
+ * bits (owner, meaning, spec section) and one of vhost-user protocol
+ * feature bits (vhostkit/features_text.h).  The bit numbers are in
+ * vhostkit/features.h.
  *
  * Spec sections are VIRTIO 1.2 (cs01) unless a row says otherwise, and the
  * QEMU vhost-user specification (docs/interop/vhost-user.rst) for the
@@ -11,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vhostkit/features.h"
+#include "vhostkit/features_text.h"
 
 #define T VHK_OWNER_TRANSPORT
 #define P VHK_OWNER_PLATFORM
