@@ -88,6 +88,7 @@ struct vhk_backend *vhk_net_port_backend(struct vhk_net *n, unsigned int i);
  * key=value line per switch, port and queue pair), written to @out.  Any
  * thread, while the switch exists.
  */
+VHK_API
 void vhk_net_stats_text(struct vhk_net *n, FILE *out);
 
 /**

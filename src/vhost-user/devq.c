@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "vhostkit/device.h"
+#include "vhostkit/ring_ctl.h"
 
 int vhk_dq_init(struct vhk_dev_queue *q, struct vhk_vq *vq, uint16_t idx,
 		unsigned int max_iov, const struct vhk_dq_host *host,

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "vhostkit/features_text.h"
 
 #define STATS_REQ_MAX		64
 #define STATS_CLIENTS		8
