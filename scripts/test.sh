@@ -9,11 +9,12 @@
 #   1. apt-get install of the build and peer dependencies that are missing;
 #   2. a normal build: unit, proto (raw vhost-user), pair (front-end <->
 #      back-end, qemu-storage-daemon interop) suites;
-#   3. the same suites again under ASan + UBSan, plus the real-peer suite
+#   3. the threaded tests under ThreadSanitizer (run_tsan below);
+#   4. the same suites again under ASan + UBSan, plus the real-peer suite
 #      (a Linux guest under QEMU doing I/O through vhostkit-blk) against the
 #      sanitized daemon;
-#   4. the libFuzzer targets (clang) for a bounded time;
-#   5. the Debian packages (dpkg-buildpackage -b + lintian, no errors);
+#   5. the libFuzzer targets (clang) for a bounded time;
+#   6. the Debian packages (dpkg-buildpackage -b + lintian, no errors);
 # and ends with one line "vhostkit: N passed, N failed, N skipped".
 set -uo pipefail
 
@@ -82,6 +83,50 @@ run_suites() {
 mkdir -p "$builddir"
 
 run_suites "$builddir/release" --buildtype=debugoptimized -- unit proto pair
+
+# ThreadSanitizer: the tests where threads share state - the threaded
+# ring test, the server thread and its queue workers (proto), the daemons
+# with --queue-workers or VM threads, the front-end's IOTLB thread, the
+# in-process fake devices (pair).  Only their targets are built (GCC's
+# TSan, whose runtime ships with gcc).  halt_on_error: a race in a spawned
+# daemon kills it, so the test driving it fails.  No suppressions.
+tsan_tests=(drv_threads proto_flow proto_workers proto_interop proto_vsock
+	    proto_hostile vsock_cli drv_workers drv_hostile drv_matrix drv_vsock
+	    fe_fake fe_blk fe_client drv_probe_type)
+run_tsan() {
+	local dir=$1
+	local targets=()
+	echo "== build $dir (-Db_sanitize=thread; ${#tsan_tests[@]} tests)"
+	if [ ! -f "$dir/build.ninja" ]; then
+		meson setup "$dir" -Db_sanitize=thread -Db_lundef=false \
+			>"$dir.setup.log" 2>&1 ||
+			{ cat "$dir.setup.log"; status=1; return; }
+	fi
+	# the chosen tests' executables (+ the daemons and CLI they run)
+	mapfile -t targets < <(meson introspect --tests "$dir" | python3 -c '
+import json, os, sys
+want, top = set(sys.argv[2:]), os.path.realpath(sys.argv[1])
+for t in json.load(sys.stdin):
+    if t["name"] in want:
+        print(os.path.relpath(os.path.realpath(t["cmd"][0]), top))' \
+		"$dir" "${tsan_tests[@]}" | sort -u)
+	if ! ninja -C "$dir" "${targets[@]}" tools/vhostkit tools/vhostkit-blk \
+		tools/vhostkit-vsock >"$dir.ninja.log" 2>&1; then
+		tail -50 "$dir.ninja.log"
+		status=1
+		return
+	fi
+	if grep -q 'warning:' "$dir.ninja.log"; then
+		echo "compiler warnings in $dir:"
+		grep 'warning:' "$dir.ninja.log" | head -20
+	fi
+	echo "== test $dir: ${tsan_tests[*]}"
+	TSAN_OPTIONS="halt_on_error=1 ${TSAN_OPTIONS:-}" \
+		meson test -C "$dir" --no-rebuild --print-errorlogs \
+		--num-processes 2 "${tsan_tests[@]}" || status=1
+	logs+=("$dir/meson-logs/testlog.json")
+}
+run_tsan "$builddir/tsan"
 
 peer_suite=peer
 if [ -n "${VHK_SKIP_PEERS:-}" ]; then

@@ -166,7 +166,8 @@ void vhk_backend_kick_later(struct vhk_backend *be, uint16_t idx);
 VHK_API
 void vhk_backend_device_broken(struct vhk_backend *be, const char *why);
 
-/** vhk_backend_mode - translation mode in force (valid once a ring started). */
+/** vhk_backend_mode - translation mode in force (valid once a ring started);
+ * callable from any thread. */
 VHK_API
 enum vhk_as_mode vhk_backend_mode(const struct vhk_backend *be);
 

@@ -118,7 +118,7 @@ int vq_inflight_start(struct vhk_vq *vq)
 		r->desc_num = num;
 		r->last_batch_head = 0;
 		r->used_idx = used;
-		atomic_thread_fence(memory_order_release);
+		vring_fence(memory_order_release);
 		r->version = VQ_INFLIGHT_VERSION;
 		vq->inflight = r;
 		return 0;

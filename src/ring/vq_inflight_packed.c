@@ -107,7 +107,7 @@ static void init_region(struct vhk_vq *vq, struct vq_inflight_pregion *r)
 	r->free_head = r->old_free_head = 0;
 	r->used_idx = r->old_used_idx = vq->used_slot;
 	r->used_wrap_counter = r->old_used_wrap_counter = vq->used_wrap;
-	atomic_thread_fence(memory_order_release);
+	vring_fence(memory_order_release);
 	r->version = VQ_INFLIGHT_VERSION;
 }
 
@@ -365,7 +365,7 @@ int vq_pinflight_mark(struct vhk_vq *vq, const struct vhk_chain *c)
 	pk->nfree -= c->ndesc;
 	pk_claim(vq, head, id);
 	/* The list is complete before it counts. */
-	atomic_thread_fence(memory_order_release);
+	vring_fence(memory_order_release);
 	r->old_free_head = e;
 	return 0;
 }
@@ -383,14 +383,14 @@ void vq_pinflight_unmark(struct vhk_vq *vq, const struct vhk_chain *c)
 		return;
 	/* Not in flight first, then its entries back on the free list. */
 	r->desc[h].inflight = 0;
-	atomic_thread_fence(memory_order_release);
+	vring_fence(memory_order_release);
 	r->desc[pk->last[h]].next = pk->free_head;
 	pk->next[pk->last[h]] = pk->free_head;
 	pk->free_head = (uint16_t)h;
 	pk->nfree += pk->nent[h];
 	pk->busy[h] = 0;
 	r->free_head = (uint16_t)h;
-	atomic_thread_fence(memory_order_release);
+	vring_fence(memory_order_release);
 	r->old_free_head = (uint16_t)h;
 	vq->inflight_counter--;
 }
@@ -461,7 +461,7 @@ void vq_pinflight_batch_add(struct vhk_vq *vq)
 	r->used_idx = slot;
 	r->used_wrap_counter = wrap;
 	/* Ordered before the ring's used flags (the commit point). */
-	atomic_thread_fence(memory_order_release);
+	vring_fence(memory_order_release);
 }
 
 /* Steps 7-8: after the used flags are published. */
@@ -472,13 +472,13 @@ void vq_pinflight_batch_done(struct vhk_vq *vq)
 
 	if (!r)
 		return;
-	atomic_thread_fence(memory_order_release);
+	vring_fence(memory_order_release);
 	for (unsigned int k = 0; k < pk->nfreed; k++) {
 		r->desc[pk->freed[k]].inflight = 0;
 		pk->busy[pk->freed[k]] = 0;
 	}
 	pk->nfreed = 0;
-	atomic_thread_fence(memory_order_release);
+	vring_fence(memory_order_release);
 	r->old_free_head = pk->free_head;
 	r->old_used_idx = vq->used_slot;
 	r->old_used_wrap_counter = vq->used_wrap;

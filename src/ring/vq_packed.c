@@ -286,7 +286,7 @@ bool vq_packed_publish(struct vhk_vq *vq)
 
 	/* Full fence before reading the driver event suppression area (pairs
 	 * with the driver's fence after writing it, 2.8.10). */
-	atomic_thread_fence(memory_order_seq_cst);
+	vring_fence(memory_order_seq_cst);
 	v = vq->signalled_valid;
 	old_slot = vq->signalled_slot;
 	old_wrap = vq->signalled_wrap;
@@ -333,7 +333,7 @@ bool vq_packed_enable_notify(struct vhk_vq *vq, bool enable)
 		return false;
 	/* Full fence: the flags store before re-reading the ring (a driver
 	 * that saw DISABLE skipped its kick). */
-	atomic_thread_fence(memory_order_seq_cst);
+	vring_fence(memory_order_seq_cst);
 	return vq_packed_pending(vq);
 }
 

@@ -12,7 +12,7 @@
 
 #include "vhostkit/ring_ctl.h"
 #include "vhostkit/stats.h"
-#include "ring/vring_defs.h"
+#include "ring/vring_access.h"
 
 /* A pushed element waiting for vhk_vq_flush(). */
 struct vq_pending {
@@ -184,24 +184,18 @@ struct vhk_vq {
 	uint64_t *pop_ns;
 };
 
-/* ---- guest-shared memory accessors (R6: name the pairing at each use) */
+/* ---- guest-shared memory accessors: the shared set (vring_access.h)
+ * plus the dirty-log hook on every store (R6: name the pairing at each
+ * use) */
 
 static inline uint16_t vq_load16_acquire(const vhk_le16 *p)
 {
-	vhk_le16 v;
-
-	v.v = atomic_load_explicit((_Atomic uint16_t *)&p->v,
-				   memory_order_acquire);
-	return vhk_le16_get(v);
+	return vring_load16(p, memory_order_acquire);
 }
 
 static inline uint16_t vq_load16(const vhk_le16 *p)
 {
-	vhk_le16 v;
-
-	v.v = atomic_load_explicit((_Atomic uint16_t *)&p->v,
-				   memory_order_relaxed);
-	return vhk_le16_get(v);
+	return vring_load16(p, memory_order_relaxed);
 }
 
 /*
@@ -211,40 +205,27 @@ static inline uint16_t vq_load16(const vhk_le16 *p)
  */
 static inline void vq_store16(struct vhk_vq *vq, vhk_le16 *p, uint16_t val)
 {
-	atomic_store_explicit((_Atomic uint16_t *)&p->v, vhk_le16_make(val).v,
-			      memory_order_relaxed);
+	vring_store16(p, val, memory_order_relaxed);
 	vhk_as_dirty(vq->as, p, sizeof(*p));
 }
 
 static inline void vq_store16_release(struct vhk_vq *vq, vhk_le16 *p,
 				      uint16_t val)
 {
-	atomic_store_explicit((_Atomic uint16_t *)&p->v, vhk_le16_make(val).v,
-			      memory_order_release);
+	vring_store16(p, val, memory_order_release);
 	vhk_as_dirty(vq->as, p, sizeof(*p));
 }
 
 static inline void vq_store32(struct vhk_vq *vq, vhk_le32 *p, uint32_t val)
 {
-	atomic_store_explicit((_Atomic uint32_t *)&p->v, vhk_le32_make(val).v,
-			      memory_order_relaxed);
+	vring_store32(p, val);
 	vhk_as_dirty(vq->as, p, sizeof(*p));
 }
 
-/*
- * vq_copy16 - single fetch of a 16-byte descriptor (split or packed) into
- * @dst with two relaxed 64-bit loads (descriptors are 16-byte aligned), so
- * the copy is taken once and the driver cannot change it under us (R1).
- */
+/* Single fetch of a descriptor (vring_copy16(), R1). */
 static inline void vq_copy16(void *dst, const void *src)
 {
-	uint64_t w[2];
-
-	w[0] = atomic_load_explicit((_Atomic uint64_t *)src,
-				    memory_order_relaxed);
-	w[1] = atomic_load_explicit((_Atomic uint64_t *)src + 1,
-				    memory_order_relaxed);
-	memcpy(dst, w, sizeof(w));
+	vring_copy16(dst, src);
 }
 
 /* ---- chain walking (vq_walk.c) */

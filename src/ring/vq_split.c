@@ -234,7 +234,7 @@ bool vq_split_publish(struct vhk_vq *vq)
 	 * driver's used_event / flags (store->load ordering; pairs with the
 	 * driver's fence between writing used_event and re-reading used->idx,
 	 * VIRTIO 1.2, 2.7.7). */
-	atomic_thread_fence(memory_order_seq_cst);
+	vring_fence(memory_order_seq_cst);
 	v = vq->signalled_valid;
 	old = vq->signalled_used;
 	vq->signalled_used = new_idx;
@@ -267,7 +267,7 @@ bool vq_split_enable_notify(struct vhk_vq *vq, bool enable)
 	/* Full fence: the avail_event / flags store must be visible before
 	 * we re-read avail->idx, or a driver that read the old value and
 	 * skipped its kick would leave buffers we never see. */
-	atomic_thread_fence(memory_order_seq_cst);
+	vring_fence(memory_order_seq_cst);
 	return vq_split_pending(vq);
 }
 

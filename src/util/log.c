@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* log.c - leveled, rate-limited logging to stderr. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,33 +8,38 @@
 
 #include "vhostkit/util.h"
 
-static int log_level = -1;	/* -1: not yet read from the environment */
+/* -1: not yet read from the environment.  Any thread may log (workers,
+ * a vsock daemon's VM threads) and the first to do so reads the
+ * environment: relaxed atomics, every thread computes the same value. */
+static atomic_int log_level = -1;
 
 static const char *const level_names[] = { "error", "warning", "info", "debug" };
 
-static void log_init(void)
+static int log_init(void)
 {
 	const char *env = getenv("VHOSTKIT_LOG");
+	int level = VHK_LOG_INFO;
 
-	log_level = VHK_LOG_INFO;
-	if (!env)
-		return;
-	for (int i = 0; i < (int)VHK_ARRAY_SIZE(level_names); i++) {
+	for (int i = 0; env && i < (int)VHK_ARRAY_SIZE(level_names); i++) {
 		if (strncmp(env, level_names[i], 3) == 0)
-			log_level = i;
+			level = i;
 	}
+	atomic_store_explicit(&log_level, level, memory_order_relaxed);
+	return level;
 }
 
 void vhk_log_set_level(enum vhk_log_level level)
 {
-	log_level = (int)level;
+	atomic_store_explicit(&log_level, (int)level, memory_order_relaxed);
 }
 
 enum vhk_log_level vhk_log_get_level(void)
 {
-	if (log_level < 0)
-		log_init();
-	return (enum vhk_log_level)log_level;
+	int level = atomic_load_explicit(&log_level, memory_order_relaxed);
+
+	if (level < 0)
+		level = log_init();
+	return (enum vhk_log_level)level;
 }
 
 void vhk_vlog(enum vhk_log_level level, const char *who, const char *fmt,

@@ -227,7 +227,7 @@ int vhk_backend_new(struct vhk_backend **out,
 	err = vhk_iotlb_new(&be->iotlb, cfg->iotlb_max_entries);
 	if (err)
 		goto fail;
-	be->as.mode = VHK_AS_GPA;
+	be_set_mode(be, VHK_AS_GPA);
 	be->as.iotlb = be->iotlb;
 	be->as.miss_fn = be_miss_cb;
 	be->as.miss_opaque = be;
@@ -307,7 +307,8 @@ const char *vhk_backend_name(const struct vhk_backend *be)
 
 enum vhk_as_mode vhk_backend_mode(const struct vhk_backend *be)
 {
-	return be->as.mode;
+	return (enum vhk_as_mode)atomic_load_explicit(&be->mode_pub,
+						      memory_order_relaxed);
 }
 
 static int watch_add(struct vhk_backend *be, int queue, int fd,
@@ -650,7 +651,7 @@ void be_device_reset(struct vhk_backend *be, bool full)
 	be->mode_logged = false;
 	be->ring_reading_set = false;
 	be->as.ring_gpa = false;
-	be->as.mode = VHK_AS_GPA;
+	be_set_mode(be, VHK_AS_GPA);
 	if (full) {
 		be->as.mt = NULL;
 		vhk_memtable_free(be->mt);

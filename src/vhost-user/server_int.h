@@ -107,6 +107,9 @@ struct vhk_backend {
 	struct vhk_memtable *mt;
 	struct vhk_iotlb *iotlb;
 	struct vhk_as as;
+	/* as.mode as other threads may read it (vhk_backend_mode()); set
+	 * with it through be_set_mode() */
+	_Atomic int mode_pub;
 	bool mode_logged;
 	bool ring_reading_set;		/* as.ring_gpa decided (vring.c) */
 	bool miss_reported;
@@ -147,6 +150,13 @@ struct vhk_backend {
 	bool xq_broken;
 	char xq_why[256];
 };
+
+/* The translation mode of every ring (main thread, workers paused). */
+static inline void be_set_mode(struct vhk_backend *be, enum vhk_as_mode m)
+{
+	be->as.mode = m;
+	atomic_store_explicit(&be->mode_pub, (int)m, memory_order_relaxed);
+}
 
 /* One message being dispatched. */
 struct be_msg_ctx {

@@ -178,7 +178,7 @@ static int choose_mode(struct vhk_backend *be, const char **why)
 		return err;
 	if (!*why)
 		*why = "";
-	be->as.mode = mode;
+	be_set_mode(be, mode);
 	return 0;
 }
 

@@ -28,10 +28,10 @@
 
 #include "daemon.h"
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define VHK_SANITIZED 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
 #define VHK_SANITIZED 1
 #endif
 #endif
@@ -67,17 +67,18 @@ static const char *const base_syscalls[] = {
 };
 
 /*
- * What the sanitizer runtimes do after setup, in ASan/UBSan builds only:
- * LeakSanitizer stops the process at exit with a ptrace helper (clone,
- * ptrace, wait4, prctl) and reads /proc/self/{maps,task} (read-only
- * opens; namespace mode keeps /proc for it).
+ * What the sanitizer runtimes do after setup, in ASan/UBSan and TSan
+ * builds only: LeakSanitizer stops the process at exit with a ptrace
+ * helper (clone, ptrace, wait4, prctl) and reads /proc/self/{maps,task}
+ * (read-only opens; namespace mode keeps /proc for it); ThreadSanitizer's
+ * report symbolizer reads the same files.
  */
 static const char *const sanitizer_syscalls[] = {
 	"clone", "ptrace", "wait4", "prctl", "getdents", "getdents64",
 	"readlink",
 	"readlinkat", "kill", "getppid", "mincore", "pipe2", "uname",
 	"sched_setaffinity", "prlimit64", "getrlimit", "setrlimit",
-	"open", "access", "faccessat", "getcwd",
+	"open", "access", "faccessat", "getcwd", "gettimeofday",
 	NULL,
 };
 

@@ -227,6 +227,7 @@ int drv_packed_get_used(struct vhk_drv_vq *dq, void **token, uint32_t *len)
 
 	if (!dq->batch) {
 		struct vhk_vring_packed_desc *d = &dq->pdesc[dq->next_used];
+		struct vhk_vring_packed_desc u;
 		uint16_t flags;
 
 		/*
@@ -238,9 +239,11 @@ int drv_packed_get_used(struct vhk_drv_vq *dq, void **token, uint32_t *len)
 			return 0;
 		if (dq->inflight == 0)
 			return drv_fail(dq, "used descriptor with nothing in flight");
-		/* Single fetch of id and len (STYLE R1). */
-		id = vhk_le16_get(d->id);
-		ulen = vhk_le32_get(d->len);
+		/* Single fetch of the used descriptor: only the copy's id
+		 * and len are checked and used (no double fetch). */
+		vring_copy16(&u, d);
+		id = vhk_le16_get(u.id);
+		ulen = vhk_le32_get(u.len);
 		if (id >= dq->num)
 			return drv_fail(dq, "used id %u >= queue size %u", id,
 					dq->num);

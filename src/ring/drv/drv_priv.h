@@ -3,9 +3,11 @@
  * drv_priv.h - driver-side virtqueue internals shared by drv_ring.c (common
  * entry points), drv_split.c and drv_packed.c.
  *
- * Memory ordering (VIRTIO 1.2, 2.7.13 / 2.8.21 and STYLE R6).  Shared
- * indices and flags are accessed with C11 atomics on the 16-bit words; the
- * rest of a descriptor or used element is plain memory ordered by them:
+ * Memory ordering (VIRTIO 1.2, 2.7.13 / 2.8.21), through the accessors
+ * the device rings use too (ring/vring_access.h).  Shared indices and
+ * flags are C11 atomics on the 16-bit words; used elements are fetched
+ * once into a copy; descriptors we write are plain memory ordered by the
+ * index / flags:
  *  - publish: release store of avail->idx / a packed head's flags, pairing
  *    with the device's acquire load of the same word before it reads the
  *    descriptors;
@@ -25,7 +27,7 @@
 
 #include "vhostkit/drv_ring.h"
 #include "vhostkit/features.h"
-#include "ring/vring_defs.h"
+#include "ring/vring_access.h"
 
 /* Per-buffer bookkeeping, indexed by split head / packed buffer id. */
 struct drv_state {
@@ -92,38 +94,13 @@ struct vhk_drv_vq {
 
 #define DRV_NONE 0xffffu
 
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define DRV_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define DRV_TSAN 1
-#endif
-
-/*
- * A full sequentially consistent fence.  ThreadSanitizer does not model
- * fences (GCC warns with -Wtsan), so a TSan build uses a seq_cst
- * read-modify-write instead - a locked instruction, i.e. still a full
- * hardware barrier on x86; TSan checks the release/acquire pairs either way.
- */
+/* A full sequentially consistent fence (vring_access.h). */
 static inline void drv_fence(void)
 {
-#ifdef DRV_TSAN
-	static _Thread_local atomic_int dummy;
-
-	atomic_fetch_add_explicit(&dummy, 0, memory_order_seq_cst);
-#else
-	atomic_thread_fence(memory_order_seq_cst);
-#endif
+	vring_fence(memory_order_seq_cst);
 }
 
-/* ---- ordered accesses to shared 16-bit words ---- */
-
-static inline _Atomic uint16_t *drv_a16(vhk_le16 *p)
-{
-	return (_Atomic uint16_t *)(void *)&p->v;
-}
+/* ---- ordered accesses to shared words (vring_access.h) ---- */
 
 /* Store @v with release semantics (full fence first with ORDER_PLATFORM). */
 static inline void drv_store_release(const struct vhk_drv_vq *dq,
@@ -131,35 +108,29 @@ static inline void drv_store_release(const struct vhk_drv_vq *dq,
 {
 	if (dq->hw_barriers)
 		drv_fence();
-	atomic_store_explicit(drv_a16(p), vhk_le16_make(v).v,
-			      memory_order_release);
+	vring_store16(p, v, memory_order_release);
 }
 
 /* Load with acquire semantics (full fence after with ORDER_PLATFORM). */
 static inline uint16_t drv_load_acquire(const struct vhk_drv_vq *dq,
 					vhk_le16 *p)
 {
-	vhk_le16 r;
+	uint16_t v = vring_load16(p, memory_order_acquire);
 
-	r.v = atomic_load_explicit(drv_a16(p), memory_order_acquire);
 	if (dq->hw_barriers)
 		drv_fence();
-	return vhk_le16_get(r);
+	return v;
 }
 
 /* Unordered single access to a shared word (the fence is elsewhere). */
 static inline uint16_t drv_load_relaxed(vhk_le16 *p)
 {
-	vhk_le16 r;
-
-	r.v = atomic_load_explicit(drv_a16(p), memory_order_relaxed);
-	return vhk_le16_get(r);
+	return vring_load16(p, memory_order_relaxed);
 }
 
 static inline void drv_store_relaxed(vhk_le16 *p, uint16_t v)
 {
-	atomic_store_explicit(drv_a16(p), vhk_le16_make(v).v,
-			      memory_order_relaxed);
+	vring_store16(p, v, memory_order_relaxed);
 }
 
 /* Full barrier: store->load order for notification decisions. */

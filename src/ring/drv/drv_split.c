@@ -195,8 +195,10 @@ int drv_split_get_used(struct vhk_drv_vq *dq, void **token, uint32_t *len)
 		if (avail > dq->inflight)
 			return drv_fail(dq, "used idx moved by %u, %u in flight",
 					avail, dq->inflight);
-		/* Single fetch of the element (STYLE R1). */
-		e = dq->used->ring[dq->last_used & (dq->num - 1)];
+		/* Single fetch of the element: only the copy is checked
+		 * and used (no double fetch). */
+		e = vring_load_used_elem(
+			&dq->used->ring[dq->last_used & (dq->num - 1)]);
 		id = vhk_le32_get(e.id);
 		ulen = vhk_le32_get(e.len);
 		if (id >= dq->num)
