@@ -73,7 +73,8 @@ unsigned int vhk_drv_vq_num_free(const struct vhk_drv_vq *dq);
  */
 VHK_API
 int vhk_drv_vq_add(struct vhk_drv_vq *dq, const struct vhk_drv_seg *segs,
-		   unsigned int n, void *token);
+		   unsigned int n, void *token)
+	__attribute__((warn_unused_result));
 
 /**
  * vhk_drv_vq_add_indirect - as vhk_drv_vq_add() through an indirect table
@@ -83,7 +84,8 @@ int vhk_drv_vq_add(struct vhk_drv_vq *dq, const struct vhk_drv_seg *segs,
 VHK_API
 int vhk_drv_vq_add_indirect(struct vhk_drv_vq *dq,
 			    const struct vhk_drv_seg *segs, unsigned int n,
-			    void *token, void *table, uint64_t table_addr);
+			    void *token, void *table, uint64_t table_addr)
+	__attribute__((warn_unused_result));
 
 /**
  * vhk_drv_vq_publish - expose added chains to the device (release fence
@@ -105,7 +107,8 @@ bool vhk_drv_vq_publish(struct vhk_drv_vq *dq);
  * their full writable length.
  */
 VHK_API
-int vhk_drv_vq_get_used(struct vhk_drv_vq *dq, void **token, uint32_t *len);
+int vhk_drv_vq_get_used(struct vhk_drv_vq *dq, void **token, uint32_t *len)
+	__attribute__((warn_unused_result));
 
 /**
  * vhk_drv_vq_enable_cb - ask the device for (@enable) or not for used

@@ -105,11 +105,15 @@ int vhk_vq_unpop(struct vhk_vq *vq, const struct vhk_chain *c);
  * published as one used entry (VIRTIO 1.2, 2.7.9 / 2.8.8).  The first
  * @written writable bytes are reported to vhk_as_dirty() (a device's own
  * I/O, io_uring say, writes them without vhk_guest_write()).
- * Returns 0 or -EIO if broken (0 and nothing done on a stopped queue).
+ * Returns 0 or -EIO if the queue is (or becomes, on a push beyond the
+ * chains that can be in flight) broken; 0 and nothing done on a stopped
+ * queue.  The result must be checked: a completion that did not reach the
+ * used ring is a guest request that never finishes, so a caller that
+ * gets -EIO reports the device broken (vhk_dq_broken()).
  */
 VHK_API
 int vhk_vq_push(struct vhk_vq *vq, const struct vhk_chain *c,
-		uint32_t written);
+		uint32_t written) __attribute__((warn_unused_result));
 
 /**
  * vhk_vq_flush - make every pushed element visible to the driver (publish,

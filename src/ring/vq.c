@@ -412,8 +412,14 @@ int vhk_vq_push(struct vhk_vq *vq, const struct vhk_chain *c,
 		 * and keep the notification decision for the next flush. */
 		if (publish(vq))
 			vq->notify_owed = true;
+		/* Still full: the used ring is unreachable and every chain
+		 * that can be in flight is pushed already, so this push is
+		 * one too many (a device bug) - fail loudly, never drop a
+		 * completion silently. */
 		if (vq->npending == vq->num)
-			return -EAGAIN;
+			return vhk_vq_fail(vq, -EIO,
+					   "push of chain %u with %u completions unpublished",
+					   c->id, vq->npending);
 	}
 	/* A used length beyond the writable bytes would let the driver read
 	 * stale memory as data (VIRTIO 1.2, 2.7.8.1). */

@@ -146,8 +146,11 @@ enum vhk_kick_result vhk_dq_process(struct vhk_dev_queue *q,
 		}
 		ret = ops->handle_chain(dev, q, &c);
 		if (ret == VHK_CHAIN_BUSY) {
-			/* Room comes back with a vhk_dq_kick_later(). */
-			(void)vhk_vq_unpop(q->vq, &c);
+			/* Room comes back with a vhk_dq_kick_later().  A
+			 * chain neither given back nor pushed would be a
+			 * request the driver never sees finish. */
+			if (vhk_vq_unpop(q->vq, &c) < 0)
+				vhk_dq_broken(q, "busy chain could not be given back");
 			vhk_stat_add(&st->busy, 1);
 			res = VHK_KICK_DONE;
 			break;

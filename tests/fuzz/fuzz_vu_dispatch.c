@@ -161,7 +161,8 @@ static int echo_chain(void *dev, struct vhk_dev_queue *q, struct vhk_chain *c)
 	while ((n = vhk_iter_read(&rd, buf, sizeof(buf))) > 0)
 		total += vhk_iter_write(&wr, buf, n);
 	check(total <= c->write_bytes);
-	vhk_vq_push(vhk_dq_vq(q), c, (uint32_t)total);
+	if (vhk_vq_push(vhk_dq_vq(q), c, (uint32_t)total) < 0)
+		return -EIO;	/* lost completion: the device breaks */
 	if (verbose)
 		fprintf(stderr, "echo: vq%u chain %u bytes\n", idx,
 			(unsigned int)total);

@@ -58,9 +58,10 @@ static int echo_chain(void *dev, struct vhk_dev_queue *q, struct vhk_chain *c)
 	vhk_chain_writer(c, &wr);
 	while ((n = vhk_iter_read(&rd, buf, sizeof(buf))) > 0)
 		total += vhk_iter_write(&wr, buf, n);
-	/* A broken queue refuses the push; the server reports it. */
-	(void)vhk_vq_push(vhk_dq_vq(q), c, (uint32_t)total);
-	return VHK_CHAIN_TAKEN;
+	/* A failed push (broken queue) is a lost completion: the framework
+	 * reports the device broken on a negative return. */
+	return vhk_vq_push(vhk_dq_vq(q), c, (uint32_t)total) < 0 ?
+	       -EIO : VHK_CHAIN_TAKEN;
 }
 
 const struct vhk_device_ops echo_dev_ops = {

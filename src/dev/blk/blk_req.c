@@ -42,8 +42,10 @@ static void req_free(struct blk_queue *q, struct blk_req *r)
 /* Record @r as used; @written counts every byte put in writable buffers. */
 static void req_push(struct blk_queue *q, struct blk_req *r, uint32_t written)
 {
-	/* A broken queue fails the push; the slot is free either way. */
-	(void)vhk_vq_push(q->vq, &r->chain, written);
+	/* The slot is free either way; a failed push is a request the
+	 * driver never sees finish: the device needs a reset. */
+	if (vhk_vq_push(q->vq, &r->chain, written) < 0)
+		vhk_dq_broken(q->dq, "virtio-blk completion lost: queue broken");
 	q->pushed++;
 	req_free(q, r);
 }
@@ -640,7 +642,8 @@ int vhk_blk_queue_chain(struct blk_queue *q, struct vhk_chain *c)
 	if (req_adopt(r, c) < 0) {
 		/* Out of memory: give the chain back unprocessed. */
 		blk_warn(q, "no memory for chain %u", c->id);
-		(void)vhk_vq_push(q->vq, c, 0);
+		if (vhk_vq_push(q->vq, c, 0) < 0)
+			vhk_dq_broken(q->dq, "virtio-blk completion lost: queue broken");
 		q->pushed++;
 		req_free(q, r);
 		return VHK_CHAIN_TAKEN;

@@ -129,20 +129,6 @@ static int net_set_features(void *dev, uint64_t acked)
 
 /* ---- queues */
 
-static void stash_return_all(struct vhk_net_dev *d, struct net_rxq *q,
-			     uint16_t idx)
-{
-	/* Popped buffers the device did not use go back empty, so none is
-	 * lost across a stop, drain or memory-table change. */
-	while (q->scount) {
-		vhk_vq_push(q->vq, &q->stash[q->shead].c, 0);
-		q->shead = (q->shead + 1) % VHK_NET_RX_STASH;
-		q->scount--;
-	}
-	if (d->have_host)
-		d->host.complete(d->host.opaque, idx);
-}
-
 static void update_up(struct vhk_net_dev *d)
 {
 	bool up = false;
@@ -168,7 +154,6 @@ static int net_queue_start(void *dev, struct vhk_dev_queue *dq)
 
 		q->vq = vq;
 		q->started = true;
-		q->shead = q->scount = 0;
 		update_up(d);
 		/* frames may already wait */
 		if (d->have_host)
@@ -180,11 +165,10 @@ static int net_queue_start(void *dev, struct vhk_dev_queue *dq)
 	return 0;
 }
 
-static void rxq_stop(struct vhk_net_dev *d, struct net_rxq *q, uint16_t idx)
+static void rxq_stop(struct vhk_net_dev *d, struct net_rxq *q)
 {
 	if (!q->started)
 		return;
-	stash_return_all(d, q, idx);
 	if (q->pend) {
 		vhk_net_backlog_putback(&d->port, q->pend);
 		q->pend = NULL;
@@ -201,7 +185,7 @@ static void net_queue_stop(void *dev, struct vhk_dev_queue *dq)
 	if (pair >= d->pairs)
 		return;
 	if (vhk_net_queue_is_rx(idx)) {
-		rxq_stop(d, &d->rx[pair], idx);
+		rxq_stop(d, &d->rx[pair]);
 		update_up(d);
 	} else {
 		d->tx[pair].started = false;
@@ -209,21 +193,12 @@ static void net_queue_stop(void *dev, struct vhk_dev_queue *dq)
 	}
 }
 
-static void net_drain(void *dev)
-{
-	struct vhk_net_dev *d = to_dev(dev);
-
-	for (unsigned int i = 0; i < d->pairs; i++)
-		if (d->rx[i].started)
-			stash_return_all(d, &d->rx[i], (uint16_t)(2 * i));
-}
-
 static void net_reset(void *dev)
 {
 	struct vhk_net_dev *d = to_dev(dev);
 
 	for (unsigned int i = 0; i < d->pairs; i++) {
-		rxq_stop(d, &d->rx[i], (uint16_t)(2 * i));
+		rxq_stop(d, &d->rx[i]);
 		d->tx[i].started = false;
 		d->tx[i].vq = NULL;
 	}
@@ -320,7 +295,10 @@ static enum vhk_kick_result tx_kick(struct vhk_net_dev *d, uint16_t idx,
 			return broken(d, "transmit queue broken");
 		}
 		tx_one(d, pair, &c);
-		vhk_vq_push(vq, &c, 0);
+		if (vhk_vq_push(vq, &c, 0) < 0) {
+			d->host.complete(d->host.opaque, idx);
+			return broken(d, "transmit completion lost: queue broken");
+		}
 	}
 	d->host.complete(d->host.opaque, idx);
 	if (n == VHK_KICK_BUDGET || d->poll)
@@ -330,126 +308,106 @@ static enum vhk_kick_result tx_kick(struct vhk_net_dev *d, uint16_t idx,
 
 /* ---- RX */
 
-static struct net_stash_slot *stash_at(struct net_rxq *q, unsigned int i)
+/* Give every buffer popped for the current packet back to the ring,
+ * newest first (vhk_vq_unpop()): the next packet pops them again. */
+static int rx_unpop(struct net_rxq *q, unsigned int n)
 {
-	return &q->stash[(q->shead + i) % VHK_NET_RX_STASH];
-}
+	while (n--) {
+		int rc = vhk_vq_unpop(q->vq, &q->buf[n].c);
 
-static void stash_drop_head(struct net_rxq *q)
-{
-	q->shead = (q->shead + 1) % VHK_NET_RX_STASH;
-	q->scount--;
-}
-
-/* Room the stash offers a packet: bytes of its good buffers (one buffer
- * only without MRG_RXBUF), and how many buffers that takes. */
-static uint64_t stash_room(struct vhk_net_dev *d, struct net_rxq *q,
-			   uint64_t want, unsigned int *nbuf)
-{
-	uint64_t room = 0;
-
-	*nbuf = 0;
-	for (unsigned int i = 0; i < q->scount && room < want; i++) {
-		struct net_stash_slot *s = stash_at(q, i);
-
-		if (s->bad)
-			continue;
-		room += s->c.write_bytes;
-		(*nbuf)++;
-		if (!d->mrg)
-			break;
+		if (rc < 0)
+			return rc;
 	}
-	return room;
+	return 0;
 }
 
 /*
  * Deliver @pkt into receive queue @q.  Returns 1 when the packet is gone
  * (delivered or dropped with a counter), 0 when the guest must post more
  * buffers first, -EAGAIN on an IOTLB miss, another negative errno when
- * the queue broke.
+ * the queue broke (a lost completion included).  Buffers are popped for
+ * this packet only; those it cannot use are unpopped (VIRTIO 1.2, 5.1.6.3:
+ * the device may take fewer buffers than it looked at).
  */
 static int rx_one(struct vhk_net_dev *d, struct net_rxq *q, uint16_t pair,
 		  struct vhk_net_pkt *pkt)
 {
 	struct vhk_net_port *port = &d->port;
-	uint64_t want = d->hdr_size + pkt->len, room;
-	unsigned int nbuf, used = 0;
+	uint64_t want = d->hdr_size + pkt->len, room = 0;
+	unsigned int nbuf = 0, n = 0;
 	struct vhk_net_hdr h;
 	size_t hoff = 0, doff = 0;
 
-	/* Buffers smaller than a header at the head go back empty (VIRTIO
-	 * 1.2, 5.1.6.3.1: every receive buffer holds at least a header). */
-	while (q->scount && stash_at(q, 0)->bad) {
-		vhk_vq_push(q->vq, &stash_at(q, 0)->c, 0);
-		vhk_net_count_drop(port, VHK_NET_DROP_RX_BAD_BUF);
-		stash_drop_head(q);
-	}
-	for (;;) {
-		struct net_stash_slot *s;
+	/* Pop until the good buffers hold the packet (one buffer without
+	 * MRG_RXBUF), at most VHK_NET_RX_BUFS of them. */
+	while (room < want && n < VHK_NET_RX_BUFS && (d->mrg || nbuf == 0)) {
+		struct net_rx_buf *b = &q->buf[n];
 		int rc;
 
-		room = stash_room(d, q, want, &nbuf);
-		if (room >= want || q->scount == VHK_NET_RX_STASH ||
-		    (!d->mrg && nbuf == 1))
-			break;
-		s = stash_at(q, q->scount);
-		s->c.iov = q->iov + ((q->shead + q->scount) % VHK_NET_RX_STASH) *
-				    VHK_NET_MAX_IOV;
-		s->c.iov_cap = VHK_NET_MAX_IOV;
-		rc = vhk_vq_pop(q->vq, &s->c);
-		if (rc == 0)
-			return 0;
+		memset(&b->c, 0, sizeof(b->c));
+		b->c.iov = q->iov + (size_t)n * VHK_NET_MAX_IOV;
+		b->c.iov_cap = VHK_NET_MAX_IOV;
+		rc = vhk_vq_pop(q->vq, &b->c);
+		if (rc == 0 || rc == -EAGAIN) {
+			int u = rx_unpop(q, n);
+
+			return u < 0 ? u : rc;
+		}
 		if (rc == -ENOBUFS)
 			rc = vhk_vq_fail(q->vq, -ENOBUFS,
 					 "RX chain longer than %u segments",
 					 VHK_NET_MAX_IOV);
 		if (rc < 0)
 			return rc;
-		s->bad = s->c.write_bytes < d->hdr_size;
-		if (s->bad && q->scount == 0) {
-			vhk_vq_push(q->vq, &s->c, 0);
+		/* VIRTIO 1.2, 5.1.6.3.1: every receive buffer holds at least
+		 * a header; a smaller one goes back empty. */
+		b->bad = b->c.write_bytes < d->hdr_size;
+		if (b->bad && n == 0) {
+			if (vhk_vq_push(q->vq, &b->c, 0) < 0)
+				return -EIO;
 			vhk_net_count_drop(port, VHK_NET_DROP_RX_BAD_BUF);
 			continue;
 		}
-		q->scount++;
+		if (!b->bad) {
+			room += b->c.write_bytes;
+			nbuf++;
+		}
+		n++;
 	}
 	if (room < want) {
 		/* Larger than what the guest posts (or than 64 buffers):
-		 * the buffers stay for the next packet. */
+		 * the buffers go back for the next packet. */
 		vhk_net_count_drop(port, VHK_NET_DROP_RX_NO_ROOM);
-		return 1;
+		return rx_unpop(q, n) < 0 ? -EIO : 1;
 	}
 	vhk_net_meta_to_hdr(&pkt->meta, &h);
 	/* VIRTIO 1.2, 5.1.6.4: num_buffers is the number of buffers the
 	 * packet spans with MRG_RXBUF, 1 otherwise. */
 	h.num_buffers = vhk_le16_make(d->mrg ? (uint16_t)nbuf : 1);
-	while (used < nbuf) {
-		struct net_stash_slot *s = stash_at(q, 0);
+	for (unsigned int i = 0; i < n; i++) {
+		struct net_rx_buf *b = &q->buf[i];
 		struct vhk_iter it;
 		size_t w = 0;
 
-		if (s->bad) {
-			vhk_vq_push(q->vq, &s->c, 0);
+		if (b->bad) {
 			vhk_net_count_drop(port, VHK_NET_DROP_RX_BAD_BUF);
-			stash_drop_head(q);
-			continue;
-		}
-		vhk_chain_writer(&s->c, &it);
-		if (hoff < d->hdr_size) {
-			w = vhk_iter_write(&it, (const uint8_t *)&h + hoff,
-					   d->hdr_size - hoff);
-			hoff += w;
-		}
-		if (hoff == d->hdr_size) {
-			size_t wd = vhk_iter_write(&it, pkt->data + doff,
-						   pkt->len - doff);
+		} else {
+			vhk_chain_writer(&b->c, &it);
+			if (hoff < d->hdr_size) {
+				w = vhk_iter_write(&it, (const uint8_t *)&h + hoff,
+						   d->hdr_size - hoff);
+				hoff += w;
+			}
+			if (hoff == d->hdr_size) {
+				size_t wd = vhk_iter_write(&it, pkt->data + doff,
+							   pkt->len - doff);
 
-			doff += wd;
-			w += wd;
+				doff += wd;
+				w += wd;
+			}
 		}
-		vhk_vq_push(q->vq, &s->c, (uint32_t)w);
-		stash_drop_head(q);
-		used++;
+		if (vhk_vq_push(q->vq, &b->c, (uint32_t)w) < 0)
+			return -EIO;
 	}
 	vhk_net_cnt_add(&port->q[pair].rx_packets, 1);
 	vhk_net_cnt_add(&port->q[pair].rx_bytes, pkt->len);
@@ -571,7 +529,6 @@ const struct vhk_device_ops vhk_net_dev_ops = {
 	.queue_start = net_queue_start,
 	.queue_kick = net_queue_kick,
 	.queue_stop = net_queue_stop,
-	.drain = net_drain,
 	.reset = net_reset,
 	.num_vrings = net_num_vrings,
 	.max_iov = net_max_iov,
@@ -606,7 +563,7 @@ int vhk_net_dev_init(struct vhk_net_dev *d, struct vhk_net_switch *sw,
 	d->cfg.max_virtqueue_pairs = vhk_le16_make(d->pairs);
 	d->cfg.mtu = vhk_le16_make(d->port.mtu);
 	for (unsigned int i = 0; i < d->pairs; i++) {
-		d->rx[i].iov = calloc((size_t)VHK_NET_RX_STASH * VHK_NET_MAX_IOV,
+		d->rx[i].iov = calloc((size_t)VHK_NET_RX_BUFS * VHK_NET_MAX_IOV,
 				      sizeof(struct iovec));
 		if (!d->rx[i].iov) {
 			vhk_net_dev_fini(d);

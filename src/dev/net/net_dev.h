@@ -15,7 +15,7 @@
 /* Host segments one chain may translate to (pop fails beyond that). */
 #define VHK_NET_MAX_IOV		128
 /* Popped RX buffers one packet may wait on (MRG_RXBUF: 64 KiB / 1 KiB). */
-#define VHK_NET_RX_STASH	64
+#define VHK_NET_RX_BUFS	64
 #define VHK_NET_RX_BATCH	32
 
 struct vhk_net_host {
@@ -25,7 +25,8 @@ struct vhk_net_host {
 	void *opaque;
 };
 
-struct net_stash_slot {
+/* A receive buffer popped for the packet being delivered. */
+struct net_rx_buf {
 	struct vhk_chain c;
 	bool bad;		/* smaller than a header: returned empty */
 };
@@ -33,10 +34,11 @@ struct net_stash_slot {
 struct net_rxq {
 	struct vhk_vq *vq;
 	bool started;
-	/* popped, not yet used buffers, FIFO (used in pop order) */
-	struct net_stash_slot stash[VHK_NET_RX_STASH];
-	unsigned int shead, scount;
-	struct iovec *iov;		/* VHK_NET_RX_STASH * VHK_NET_MAX_IOV */
+	/* Buffers of the packet being delivered (rx_one() only: buffers a
+	 * packet cannot use go back to the ring with vhk_vq_unpop(), none
+	 * is held between calls). */
+	struct net_rx_buf buf[VHK_NET_RX_BUFS];
+	struct iovec *iov;		/* VHK_NET_RX_BUFS * VHK_NET_MAX_IOV */
 	struct vhk_net_pkt *pend;	/* taken from the backlog, not delivered */
 };
 

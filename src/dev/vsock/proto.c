@@ -355,7 +355,10 @@ enum vhk_kick_result vsock_tx_process(struct vhk_vsock *vs)
 		} else {
 			vsock_handle_tx(vs, &p, &payload);
 		}
-		(void)vhk_vq_push(vq, &ch, 0);
+		if (vsock_push(vs, vq, &ch, 0) < 0) {
+			res = VHK_KICK_DONE;
+			break;
+		}
 		pushed = true;
 	}
 	if (pushed)

@@ -113,7 +113,8 @@ static int rx_get(struct vhk_vsock *vs, struct vhk_chain **ch)
 			vs->st.rx_bad_buffer++;
 			vs_warn(vs, "rx buffer of %llu bytes cannot hold a header: returned unused",
 				(unsigned long long)c->write_bytes);
-			(void)vhk_vq_push(vq, c, 0);
+			if (vsock_push(vs, vq, c, 0) < 0)
+				return -1;
 			vsock_complete(vs, VHK_VSOCK_VQ_RX);
 			continue;
 		}
@@ -129,7 +130,7 @@ void vsock_rx_drop_spare(struct vhk_vsock *vs)
 	struct vhk_vq *vq = vs->vq[VHK_VSOCK_VQ_RX];
 
 	if (vs->have_spare && vq) {
-		(void)vhk_vq_push(vq, &vs->spare, 0);
+		(void)vsock_push(vs, vq, &vs->spare, 0); /* breaks on failure */
 		vsock_complete(vs, VHK_VSOCK_VQ_RX);
 	}
 	vs->have_spare = false;
@@ -145,8 +146,8 @@ static void chain_publish(struct vhk_vsock *vs, struct vhk_chain *ch,
 	vsock_hdr_encode(&h, p);
 	vhk_chain_writer(ch, &w);
 	(void)vhk_iter_write(&w, &h, sizeof(h));
-	(void)vhk_vq_push(vs->vq[VHK_VSOCK_VQ_RX], ch,
-			  VHK_VSOCK_HDR_SIZE + p->len);
+	(void)vsock_push(vs, vs->vq[VHK_VSOCK_VQ_RX], ch,
+			 VHK_VSOCK_HDR_SIZE + p->len); /* breaks on failure */
 	vs->st.rx_packets++;
 	vs->st.rx_bytes += p->len;
 }

@@ -183,6 +183,16 @@ void vsock_broken(struct vhk_vsock *vs, const char *why)
 		vs->host.broken(vs->host.opaque, why);
 }
 
+int vsock_push(struct vhk_vsock *vs, struct vhk_vq *vq,
+	       const struct vhk_chain *ch, uint32_t written)
+{
+	int ret = vhk_vq_push(vq, ch, written);
+
+	if (ret < 0)
+		vsock_broken(vs, "virtio-vsock completion lost: queue broken");
+	return ret;
+}
+
 /*
  * vsock_post_event - VIRTIO_VSOCK_EVENT_TRANSPORT_RESET on the event
  * queue if one is owed and the driver gave a buffer (5.10.6.7).
@@ -218,7 +228,7 @@ bool vsock_post_event(struct vhk_vsock *vs)
 		return false;
 	}
 	if (ch.nread || ch.write_bytes < sizeof(e)) {
-		(void)vhk_vq_push(vq, &ch, 0);
+		(void)vsock_push(vs, vq, &ch, 0);	/* broken below anyway */
 		vsock_complete(vs, VHK_VSOCK_VQ_EVENT);
 		vhk_vq_fail(vq, -EINVAL, "event buffer not a writable 4 bytes");
 		vsock_broken(vs, "virtio-vsock event buffer is not writable");
@@ -226,7 +236,8 @@ bool vsock_post_event(struct vhk_vsock *vs)
 	}
 	vhk_chain_writer(&ch, &w);
 	(void)vhk_iter_write(&w, &e, sizeof(e));
-	(void)vhk_vq_push(vq, &ch, sizeof(e));
+	if (vsock_push(vs, vq, &ch, sizeof(e)) < 0)
+		return false;
 	vsock_complete(vs, VHK_VSOCK_VQ_EVENT);
 	vs->need_reset_event = false;
 	vs->st.events++;

@@ -311,6 +311,10 @@ void vsock_set_host(struct vhk_vsock *vs, const struct vsock_host *h);
 void vsock_complete(struct vhk_vsock *vs, uint16_t idx);
 void vsock_kick_later(struct vhk_vsock *vs, uint16_t idx);
 void vsock_broken(struct vhk_vsock *vs, const char *why);
+/* vhk_vq_push(); a failed push (a completion the driver would never see)
+ * breaks the device.  Returns its result. */
+int vsock_push(struct vhk_vsock *vs, struct vhk_vq *vq,
+	       const struct vhk_chain *ch, uint32_t written);
 bool vsock_post_event(struct vhk_vsock *vs);
 
 #endif /* VHK_DEV_VSOCK_INT_H */
