@@ -6,7 +6,7 @@
 # sides in one invocation (alternating slices) and prints the ratio.
 #
 #   bash bench/blk/blk-bench.sh [--runtime S] [--entries N] [--disk-mb N]
-#                               [--skip-persist] [--skip-dma]
+#                               [--skip-persist] [--skip-dma] [--skip-workers]
 #
 # 1. 4k randread, iodepth 32, one queue: vhostkit-blk (A) vs
 #    qemu-storage-daemon (B): IOPS ratio (goal >= 1.5) and back-end CPU per
@@ -16,6 +16,9 @@
 #    bounce / direct (throughput ratios).
 # 3. reset + resume with N live IOTLB mappings (default 1000000), with
 #    IOTLB_PERSIST vs re-sending them (goal >= 100x faster).
+# 4. 4 queues in iotlb mode (iommu-lazy), 4k randread qd32 per queue:
+#    vhostkit-blk --queue-workers (A) vs the same daemon on one thread (B),
+#    IOPS and back-end CPU per I/O.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${VHK_BUILD_DIR:-$top/build/bench-blk}
@@ -24,6 +27,7 @@ entries=1000000
 disk_mb=512
 do_persist=1
 do_dma=1
+do_workers=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--runtime) runtime=$2; shift 2 ;;
@@ -31,7 +35,8 @@ while [ $# -gt 0 ]; do
 	--disk-mb) disk_mb=$2; shift 2 ;;
 	--skip-persist) do_persist=0; shift ;;
 	--skip-dma) do_dma=0; shift ;;
-	-h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+	--skip-workers) do_workers=0; shift ;;
+	-h|--help) sed -n '2,23p' "$0"; exit 0 ;;
 	*) echo "unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -67,13 +72,15 @@ wait_sock() {
 	for _ in $(seq 100); do [ -S "$1" ] && return 0; sleep 0.1; done
 	echo "no socket $1" >&2; exit 1
 }
-start_vhk() {	# SOCKET
-	VHOSTKIT_LOG=warn "$daemon" --socket-path "$1" --disk "$dir/disk.img" \
-		--num-queues 1 --iotlb-entries $((entries + 4096)) \
-		>"$1.log" 2>&1 &
+start_vhk() {	# SOCKET [QUEUES [DAEMON OPTIONS...]]
+	local sock=$1 nq=${2:-1}
+	shift; [ $# -gt 0 ] && shift
+	VHOSTKIT_LOG=warn "$daemon" --socket-path "$sock" --disk "$dir/disk.img" \
+		--num-queues "$nq" --iotlb-entries $((entries + 4096)) "$@" \
+		>"$sock.log" 2>&1 &
 	last_pid=$!
 	pids+=($last_pid)
-	wait_sock "$1"
+	wait_sock "$sock"
 }
 
 start_vhk "$dir/vhk.sock"; vhk_pid=$last_pid
@@ -111,9 +118,22 @@ if [ "$do_persist" = 1 ]; then
 	persist_line=$(grep '^RESULT' "$dir/persist.out")
 fi
 
+workers_line=""
+if [ "$do_workers" = 1 ]; then
+	start_vhk "$dir/vhkw.sock" 4 --queue-workers; w_pid=$last_pid
+	start_vhk "$dir/vhk1.sock" 4; one_pid=$last_pid
+	echo "== 4. 4 queues, iommu-lazy (device IOTLB), 4k randread qd32 per queue: --queue-workers (A) vs one thread (B), ${runtime}s each"
+	"$cli" blk bench "$dir/vhkw.sock" "$dir/vhk1.sock" --rw randread \
+		--bs 4k --iodepth 32 --queues 4 --runtime "$runtime" \
+		--dma iommu-lazy --pid-a "$w_pid" --pid-b "$one_pid" |
+		tee "$dir/workers.out"
+	workers_line=$(grep '^RATIO' "$dir/workers.out")
+fi
+
 echo
 echo "== summary"
 echo "vhostkit-blk / qemu-storage-daemon: $ratio   (goals: iops >= 1.5, cpu_per_io <= 0.7)"
 for l in "${dma_lines[@]}"; do echo "DMA $l   (goal for iommu-lazy: iops >= 0.9)"; done
 [ -n "$persist_line" ] && echo "persist: $persist_line   (goal: ratio >= 100)"
+[ -n "$workers_line" ] && echo "4 queues iotlb, workers / one thread: $workers_line"
 exit 0

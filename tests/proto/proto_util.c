@@ -23,8 +23,8 @@
 #include "vhostkit/backend.h"
 
 /*
- * ---- the counting shim: the device under test (the echo device, or blk)
- * behind ops that count what the server asks of it.  Its queue_kick()
+ * ---- the counting shim: the device under test (the echo device) behind
+ * ops that count what the server asks of it.  Its queue_kick()
  * runs the framework loop, vhk_dq_process(), over the device's
  * handle_chain(), so the suites exercise that loop for every device.
  */
