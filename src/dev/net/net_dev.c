@@ -5,6 +5,7 @@
  * out of the port's backlog with MRG_RXBUF.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -463,6 +464,13 @@ static enum vhk_kick_result rx_kick(struct vhk_net_dev *d, uint16_t idx,
 	return (more || d->poll) ? VHK_KICK_AGAIN : VHK_KICK_DONE;
 }
 
+/* Frames moved by queue pair @pair so far (its own counters). */
+static uint64_t pair_work(struct vhk_net_dev *d, uint16_t pair)
+{
+	return vhk_net_cnt_get(&d->port.q[pair].rx_packets) +
+	       vhk_net_cnt_get(&d->port.q[pair].tx_packets);
+}
+
 static enum vhk_kick_result net_queue_kick(void *dev,
 					   struct vhk_dev_queue *dq)
 {
@@ -470,14 +478,27 @@ static enum vhk_kick_result net_queue_kick(void *dev,
 	uint16_t idx = vhk_dq_index(dq);
 	struct vhk_vq *vq = vhk_dq_vq(dq);
 	uint16_t pair = vhk_net_queue_pair(idx);
+	enum vhk_kick_result res;
+	uint64_t before;
 
 	if (pair >= d->pairs || !d->have_host)
 		return VHK_KICK_DONE;
+	before = d->poll ? pair_work(d, pair) : 0;
 	if (vhk_net_queue_is_rx(idx))
-		return rx_kick(d, idx, vq);
-	if (!d->tx[pair].started || d->tx[pair].vq != vq)
+		res = rx_kick(d, idx, vq);
+	else if (!d->tx[pair].started || d->tx[pair].vq != vq)
 		return VHK_KICK_DONE;
-	return tx_kick(d, idx, vq);
+	else
+		res = tx_kick(d, idx, vq);
+	/*
+	 * Busy-poll: a pass that moved nothing gives the CPU away at once.
+	 * Ports sharing a core (every port polls on a thread of its own)
+	 * then take turns pass by pass instead of spinning out whole
+	 * scheduler slices while the peer port holds the frames.
+	 */
+	if (d->poll && res == VHK_KICK_AGAIN && pair_work(d, pair) == before)
+		sched_yield();
+	return res;
 }
 
 void vhk_net_dev_backlog_ready(struct vhk_net_dev *d)
