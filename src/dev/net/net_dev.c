@@ -172,7 +172,8 @@ static void rxq_stop(struct vhk_net_dev *d, struct net_rxq *q)
 		return;
 	if (q->pend) {
 		vhk_net_backlog_putback(&d->port, q->pend);
-		q->pend = NULL;
+		q->pend = q->pend_tail = NULL;
+		q->npend = 0;
 	}
 	q->started = false;
 	q->vq = NULL;
@@ -417,13 +418,75 @@ static int rx_one(struct vhk_net_dev *d, struct net_rxq *q, uint16_t pair,
 	return 1;
 }
 
+/* The first started receive queue: it takes the port's backlog. */
+static int lead_rxq(const struct vhk_net_dev *d)
+{
+	for (unsigned int i = 0; i < d->pairs; i++)
+		if (d->rx[i].started)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * Steer a batch taken from the backlog: each frame to a started receive
+ * queue chosen by its flow hash, so a flow keeps one queue (and its
+ * order) while the set of started queues stays the same.  A queue whose
+ * list is full (its guest does not refill) drops, counted, and holds no
+ * other queue up.  Queues other than @self that got frames are kicked.
+ */
+static void rx_steer(struct vhk_net_dev *d, uint16_t self,
+		     struct vhk_net_pkt *l)
+{
+	uint16_t started[VHK_NET_MAX_QUEUES];
+	bool kick[VHK_NET_MAX_QUEUES] = { false };
+	unsigned int ns = 0, cap = d->port.limit ? d->port.limit : 1024;
+	struct vhk_net_pkt *n;
+
+	for (uint16_t i = 0; i < d->pairs; i++)
+		if (d->rx[i].started)
+			started[ns++] = i;
+	for (; l; l = n) {
+		uint16_t t = ns ? started[l->hash % ns] : self;
+		struct net_rxq *q = &d->rx[t];
+
+		n = l->next;
+		l->next = NULL;
+		if (q->npend >= cap) {
+			vhk_net_count_drop(&d->port, VHK_NET_DROP_QUEUE_FULL);
+			vhk_net_pkt_free(l);
+			continue;
+		}
+		if (q->pend_tail)
+			q->pend_tail->next = l;
+		else
+			q->pend = l;
+		q->pend_tail = l;
+		q->npend++;
+		kick[t] = t != self;
+	}
+	for (uint16_t i = 0; i < d->pairs; i++)
+		if (kick[i])
+			d->host.kick_later(d->host.opaque, (uint16_t)(2 * i));
+}
+
+static void rx_pend_pop(struct net_rxq *q)
+{
+	struct vhk_net_pkt *pkt = q->pend;
+
+	q->pend = pkt->next;
+	if (!q->pend)
+		q->pend_tail = NULL;
+	q->npend--;
+	vhk_net_pkt_free(pkt);
+}
+
 static enum vhk_kick_result rx_kick(struct vhk_net_dev *d, uint16_t idx,
 				    struct vhk_vq *vq)
 {
 	uint16_t pair = vhk_net_queue_pair(idx);
 	struct net_rxq *q = &d->rx[pair];
+	bool lead = lead_rxq(d) == (int)pair, more;
 	unsigned int n = 0;
-	bool more;
 
 	if (!q->started || q->vq != vq)
 		return VHK_KICK_DONE;
@@ -431,19 +494,32 @@ static enum vhk_kick_result rx_kick(struct vhk_net_dev *d, uint16_t idx,
 		struct vhk_net_pkt *pkt;
 		int rc;
 
-		if (!q->pend)
-			q->pend = vhk_net_backlog_take(&d->port,
-						       VHK_NET_RX_BATCH);
-		pkt = q->pend;
-		if (!pkt)
-			break;
-		rc = rx_one(d, q, pair, pkt);
+		if (!q->pend) {
+			if (!lead)
+				break;
+			pkt = vhk_net_backlog_take(&d->port,
+						   VHK_NET_RX_BATCH);
+			if (!pkt)
+				break;
+			rx_steer(d, pair, pkt);
+			continue;
+		}
+		rc = rx_one(d, q, pair, q->pend);
 		if (rc == 0) {
 			/* Out of buffers: ask for a kick when the guest
-			 * refills; the frames wait in the backlog (bounded:
-			 * a guest that never refills only loses its own). */
+			 * refills; the frames wait (bounded: a guest that
+			 * never refills only loses its own).  The lead queue
+			 * still steers what the other queues are owed. */
 			if (!d->poll && vhk_vq_enable_notify(vq, true))
 				continue;
+			if (lead)
+				for (unsigned int k = 0; k < 4; k++) {
+					pkt = vhk_net_backlog_take(
+						&d->port, VHK_NET_RX_BATCH);
+					if (!pkt)
+						break;
+					rx_steer(d, pair, pkt);
+				}
 			d->host.complete(d->host.opaque, idx);
 			return d->poll ? VHK_KICK_AGAIN : VHK_KICK_DONE;
 		}
@@ -455,8 +531,7 @@ static enum vhk_kick_result rx_kick(struct vhk_net_dev *d, uint16_t idx,
 			d->host.complete(d->host.opaque, idx);
 			return broken(d, "receive queue broken");
 		}
-		q->pend = pkt->next;
-		vhk_net_pkt_free(pkt);
+		rx_pend_pop(q);
 		n++;
 	}
 	d->host.complete(d->host.opaque, idx);
@@ -504,12 +579,12 @@ static enum vhk_kick_result net_queue_kick(void *dev,
 void vhk_net_dev_backlog_ready(struct vhk_net_dev *d)
 {
 	/* One backlog per port: the first started receive queue takes it
-	 * (frames of a flow stay in order). */
-	for (unsigned int i = 0; i < d->pairs; i++) {
-		if (d->rx[i].started) {
-			d->host.kick_later(d->host.opaque, (uint16_t)(2 * i));
-			return;
-		}
+	 * and steers each frame to its flow's queue (rx_steer()). */
+	int lead = lead_rxq(d);
+
+	if (lead >= 0) {
+		d->host.kick_later(d->host.opaque, (uint16_t)(2 * lead));
+		return;
 	}
 	/* No receive queue: the backlog is flushed by update_up(); a racing
 	 * frame is dropped here. */
@@ -603,7 +678,8 @@ void vhk_net_dev_fini(struct vhk_net_dev *d)
 			n = p->next;
 			vhk_net_pkt_free(p);
 		}
-		d->rx[i].pend = NULL;
+		d->rx[i].pend = d->rx[i].pend_tail = NULL;
+		d->rx[i].npend = 0;
 		free(d->rx[i].iov);
 		d->rx[i].iov = NULL;
 	}

@@ -39,7 +39,11 @@ struct net_rxq {
 	 * is held between calls). */
 	struct net_rx_buf buf[VHK_NET_RX_BUFS];
 	struct iovec *iov;		/* VHK_NET_RX_BUFS * VHK_NET_MAX_IOV */
-	struct vhk_net_pkt *pend;	/* taken from the backlog, not delivered */
+	/* Frames steered to this queue, not delivered yet (FIFO): the lead
+	 * queue takes the port's backlog and steers each frame by its flow
+	 * hash (VIRTIO 1.2, 5.1.6.5.5: a flow stays on one receive queue). */
+	struct vhk_net_pkt *pend, *pend_tail;
+	unsigned int npend;
 };
 
 struct net_txq {
