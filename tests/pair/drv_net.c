@@ -437,6 +437,93 @@ static void hostile_rx(bool zero_len)
 	daemon_stop(&dm);
 }
 
+/*
+ * MRG_RXBUF with a 4-byte and a device-readable buffer between two good
+ * ones: the frame spans all four (num_buffers = 4, the used entries in a
+ * row, 0 bytes in the readable one); nothing breaks the driver's count.
+ */
+static void mrg_small_middle_buffers(void **state)
+{
+	const struct open_opts o = { .dma = DRV_DIRECT, .mrg = true };
+	static const uint32_t lens[4] = { 40, 4, 64, 2048 };
+	static const bool wr[4] = { true, true, false, true };
+	static uint8_t f[200], got_data[400];
+	struct vhk_fe_config cfg;
+	struct vhk_drv_vq *rxq;
+	struct vhk_net_hdr h;
+	struct daemon dm;
+	struct nd a;
+	struct vhk_fe *fe;
+	uint8_t *buf[4];
+	uint64_t addr;
+	uint32_t used[4];
+	size_t off = 0;
+	int k;
+
+	(void)state;
+	daemon_start(&dm, "mrg-mid", 1500);
+	nd_open(&a, dm.a, &o);
+	vhk_fe_config_init(&cfg, dm.b);
+	cfg.driver_features = vhk_net_drv_features(false, true);
+	cfg.num_queues = 2;
+	cfg.type_queues = 2;
+	cfg.queue_num_pairs = true;
+	assert_int_equal(vhk_fe_connect(&fe, &cfg), 0);
+	assert_int_equal(vhk_fe_start(fe), 0);
+	rxq = vhk_fe_queue(fe, 0);
+	for (k = 0; k < 4; k++) {
+		struct vhk_drv_seg seg;
+
+		buf[k] = vhk_fe_alloc(fe, 4096);
+		assert_non_null(buf[k]);
+		memset(buf[k], 0xee, 4096);
+		assert_int_equal(vhk_fe_dma_map(fe, buf[k], 4096, wr[k] ?
+						VHK_DMA_FROM_DEVICE :
+						VHK_DMA_TO_DEVICE, &addr), 0);
+		seg = (struct vhk_drv_seg){ addr, lens[k], wr[k] };
+		assert_int_equal(vhk_drv_vq_add(rxq, &seg, 1,
+						(void *)(uintptr_t)(k + 1)), 0);
+	}
+	vhk_drv_vq_publish(rxq);
+	assert_int_equal(vhk_fe_kick(fe, 0), 0);
+	send_all(&a, f, frame(f, 120, (const uint8_t *)"\xff\xff\xff\xff"
+			      "\xff\xff", a.mac, 3));
+	assert_int_equal(vhk_net_drv_flush(a.d), 0);
+	for (k = 0; k < 4; k++) {
+		void *tok;
+		uint32_t len;
+		int r = 0;
+
+		for (int t = 0; t < 500 && r == 0; t++) {
+			r = vhk_drv_vq_get_used(rxq, &tok, &len);
+			if (r == 0)
+				usleep(10000);
+		}
+		assert_int_equal(r, 1);
+		assert_int_equal((int)(uintptr_t)tok, k + 1);	/* in order */
+		used[k] = len;
+	}
+	/* 12 + 120 bytes: 40 + 4 + 0 + 88 */
+	assert_int_equal(used[0], 40);
+	assert_int_equal(used[1], 4);
+	assert_int_equal(used[2], 0);
+	assert_int_equal(used[3], 132 - 44);
+	memcpy(&h, buf[0], sizeof(h));
+	assert_int_equal(vhk_le16_get(h.num_buffers), 4);
+	memcpy(got_data, buf[0] + sizeof(h), 40 - sizeof(h));
+	off = 40 - sizeof(h);
+	memcpy(got_data + off, buf[1], 4);
+	off += 4;
+	memcpy(got_data + off, buf[3], used[3]);
+	off += used[3];
+	assert_int_equal(off, 120);
+	assert_memory_equal(got_data, f, 120);
+	vhk_fe_stop(fe);
+	vhk_fe_close(fe);
+	nd_close(&a);
+	daemon_stop(&dm);
+}
+
 static void hostile_rx_buffers(void **state)
 {
 	(void)state;
@@ -563,6 +650,7 @@ int main(void)
 		cmocka_unit_test(jumbo_nomrg),
 		cmocka_unit_test(limits),
 		cmocka_unit_test(hostile_rx_buffers),
+		cmocka_unit_test(mrg_small_middle_buffers),
 		cmocka_unit_test(zero_length_rx_buffer),
 		cmocka_unit_test(hostile_tx),
 	};

@@ -361,9 +361,14 @@ static int rx_one(struct vhk_net_dev *d, struct net_rxq *q, uint16_t pair,
 					 VHK_NET_MAX_IOV);
 		if (rc < 0)
 			return rc;
-		/* VIRTIO 1.2, 5.1.6.3.1: every receive buffer holds at least
-		 * a header; a smaller one goes back empty. */
-		b->bad = b->c.write_bytes < d->hdr_size;
+		/*
+		 * VIRTIO 1.2, 5.1.6.3.1: every receive buffer holds at least
+		 * a header.  The packet's first one carries it: a smaller one
+		 * goes back empty.  A later one (MRG_RXBUF) is taken for what
+		 * it holds, even nothing: the driver reads num_buffers used
+		 * entries in a row, so no empty entry may sit between them.
+		 */
+		b->bad = n == 0 && b->c.write_bytes < d->hdr_size;
 		if (b->bad && n == 0) {
 			if (vhk_vq_push(q->vq, &b->c, 0) < 0)
 				return -EIO;
