@@ -273,6 +273,20 @@ static enum vhk_device_type infer_type(const struct probe *p,
 		       "(rx, tx, event)";
 		return VHK_DEV_VSOCK;
 	}
+	if ((f & 0xffffffull) == (f & 0x3ull) && !p->queues_known &&
+	    p->config_len == 8) {
+		vhk_le64 raw;
+		uint64_t cid;
+
+		memcpy(&raw, p->config, 8);
+		cid = vhk_le64_get(raw);
+		/* VIRTIO 1.2, 5.10.4: a guest CID, 3 .. 2^32 - 2 */
+		if (cid > 2 && cid < 0xffffffffull) {
+			*why = "no device bits beyond STREAM/SEQPACKET and an "
+			       "8-byte config holding a valid guest_cid";
+			return VHK_DEV_VSOCK;
+		}
+	}
 	if (vhk_has_feature(p->protocol, VHK_PROTO_F_RARP) ||
 	    vhk_has_feature(p->protocol, VHK_PROTO_F_NET_MTU)) {
 		*why = "weak: no device bits decide; offers the protocol "
@@ -471,6 +485,10 @@ int cli_probe_main(int argc, char **argv)
 			 type == VHK_DEV_NET ? 12 : 8;
 		if (get_config(&p, cfglen) < 0 && cfglen > 8)
 			(void)get_config(&p, 8);
+		/* the config may decide what the bits did not (vsock
+		 * without MQ: its guest_cid) */
+		if (!type_given && type == VHK_DEV_ANY)
+			type = infer_type(&p, &why);
 	}
 	if (ret < 0) {
 		fprintf(stderr, "vhostkit probe: %s: %s\n", p.path,

@@ -27,7 +27,7 @@ import tempfile
 import time
 
 failures = []
-TYPES = {"vhostkit-blk": "blk", "vhostkit-vsock": "negotiated",
+TYPES = {"vhostkit-blk": "blk", "vhostkit-vsock": "vsock",
          "vhostkit-net": "net"}
 
 
@@ -62,13 +62,7 @@ def probe_type(cli, path):
                        capture_output=True, text=True, timeout=30)
     for line in r.stdout.splitlines():
         if line.strip().startswith("device type"):
-            t = line.split()[2]
-            # vhostkit probe cannot tell vsock from its feature bits
-            # alone (it says "unknown"); a vsock daemon's config space is
-            # its 8-byte guest_cid, which the probe does not decode yet.
-            if t == "unknown" and "Virtio features" in r.stdout:
-                return "negotiated"
-            return t
+            return line.split()[2]
     return "probe failed: " + r.stderr.strip()
 
 
