@@ -584,7 +584,7 @@ ssize_t vhk_vsock_send(struct vhk_vsock_conn *c, const void *buf, size_t len,
 	uint64_t deadline = vsk_deadline(timeout_ms);
 	const uint8_t *p = buf;
 	size_t done = 0;
-	uint32_t n;
+	uint32_t n = 0;
 	int ret;
 
 	if (c->type == VHK_VSOCK_TYPE_SEQPACKET) {

@@ -61,6 +61,8 @@ static const char *bin;
 static char sock[100], disk[256];
 static struct drv_proc blk;
 
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static void die(const char *fmt, ...)
 {
 	va_list ap;

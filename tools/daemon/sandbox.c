@@ -151,7 +151,7 @@ static int keep_dir(const struct vhk_daemon *d, const char *dir)
 	char old[4096 + 8];
 	int err;
 
-	if (!strcmp(dir, "/"))
+	if (!dir || !strcmp(dir, "/"))
 		return fail(d, "cannot keep / visible (put the sockets in a directory; or --sandbox none)",
 			    EINVAL);
 	snprintf(old, sizeof(old), "/old%s", dir);
