@@ -241,6 +241,16 @@ const char *vhk_sandbox_mode_name(enum vhk_sandbox_mode m);
 int vhk_sandbox_enter(struct vhk_daemon *d);
 
 /**
+ * vhk_sandbox_filter_thread - the seccomp allowlist vhk_sandbox_enter()
+ * loads (with @d's extra syscalls), on the calling thread and the threads
+ * it starts afterwards only, plus no_new_privs; no namespace, no
+ * capability change.  For tests that run the server in a thread of their
+ * own process (the proto suites): the server code then runs under the
+ * daemons' filter while the test's own thread does not.  0 or -errno.
+ */
+int vhk_sandbox_filter_thread(const struct vhk_daemon *d);
+
+/**
  * vhk_sandbox_debug_hook - if VHOSTKIT_SANDBOX_TEST=open is set, try to
  * create a file (forbidden after setup) and report what happened: with the
  * filter live the process is killed by SIGSYS.  For tests; documented in

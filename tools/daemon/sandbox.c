@@ -306,7 +306,7 @@ static int refuse_names(scmp_filter_ctx ctx, const char *const *names)
 	return 0;
 }
 
-static int load_filter(const struct vhk_daemon *d)
+static int load_filter(const struct vhk_daemon *d, bool every_thread)
 {
 	scmp_filter_ctx ctx;
 	struct sigaction sa;
@@ -315,8 +315,9 @@ static int load_filter(const struct vhk_daemon *d)
 	ctx = seccomp_init(d->seccomp_log ? SCMP_ACT_LOG : SCMP_ACT_TRAP);
 	if (!ctx)
 		return fail(d, "seccomp_init", ENOMEM);
-	/* Every thread (none yet, but the runtime may have some). */
-	err = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
+	/* Every thread (none yet, but the runtime may have some), or the
+	 * calling thread and those it starts (tests). */
+	err = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, every_thread);
 	if (!err)
 		err = add_names(ctx, base_syscalls);
 	if (!err)
@@ -423,13 +424,20 @@ int vhk_sandbox_enter(struct vhk_daemon *d)
 	if (!err && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		err = fail(d, "no_new_privs", errno);
 	if (!err && d->seccomp)
-		err = load_filter(d);
+		err = load_filter(d, true);
 	if (err)
 		return err;
 	vhk_log(VHK_LOG_INFO, d->prog, "sandbox: %s, no capabilities, seccomp %s",
 		vhk_sandbox_mode_name(mode),
 		!d->seccomp ? "off" : d->seccomp_log ? "log" : "on");
 	return 0;
+}
+
+int vhk_sandbox_filter_thread(const struct vhk_daemon *d)
+{
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return fail(d, "no_new_privs", errno);
+	return load_filter(d, false);
 }
 
 void vhk_sandbox_debug_hook(const struct vhk_daemon *d)
