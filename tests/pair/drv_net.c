@@ -332,6 +332,46 @@ static void limits(void **state)
 	daemon_stop(&dm);
 }
 
+/* A front-end without the driver on @sock (the driver's features,
+ * MRG_RXBUF, queue pair 0), for tests that post hand-made buffers. */
+static struct vhk_fe *raw_fe(const char *sock)
+{
+	struct vhk_fe_config cfg;
+	struct vhk_fe *fe;
+
+	vhk_fe_config_init(&cfg, sock);
+	cfg.driver_features = vhk_net_drv_features(false, true);
+	cfg.num_queues = 2;
+	cfg.type_queues = 2;
+	cfg.queue_num_pairs = true;
+	assert_int_equal(vhk_fe_connect(&fe, &cfg), 0);
+	assert_int_equal(vhk_fe_start(fe), 0);
+	return fe;
+}
+
+/* Post four hand-made receive buffers (4 KiB, filled with 0xee) on @rxq:
+ * @lens bytes each, device-writable where @wr, tokens 1..4; kick. */
+static void post_rx4(struct vhk_fe *fe, struct vhk_drv_vq *rxq,
+		     const uint32_t *lens, const bool *wr, uint8_t **buf)
+{
+	for (int k = 0; k < 4; k++) {
+		struct vhk_drv_seg seg;
+		uint64_t addr;
+
+		buf[k] = vhk_fe_alloc(fe, 4096);
+		assert_non_null(buf[k]);
+		memset(buf[k], 0xee, 4096);
+		assert_int_equal(vhk_fe_dma_map(fe, buf[k], 4096, wr[k] ?
+						VHK_DMA_FROM_DEVICE :
+						VHK_DMA_TO_DEVICE, &addr), 0);
+		seg = (struct vhk_drv_seg){ addr, lens[k], wr[k] };
+		assert_int_equal(vhk_drv_vq_add(rxq, &seg, 1,
+						(void *)(uintptr_t)(k + 1)), 0);
+	}
+	vhk_drv_vq_publish(rxq);
+	assert_int_equal(vhk_fe_kick(fe, 0), 0);
+}
+
 /*
  * Hostile receive buffers from the guest's side (VIRTIO 1.2, 5.1.6.3.1:
  * every receive buffer holds at least a header): a 4-byte and a
@@ -348,42 +388,20 @@ static void hostile_rx(bool zero_len)
 	const uint32_t lens[4] = { zero_len ? 0 : 4, 4, 2048, 2048 };
 	static const bool wr[4] = { true, true, false, true };
 	static uint8_t f[200];
-	struct vhk_fe_config cfg;
 	struct vhk_drv_vq *rxq;
 	struct daemon dm;
 	struct nd a;
 	struct vhk_fe *fe;
 	uint8_t *buf[4];
-	uint64_t addr[4];
 	bool seen[4] = { false };
 	struct vhk_net_hdr h;
 	int k, got = 0;
 
 	daemon_start(&dm, zero_len ? "zero-rx" : "hostile-rx", 1500);
 	nd_open(&a, dm.a, &o);
-	vhk_fe_config_init(&cfg, dm.b);
-	cfg.driver_features = vhk_net_drv_features(false, true);
-	cfg.num_queues = 2;
-	cfg.type_queues = 2;
-	cfg.queue_num_pairs = true;
-	assert_int_equal(vhk_fe_connect(&fe, &cfg), 0);
-	assert_int_equal(vhk_fe_start(fe), 0);
+	fe = raw_fe(dm.b);
 	rxq = vhk_fe_queue(fe, 0);
-	for (k = 0; k < 4; k++) {
-		struct vhk_drv_seg seg;
-
-		buf[k] = vhk_fe_alloc(fe, 4096);
-		assert_non_null(buf[k]);
-		memset(buf[k], 0xee, 4096);
-		assert_int_equal(vhk_fe_dma_map(fe, buf[k], 4096,
-						wr[k] ? VHK_DMA_FROM_DEVICE :
-						VHK_DMA_TO_DEVICE, &addr[k]), 0);
-		seg = (struct vhk_drv_seg){ addr[k], lens[k], wr[k] };
-		assert_int_equal(vhk_drv_vq_add(rxq, &seg, 1,
-						(void *)(uintptr_t)(k + 1)), 0);
-	}
-	vhk_drv_vq_publish(rxq);
-	assert_int_equal(vhk_fe_kick(fe, 0), 0);
+	post_rx4(fe, rxq, lens, wr, buf);
 	/* a broadcast from A reaches B's port */
 	send_all(&a, f, frame(f, 100, (const uint8_t *)"\xff\xff\xff\xff"
 			      "\xff\xff", a.mac, 1));
@@ -448,14 +466,12 @@ static void mrg_small_middle_buffers(void **state)
 	static const uint32_t lens[4] = { 40, 4, 64, 2048 };
 	static const bool wr[4] = { true, true, false, true };
 	static uint8_t f[200], got_data[400];
-	struct vhk_fe_config cfg;
 	struct vhk_drv_vq *rxq;
 	struct vhk_net_hdr h;
 	struct daemon dm;
 	struct nd a;
 	struct vhk_fe *fe;
 	uint8_t *buf[4];
-	uint64_t addr;
 	uint32_t used[4];
 	size_t off = 0;
 	int k;
@@ -463,29 +479,9 @@ static void mrg_small_middle_buffers(void **state)
 	(void)state;
 	daemon_start(&dm, "mrg-mid", 1500);
 	nd_open(&a, dm.a, &o);
-	vhk_fe_config_init(&cfg, dm.b);
-	cfg.driver_features = vhk_net_drv_features(false, true);
-	cfg.num_queues = 2;
-	cfg.type_queues = 2;
-	cfg.queue_num_pairs = true;
-	assert_int_equal(vhk_fe_connect(&fe, &cfg), 0);
-	assert_int_equal(vhk_fe_start(fe), 0);
+	fe = raw_fe(dm.b);
 	rxq = vhk_fe_queue(fe, 0);
-	for (k = 0; k < 4; k++) {
-		struct vhk_drv_seg seg;
-
-		buf[k] = vhk_fe_alloc(fe, 4096);
-		assert_non_null(buf[k]);
-		memset(buf[k], 0xee, 4096);
-		assert_int_equal(vhk_fe_dma_map(fe, buf[k], 4096, wr[k] ?
-						VHK_DMA_FROM_DEVICE :
-						VHK_DMA_TO_DEVICE, &addr), 0);
-		seg = (struct vhk_drv_seg){ addr, lens[k], wr[k] };
-		assert_int_equal(vhk_drv_vq_add(rxq, &seg, 1,
-						(void *)(uintptr_t)(k + 1)), 0);
-	}
-	vhk_drv_vq_publish(rxq);
-	assert_int_equal(vhk_fe_kick(fe, 0), 0);
+	post_rx4(fe, rxq, lens, wr, buf);
 	send_all(&a, f, frame(f, 120, (const uint8_t *)"\xff\xff\xff\xff"
 			      "\xff\xff", a.mac, 3));
 	assert_int_equal(vhk_net_drv_flush(a.d), 0);
@@ -548,7 +544,6 @@ static void hostile_tx(void **state)
 {
 	const struct open_opts o = { .dma = DRV_DIRECT, .mrg = true };
 	static uint8_t g[2048];
-	struct vhk_fe_config cfg;
 	struct vhk_drv_vq *txq;
 	struct vhk_net_hdr h;
 	struct daemon dm;
@@ -570,13 +565,7 @@ static void hostile_tx(void **state)
 	(void)state;
 	daemon_start(&dm, "hostile-tx", 1500);
 	nd_open(&b, dm.b, &o);
-	vhk_fe_config_init(&cfg, dm.a);
-	cfg.driver_features = vhk_net_drv_features(false, true);
-	cfg.num_queues = 2;
-	cfg.type_queues = 2;
-	cfg.queue_num_pairs = true;
-	assert_int_equal(vhk_fe_connect(&fe, &cfg), 0);
-	assert_int_equal(vhk_fe_start(fe), 0);
+	fe = raw_fe(dm.a);
 	txq = vhk_fe_queue(fe, 1);
 	buf = vhk_fe_alloc(fe, 5 * 2048);
 	assert_non_null(buf);
