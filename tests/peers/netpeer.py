@@ -681,15 +681,8 @@ def scenario_guest_migrate(a, rig):
     if 'DONE' not in rest:
         errs.append('the host could not finish the stream: %s' %
                     rest.strip()[-200:])
-    try:
-        qd.wait(a.timeout)
-    except subprocess.TimeoutExpired:
-        errs.append('destination QEMU still running after %d s' % a.timeout)
-    qd.reader.join(5)
-    if 'VHK-END rc=0' not in dmarks:
-        errs.append('guest did not end with rc=0 on the destination')
-    errs += ['guest: ' + m for m in marks + dmarks
-             if m.startswith('VHK-RESULT FAIL')]
+    errs += end_guest(a, qd, dmarks)        # the destination runs it out
+    errs += ['guest: ' + m for m in marks if m.startswith('VHK-RESULT FAIL')]
     after = rig.stats()
     moved = int(after['switch']['moved']) - int(before['switch']['moved'])
     say('switch: %d MAC moves; vu0 in %s, vu2 in %s out %s' % (
