@@ -21,6 +21,7 @@
 #include "vhostkit/frontend.h"
 #include "vhostkit/net_driver.h"
 #include "vhostkit/util.h"
+#include "drv_post.h"
 
 #define NET_WHO		"net-drv"
 #define RXQ		0
@@ -107,20 +108,11 @@ static uint16_t read_config(struct vhk_net_drv *d)
 
 static int post_rx(struct vhk_net_drv *d, struct rxbuf *b)
 {
-	struct vhk_drv_seg seg;
-	int ret;
+	int ret = drv_post_one(d->fe, d->rxq, b->host, d->p.rx_buf_size,
+			       VHK_DMA_FROM_DEVICE, b, &b->addr);
 
-	ret = vhk_fe_dma_map(d->fe, b->host, d->p.rx_buf_size,
-			     VHK_DMA_FROM_DEVICE, &b->addr);
 	if (ret < 0)
 		return ret;
-	seg = (struct vhk_drv_seg){ b->addr, d->p.rx_buf_size, true };
-	ret = vhk_drv_vq_add(d->rxq, &seg, 1, b);
-	if (ret < 0) {
-		vhk_fe_dma_unmap(d->fe, b->host, d->p.rx_buf_size,
-				 VHK_DMA_FROM_DEVICE, b->addr);
-		return ret;
-	}
 	b->posted = true;
 	d->rx_due = true;
 	d->rx_pending++;
@@ -292,7 +284,6 @@ int vhk_net_drv_reclaim(struct vhk_net_drv *d)
 int vhk_net_drv_send(struct vhk_net_drv *d, const struct vhk_net_hdr *hdr,
 		     const void *frame, size_t len)
 {
-	struct vhk_drv_seg seg;
 	struct txslot *s;
 	unsigned int si;
 	int ret;
@@ -319,15 +310,9 @@ int vhk_net_drv_send(struct vhk_net_drv *d, const struct vhk_net_hdr *hdr,
 	/* VIRTIO 1.2, 5.1.6.2: num_buffers is 0 on transmitted packets. */
 	memset(s->host + offsetof(struct vhk_net_hdr, num_buffers), 0, 2);
 	memcpy(s->host + HDR, frame, len);
-	ret = vhk_fe_dma_map(d->fe, s->host, HDR + len, VHK_DMA_TO_DEVICE,
-			     &s->addr);
-	if (ret < 0)
-		return ret;
-	seg = (struct vhk_drv_seg){ s->addr, (uint32_t)(HDR + len), false };
-	ret = vhk_drv_vq_add(d->txq, &seg, 1, s);
+	ret = drv_post_one(d->fe, d->txq, s->host, (uint32_t)(HDR + len),
+			   VHK_DMA_TO_DEVICE, s, &s->addr);
 	if (ret < 0) {
-		vhk_fe_dma_unmap(d->fe, s->host, HDR + len, VHK_DMA_TO_DEVICE,
-				 s->addr);
 		if (ret == -ENOSPC)
 			d->st.tx_full++;
 		return ret == -ENOSPC ? -EAGAIN : ret;
@@ -471,14 +456,6 @@ static int take_frame(struct vhk_net_drv *d, struct vhk_net_hdr *hdr,
 	return (int)off;
 }
 
-static void drain_eventfd(int fd)
-{
-	uint64_t v;
-
-	while (read(fd, &v, sizeof(v)) == sizeof(v))
-		;
-}
-
 /* Sleep on the rx call eventfd and the back-end channel: 0 or -errno. */
 static int sleep_rx(struct vhk_net_drv *d, int timeout_ms)
 {
@@ -494,7 +471,7 @@ static int sleep_rx(struct vhk_net_drv *d, int timeout_ms)
 	if (ret < 0)
 		return errno == EINTR ? 0 : -errno;
 	if (pfd[0].revents)
-		drain_eventfd(pfd[0].fd);
+		drv_drain_eventfd(pfd[0].fd);
 	if (n > 1 && pfd[1].revents) {
 		ret = vhk_fe_poll(d->fe, 0);
 		if (ret < 0 && ret != -EAGAIN)

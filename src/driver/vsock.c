@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "vsock_priv.h"
+#include "drv_post.h"
 
 #define CTRL_MAX	65536	/* control packets queued before dropping */
 
@@ -73,20 +74,11 @@ static int read_cid(struct vhk_vsock_drv *d)
 
 static int post_rx(struct vhk_vsock_drv *d, struct rxbuf *b)
 {
-	struct vhk_drv_seg seg;
-	int ret;
+	int ret = drv_post_one(d->fe, d->rxq, b->host, d->p.rx_buf_size,
+			       VHK_DMA_FROM_DEVICE, b, &b->addr);
 
-	ret = vhk_fe_dma_map(d->fe, b->host, d->p.rx_buf_size,
-			     VHK_DMA_FROM_DEVICE, &b->addr);
 	if (ret < 0)
 		return ret;
-	seg = (struct vhk_drv_seg){ b->addr, d->p.rx_buf_size, true };
-	ret = vhk_drv_vq_add(d->rxq, &seg, 1, b);
-	if (ret < 0) {
-		vhk_fe_dma_unmap(d->fe, b->host, d->p.rx_buf_size,
-				 VHK_DMA_FROM_DEVICE, b->addr);
-		return ret;
-	}
 	b->posted = true;
 	d->rx_kick_due = true;
 	return 0;
@@ -94,22 +86,14 @@ static int post_rx(struct vhk_vsock_drv *d, struct rxbuf *b)
 
 static int post_ev(struct vhk_vsock_drv *d, unsigned int i)
 {
-	uint8_t *host = d->ev_area + (size_t)i * EVENT_STRIDE;
-	struct vhk_drv_seg seg;
-	int ret;
+	int ret = drv_post_one(d->fe, d->evq, d->ev_area +
+			       (size_t)i * EVENT_STRIDE,
+			       sizeof(struct vhk_vsock_event),
+			       VHK_DMA_FROM_DEVICE, (void *)(uintptr_t)(i + 1),
+			       &d->ev_addr[i]);
 
-	ret = vhk_fe_dma_map(d->fe, host, sizeof(struct vhk_vsock_event),
-			     VHK_DMA_FROM_DEVICE, &d->ev_addr[i]);
 	if (ret < 0)
 		return ret;
-	seg = (struct vhk_drv_seg){ d->ev_addr[i],
-				    sizeof(struct vhk_vsock_event), true };
-	ret = vhk_drv_vq_add(d->evq, &seg, 1, (void *)(uintptr_t)(i + 1));
-	if (ret < 0) {
-		vhk_fe_dma_unmap(d->fe, host, sizeof(struct vhk_vsock_event),
-				 VHK_DMA_FROM_DEVICE, d->ev_addr[i]);
-		return ret;
-	}
 	d->ev_posted[i] = true;
 	d->ev_kick_due = true;
 	return 0;
@@ -293,7 +277,6 @@ void vhk_vsock_drv_stats(const struct vhk_vsock_drv *d,
 int vsk_try_send_rw(struct vhk_vsock_drv *d, struct vhk_vsock_hdr *h,
 		    const void *payload, uint32_t len)
 {
-	struct vhk_drv_seg seg;
 	struct txslot *s;
 	unsigned int si;
 	int ret;
@@ -309,17 +292,10 @@ int vsk_try_send_rw(struct vhk_vsock_drv *d, struct vhk_vsock_hdr *h,
 	memcpy(s->host, h, VHK_VSOCK_HDR_SIZE);
 	if (len)
 		memcpy(s->host + VHK_VSOCK_HDR_SIZE, payload, len);
-	ret = vhk_fe_dma_map(d->fe, s->host, VHK_VSOCK_HDR_SIZE + len,
-			     VHK_DMA_TO_DEVICE, &s->addr);
+	ret = drv_post_one(d->fe, d->txq, s->host, VHK_VSOCK_HDR_SIZE + len,
+			   VHK_DMA_TO_DEVICE, s, &s->addr);
 	if (ret < 0)
-		return ret;
-	seg = (struct vhk_drv_seg){ s->addr, VHK_VSOCK_HDR_SIZE + len, false };
-	ret = vhk_drv_vq_add(d->txq, &seg, 1, s);
-	if (ret < 0) {
-		vhk_fe_dma_unmap(d->fe, s->host, VHK_VSOCK_HDR_SIZE + len,
-				 VHK_DMA_TO_DEVICE, s->addr);
 		return ret == -ENOSPC ? -EAGAIN : ret;
-	}
 	s->maplen = VHK_VSOCK_HDR_SIZE + len;
 	d->ntx_free--;
 	d->st.tx_packets++;
@@ -520,14 +496,6 @@ static int service(struct vhk_vsock_drv *d)
 	return n;
 }
 
-static void drain_eventfd(int fd)
-{
-	uint64_t v;
-
-	while (read(fd, &v, sizeof(v)) == sizeof(v))
-		;
-}
-
 static bool arm(struct vhk_vsock_drv *d)
 {
 	bool more = vhk_drv_vq_enable_cb(d->rxq, true);
@@ -565,7 +533,7 @@ static int sleep_fds(struct vhk_vsock_drv *d, int timeout_ms)
 			if (ret < 0 && ret != -EAGAIN)
 				return ret;
 		} else {
-			drain_eventfd(pfd[i].fd);
+			drv_drain_eventfd(pfd[i].fd);
 		}
 	}
 	return !vhk_fe_connected(d->fe) ? -ECONNRESET : 1;

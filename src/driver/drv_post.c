@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: MIT
+/*
+ * drv_post.c - shared pieces of the userspace drivers (drv_post.h).
+ */
+#include <unistd.h>
+
+#include "drv_post.h"
+
+int drv_post_one(struct vhk_fe *fe, struct vhk_drv_vq *vq, void *host,
+		 uint32_t len, enum vhk_dma_dir dir, void *token,
+		 uint64_t *addr)
+{
+	struct vhk_drv_seg seg;
+	int ret = vhk_fe_dma_map(fe, host, len, dir, addr);
+
+	if (ret < 0)
+		return ret;
+	seg = (struct vhk_drv_seg){ *addr, len, dir == VHK_DMA_FROM_DEVICE };
+	ret = vhk_drv_vq_add(vq, &seg, 1, token);
+	if (ret < 0)
+		vhk_fe_dma_unmap(fe, host, len, dir, *addr);
+	return ret;
+}
+
+void drv_drain_eventfd(int fd)
+{
+	uint64_t v;
+
+	while (read(fd, &v, sizeof(v)) == sizeof(v))
+		;
+}
