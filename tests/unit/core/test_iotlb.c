@@ -381,12 +381,20 @@ static size_t model_count(const struct model *m)
 	return n;
 }
 
+/*
+ * IOVA of model address 0: the model also runs at the top of the IOVA
+ * space, where real keys equal the UINT64_MAX padding of the tree's nodes
+ * and a lookup of UINT64_MAX must still find its entry.
+ */
+static uint64_t model_base;
+
 static void model_verify(struct vhk_iotlb *t, const struct model *m,
 			 bool exact)
 {
 	for (unsigned int a = 0; a < SPACE; a++) {
 		uint64_t u = 0, l = UINT64_MAX;
-		int r = vhk_iotlb_lookup(t, a, VHK_PERM_NONE, &u, &l, NULL);
+		int r = vhk_iotlb_lookup(t, model_base + a, VHK_PERM_NONE, &u,
+					 &l, NULL);
 
 		if (!m->id[a]) {
 			assert_int_equal(r, -ENOENT);
@@ -404,11 +412,13 @@ static void model_verify(struct vhk_iotlb *t, const struct model *m,
 			assert_int_equal(l, e - a);
 		}
 		l = 1;
-		r = vhk_iotlb_lookup(t, a, m->perm[a], &u, &l, NULL);
+		r = vhk_iotlb_lookup(t, model_base + a, m->perm[a], &u, &l,
+				     NULL);
 		assert_int_equal(r, 0);
 		if (m->perm[a] != VHK_PERM_RW) {
 			l = 1;
-			r = vhk_iotlb_lookup(t, a, VHK_PERM_RW, &u, &l, NULL);
+			r = vhk_iotlb_lookup(t, model_base + a, VHK_PERM_RW,
+					     &u, &l, NULL);
 			assert_int_equal(r, -EACCES);
 		}
 	}
@@ -435,8 +445,8 @@ static void run_model(size_t max, unsigned int ops, unsigned int maxlen)
 			uint64_t uva = (rnd() % 100000) * 64;
 			uint8_t perm = 1 + rnd() % 3;
 
-			assert_int_equal(vhk_iotlb_update(t, a, len, uva, perm),
-					 0);
+			assert_int_equal(vhk_iotlb_update(t, model_base + a,
+							  len, uva, perm), 0);
 			for (uint64_t i = 0; i < len; i++) {
 				m->id[a + i] = next_id;
 				m->uva[a + i] = uva + i;
@@ -444,7 +454,8 @@ static void run_model(size_t max, unsigned int ops, unsigned int maxlen)
 			}
 			next_id++;
 		} else if (kind < 9 || rnd() % 20) {
-			assert_int_equal(vhk_iotlb_invalidate(t, a, len), 0);
+			assert_int_equal(vhk_iotlb_invalidate(t, model_base + a,
+							      len), 0);
 			for (uint64_t i = 0; i < len; i++)
 				m->id[a + i] = 0;
 		} else {
@@ -466,6 +477,10 @@ static void test_model_exact(void **state)
 	run_model(0, 6000, 24);
 	/* Short ranges: thousands of entries, a deeper tree. */
 	run_model(0, 12000, 3);
+	/* The same at the top of the IOVA space (last byte UINT64_MAX). */
+	model_base = UINT64_MAX - SPACE + 1;
+	run_model(0, 12000, 3);
+	model_base = 0;
 }
 
 static void test_model_bounded(void **state)
