@@ -4,9 +4,8 @@
  * (vhostkit/device.h) can run.  Each chain's readable bytes are copied to
  * its writable bytes; the used length is what was copied.  It has a
  * 16-byte config space anyone may write, no queue state and no I/O of its
- * own: a device is "handlers + config".  The proto / hostile suites run
- * against it (proto_util.c); virtio-blk is covered through the same
- * framework by the pair and peer suites, not (yet) by these.
+ * own: a device is "handlers + config".  The proto flow / hostile suites
+ * run against it and again against virtio-blk (proto_util.h).
  */
 #ifndef VHK_TESTS_ECHO_DEV_H
 #define VHK_TESTS_ECHO_DEV_H

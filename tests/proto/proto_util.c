@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* proto_util.c - echo device, server thread and raw client for proto tests. */
+/*
+ * proto_util.c - the device under test (echo or blk), server thread and
+ * raw client for proto tests.
+ */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +26,27 @@
 #include "daemon.h"
 #include "proto_util.h"
 #include "vhostkit/backend.h"
+#include "vhostkit/virtio_blk.h"
+
+#define BLK_SECTOR 512u
+
+enum pt_device pt_device(void)
+{
+	const char *d = getenv("VHK_PROTO_DEVICE");
+
+	return d && !strcmp(d, "blk") ? PT_DEV_BLK : PT_DEV_ECHO;
+}
+
+uint32_t pt_config_len(void)
+{
+	return pt_device() == PT_DEV_BLK ?
+	       (uint32_t)sizeof(struct vhk_blk_config) : ECHO_CONFIG_LEN;
+}
+
+unsigned int pt_chains_per_echo(void)
+{
+	return pt_device() == PT_DEV_BLK ? 2 : 1;
+}
 
 /*
  * ---- the counting shim: the device under test (the echo device) behind
@@ -253,11 +278,28 @@ void pt_server_start(struct pt_server *s, const struct pt_server_opts *o)
 	assert_non_null(mkdtemp(s->dir));
 	snprintf(s->path, sizeof(s->path), "%s/sock", s->dir);
 	s->echo.type = o && o->type ? o->type : VHK_DEV_BLK;
-	echo_dev_init(&s->echo_dev);
-	s->echo.ops = &echo_dev_ops;
-	s->echo.dev = &s->echo_dev;
-	s->echo.config = s->echo_dev.config;
-	s->echo.features = s->echo_dev.features;
+	if (pt_device() == PT_DEV_BLK) {
+		struct vhk_blk_opts bo = { .num_queues = PT_NQUEUES,
+					   .serial = "proto0" };
+		int fd;
+
+		snprintf(s->disk_path, sizeof(s->disk_path), "%s/disk",
+			 s->dir);
+		fd = open(s->disk_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		assert_true(fd >= 0);
+		assert_int_equal(ftruncate(fd, PT_BLK_DISK_SIZE), 0);
+		close(fd);
+		bo.disk = s->disk_path;
+		assert_int_equal(vhk_blk_open(&s->blk, &bo), 0);
+		s->echo.ops = &vhk_blk_ops;
+		s->echo.dev = s->blk;
+	} else {
+		echo_dev_init(&s->echo_dev);
+		s->echo.ops = &echo_dev_ops;
+		s->echo.dev = &s->echo_dev;
+		s->echo.config = s->echo_dev.config;
+	}
+	s->echo.features = s->echo.ops->get_features(s->echo.dev);
 	shim_init(&s->echo, s->echo.type);
 	cfg.socket_path = s->path;
 	cfg.name = "proto0";
@@ -302,7 +344,17 @@ void pt_server_stop(struct pt_server *s)
 		/* The socket file is removed when run() returns. */
 		assert_int_not_equal(stat(s->path, &st), 0);
 	}
+	pt_server_free(s);
+}
+
+void pt_server_free(struct pt_server *s)
+{
 	vhk_backend_free(s->be);
+	s->be = NULL;
+	vhk_blk_close(s->blk);
+	s->blk = NULL;
+	if (s->disk_path[0])
+		unlink(s->disk_path);
 	rmdir(s->dir);
 }
 
@@ -519,6 +571,7 @@ int64_t pt_setup_vq(int sock, struct pt_guest *g, uint16_t idx, uint16_t num)
 		    g->ring_gpa ? ring_gpa : g->uva + ring_gpa;
 	vhk_drv_vq_free(g->dq[idx]);
 	g->dq[idx] = NULL;
+	g->blk_step[idx] = 0;
 	assert_true(vhk_drv_vq_mem_size(packed, num) <= 0x10000);
 	assert_int_equal(vhk_drv_vq_new(&g->dq[idx], num, g->features,
 					g->mem + ring_gpa, ring_addr), 0);
@@ -553,50 +606,152 @@ bool pt_wait_call(struct pt_guest *g, uint16_t idx, int ms)
 	return read(g->call[idx], &v, 8) == 8;
 }
 
-void pt_echo_post(struct pt_guest *g, uint16_t idx, const char *out,
-		  size_t in_len)
+#define OUT_GPA(idx)	(0x100000 + (idx) * 0x10000ull)
+#define IN_GPA(idx)	(0x200000 + (idx) * 0x10000ull)
+
+static void kick(struct pt_guest *g, uint16_t idx)
 {
-	uint64_t out_gpa = 0x100000 + idx * 0x10000ull;
-	uint64_t in_gpa = 0x200000 + idx * 0x10000ull;
-	struct vhk_drv_seg segs[2] = {
-		{ pt_dev_addr(g, out_gpa), (uint32_t)strlen(out), false },
-		{ pt_dev_addr(g, in_gpa), (uint32_t)in_len, true },
-	};
 	uint64_t one = 1;
 
-	memcpy(g->mem + out_gpa, out, strlen(out));
-	memset(g->mem + in_gpa, 0, in_len);
-	assert_int_equal(vhk_drv_vq_add(g->dq[idx], segs, 2, g), 0);
-	vhk_drv_vq_publish(g->dq[idx]);
 	/* Always kick: the test is about the server, not suppression. */
 	assert_int_equal(write(g->kick[idx], &one, 8), 8);
 }
 
-int pt_echo_collect(struct pt_guest *g, uint16_t idx, char *in, size_t in_len,
-		    int wait_ms)
+/*
+ * One blk request on queue @idx, sector @idx (VIRTIO 1.2, 5.2.6): the
+ * header at OUT_GPA; T_OUT: @len bytes of @data zero-padded to a sector
+ * after it, the status byte at IN_GPA; T_IN: the sector and the status
+ * byte at IN_GPA.  The status starts as 0xff (no VIRTIO_BLK_S_*).
+ */
+static void blk_place(struct pt_guest *g, uint16_t idx, uint32_t type,
+		      const char *data, size_t len)
 {
-	uint64_t in_gpa = 0x200000 + idx * 0x10000ull;
+	struct vhk_blk_req_hdr h = { .type = vhk_le32_make(type),
+				     .sector = vhk_le64_make(idx) };
+	uint8_t *out = g->mem + OUT_GPA(idx), *in = g->mem + IN_GPA(idx);
+	bool wr = type == VHK_BLK_T_OUT;
+	struct vhk_drv_seg segs[2] = {
+		{ pt_dev_addr(g, OUT_GPA(idx)),
+		  (uint32_t)sizeof(h) + (wr ? BLK_SECTOR : 0), false },
+		{ pt_dev_addr(g, IN_GPA(idx)), (wr ? 0 : BLK_SECTOR) + 1,
+		  true },
+	};
+
+	memcpy(out, &h, sizeof(h));
+	if (wr) {
+		memset(out + sizeof(h), 0, BLK_SECTOR);
+		memcpy(out + sizeof(h), data, len);
+	}
+	memset(in, 0xff, BLK_SECTOR + 1);
+	assert_int_equal(vhk_drv_vq_add(g->dq[idx], segs, 2, g), 0);
+	vhk_drv_vq_publish(g->dq[idx]);
+}
+
+void pt_echo_place(struct pt_guest *g, uint16_t idx, const char *out,
+		   size_t in_len)
+{
+	struct vhk_drv_seg segs[2] = {
+		{ pt_dev_addr(g, OUT_GPA(idx)), (uint32_t)strlen(out), false },
+		{ pt_dev_addr(g, IN_GPA(idx)), (uint32_t)in_len, true },
+	};
+
+	if (pt_device() == PT_DEV_BLK) {
+		assert_true(strlen(out) <= BLK_SECTOR);
+		blk_place(g, idx, VHK_BLK_T_OUT, out, strlen(out));
+		g->blk_step[idx] = 1;
+		g->blk_len[idx] = (uint32_t)strlen(out);
+		return;
+	}
+	memcpy(g->mem + OUT_GPA(idx), out, strlen(out));
+	memset(g->mem + IN_GPA(idx), 0, in_len);
+	assert_int_equal(vhk_drv_vq_add(g->dq[idx], segs, 2, g), 0);
+	vhk_drv_vq_publish(g->dq[idx]);
+}
+
+void pt_echo_post(struct pt_guest *g, uint16_t idx, const char *out,
+		  size_t in_len)
+{
+	pt_echo_place(g, idx, out, in_len);
+	kick(g, idx);
+}
+
+/* Wait up to @wait_ms for one used buffer of queue @idx: 0 (its length
+ * in @len), -ETIMEDOUT or the driver ring's error. */
+static int wait_used(struct pt_guest *g, uint16_t idx, uint32_t *len,
+		     int wait_ms)
+{
 	struct timespec t0, t;
 	void *tok;
-	uint32_t len;
 	int r;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		r = vhk_drv_vq_get_used(g->dq[idx], &tok, &len);
+		r = vhk_drv_vq_get_used(g->dq[idx], &tok, len);
 		if (r < 0)
 			return r;
 		if (r == 1)
-			break;
+			return 0;
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		if ((t.tv_sec - t0.tv_sec) * 1000 +
 		    (t.tv_nsec - t0.tv_nsec) / 1000000 >= wait_ms)
 			return -ETIMEDOUT;
 		pt_wait_call(g, idx, 20);
 	}
+}
+
+/* The blk round trip: the write's status, then the read back. */
+static int blk_collect(struct pt_guest *g, uint16_t idx, char *in,
+		       size_t in_len, int wait_ms)
+{
+	const uint8_t *buf = g->mem + IN_GPA(idx);
+	uint32_t len;
+	int r;
+
+	if (g->blk_step[idx] == 1) {
+		r = wait_used(g, idx, &len, wait_ms);
+		if (r < 0)
+			return r;
+		g->blk_step[idx] = 0;
+		if (len != 1)
+			return -EPROTO;
+		if (buf[0] != VHK_BLK_S_OK)
+			return -EIO;
+		blk_place(g, idx, VHK_BLK_T_IN, NULL, 0);
+		g->blk_step[idx] = 2;
+		kick(g, idx);
+	}
+	/* Nothing posted (step 0): a used buffer is a protocol error, no
+	 * used buffer a timeout, as for the echo device. */
+	r = wait_used(g, idx, &len, wait_ms);
+	if (r < 0)
+		return r;
+	if (g->blk_step[idx] != 2)
+		return -EPROTO;
+	g->blk_step[idx] = 0;
+	if (len != BLK_SECTOR + 1)
+		return -EPROTO;
+	if (buf[BLK_SECTOR] != VHK_BLK_S_OK)
+		return -EIO;
+	if (g->blk_len[idx] > in_len)
+		return -EPROTO;
+	memcpy(in, buf, g->blk_len[idx]);
+	return (int)g->blk_len[idx];
+}
+
+int pt_echo_collect(struct pt_guest *g, uint16_t idx, char *in, size_t in_len,
+		    int wait_ms)
+{
+	uint32_t len;
+	int r;
+
+	if (pt_device() == PT_DEV_BLK)
+		return blk_collect(g, idx, in, in_len, wait_ms);
+	r = wait_used(g, idx, &len, wait_ms);
+	if (r < 0)
+		return r;
 	if (len > in_len)
 		return -EPROTO;
-	memcpy(in, g->mem + in_gpa, len);
+	memcpy(in, g->mem + IN_GPA(idx), len);
 	return (int)len;
 }
 

@@ -1,8 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * proto_util.h - vhost-user protocol tests: an "echo" device behind the
- * real back-end server (running in a thread on a temp socket), a raw
+ * proto_util.h - vhost-user protocol tests: the device under test behind
+ * the real back-end server (running in a thread on a temp socket), a raw
  * vhost-user client, memfd guest memory, and fd-leak accounting.
+ *
+ * The device under test is the echo test device (echo_dev.h), or with
+ * VHK_PROTO_DEVICE=blk the virtio-blk device (vhostkit/blk.h) on a temp
+ * file: tests/proto/meson.build registers the flow and hostile suites once
+ * per device, so both run through the same framework paths.  The
+ * pt_echo_*() helpers are a round trip of a few bytes through the device:
+ * one echo chain, or for blk a write of the bytes to a sector and a read
+ * back of that sector.
  */
 #ifndef VHK_TESTS_PROTO_UTIL_H
 #define VHK_TESTS_PROTO_UTIL_H
@@ -13,17 +21,35 @@
 #include <stdint.h>
 
 #include "vhostkit/backend.h"
+#include "vhostkit/blk.h"
 #include "vhostkit/drv_ring.h"
 #include "vhostkit/vhost_user.h"
 #include "echo_dev.h"
 
 #define PT_NQUEUES	ECHO_NQUEUES
-#define PT_CONFIG_LEN	ECHO_CONFIG_LEN
 #define PT_MEM_SIZE	(4u << 20)
 #define PT_IOVA_BASE	0x40000000ull	/* IOVA = PT_IOVA_BASE + GPA */
+#define PT_BLK_DISK_SIZE (1u << 20)	/* the blk device's temp file */
 
+/* The device under test (VHK_PROTO_DEVICE). */
+enum pt_device {
+	PT_DEV_ECHO = 0,
+	PT_DEV_BLK,
+};
+
+/** pt_device - the device under test: VHK_PROTO_DEVICE=blk or echo. */
+enum pt_device pt_device(void);
+
+/** pt_config_len - config space bytes of the device under test. */
+uint32_t pt_config_len(void);
+
+/**
+ * pt_chains_per_echo - chains one pt_echo_*() round trip uses: 1 (echo),
+ * 2 (blk: the write, then the read back).
+ */
+unsigned int pt_chains_per_echo(void);
 /*
- * The device under test (echo_dev.h) behind a counting shim: what the
+ * The device under test behind a counting shim: what the
  * server asked of it.  Counters are read by the test thread.
  */
 struct pt_echo {
@@ -41,7 +67,8 @@ struct pt_echo {
 	atomic_uint resets;
 	atomic_uint drains;
 	atomic_uint errors;		/* queues the driver broke */
-	uint8_t *config;		/* the echo device's config space */
+	uint8_t *config;		/* the echo device's config space
+					   (NULL for blk) */
 };
 
 struct pt_server {
@@ -49,6 +76,8 @@ struct pt_server {
 	char path[96];
 	struct pt_echo echo;
 	struct echo_dev echo_dev;
+	struct vhk_blk *blk;	/* PT_DEV_BLK: the device, on disk_path */
+	char disk_path[96];
 	struct vhk_backend *be;
 	pthread_t thread;
 	int run_rc;
@@ -69,11 +98,20 @@ struct pt_server_opts {
 	void *opaque;
 };
 
-/** pt_server_start - echo device + back-end in a thread; fails the test on error. */
+/**
+ * pt_server_start - the device under test (pt_device()) + back-end in a
+ * thread; fails the test on error.
+ */
 void pt_server_start(struct pt_server *s, const struct pt_server_opts *o);
 
 /** pt_server_stop - vhk_backend_stop, join, free; checks the socket file is gone. */
 void pt_server_stop(struct pt_server *s);
+
+/**
+ * pt_server_free - free the back-end and the device, remove the temp
+ * files (after the server thread returned; pt_server_stop() calls it).
+ */
+void pt_server_free(struct pt_server *s);
 
 /** pt_fd_count - open fds of this process (/proc/self/fd). */
 int pt_fd_count(void);
@@ -137,6 +175,9 @@ struct pt_guest {
 	uint64_t features;
 	bool no_enable;		/* pt_setup_vq sends no SET_VRING_ENABLE */
 	bool ring_gpa;		/* ring addresses as GPAs (not UVAs) */
+	/* blk round trips (pt_echo_*): per queue, the step in flight */
+	uint8_t blk_step[PT_NQUEUES];	/* 0 none, 1 write, 2 read back */
+	uint32_t blk_len[PT_NQUEUES];	/* bytes of the round trip */
 };
 
 /** pt_guest_init - a memfd of PT_MEM_SIZE, mapped, and eventfds. */
@@ -165,13 +206,28 @@ void pt_send_mem(int sock, struct pt_guest *g);
  */
 int64_t pt_setup_vq(int sock, struct pt_guest *g, uint16_t idx, uint16_t num);
 
-/** pt_echo_post - place "@out" readable + @in_len writable bytes, publish, kick. */
+/*
+ * Round trips.  Buffers: the device-readable part at guest 0x100000 +
+ * idx * 0x10000, the device-writable part at 0x200000 + idx * 0x10000.
+ * Echo: one chain, "@out" readable + @in_len writable bytes.  Blk: a
+ * VIRTIO_BLK_T_OUT chain (header + @out zero-padded to a sector readable,
+ * the status byte writable) to sector @idx; pt_echo_collect() waits for
+ * it, checks its status and then reads the sector back (T_IN: header
+ * readable, sector + status writable).
+ */
+
+/** pt_echo_place - add the (first) chain of a round trip and publish it; no kick. */
+void pt_echo_place(struct pt_guest *g, uint16_t idx, const char *out,
+		   size_t in_len);
+
+/** pt_echo_post - pt_echo_place() and kick. */
 void pt_echo_post(struct pt_guest *g, uint16_t idx, const char *out,
 		  size_t in_len);
 
 /**
- * pt_echo_collect - wait up to @wait_ms for a used buffer on queue @idx;
- * returns its length (and the bytes in @in) or -ETIMEDOUT / -EPROTO.
+ * pt_echo_collect - wait up to @wait_ms for the round trip on queue @idx
+ * to finish; returns its length (strlen(out); the bytes in @in) or
+ * -ETIMEDOUT (call again to keep waiting) / -EPROTO / -EIO (blk status).
  */
 int pt_echo_collect(struct pt_guest *g, uint16_t idx, char *in, size_t in_len,
 		    int wait_ms);
