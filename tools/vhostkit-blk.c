@@ -57,10 +57,12 @@ static void usage(FILE *out)
 "  -1, --once              Exit when the first front-end disconnects\n"
 "                          (default: wait for the next one).\n"
 "  -E, --iotlb-entries N   Device IOTLB capacity (default 65536, at most\n"
-"                          16777216).  When full, the oldest entries are\n"
-"                          evicted; an access to them misses and the\n"
-"                          front-end answers again.  Bounds the memory a\n"
-"                          front-end can make the daemon spend (~75 B each).\n"
+"                          16777216, at least 4116 per queue so that the\n"
+"                          largest request always fits).  When full, the\n"
+"                          oldest entries are evicted; an access to them\n"
+"                          misses and the front-end answers again.  Bounds\n"
+"                          the memory a front-end can make the daemon spend\n"
+"                          (~75 B each).\n"
 "      --mmap[=on|auto|off]\n"
 "                          Memory-mapped disk mode: map FILE (MAP_SHARED) and\n"
 "                          serve reads and writes with memcpy between guest\n"
@@ -256,6 +258,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vhostkit-blk: %s\n", optind < argc ?
 			"unexpected argument" :
 			"--disk is required (see --help)");
+		return EXIT_USAGE;
+	}
+	if (cfg.iotlb_max_entries &&
+	    cfg.iotlb_max_entries <
+	    vhk_iotlb_min_entries(o.num_queues, o.max_iov ? o.max_iov :
+				  VHK_BLK_DEFAULT_MAX_IOV)) {
+		fprintf(stderr, "vhostkit-blk: --iotlb-entries %u is too small: %u queue(s) need at least %lu (per queue: 3 ring areas, %u segments of the largest request, the pages of its indirect table), or a request that needs more mappings than the table holds evicts its own and never completes\n",
+			cfg.iotlb_max_entries, o.num_queues,
+			vhk_iotlb_min_entries(o.num_queues, o.max_iov ?
+					      o.max_iov :
+					      VHK_BLK_DEFAULT_MAX_IOV),
+			o.max_iov ? o.max_iov : VHK_BLK_DEFAULT_MAX_IOV);
 		return EXIT_USAGE;
 	}
 	if (vhk_daemon_setup(&d, &cfg, &usage_err) < 0) {

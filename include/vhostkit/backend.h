@@ -61,6 +61,36 @@ int vhk_iommu_policy_parse(const char *s, enum vhk_iommu_policy *policy);
 VHK_API
 const char *vhk_iommu_policy_name(enum vhk_iommu_policy policy);
 
+/*
+ * vhk_iotlb_min_entries - the smallest device IOTLB that guarantees every
+ * ring progress: @nvrings rings whose chains produce at most @max_iov host
+ * segments each (0 = VHK_VQ_DEFAULT_MAX_IOV).
+ *
+ * Why a floor: a request is served only when everything it touches
+ * translates at once.  Each miss parks the ring until the front-end's
+ * UPDATE, then the chain is walked again from its start; when the table
+ * is full every UPDATE evicts the oldest entry.  If a request needs more
+ * entries than the table holds, its misses evict each other forever (a
+ * livelock: --iotlb-entries 2 did that with one 4 KiB read).  One ring
+ * needs at most: its 3 ring areas (desc, driver and device area, each one
+ * entry: VIRTIO rings must be contiguous), one entry per host segment
+ * (each segment lies in one entry; more than max_iov segments fail the
+ * chain instead) and the pages of an indirect table (at most max_iov
+ * descriptors of 16 bytes, larger tables fail the chain; mapped, like all
+ * IOTLB answers, by entries of at least one 4 KiB page, plus one for an
+ * unaligned start).  Rings whose misses interleave each need theirs, since
+ * parked rings all retry after any UPDATE: the floor is the sum.
+ */
+static inline unsigned long vhk_iotlb_min_entries(unsigned int nvrings,
+						  unsigned int max_iov)
+{
+	unsigned long segs = max_iov ? max_iov : VHK_VQ_DEFAULT_MAX_IOV;
+	unsigned long table_pages = (16 * segs + 4095) / 4096 + 1;
+
+	return (unsigned long)(nvrings ? nvrings : 1) *
+	       (3 + segs + table_pages);
+}
+
 struct vhk_backend_config {
 	const char *socket_path;	/* NULL only with adopt_listen_fd */
 	/* With adopt_listen_fd: accept on listen_fd, an already listening
@@ -73,7 +103,8 @@ struct vhk_backend_config {
 	bool connect;			/* connect to a listening front-end */
 	enum vhk_iommu_policy iommu;
 	const char *name;		/* log prefix, e.g. "blk0" */
-	unsigned int iotlb_max_entries;	/* 0 = default */
+	/* 0 = default (65536); else at least vhk_iotlb_min_entries(). */
+	unsigned int iotlb_max_entries;
 	unsigned int miss_timeout_ms;	/* unanswered IOTLB miss; 0 = 2000 */
 	bool once;			/* exit after the first front-end leaves */
 	bool queue_workers;		/* a worker thread per ring (above) */

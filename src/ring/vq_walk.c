@@ -114,6 +114,12 @@ int vq_walk_indirect(struct vq_walk *w, uint64_t addr, uint32_t len,
 	 * queue (VIRTIO 1.2, 2.7.5.3.1: a chain no longer than allowed). */
 	if (len / sizeof(struct vhk_vring_desc) > VHK_VQ_MAX_SIZE)
 		return -EPROTO;
+	/* Every descriptor yields at least one host segment: a table longer
+	 * than the chain's segment limit cannot be served, so it is refused
+	 * before it is copied (which also bounds the IOTLB entries a request
+	 * can need: vhk_iotlb_min_entries()). */
+	if (len / sizeof(struct vhk_vring_desc) > w->cap)
+		return -ENOBUFS;
 	if (vhk_range_overflows(addr, len))
 		return -EFAULT;
 	if (vq->ind_cap < len) {

@@ -212,6 +212,16 @@ int vhk_backend_new(struct vhk_backend **out,
 		goto fail;
 	}
 	be->nvrings = n;
+	/* A smaller table can livelock a ring (backend.h). */
+	if (cfg->iotlb_max_entries &&
+	    cfg->iotlb_max_entries < vhk_iotlb_min_entries(n, be->max_iov)) {
+		vhk_log(VHK_LOG_ERR, be->name,
+			"IOTLB of %u entries is below the %lu that %u rings of up to %u segments need to make progress",
+			cfg->iotlb_max_entries,
+			vhk_iotlb_min_entries(n, be->max_iov), n, be->max_iov);
+		err = -ERANGE;
+		goto fail;
+	}
 	be->vr = calloc(n, sizeof(*be->vr));
 	if (!be->vr)
 		goto fail;

@@ -19,6 +19,7 @@ signals.  The arguments each daemon needs are made here.
 import argparse
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -381,13 +382,41 @@ def check_prometheus(text, who):
     return typed
 
 
-def test_stats(d, cli):
+def iotlb_floor(d):
+    """vhostkit-blk refuses an IOTLB smaller than what its largest request
+    can need (it livelocked: misses evicting each other); the floor it
+    names is accepted, one less is not."""
+    sock = os.path.join(d.tmp, "floor.sock")
+    r = subprocess.run(d.cmd("--socket-path", sock, "--iotlb-entries", "2"),
+                       capture_output=True, text=True, timeout=10,
+                       stdin=subprocess.DEVNULL)
+    m = re.search(r"need at least (\d+)", r.stderr)
+    check(r.returncode == 2 and m and "--iotlb-entries 2 is too small" in r.stderr,
+          f"{d.name} --iotlb-entries 2: exit {r.returncode}, refused ({r.stderr.strip()[:200]})")
+    floor = int(m.group(1)) if m else 4116
+    # 1 queue, 4096 host segments a chain: 3 ring areas + 4096 + 17 table pages
+    check(floor == 4116, f"{d.name}: IOTLB floor for one queue {floor} (4116)")
+    r = subprocess.run(d.cmd("--socket-path", sock, "--iotlb-entries",
+                             str(floor - 1)),
+                       capture_output=True, text=True, timeout=10,
+                       stdin=subprocess.DEVNULL)
+    check(r.returncode == 2 and "too small" in r.stderr,
+          f"{d.name} --iotlb-entries {floor - 1}: exit {r.returncode}, refused")
+    return floor
+
+
+def test_stats(d, cli, persist):
     """--stats-socket: counters per device and queue, JSON + Prometheus,
     `vhostkit stats` (--watch --count), hostile clients (blk: real I/O
-    through the device, with a tiny IOTLB so that misses happen)."""
+    through the device, with the smallest IOTLB it accepts filled past its
+    capacity so that evictions and misses happen, and requests still
+    complete)."""
     sock = os.path.join(d.tmp, "st-dev.sock")
     st = os.path.join(d.tmp, "stats.sock")
-    extra = ["--iommu", "on", "--iotlb-entries", "8"] if d.name == "vhostkit-blk" else []
+    extra = []
+    if d.name == "vhostkit-blk":
+        floor = iotlb_floor(d)
+        extra = ["--iommu", "on", "--iotlb-entries", str(floor)]
     p = subprocess.Popen(d.cmd("--socket-path", sock, "--stats-socket", st,
                                *extra),
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -398,6 +427,12 @@ def test_stats(d, cli):
         check(wait_for(lambda: status_fields(p.pid).get("Seccomp") == "2"),
               f"{d.name}: stats socket served inside the sandbox")
         if d.name == "vhostkit-blk":
+            # floor + 2000 live one-page mappings (the oldest are evicted),
+            # a read after them; two connections (with / without persist)
+            r = subprocess.run([persist, sock, str(floor + 2000)],
+                               capture_output=True, text=True, timeout=120)
+            check(r.returncode == 0 and "RESULT" in r.stdout,
+                  f"{d.name}: {floor + 2000} mappings into an IOTLB of {floor}, reads complete (rc {r.returncode}) {r.stderr[-200:]}")
             r = subprocess.run([cli, "blk", "io", sock, "--size", "64k",
                                 "--bs", "4k", "--dma", "iommu-strict"],
                                capture_output=True, text=True, timeout=60)
@@ -416,8 +451,8 @@ def test_stats(d, cli):
         if d.name == "vhostkit-blk" and devs:
             dev = devs[0]
             q = dev["queues"][0]
-            check(dev["type"] == "blk" and dev["connections"] == 1,
-                  f"blk stats: type blk, one connection ({dev['type']}, {dev['connections']})")
+            check(dev["type"] == "blk" and dev["connections"] == 3,
+                  f"blk stats: type blk, three connections ({dev['type']}, {dev['connections']})")
             check(q["requests"] > 0 and q["requests"] == q["latency_ns"]["count"] ==
                   sum(q["latency_ns"]["log2_buckets"]) and q["in_flight"] == 0,
                   f"blk stats: requests {q['requests']} = latency count = histogram sum, none in flight")
@@ -569,6 +604,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cli", required=True)
     ap.add_argument("--descriptor-dir", required=True)
+    ap.add_argument("--persist", required=True,
+                    help="vhostkit-bench-persist (fills the blk IOTLB)")
     ap.add_argument("daemons", nargs="+")
     a = ap.parse_args()
     ssa = "/usr/bin/systemd-socket-activate"
@@ -590,7 +627,7 @@ def main():
             test_fd_notify_signals(d, a.cli)
             test_socket_activation(d, a.cli, ssa)
             test_forbidden_call(d)
-            test_stats(d, a.cli)
+            test_stats(d, a.cli, a.persist)
     print(f"{len(failures)} failure(s)")
     return 1 if failures else 0
 

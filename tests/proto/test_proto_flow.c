@@ -7,6 +7,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -808,9 +809,50 @@ static void test_net_messages(void **st)
 	pt_server_stop(&s);
 }
 
+/*
+ * An IOTLB smaller than vhk_iotlb_min_entries() is refused at creation: a
+ * request needing more entries than the table holds would evict its own
+ * mappings forever.  The floor itself is accepted.
+ */
+static void test_iotlb_floor(void **state)
+{
+	struct vhk_backend_config cfg = { 0 };
+	struct vhk_backend *be = NULL;
+	struct echo_dev ed;
+	unsigned int n, max_iov;
+	unsigned long floor;
+	char dir[] = "/tmp/vhk-proto-XXXXXX", path[64];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/sock", dir);
+	echo_dev_init(&ed);
+	n = echo_dev_ops.num_vrings ? echo_dev_ops.num_vrings(&ed) :
+				      echo_dev_ops.num_queues(&ed);
+	max_iov = echo_dev_ops.max_iov ? echo_dev_ops.max_iov(&ed) : 0;
+	floor = vhk_iotlb_min_entries(n, max_iov);
+	/* 3 ring areas + the segments + the indirect table's pages a ring */
+	assert_true(floor >= n * (3ul + (max_iov ? max_iov :
+					   VHK_VQ_DEFAULT_MAX_IOV)));
+	cfg.socket_path = path;
+	cfg.name = "floor";
+	cfg.iotlb_max_entries = 2;
+	assert_int_equal(vhk_backend_new(&be, &cfg, &echo_dev_ops, &ed),
+			 -ERANGE);
+	cfg.iotlb_max_entries = (unsigned int)floor - 1;
+	assert_int_equal(vhk_backend_new(&be, &cfg, &echo_dev_ops, &ed),
+			 -ERANGE);
+	cfg.iotlb_max_entries = (unsigned int)floor;
+	assert_int_equal(vhk_backend_new(&be, &cfg, &echo_dev_ops, &ed), 0);
+	vhk_backend_free(be);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_iotlb_floor),
 		cmocka_unit_test(test_split_echo),
 		cmocka_unit_test(test_packed_echo),
 		cmocka_unit_test(test_vring_base_restart),
