@@ -76,7 +76,7 @@ start_vhk() {	# SOCKET [QUEUES [DAEMON OPTIONS...]]
 	local sock=$1 nq=${2:-1}
 	shift; [ $# -gt 0 ] && shift
 	VHOSTKIT_LOG=warn "$daemon" --socket-path "$sock" --disk "$dir/disk.img" \
-		--num-queues "$nq" --iotlb-entries $((entries + 4096)) "$@" \
+		--num-queues "$nq" --iotlb-entries $((entries + 4096 + nq * 4116)) "$@" \
 		>"$sock.log" 2>&1 &
 	last_pid=$!
 	pids+=($last_pid)
