@@ -303,8 +303,6 @@ int main(int argc, char **argv)
 		g_nvms = i + 1;
 		ret = vhk_backend_new(&r->be, &cfg, &vhk_vsock_ops, r->vs);
 		if (!ret)
-			ret = vhk_vsock_attach(r->vs, r->be);
-		if (!ret)
 			ret = vhk_daemon_stats_add(&d, vhk_backend_name(r->be),
 						   r->be);
 		if (ret) {

@@ -122,7 +122,9 @@ struct vhk_backend_config {
 /**
  * vhk_backend_new - create a server for device @dev with @ops.  Listen mode
  * creates (and on exit removes) the socket; connect mode connects with
- * retries inside vhk_backend_run().  Returns 0 and *@out, or -errno.
+ * retries inside vhk_backend_run().  Last, the device's host_start() (if
+ * any) gets this server as its struct vhk_dev_host (vhostkit/device.h);
+ * its error fails the call.  Returns 0 and *@out, or -errno.
  */
 VHK_API
 int vhk_backend_new(struct vhk_backend **out,
@@ -141,7 +143,10 @@ int vhk_backend_run(struct vhk_backend *be);
 VHK_API
 void vhk_backend_stop(struct vhk_backend *be);
 
-/** vhk_backend_free - close everything, remove the socket file. */
+/**
+ * vhk_backend_free - close everything (the device's host_stop() after the
+ * connection), remove the socket file.
+ */
 VHK_API
 void vhk_backend_free(struct vhk_backend *be);
 

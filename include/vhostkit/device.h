@@ -16,8 +16,11 @@
  * chain, then batch_end() once.
  *
  * Who runs a queue - the vhost-user server (vhostkit/backend.h), or a
- * unit test without a socket - is a struct vhk_dq_host behind the queue:
- * devices never call the server directly and need no "attach" step.
+ * unit test without a socket - is a struct vhk_dq_host behind the queue;
+ * who runs the whole device is a struct vhk_dev_host, handed to the
+ * device's host_start() (a device with fds of its own - listening
+ * sockets, timers - watches them through it): devices never call the
+ * server directly and need no "attach" step.
  */
 #ifndef VHOSTKIT_DEVICE_H
 #define VHOSTKIT_DEVICE_H
@@ -53,6 +56,29 @@ enum vhk_chain_result {
 #define VHK_KICK_BUDGET 256
 
 typedef void (*vhk_watch_fn)(void *opaque, int fd, uint32_t events);
+
+/*
+ * Who runs the whole device: the vhost-user server, or a test.  Given to
+ * vhk_device_ops.host_start(); the device keeps a copy until
+ * host_stop().  Calls from the device's own watches (they run on the
+ * host's main loop, never concurrently with control callbacks).
+ */
+struct vhk_dev_host {
+	/* call @fn(@arg, @fd, events) on the host's main loop when @fd has
+	 * @events (a device's listening socket, its timerfd); 0 or -errno.
+	 * NULL: the host polls nothing (a test calls the device itself). */
+	int (*watch)(void *opaque, int fd, uint32_t events, vhk_watch_fn fn,
+		     void *arg);
+	/* stop watching @fd; 0 or -ENOENT */
+	int (*unwatch)(void *opaque, int fd);
+	/* flush queue @idx's pushed chains, notify the driver if it wants */
+	void (*complete)(void *opaque, uint16_t idx);
+	/* process queue @idx again soon */
+	void (*kick_later)(void *opaque, uint16_t idx);
+	/* the driver broke a rule: DEVICE_NEEDS_RESET */
+	void (*broken)(void *opaque, const char *why);
+	void *opaque;
+};
 
 /*
  * The device.  Every callback gets the device pointer given to
@@ -120,6 +146,16 @@ struct vhk_device_ops {
 	/* Optional: device reset, forget negotiated state (queues are
 	 * already stopped). */
 	void (*reset)(void *dev);
+	/*
+	 * Optional: the device's host is up (the server: at the end of
+	 * vhk_backend_new(), before it serves anything).  The device copies
+	 * *@h and may watch its own fds through it.  A negative errno
+	 * fails vhk_backend_new().
+	 */
+	int (*host_start)(void *dev, const struct vhk_dev_host *h);
+	/* Optional: the host goes away (the server: vhk_backend_free(),
+	 * after the connection closed); unwatch, forget the copy. */
+	void (*host_stop)(void *dev);
 	/* Optional, net only: SEND_RARP (PROTOCOL_F_RARP) asks the device to
 	 * announce @mac (the first 6 bytes of the payload) on its network,
 	 * for guests that cannot announce themselves after migration. */

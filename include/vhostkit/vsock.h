@@ -29,7 +29,6 @@
  *	vhk_vsock_hub_new(&hub);
  *	vhk_vsock_new(&vs, hub, &opts);
  *	vhk_backend_new(&be, &cfg, &vhk_vsock_ops, vs);
- *	vhk_vsock_attach(vs, be);
  *	vhk_backend_run(be);
  *	vhk_backend_free(be); vhk_vsock_free(vs); vhk_vsock_hub_free(hub);
  */
@@ -120,16 +119,14 @@ int vhk_vsock_new(struct vhk_vsock **out, struct vhk_vsock_hub *hub,
 VHK_API
 void vhk_vsock_free(struct vhk_vsock *vs);
 
-/** The device's callbacks for vhk_backend_new(). */
-VHK_API
-extern const struct vhk_device_ops vhk_vsock_ops;
-
-/**
- * vhk_vsock_attach - run @vs under the server @be (after vhk_backend_new,
- * before vhk_backend_run).  Returns 0 or -errno (watch registration).
+/*
+ * The device's callbacks for vhk_backend_new().  Its host_start() asks
+ * the server to watch the host side's sockets (one epoll fd), so
+ * vhk_backend_new() is all it takes; one device runs under one server at
+ * a time.
  */
 VHK_API
-int vhk_vsock_attach(struct vhk_vsock *vs, struct vhk_backend *be);
+extern const struct vhk_device_ops vhk_vsock_ops;
 
 /** vhk_vsock_get_stats - copy the counters. */
 VHK_API

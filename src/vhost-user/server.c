@@ -152,6 +152,59 @@ static int try_connect(struct vhk_backend *be)
 
 /* ---- public API */
 
+/* ---- the device's host (vhk_device_ops.host_start): this server */
+
+static int dh_watch(void *opaque, int fd, uint32_t events, vhk_watch_fn fn,
+		    void *arg)
+{
+	return vhk_backend_watch(opaque, fd, events, fn, arg);
+}
+
+static int dh_unwatch(void *opaque, int fd)
+{
+	return vhk_backend_unwatch(opaque, fd);
+}
+
+static void dh_complete(void *opaque, uint16_t idx)
+{
+	vhk_backend_complete(opaque, idx);
+}
+
+static void dh_kick_later(void *opaque, uint16_t idx)
+{
+	vhk_backend_kick_later(opaque, idx);
+}
+
+static void dh_broken(void *opaque, const char *why)
+{
+	vhk_backend_device_broken(opaque, why);
+}
+
+/* Start the device's own part (its fds) once the server is set up. */
+static int dev_host_start(struct vhk_backend *be)
+{
+	const struct vhk_dev_host h = {
+		.watch = dh_watch,
+		.unwatch = dh_unwatch,
+		.complete = dh_complete,
+		.kick_later = dh_kick_later,
+		.broken = dh_broken,
+		.opaque = be,
+	};
+	int err;
+
+	if (!be->ops->host_start)
+		return 0;
+	err = be->ops->host_start(be->dev, &h);
+	if (err) {
+		vhk_log(VHK_LOG_ERR, be->name, "device start: %s",
+			strerror(-err));
+		return err;
+	}
+	be->dev_host_started = true;
+	return 0;
+}
+
 int vhk_backend_new(struct vhk_backend **out,
 		    const struct vhk_backend_config *cfg,
 		    const struct vhk_device_ops *ops, void *dev)
@@ -270,6 +323,9 @@ int vhk_backend_new(struct vhk_backend **out,
 			goto fail;
 		}
 	}
+	err = dev_host_start(be);
+	if (err)
+		goto fail;
 	*out = be;
 	return 0;
 fail:
@@ -1027,6 +1083,9 @@ void vhk_backend_free(struct vhk_backend *be)
 	if (!be)
 		return;
 	conn_close(be);
+	if (be->dev_host_started && be->ops->host_stop)
+		be->ops->host_stop(be->dev);
+	be->dev_host_started = false;
 	if (be->vr) {
 		for (uint16_t i = 0; i < be->nvrings; i++) {
 			vhk_dq_fini(&be->vr[i].dq);

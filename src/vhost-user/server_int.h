@@ -75,6 +75,7 @@ struct vhk_backend {
 	const struct vhk_device_ops *ops;
 	void *dev;
 	unsigned int max_iov;		/* ops->max_iov(), per chain */
+	bool dev_host_started;		/* ops->host_start() succeeded */
 
 	/* fds */
 	int epfd;

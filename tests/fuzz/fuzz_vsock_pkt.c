@@ -448,7 +448,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct vsock_host host = {
+	struct vhk_dev_host host = {
 		.complete = h_complete,
 		.kick_later = h_kick_later,
 		.broken = h_broken,
@@ -472,7 +472,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(vhk_vsock_new(&f->vs, NULL, &o) == 0);
 	f->vs->line_ms = 0;	/* CONNECT lines time out at the next tick */
 	host.opaque = f;
-	vsock_set_host(f->vs, &host);
+	check(vhk_vsock_ops.host_start(f->vs, &host) == 0);
 	start_queues(f);
 	f->lfd[0] = listen_port(f, 1);
 	f->lfd[1] = listen_port(f, 2);
@@ -506,6 +506,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (uint16_t i = 0; i < 2; i++)
 		vhk_vsock_ops.queue_stop(f->vs, &f->devq[i]);
 	vhk_vsock_ops.reset(f->vs);
+	vhk_vsock_ops.host_stop(f->vs);
 	vhk_vsock_free(f->vs);
 	check(vhk_mockmem_canaries_intact(&f->m));
 	for (unsigned int i = 0; i < 2; i++) {

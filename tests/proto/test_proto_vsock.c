@@ -63,7 +63,6 @@ static void server_start(struct vs_server *s, enum vhk_iommu_policy iommu)
 	cfg.iommu = iommu;
 	assert_int_equal(vhk_vsock_new(&s->vs, NULL, &o), 0);
 	assert_int_equal(vhk_backend_new(&s->be, &cfg, &vhk_vsock_ops, s->vs), 0);
-	assert_int_equal(vhk_vsock_attach(s->vs, s->be), 0);
 	assert_int_equal(pthread_create(&s->thread, NULL, run, s), 0);
 }
 

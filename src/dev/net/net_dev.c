@@ -8,6 +8,8 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #include "dev/net/net_dev.h"
 #include "vhostkit/features_text.h"
@@ -581,7 +583,7 @@ static enum vhk_kick_result net_queue_kick(void *dev,
 	return res;
 }
 
-void vhk_net_dev_backlog_ready(struct vhk_net_dev *d)
+static void backlog_ready(struct vhk_net_dev *d)
 {
 	/* One backlog per port: the first started receive queue takes it
 	 * and steers each frame to its flow's queue (rx_steer()). */
@@ -619,6 +621,47 @@ static void net_send_rarp(void *dev, const uint8_t mac[6])
 	vhk_net_dev_announce(to_dev(dev), mac);
 }
 
+/* The port's eventfd: frames arrived in its backlog. */
+static void backlog_readable(void *opaque, int fd, uint32_t events)
+{
+	uint64_t v;
+	ssize_t r = read(fd, &v, sizeof(v));
+
+	(void)r;
+	(void)events;
+	backlog_ready(opaque);
+}
+
+/* Whoever runs the device (the server): keep it, have it watch the
+ * port's backlog eventfd. */
+static int net_host_start(void *dev, const struct vhk_dev_host *h)
+{
+	struct vhk_net_dev *d = dev;
+	int rc;
+
+	if (!h->watch || !h->complete || !h->kick_later || !h->broken)
+		return -EINVAL;
+	d->host = *h;
+	d->have_host = true;
+	rc = h->watch(h->opaque, d->port.efd, EPOLLIN, backlog_readable, d);
+	if (rc) {
+		d->have_host = false;
+		return rc;
+	}
+	d->efd_watched = true;
+	return 0;
+}
+
+static void net_host_stop(void *dev)
+{
+	struct vhk_net_dev *d = dev;
+
+	if (d->efd_watched && d->host.unwatch)
+		d->host.unwatch(d->host.opaque, d->port.efd);
+	d->efd_watched = false;
+	d->have_host = false;
+}
+
 const struct vhk_device_ops vhk_net_dev_ops = {
 	.type = VHK_DEV_NET,
 	.get_features = net_get_features,
@@ -634,6 +677,8 @@ const struct vhk_device_ops vhk_net_dev_ops = {
 	.num_vrings = net_num_vrings,
 	.max_iov = net_max_iov,
 	.send_rarp = net_send_rarp,
+	.host_start = net_host_start,
+	.host_stop = net_host_stop,
 };
 
 int vhk_net_dev_init(struct vhk_net_dev *d, struct vhk_net_switch *sw,
@@ -691,8 +736,3 @@ void vhk_net_dev_fini(struct vhk_net_dev *d)
 	vhk_net_port_fini(&d->port);
 }
 
-void vhk_net_dev_set_host(struct vhk_net_dev *d, const struct vhk_net_host *h)
-{
-	d->host = *h;
-	d->have_host = true;
-}

@@ -2,9 +2,9 @@
 /*
  * net_dev.h - the virtio-net device behind a vhost-user port: queue pairs,
  * TX parsing into switch frames, RX delivery with MRG_RXBUF (VIRTIO 1.2,
- * 5.1).  It sees the server only through struct vhk_net_host (net_vu.c
- * fills it from the vhost-user server; unit tests fill it themselves and
- * drive queues on mock rings).
+ * 5.1).  It sees whoever runs it only through the struct vhk_dev_host
+ * its host_start() receives (vhostkit/device.h): the vhost-user server,
+ * which then also watches the port's backlog eventfd.
  */
 #ifndef VHK_DEV_NET_DEV_H
 #define VHK_DEV_NET_DEV_H
@@ -17,13 +17,6 @@
 /* Popped RX buffers one packet may wait on (MRG_RXBUF: 64 KiB / 1 KiB). */
 #define VHK_NET_RX_BUFS	64
 #define VHK_NET_RX_BATCH	32
-
-struct vhk_net_host {
-	void (*complete)(void *opaque, uint16_t idx);
-	void (*kick_later)(void *opaque, uint16_t idx);
-	void (*broken)(void *opaque, const char *why);
-	void *opaque;
-};
 
 /* A receive buffer popped for the packet being delivered. */
 struct net_rx_buf {
@@ -62,8 +55,9 @@ struct vhk_net_dev_opts {
 
 struct vhk_net_dev {
 	struct vhk_net_port port;
-	struct vhk_net_host host;
+	struct vhk_dev_host host;	/* host_start() .. host_stop() */
 	bool have_host;
+	bool efd_watched;		/* host.watch() took port.efd */
 	bool poll;
 	uint16_t pairs;
 	uint64_t acked;
@@ -81,10 +75,6 @@ extern const struct vhk_device_ops vhk_net_dev_ops;
 int vhk_net_dev_init(struct vhk_net_dev *d, struct vhk_net_switch *sw,
 		     const char *name, const struct vhk_net_dev_opts *o);
 void vhk_net_dev_fini(struct vhk_net_dev *d);
-void vhk_net_dev_set_host(struct vhk_net_dev *d, const struct vhk_net_host *h);
-
-/** vhk_net_dev_backlog_ready - the port's eventfd fired: schedule RX. */
-void vhk_net_dev_backlog_ready(struct vhk_net_dev *d);
 
 /** vhk_net_dev_announce - inject a RARP from @mac (SEND_RARP). */
 void vhk_net_dev_announce(struct vhk_net_dev *d, const uint8_t mac[6]);

@@ -1,73 +1,28 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * net_vu.c - the one piece of glue between the virtio-net device
- * (net_dev.c) and the vhost-user server: host callbacks, the backlog
- * eventfd watch, the port's server thread.
+ * net_vu.c - a virtio-net device (net_dev.c) under its own vhost-user
+ * server, on the port's server thread.
  */
 #include <errno.h>
 #include <stdio.h>
-#include <sys/epoll.h>
-#include <unistd.h>
 
 #include "dev/net/net_vu.h"
-
-static void be_complete(void *opaque, uint16_t idx)
-{
-	vhk_backend_complete(opaque, idx);
-}
-
-static void be_kick_later(void *opaque, uint16_t idx)
-{
-	vhk_backend_kick_later(opaque, idx);
-}
-
-static void be_broken(void *opaque, const char *why)
-{
-	vhk_backend_device_broken(opaque, why);
-}
-
-/* The port's eventfd: frames arrived in its backlog. */
-static void backlog_readable(void *opaque, int fd, uint32_t events)
-{
-	struct vhk_net_dev *d = opaque;
-	uint64_t v;
-	ssize_t r = read(fd, &v, sizeof(v));
-
-	(void)r;
-	(void)events;
-	vhk_net_dev_backlog_ready(d);
-}
 
 int vhk_net_vu_open(struct vhk_net_vu *v, struct vhk_net_switch *sw,
 		    const char *name, const struct vhk_net_dev_opts *o,
 		    const struct vhk_backend_config *cfg)
 {
-	const struct vhk_net_host h = {
-		.complete = be_complete,
-		.kick_later = be_kick_later,
-		.broken = be_broken,
-	};
 	struct vhk_backend_config c = *cfg;
-	struct vhk_net_host hh = h;
 	int rc;
 
 	rc = vhk_net_dev_init(&v->dev, sw, name, o);
 	if (rc)
 		return rc;
 	c.name = v->dev.port.name;
+	/* The device's host_start() has the server watch its backlog. */
 	rc = vhk_backend_new(&v->be, &c, &vhk_net_dev_ops, &v->dev);
-	if (rc) {
+	if (rc)
 		vhk_net_dev_fini(&v->dev);
-		return rc;
-	}
-	hh.opaque = v->be;
-	vhk_net_dev_set_host(&v->dev, &hh);
-	rc = vhk_backend_watch(v->be, v->dev.port.efd, EPOLLIN,
-			       backlog_readable, &v->dev);
-	if (rc) {
-		vhk_backend_free(v->be);
-		vhk_net_dev_fini(&v->dev);
-	}
 	return rc;
 }
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* net_vu.h - a vhost-user port: a virtio-net device under its own server
- * thread (net_vu.c is the only file that talks to the server). */
+ * thread; the device reaches the server only through its host_start(). */
 #ifndef VHK_DEV_NET_VU_H
 #define VHK_DEV_NET_VU_H
 

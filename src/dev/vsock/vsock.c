@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 
 #include "dev/vsock/vsock_int.h"
 
@@ -158,10 +159,37 @@ void vhk_vsock_free(struct vhk_vsock *vs)
 	free(vs);
 }
 
-void vsock_set_host(struct vhk_vsock *vs, const struct vsock_host *h)
+/*
+ * The device's host (the server, or a test): the host side's sockets sit
+ * in the device's own epoll set, and the host watches that one fd,
+ * however many connections there are.
+ */
+static int vs_host_start(void *dev, const struct vhk_dev_host *h)
 {
+	struct vhk_vsock *vs = to_vs(dev);
+	int err;
+
 	vs->host = *h;
 	vs->have_host = true;
+	if (!h->watch)
+		return 0;	/* a test polls the device itself */
+	err = h->watch(h->opaque, vs->ep, EPOLLIN, vsock_host_watch_cb, vs);
+	if (err) {
+		vs->have_host = false;
+		return err;
+	}
+	vs->ep_watched = true;
+	return 0;
+}
+
+static void vs_host_stop(void *dev)
+{
+	struct vhk_vsock *vs = to_vs(dev);
+
+	if (vs->ep_watched && vs->host.unwatch)
+		vs->host.unwatch(vs->host.opaque, vs->ep);
+	vs->ep_watched = false;
+	vs->have_host = false;
 }
 
 void vsock_complete(struct vhk_vsock *vs, uint16_t idx)
@@ -458,4 +486,6 @@ const struct vhk_device_ops vhk_vsock_ops = {
 	.queue_stop = vs_queue_stop,
 	.drain = vs_drain,
 	.reset = vs_reset,
+	.host_start = vs_host_start,
+	.host_stop = vs_host_stop,
 };

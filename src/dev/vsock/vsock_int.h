@@ -8,9 +8,11 @@
  *   rx.c       packets toward the guest: replies, data, siblings (rx queue)
  *   host.c     the hybrid host side: Unix sockets, CONNECT lines, timers
  *   hub.c      sibling VMs: groups, mailboxes
- *   vsock.c    device ops: features, config, queues, events, reset
- *   backend.c  the glue to the vhost-user server (the only file that knows it)
- * Tests drive a device without a server through struct vsock_host.
+ *   vsock.c    device ops: features, config, queues, events, reset, and
+ *              its host (host_start: whoever runs it, the server or a test)
+ * The device knows no server: it gets a struct vhk_dev_host through
+ * vhk_vsock_ops.host_start() (vhostkit/device.h), which tests supply
+ * themselves.
  */
 #ifndef VHK_DEV_VSOCK_INT_H
 #define VHK_DEV_VSOCK_INT_H
@@ -35,16 +37,6 @@
 #define VSOCK_PKT_MAX		(64u * 1024)	/* payload per packet we send */
 #define VSOCK_RX_BATCH		31	/* extra rx chains filled by one readv */
 #define VSOCK_BATCH_IOV		8	/* segments per extra chain */
-
-/* What the device needs from whoever runs it (server glue or a test). */
-struct vsock_host {
-	void (*complete)(void *opaque, uint16_t idx);
-	void (*kick_later)(void *opaque, uint16_t idx);
-	int (*watch)(void *opaque, int fd, vhk_watch_fn fn, void *arg);
-	int (*unwatch)(void *opaque, int fd);
-	void (*broken)(void *opaque, const char *why);
-	void *opaque;
-};
 
 /* A packet header, host byte order, copied once from the chain. */
 struct vsock_pkt {
@@ -174,8 +166,9 @@ struct vhk_vsock {
 
 	uint64_t acked;
 	struct vhk_vq *vq[VHK_VSOCK_NUM_VQS];
-	struct vsock_host host;
+	struct vhk_dev_host host;	/* host_start() .. host_stop() */
 	bool have_host;
+	bool ep_watched;		/* host.watch() took vs->ep */
 	bool need_reset_event;		/* connections lost: TRANSPORT_RESET */
 	bool progressed[VHK_VSOCK_NUM_VQS]; /* stopped past its start */
 
@@ -307,7 +300,6 @@ void vsock_hub_set_reachable(struct vhk_vsock *vs, bool on);
 void vsock_hub_drop_all(struct vhk_vsock *vs);
 
 /* vsock.c */
-void vsock_set_host(struct vhk_vsock *vs, const struct vsock_host *h);
 void vsock_complete(struct vhk_vsock *vs, uint16_t idx);
 void vsock_kick_later(struct vhk_vsock *vs, uint16_t idx);
 void vsock_broken(struct vhk_vsock *vs, const char *why);

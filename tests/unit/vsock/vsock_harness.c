@@ -84,7 +84,7 @@ static void start_queue(struct vh *h, uint16_t idx, bool packed)
 void vh_setup(struct vh *h, enum vhk_as_mode mode, bool packed, uint32_t cid,
 	      struct vhk_vsock_hub *hub, bool event, uint32_t rx_size)
 {
-	struct vsock_host host = {
+	struct vhk_dev_host host = {
 		.complete = h_complete,
 		.kick_later = h_kick_later,
 		.broken = h_broken,
@@ -114,7 +114,7 @@ void vh_setup(struct vh *h, enum vhk_as_mode mode, bool packed, uint32_t cid,
 	o.uds_path = h->uds;
 	assert_int_equal(vhk_vsock_new(&h->vs, hub, &o), 0);
 	host.opaque = h;
-	vsock_set_host(h->vs, &host);
+	assert_int_equal(vhk_vsock_ops.host_start(h->vs, &host), 0);
 	assert_int_equal(vhk_vsock_ops.set_features(h->vs, h->features), 0);
 	start_queue(h, VHK_VSOCK_VQ_RX, packed);
 	start_queue(h, VHK_VSOCK_VQ_TX, packed);
@@ -179,6 +179,7 @@ void vh_teardown(struct vh *h, unsigned int expect_broken)
 		vhk_dq_fini(&h->devq[i]);
 	}
 	vhk_vsock_ops.reset(h->vs);
+	vhk_vsock_ops.host_stop(h->vs);
 	vhk_vsock_free(h->vs);
 	assert_true(vhk_mockmem_canaries_intact(&h->m));
 	assert_int_equal(h->broken, expect_broken);
