@@ -16,7 +16,7 @@
 
 #define EXIT_USAGE	VHK_DAEMON_EXIT_USAGE
 
-enum { OPT_MMAP = 0x100, OPT_POLL };	/* long-only options */
+enum { OPT_MMAP = 0x100, OPT_POLL, OPT_SQPOLL };	/* long-only options */
 
 /* QEMU's vhost-user.json, VHostUserBackendCapabilitiesBlock. */
 static const char blk_caps[] =
@@ -79,6 +79,11 @@ static void usage(FILE *out)
 "                          (default 1000, 1-1000000) pass without work; then\n"
 "                          it sleeps until the next kick: an idle queue costs\n"
 "                          no CPU.  Implies --queue-workers.\n"
+"      --sqpoll[=MS]       io_uring SQPOLL: a kernel thread per queue polls\n"
+"                          the submission ring (no io_uring_enter per batch)\n"
+"                          and sleeps after MS milliseconds idle (default 1,\n"
+"                          1-10000).  It costs a core while busy; falls back\n"
+"                          to plain submission (with a warning) if refused.\n"
 "  -W, --queue-workers     One thread per queue (own epoll, own io_uring\n"
 "                          completions); default: one thread per device.\n"
 "  -v, --verbose           Debug logging (same as VHOSTKIT_LOG=debug).\n"
@@ -138,6 +143,7 @@ int main(int argc, char **argv)
 		{ "queue-workers", no_argument, NULL, 'W' },
 		{ "mmap", optional_argument, NULL, OPT_MMAP },
 		{ "poll", optional_argument, NULL, OPT_POLL },
+		{ "sqpoll", optional_argument, NULL, OPT_SQPOLL },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -223,6 +229,23 @@ int main(int argc, char **argv)
 				}
 			}
 			cfg.poll_us = (unsigned int)v;
+			break;
+		}
+		case OPT_SQPOLL: {
+			char *end;
+			unsigned long v = 1;
+
+			if (optarg) {
+				errno = 0;
+				v = strtoul(optarg, &end, 0);
+				if (errno || end == optarg || *end || v < 1 ||
+				    v > 10000) {
+					fprintf(stderr, "vhostkit-blk: --sqpoll must be 1-10000 milliseconds, not '%s'\n",
+						optarg);
+					return EXIT_USAGE;
+				}
+			}
+			o.sqpoll_idle_ms = (unsigned int)v;
 			break;
 		}
 		case OPT_MMAP:

@@ -10,6 +10,7 @@
 #   bash bench/blk/blk-modes.sh [--runtime S] [--rounds N]
 #                               [--ref PATH-TO-OLD-vhostkit-blk]
 #                               [--modes "event poll mmap mmap-poll mq"]
+#                               (also: sqpoll, poll-sqpoll: io_uring SQPOLL)
 #
 # Without --ref the reference is this build's vhostkit-blk in event mode.
 # Modes (A): event, --poll, --mmap, --mmap --poll, and 2 queues with
@@ -86,6 +87,8 @@ for m in $modes; do
 	case $m in
 	event) pair "event / reference" 1 1 -- ;;
 	poll) pair "poll / reference" 1 1 --poll -- ;;
+	poll-sqpoll) pair "poll+sqpoll / reference" 1 1 --poll --sqpoll -- ;;
+	sqpoll) pair "sqpoll / reference" 1 1 --sqpoll -- ;;
 	mmap) pair "mmap / reference" 1 1 --mmap -- ;;
 	mmap-poll) pair "mmap+poll / reference" 1 1 --mmap --poll -- ;;
 	mq) refbin=$daemon

@@ -65,6 +65,13 @@ struct vhk_blk_opts {
 					   writes are memcpy between guest
 					   memory and a MAP_SHARED mapping
 					   of the disk (docs/vhostkit-blk.md) */
+	unsigned int sqpoll_idle_ms;	/* 0: off; else each queue's io_uring
+					   uses SQPOLL (a kernel thread polls
+					   the submission ring, no
+					   io_uring_enter per batch), which
+					   sleeps after this many ms idle; if
+					   the kernel refuses, a warning and
+					   plain submission */
 };
 
 struct vhk_blk;

@@ -146,12 +146,24 @@ static void test_mmap_poll(void **state)
 	run_mode(extra, true);
 }
 
+/* io_uring SQPOLL under polling: completions are no longer reaped
+ * inside the submit; verified I/O and the idle check as for --poll. */
+static void test_poll_sqpoll(void **state)
+{
+	static const char *const extra[] = { "--poll=" POLL_US, "--sqpoll",
+					     NULL };
+
+	(void)state;
+	run_mode(extra, true);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mmap),
 		cmocka_unit_test(test_poll),
 		cmocka_unit_test(test_mmap_poll),
+		cmocka_unit_test(test_poll_sqpoll),
 	};
 
 	snprintf(sock, sizeof(sock), "%s/modes.sock", drv_tmpdir());

@@ -300,6 +300,7 @@ int vhk_blk_open(struct vhk_blk **out, const struct vhk_blk_opts *o)
 	blk->read_only = o->read_only;
 	blk->num_queues = o->num_queues ? o->num_queues : 1;
 	blk->queue_depth = o->queue_depth;
+	blk->sqpoll_idle_ms = o->sqpoll_idle_ms;
 	blk->max_iov = o->max_iov ? o->max_iov : VHK_BLK_DEFAULT_MAX_IOV;
 	blk->rl = (struct vhk_ratelimit)VHK_RATELIMIT_INIT;
 	if (o->serial) {

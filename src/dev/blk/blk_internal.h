@@ -104,6 +104,7 @@ struct vhk_blk {
 	uint64_t capacity;		/* sectors */
 	uint16_t num_queues;
 	uint16_t queue_depth;
+	unsigned int sqpoll_idle_ms;	/* 0: no SQPOLL */
 	unsigned int max_iov;
 	uint32_t blk_size;
 	char serial[VHK_BLK_ID_BYTES];

@@ -807,7 +807,23 @@ int vhk_blk_queue_init(struct vhk_blk *blk, struct blk_queue *q,
 	q->nreqs = nreqs;
 	for (i = nreqs; i-- > 0;)
 		req_free(q, &q->reqs[i]);
-	ret = io_uring_queue_init(nreqs, &q->ring, 0);
+	ret = -1;
+	if (blk->sqpoll_idle_ms) {
+		/* A kernel thread takes the SQEs: io_uring_submit() enters
+		 * the kernel only to wake it after sq_thread_idle. */
+		struct io_uring_params p = {
+			.flags = IORING_SETUP_SQPOLL,
+			.sq_thread_idle = blk->sqpoll_idle_ms,
+		};
+
+		ret = io_uring_queue_init_params(nreqs, &q->ring, &p);
+		if (ret < 0)
+			vhk_log(VHK_LOG_WARN, q->name,
+				"io_uring SQPOLL refused (%s): plain submission",
+				strerror(-ret));
+	}
+	if (ret < 0)
+		ret = io_uring_queue_init(nreqs, &q->ring, 0);
 	if (ret < 0) {
 		vhk_log(VHK_LOG_ERR, q->name, "io_uring_queue_init(%u): %s",
 			nreqs, strerror(-ret));
