@@ -139,7 +139,40 @@ int vhk_backend_new(struct vhk_backend **out,
 VHK_API
 int vhk_backend_run(struct vhk_backend *be);
 
-/** vhk_backend_stop - make run() return; async-signal-safe. */
+/**
+ * vhk_backend_poll - one pass of the loop vhk_backend_run() runs, so one
+ * thread can serve several back-ends (a busy-poll loop calls it for each
+ * with @timeout_ms 0): connect / accept, deferred re-kicks (queues whose
+ * device asked for more, VHK_KICK_AGAIN), then the ready events, waiting
+ * at most @timeout_ms (-1: until something happens).  A pass with
+ * @timeout_ms 0 that ran deferred work looks at the socket and watches
+ * only every few passes.  Call it from one thread at a time, never
+ * together with vhk_backend_run().  Returns how many things it handled
+ * (0: idle), -ESHUTDOWN once vhk_backend_stop() was called (or, with
+ * cfg.once, the front-end left), or a fatal -errno; then call
+ * vhk_backend_poll_end().
+ */
+VHK_API
+int vhk_backend_poll(struct vhk_backend *be, int timeout_ms);
+
+/**
+ * vhk_backend_poll_end - what run() does when it returns: close the
+ * connection (in-flight I/O completed), stop listening, remove the socket
+ * file it created.
+ */
+VHK_API
+void vhk_backend_poll_end(struct vhk_backend *be);
+
+/**
+ * vhk_backend_fd - an fd (the server's epoll set) that is readable when
+ * vhk_backend_poll() has events to handle: a caller serving several
+ * back-ends waits on these (poll()) after a pass where none had work.
+ */
+VHK_API
+int vhk_backend_fd(const struct vhk_backend *be);
+
+/** vhk_backend_stop - make run() return (poll() return -ESHUTDOWN);
+ * async-signal-safe. */
 VHK_API
 void vhk_backend_stop(struct vhk_backend *be);
 

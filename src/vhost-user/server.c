@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server_int.h"
@@ -979,103 +980,165 @@ static void accept_one(struct vhk_backend *be)
 	conn_open(be, fd);
 }
 
-int vhk_backend_run(struct vhk_backend *be)
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void dispatch_event(struct vhk_backend *be, const struct epoll_event *e)
+{
+	uint32_t tag = (uint32_t)(e->data.u64 >> 32);
+	uint32_t idx = (uint32_t)e->data.u64;
+	uint32_t ev = e->events;
+
+	switch (tag) {
+	case BE_TAG_STOP:
+		break;
+	case BE_TAG_LISTEN:
+		if (be->conn_fd < 0) {
+			accept_one(be);
+			be->served = be->served || be->conn_fd >= 0;
+		}
+		break;
+	case BE_TAG_CONN:
+		if (be->conn_fd >= 0 && !conn_readable(be))
+			conn_close(be);
+		break;
+	case BE_TAG_KICK:
+		be_kick_readable(be, idx, ev);
+		break;
+	case BE_TAG_WATCH:
+		/* A stale event must not call a slot that now belongs to a
+		 * worker. */
+		if (idx < BE_MAX_WATCHES && be->watches[idx].used &&
+		    (be->watches[idx].queue < 0 ||
+		     !be_ring_has_worker(be, (uint16_t)be->watches[idx].queue)))
+			be->watches[idx].fn(be->watches[idx].opaque,
+					    be->watches[idx].fd, ev);
+		break;
+	case BE_TAG_CHANNEL:
+		channel_flush(be);
+		break;
+	case BE_TAG_NOTIFY:
+		be_xq_handle(be);
+		break;
+	}
+}
+
+/* Passes of vhk_backend_poll(.., 0) with deferred work between two looks
+ * at the epoll set (the socket, watches): a busy-polling caller saves the
+ * epoll_wait() call on the other passes. */
+#define POLL_EPOLL_EVERY	8
+
+/*
+ * One pass of the server loop: connect / listen, deferred re-kicks, the
+ * ready events (waiting at most @timeout ms; -1 forever).  With @skip_ok a
+ * pass that ran deferred work may leave the epoll set for a later pass.
+ * Returns the number of things handled, -ESHUTDOWN when stopped (or done,
+ * cfg.once), another -errno on a fatal error.
+ */
+static int run_pass(struct vhk_backend *be, int timeout, bool skip_ok)
 {
 	struct epoll_event evs[16];
-	bool served = false;
-	int rc = 0;
+	int n, done = 0;
 
-	while (!atomic_load_explicit(&be->stopping, memory_order_relaxed)) {
-		int timeout = -1, n;
+	if (atomic_load_explicit(&be->stopping, memory_order_relaxed))
+		return -ESHUTDOWN;
+	if (be->conn_fd < 0) {
+		if (be->served && be->cfg.once)
+			return -ESHUTDOWN;
+		if (be->cfg.connect) {
+			uint64_t now = mono_ms();
 
-		if (be->conn_fd < 0) {
-			if (served && be->cfg.once)
-				break;
-			if (be->cfg.connect) {
+			if (now >= be->retry_at_ms) {
 				int fd = try_connect(be);
 
 				if (fd >= 0) {
 					conn_open(be, fd);
-					served = be->conn_fd >= 0;
+					be->served = be->conn_fd >= 0;
 				} else {
-					timeout = CONNECT_RETRY_MS;
+					be->retry_at_ms = now + CONNECT_RETRY_MS;
 				}
-			} else if (!be->listen_watched) {
-				rc = be_epoll_add(be, be->listen_fd, EPOLLIN,
-						  BE_TAG_LISTEN, 0);
-				if (rc)
-					break;
-				be->listen_watched = true;
 			}
-		}
-		if (run_deferred(be))
-			timeout = 0;
-		check_miss_timeout(be, &timeout);
-		n = epoll_wait(be->epfd, evs, VHK_ARRAY_SIZE(evs), timeout);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = -errno;
-			break;
-		}
-		for (int i = 0; i < n; i++) {
-			uint32_t tag = (uint32_t)(evs[i].data.u64 >> 32);
-			uint32_t idx = (uint32_t)evs[i].data.u64;
-			uint32_t ev = evs[i].events;
+			if (be->conn_fd < 0) {
+				uint64_t left = be->retry_at_ms > now ?
+						be->retry_at_ms - now : 0;
 
-			switch (tag) {
-			case BE_TAG_STOP:
-				break;
-			case BE_TAG_LISTEN:
-				if (be->conn_fd < 0) {
-					accept_one(be);
-					served = served || be->conn_fd >= 0;
-				}
-				break;
-			case BE_TAG_CONN:
-				if (be->conn_fd >= 0 && !conn_readable(be))
-					conn_close(be);
-				break;
-			case BE_TAG_KICK:
-				be_kick_readable(be, idx, ev);
-				break;
-			case BE_TAG_WATCH:
-				/* A stale event must not call a slot that
-				 * now belongs to a worker. */
-				if (idx < BE_MAX_WATCHES &&
-				    be->watches[idx].used &&
-				    (be->watches[idx].queue < 0 ||
-				     !be_ring_has_worker(be,
-					(uint16_t)be->watches[idx].queue)))
-					be->watches[idx].fn(
-						be->watches[idx].opaque,
-						be->watches[idx].fd, ev);
-				break;
-			case BE_TAG_CHANNEL:
-				channel_flush(be);
-				break;
-			case BE_TAG_NOTIFY:
-				be_xq_handle(be);
-				break;
+				if (timeout < 0 || (uint64_t)timeout > left)
+					timeout = (int)left;
 			}
-			/* A handler may have closed fds later events name. */
-			if (be->conn_fd < 0 && tag == BE_TAG_CONN)
-				break;
+		} else if (!be->listen_watched) {
+			int rc = be_epoll_add(be, be->listen_fd, EPOLLIN,
+					      BE_TAG_LISTEN, 0);
+
+			if (rc)
+				return rc;
+			be->listen_watched = true;
 		}
-		be_check_mem_fault(be);
 	}
+	if (run_deferred(be)) {
+		timeout = 0;
+		done++;
+		if (skip_ok && ++be->poll_skips < POLL_EPOLL_EVERY) {
+			be_check_mem_fault(be);
+			return done;
+		}
+	}
+	be->poll_skips = 0;
+	check_miss_timeout(be, &timeout);
+	n = epoll_wait(be->epfd, evs, VHK_ARRAY_SIZE(evs), timeout);
+	if (n < 0)
+		return errno == EINTR ? done : -errno;
+	for (int i = 0; i < n; i++) {
+		uint32_t tag = (uint32_t)(evs[i].data.u64 >> 32);
+
+		dispatch_event(be, &evs[i]);
+		/* A handler may have closed fds later events name. */
+		if (be->conn_fd < 0 && tag == BE_TAG_CONN)
+			break;
+	}
+	be_check_mem_fault(be);
+	return done + n;
+}
+
+int vhk_backend_fd(const struct vhk_backend *be)
+{
+	return be->epfd;
+}
+
+int vhk_backend_poll(struct vhk_backend *be, int timeout_ms)
+{
+	return run_pass(be, timeout_ms, timeout_ms == 0);
+}
+
+void vhk_backend_poll_end(struct vhk_backend *be)
+{
 	/* Drain in-flight I/O and leave no fd of the connection behind. */
 	conn_close(be);
 	if (be->listen_watched)
 		be_epoll_del(be, be->listen_fd);
 	be->listen_watched = false;
+	be->served = false;
 	if (be->unlink_on_exit) {
 		unlink(be->socket_path);
 		be->unlink_on_exit = false;
 	}
 	if (atomic_load_explicit(&be->stopping, memory_order_relaxed))
 		vhk_log(VHK_LOG_INFO, be->name, "stopped");
-	return rc;
+}
+
+int vhk_backend_run(struct vhk_backend *be)
+{
+	int rc;
+
+	do
+		rc = run_pass(be, -1, false);
+	while (rc >= 0);
+	vhk_backend_poll_end(be);
+	return rc == -ESHUTDOWN ? 0 : rc;
 }
 
 void vhk_backend_free(struct vhk_backend *be)

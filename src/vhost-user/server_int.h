@@ -87,6 +87,10 @@ struct vhk_backend {
 	bool channel_watched;
 	bool unlink_on_exit;
 	atomic_int stopping;		/* lock-free: signal-safe */
+	/* loop state (run_pass()) */
+	bool served;			/* a front-end was served (cfg.once) */
+	uint64_t retry_at_ms;		/* next connect attempt (cfg.connect) */
+	unsigned int poll_skips;	/* passes without epoll_wait() */
 
 	/* exported counters (vhk_backend_get_stats; vhk_stat_add) */
 	uint64_t st_connections;	/* front-ends served */

@@ -29,6 +29,7 @@ struct vhk_net {
 	struct vhk_net_switch sw;
 	struct net_port_slot ports[VHK_NET_MAX_PORTS];
 	unsigned int nports;
+	struct vhk_net_vu_group pollers;	/* every ",poll" socket port */
 	int stopfd;
 };
 
@@ -341,6 +342,7 @@ int vhk_net_ctl_query(const char *path, const char *cmd, FILE *out)
 
 static void stop_ports(struct vhk_net *n)
 {
+	vhk_net_vu_group_stop(&n->pollers);
 	for (unsigned int i = 0; i < n->nports; i++) {
 		if (n->ports[i].vu)
 			vhk_net_vu_stop(n->ports[i].vu);
@@ -361,10 +363,20 @@ int vhk_net_run(struct vhk_net *n, const char *control_path)
 		if (lfd < 0)
 			return lfd;
 	}
-	for (unsigned int i = 0; i < n->nports && !rc; i++)
-		rc = n->ports[i].vu ? vhk_net_vu_start(n->ports[i].vu) :
-		     n->ports[i].xdp ? vhk_net_xdp_start(n->ports[i].xdp) :
-				       vhk_net_tap_start(n->ports[i].tap);
+	for (unsigned int i = 0; i < n->nports && !rc; i++) {
+		struct net_port_slot *s = &n->ports[i];
+
+		if (s->vu && s->vu->dev.poll)
+			rc = vhk_net_vu_group_add(&n->pollers, s->vu);
+		else if (s->vu)
+			rc = vhk_net_vu_start(s->vu);
+		else if (s->xdp)
+			rc = vhk_net_xdp_start(s->xdp);
+		else
+			rc = vhk_net_tap_start(s->tap);
+	}
+	if (!rc)
+		rc = vhk_net_vu_group_start(&n->pollers);
 	pfd[0] = (struct pollfd){ .fd = n->stopfd, .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = lfd, .events = POLLIN };
 	while (!rc) {

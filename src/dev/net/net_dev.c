@@ -5,7 +5,6 @@
  * out of the port's backlog with MRG_RXBUF.
  */
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -546,13 +545,6 @@ static enum vhk_kick_result rx_kick(struct vhk_net_dev *d, uint16_t idx,
 	return (more || d->poll) ? VHK_KICK_AGAIN : VHK_KICK_DONE;
 }
 
-/* Frames moved by queue pair @pair so far (its own counters). */
-static uint64_t pair_work(struct vhk_net_dev *d, uint16_t pair)
-{
-	return vhk_net_cnt_get(&d->port.q[pair].rx_packets) +
-	       vhk_net_cnt_get(&d->port.q[pair].tx_packets);
-}
-
 static enum vhk_kick_result net_queue_kick(void *dev,
 					   struct vhk_dev_queue *dq)
 {
@@ -560,27 +552,14 @@ static enum vhk_kick_result net_queue_kick(void *dev,
 	uint16_t idx = vhk_dq_index(dq);
 	struct vhk_vq *vq = vhk_dq_vq(dq);
 	uint16_t pair = vhk_net_queue_pair(idx);
-	enum vhk_kick_result res;
-	uint64_t before;
 
 	if (pair >= d->pairs || !d->have_host)
 		return VHK_KICK_DONE;
-	before = d->poll ? pair_work(d, pair) : 0;
 	if (vhk_net_queue_is_rx(idx))
-		res = rx_kick(d, idx, vq);
-	else if (!d->tx[pair].started || d->tx[pair].vq != vq)
+		return rx_kick(d, idx, vq);
+	if (!d->tx[pair].started || d->tx[pair].vq != vq)
 		return VHK_KICK_DONE;
-	else
-		res = tx_kick(d, idx, vq);
-	/*
-	 * Busy-poll: a pass that moved nothing gives the CPU away at once.
-	 * Ports sharing a core (every port polls on a thread of its own)
-	 * then take turns pass by pass instead of spinning out whole
-	 * scheduler slices while the peer port holds the frames.
-	 */
-	if (d->poll && res == VHK_KICK_AGAIN && pair_work(d, pair) == before)
-		sched_yield();
-	return res;
+	return tx_kick(d, idx, vq);
 }
 
 static void backlog_ready(struct vhk_net_dev *d)

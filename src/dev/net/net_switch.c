@@ -115,6 +115,9 @@ static void enqueue(struct vhk_net_port *out, struct vhk_net_pkt *pkt)
 		out->head = pkt;
 	out->tail = pkt;
 	wake = out->count++ == 0;
+	if (wake)
+		atomic_store_explicit(&out->efd_armed, true,
+				      memory_order_relaxed);
 	pthread_mutex_unlock(&out->lock);
 	if (wake) {
 		uint64_t one = 1;
@@ -129,10 +132,17 @@ struct vhk_net_pkt *vhk_net_backlog_take(struct vhk_net_port *p,
 {
 	struct vhk_net_pkt *first, *last;
 	unsigned int n = 1;
-	uint64_t v;
-	ssize_t r = read(p->efd, &v, sizeof(v));
 
-	(void)r;
+	/* Clear the eventfd before looking (a frame queued after the look
+	 * keeps it set); only when a writer armed it, so a polling owner
+	 * does not pay a read() per look at an empty backlog. */
+	if (atomic_exchange_explicit(&p->efd_armed, false,
+				     memory_order_relaxed)) {
+		uint64_t v;
+		ssize_t r = read(p->efd, &v, sizeof(v));
+
+		(void)r;
+	}
 	pthread_mutex_lock(&p->lock);
 	first = p->head;
 	if (!first || !max) {

@@ -102,6 +102,9 @@ struct vhk_net_port {
 	struct vhk_net_pkt *head, *tail;
 	unsigned int count, limit;
 	int efd;			/* eventfd: backlog became non-empty */
+	/* efd was written since the owner last read it: the owner reads
+	 * the eventfd only then, not on every backlog look. */
+	_Atomic bool efd_armed;
 	struct vhk_net_rate rate;	/* ingress policing */
 	struct vhk_net_counters c;
 	struct vhk_net_qcounters q[VHK_NET_MAX_QUEUES];

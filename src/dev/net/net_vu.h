@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* net_vu.h - a vhost-user port: a virtio-net device under its own server
+ * thread, or with the other busy-poll ports under one shared polling
  * thread; the device reaches the server only through its host_start(). */
 #ifndef VHK_DEV_NET_VU_H
 #define VHK_DEV_NET_VU_H
@@ -24,5 +25,26 @@ int vhk_net_vu_start(struct vhk_net_vu *v);
 /** vhk_net_vu_stop - stop and join the thread (in-flight chains returned). */
 void vhk_net_vu_stop(struct vhk_net_vu *v);
 void vhk_net_vu_close(struct vhk_net_vu *v);
+
+/*
+ * Busy-poll ports share one thread: it runs a pass of each member's
+ * server in turn (vhk_backend_poll()), so polling ports on one core stop
+ * competing for it, and a frame crosses from one to the other without a
+ * thread switch.  When no member has anything to do (no front-end, no
+ * started queue) the thread sleeps on the servers' fds.
+ */
+struct vhk_net_vu_group {
+	struct vhk_net_vu *m[VHK_NET_MAX_PORTS];
+	unsigned int n;
+	pthread_t th;
+	bool running;
+};
+
+/** vhk_net_vu_group_add - @v is served by @g (before the group starts). */
+int vhk_net_vu_group_add(struct vhk_net_vu_group *g, struct vhk_net_vu *v);
+/** vhk_net_vu_group_start - run the group's thread (no-op when empty). */
+int vhk_net_vu_group_start(struct vhk_net_vu_group *g);
+/** vhk_net_vu_group_stop - stop every member's server and join. */
+void vhk_net_vu_group_stop(struct vhk_net_vu_group *g);
 
 #endif /* VHK_DEV_NET_VU_H */
