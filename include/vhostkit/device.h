@@ -2,8 +2,9 @@
 /*
  * vhostkit/device.h - the device framework: what a virtio device supplies
  * (struct vhk_device_ops) and the per-queue context it works on (struct
- * vhk_dev_queue).  A device is "spec structs (vhostkit/virtio_*.h) +
- * request handlers + its daemon's option parsing"; it needs nothing but
+ * vhk_dev_queue, opaque: accessors below).  A device is "spec structs
+ * (vhostkit/virtio_*.h) + request handlers + its daemon's option
+ * parsing"; it needs nothing but
  * this header and vhostkit/ring.h.  docs/architecture.md tells the whole
  * story.
  *
@@ -16,8 +17,9 @@
  * chain, then batch_end() once.
  *
  * Who runs a queue - the vhost-user server (vhostkit/backend.h), or a
- * unit test without a socket - is a struct vhk_dq_host behind the queue;
- * who runs the whole device is a struct vhk_dev_host, handed to the
+ * unit test without a socket - sits behind the queue (the owner's side,
+ * struct vhk_dq_host and vhk_dq_init(), is internal); who runs the
+ * whole device is a struct vhk_dev_host, handed to the
  * device's host_start() (a device with fds of its own - listening
  * sockets, timers - watches them through it): devices never call the
  * server directly and need no "attach" step.
@@ -167,62 +169,11 @@ struct vhk_device_ops {
 	const char *const *stat_names;
 };
 
-/*
- * Who runs a queue: the vhost-user server, or a test.  A queue's calls
- * happen on that queue's thread (its worker, or the one loop).
- */
-struct vhk_dq_host {
-	/* flush @q's pushed chains and notify the driver if it wants it */
-	void (*complete)(void *opaque, struct vhk_dev_queue *q);
-	/* process @q again soon */
-	void (*kick_later)(void *opaque, struct vhk_dev_queue *q);
-	/* call @fn(@arg, @fd, events) on @q's thread when @fd has @events */
-	int (*watch)(void *opaque, struct vhk_dev_queue *q, int fd,
-		     uint32_t events, vhk_watch_fn fn, void *arg);
-	int (*unwatch)(void *opaque, struct vhk_dev_queue *q, int fd);
-	/* the driver broke a rule: DEVICE_NEEDS_RESET */
-	void (*broken)(void *opaque, const char *why);
-};
-
-/*
- * A queue as the device sees it.  Fields are the framework's: use the
- * accessors.  The struct is public so that a test can run a device's
- * queue without a server (vhk_dq_init()).
- */
-struct vhk_dev_queue {
-	struct vhk_vq *vq;
-	uint16_t idx;
-	unsigned int max_iov;
-	struct iovec *scratch;		/* max_iov entries, pop target */
-	void *priv;			/* the device's per-queue state */
-	const struct vhk_dq_host *host;
-	void *host_opaque;
-	char name[64];
-	/* Polling mode: the host polls the ring, so vhk_dq_process()
-	 * leaves notifications off when the ring runs empty; the host
-	 * turns them on (and looks again) before it sleeps. */
-	bool polling;
-};
-
-/**
- * vhk_dq_init - set up @q for ring @vq (index @idx) run by @host: a pop
- * vector of @max_iov (0 = VHK_VQ_DEFAULT_MAX_IOV) entries.  For the
- * server and for tests.  Returns 0 or -ENOMEM.
- */
-VHK_API
-int vhk_dq_init(struct vhk_dev_queue *q, struct vhk_vq *vq, uint16_t idx,
-		unsigned int max_iov, const struct vhk_dq_host *host,
-		void *host_opaque, const char *name);
-
-/** vhk_dq_fini - free what vhk_dq_init() allocated; idempotent. */
-VHK_API
-void vhk_dq_fini(struct vhk_dev_queue *q);
-
 /**
  * vhk_dq_process - serve a kick of @q for device @dev with @ops: the
  * device's queue_kick() if it has one, else the framework loop (top of
- * this file) calling handle_chain() / batch_end().  With @q->polling the
- * loop does not re-enable notifications when the ring runs empty.
+ * this file) calling handle_chain() / batch_end().  When its host polls
+ * the ring, the loop does not re-enable notifications when it runs empty.
  */
 VHK_API
 enum vhk_kick_result vhk_dq_process(struct vhk_dev_queue *q,
@@ -231,37 +182,38 @@ enum vhk_kick_result vhk_dq_process(struct vhk_dev_queue *q,
 
 /* ---- what a device calls on its queue */
 
-static inline struct vhk_vq *vhk_dq_vq(const struct vhk_dev_queue *q)
-{
-	return q->vq;
-}
+/*
+ * A queue's context is the framework's (opaque): what a device may read
+ * or keep of it goes through these.  Valid from queue_start() to
+ * queue_stop() of that queue.
+ */
 
-static inline uint16_t vhk_dq_index(const struct vhk_dev_queue *q)
-{
-	return q->idx;
-}
+/** vhk_dq_vq - the ring of @q (pop / push / unpop: vhostkit/ring.h). */
+VHK_API
+struct vhk_vq *vhk_dq_vq(const struct vhk_dev_queue *q);
+
+/** vhk_dq_index - the vring index of @q (0 .. num_vrings - 1). */
+VHK_API
+uint16_t vhk_dq_index(const struct vhk_dev_queue *q);
 
 /** vhk_dq_name - "<device name> vq<N>", for log lines. */
-static inline const char *vhk_dq_name(const struct vhk_dev_queue *q)
-{
-	return q->name;
-}
+VHK_API
+const char *vhk_dq_name(const struct vhk_dev_queue *q);
 
-static inline void *vhk_dq_priv(const struct vhk_dev_queue *q)
-{
-	return q->priv;
-}
+/**
+ * vhk_dq_priv - the device's per-queue state set with vhk_dq_set_priv()
+ * (NULL until then; kept across stops and starts of the ring).
+ */
+VHK_API
+void *vhk_dq_priv(const struct vhk_dev_queue *q);
 
-static inline void vhk_dq_set_priv(struct vhk_dev_queue *q, void *priv)
-{
-	q->priv = priv;
-}
+/** vhk_dq_set_priv - keep @priv as the device's state for @q. */
+VHK_API
+void vhk_dq_set_priv(struct vhk_dev_queue *q, void *priv);
 
 /** vhk_dq_max_iov - host segments a chain of @q may have. */
-static inline unsigned int vhk_dq_max_iov(const struct vhk_dev_queue *q)
-{
-	return q->max_iov;
-}
+VHK_API
+unsigned int vhk_dq_max_iov(const struct vhk_dev_queue *q);
 
 /**
  * vhk_dq_complete - make @q's pushed chains visible to the driver and

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vhostkit/device.h"
+#include "vhostkit/devq.h"
 #include "vhostkit/ring_ctl.h"
 
 int vhk_dq_init(struct vhk_dev_queue *q, struct vhk_vq *vq, uint16_t idx,
@@ -31,6 +31,38 @@ void vhk_dq_fini(struct vhk_dev_queue *q)
 {
 	free(q->scratch);
 	q->scratch = NULL;
+}
+
+/* ---- what a device may read or keep of its queue (device.h) */
+
+struct vhk_vq *vhk_dq_vq(const struct vhk_dev_queue *q)
+{
+	return q->vq;
+}
+
+uint16_t vhk_dq_index(const struct vhk_dev_queue *q)
+{
+	return q->idx;
+}
+
+const char *vhk_dq_name(const struct vhk_dev_queue *q)
+{
+	return q->name;
+}
+
+void *vhk_dq_priv(const struct vhk_dev_queue *q)
+{
+	return q->priv;
+}
+
+void vhk_dq_set_priv(struct vhk_dev_queue *q, void *priv)
+{
+	q->priv = priv;
+}
+
+unsigned int vhk_dq_max_iov(const struct vhk_dev_queue *q)
+{
+	return q->max_iov;
 }
 
 void vhk_dq_complete(struct vhk_dev_queue *q)

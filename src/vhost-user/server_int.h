@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 
 #include "vhostkit/backend.h"
+#include "vhostkit/devq.h"
 #include "vhostkit/ring_ctl.h"
 #include "vhostkit/vhost_user.h"
 

@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "mockmem.h"
+#include "vhostkit/devq.h"
 #include "vhostkit/drv_ring.h"
 #include "vhostkit/ring_ctl.h"
 #include "dev/blk/blk_internal.h"

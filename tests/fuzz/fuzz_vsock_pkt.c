@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "mockmem.h"
+#include "vhostkit/devq.h"
 #include "vhostkit/drv_ring.h"
 #include "vhostkit/ring_ctl.h"
 #include "dev/vsock/vsock_int.h"

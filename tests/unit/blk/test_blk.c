@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "vhk_test.h"
+#include "vhostkit/devq.h"
 #include "vhostkit/drv_ring.h"
 #include "vhostkit/ring_ctl.h"
 #include "dev/blk/blk_internal.h"

@@ -9,6 +9,7 @@
 #define VHK_TESTS_VSOCK_HARNESS_H
 
 #include "vhk_test.h"
+#include "vhostkit/devq.h"
 #include "vhostkit/drv_ring.h"
 #include "dev/vsock/vsock_int.h"
 
