@@ -67,6 +67,36 @@ static int map_area(struct vhk_vq *vq, uint64_t addr, uint64_t size,
 	return r;
 }
 
+/*
+ * VHOST_VRING_F_LOG: where the device area's stores are logged.  gpa and
+ * platform-identity mode: log_guest_addr is a guest-physical address,
+ * used as it is.  iotlb mode: it is an I/O virtual address like the ring
+ * addresses (QEMU passes the device area's DMA address and itself reads
+ * the log at the GPA the vIOMMU translates it to): it goes through the
+ * IOTLB here, and each store is marked at the GPA of log_host + offset.
+ */
+static int map_log(struct vhk_vq *vq, void *dev_host, uint64_t sz_dev)
+{
+	void *lh = dev_host;
+	int r = 0;
+
+	vq->dev_size = sz_dev;
+	vq->log_direct = vq->as->mode != VHK_AS_IOTLB;
+	if (!vq->log_direct && vq->log_addr != vq->addrs.device)
+		r = map_area(vq, vq->log_addr, sz_dev, VHK_PERM_WO, &lh);
+	vq->log_host = r ? NULL : lh;
+	return r;
+}
+
+void vq_log_used(const struct vhk_vq *vq, uint64_t off, size_t len)
+{
+	if (vq->log_direct)
+		vhk_dirty_log_mark(vq->as->log, vq->as->log_size,
+				   vq->log_addr + off, len);
+	else if (vq->log_host)
+		vhk_as_log_write(vq->as, vq->log_host + off, len);
+}
+
 static int map_rings(struct vhk_vq *vq)
 {
 	uint64_t sz_desc, sz_drv, sz_dev;
@@ -105,6 +135,8 @@ static int map_rings(struct vhk_vq *vq)
 			r = map_area(vq, vq->addrs.device, sz_dev, VHK_PERM_RW,
 				     &u);
 	}
+	if (!r && vq->log_used)
+		r = map_log(vq, u, sz_dev);
 	if (r < 0)
 		return r;
 	/*
@@ -190,6 +222,12 @@ int vhk_vq_start(struct vhk_vq *vq, struct vhk_as *as,
 		    p->addrs.device % VHK_SPLIT_USED_ALIGN)
 			return -EINVAL;
 	}
+	/* The log address covers the device area: it must not wrap. */
+	if (p->log_used &&
+	    vhk_range_overflows(p->log_addr, packed ?
+				sizeof(struct vhk_vring_packed_event) :
+				vhk_split_used_size(num)))
+		return -EINVAL;
 	vq->pending = calloc(num, sizeof(*vq->pending));
 	vq->order = calloc(num, sizeof(*vq->order));
 	free(vq->pop_ns);
@@ -213,6 +251,9 @@ int vhk_vq_start(struct vhk_vq *vq, struct vhk_as *as,
 	vq->indirect = vhk_has_feature(p->features, VHK_F_INDIRECT_DESC);
 	vq->in_order = vhk_has_feature(p->features, VHK_F_IN_ORDER);
 	vq->addrs = p->addrs;
+	vq->log_used = p->log_used;
+	vq->log_addr = p->log_addr;
+	vq->log_host = NULL;
 	vq->max_iov = p->max_iov ? p->max_iov : VHK_VQ_DEFAULT_MAX_IOV;
 	memset(&vq->tlb_cache, 0, sizeof(vq->tlb_cache));
 	vq->tlb_cache.ctr = &vq->qs.iotlb;

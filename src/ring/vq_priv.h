@@ -116,6 +116,19 @@ struct vhk_vq {
 	struct vhk_as *as;
 	struct vhk_iotlb_cache tlb_cache;
 	uint64_t ring_gen;	/* IOTLB generation the ring pointers are from */
+	/*
+	 * vhost-user SET_VRING_ADDR flag VHOST_VRING_F_LOG: stores into the
+	 * device area (split: used ring; packed: device event suppression)
+	 * are logged at @log_addr + their offset in it, not where they land
+	 * (docs/migration.md).  @log_addr is a GPA in gpa / platform-identity
+	 * mode (@log_direct) and an IOVA in iotlb mode, translated once per
+	 * mapping into @log_host (valid while @mapped).
+	 */
+	bool log_used;
+	bool log_direct;
+	uint64_t log_addr;
+	uint64_t dev_size;	/* device-area bytes mapped */
+	const uint8_t *log_host;
 
 	/* host pointers: valid only while @mapped */
 	union {
@@ -198,28 +211,48 @@ static inline uint16_t vq_load16(const vhk_le16 *p)
 	return vring_load16(p, memory_order_relaxed);
 }
 
+/* vq.c: log a store at byte @off of the device area (@vq->log_used). */
+void vq_log_used(const struct vhk_vq *vq, uint64_t off, size_t len);
+
 /*
- * Stores into guest memory (used ring, event suppression, packed
- * descriptors): every one is reported to vhk_as_dirty(), the one hook for
- * device writes into guest memory (dirty-page logging).
+ * The dirty-log hook of the ring's own stores: a store into the device
+ * area of a ring with VHOST_VRING_F_LOG is logged at the ring's log
+ * address; every other store (packed descriptors, rings without the
+ * flag) through vhk_as_dirty(), the one hook for device writes into guest
+ * memory, at the guest page it lands on.
  */
+static inline void vq_dirty(struct vhk_vq *vq, const void *p, size_t len)
+{
+	uintptr_t a = (uintptr_t)p, dev = (uintptr_t)vq->used;
+
+	if (!vhk_as_logging(vq->as))
+		return;
+	if (vq->log_used && a >= dev && a - dev < vq->dev_size) {
+		vq_log_used(vq, a - dev, len);
+		return;
+	}
+	vhk_as_dirty(vq->as, p, len);
+}
+
+/* Stores into guest memory (used ring, event suppression, packed
+ * descriptors): every one goes through vq_dirty(). */
 static inline void vq_store16(struct vhk_vq *vq, vhk_le16 *p, uint16_t val)
 {
 	vring_store16(p, val, memory_order_relaxed);
-	vhk_as_dirty(vq->as, p, sizeof(*p));
+	vq_dirty(vq, p, sizeof(*p));
 }
 
 static inline void vq_store16_release(struct vhk_vq *vq, vhk_le16 *p,
 				      uint16_t val)
 {
 	vring_store16(p, val, memory_order_release);
-	vhk_as_dirty(vq->as, p, sizeof(*p));
+	vq_dirty(vq, p, sizeof(*p));
 }
 
 static inline void vq_store32(struct vhk_vq *vq, vhk_le32 *p, uint32_t val)
 {
 	vring_store32(p, val);
-	vhk_as_dirty(vq->as, p, sizeof(*p));
+	vq_dirty(vq, p, sizeof(*p));
 }
 
 /* Single fetch of a descriptor (vring_copy16(), R1). */

@@ -519,6 +519,12 @@ static int h_set_log_base(struct vhk_backend *be, struct be_msg_ctx *ctx)
 				 !be->log_dropped, __ATOMIC_RELAXED);
 		be_workers_resume(be);
 	}
+	/* A running ring whose log address the new log does not cover
+	 * would write unlogged: it stops, named (be_vring_log_check()). */
+	for (uint16_t i = 0; i < be->nvrings; i++) {
+		if (be->vr[i].started && be_vring_log_check(be, i))
+			be_vring_stop(be, i, false);
+	}
 	vhk_log(VHK_LOG_INFO, be->name,
 		"dirty log: %llu bytes (guest memory up to 0x%llx)",
 		(unsigned long long)l->mmap_size,

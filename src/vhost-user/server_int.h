@@ -37,6 +37,8 @@ struct be_vring {
 	uint16_t num;			/* SET_VRING_NUM, 0 = unset */
 	bool addr_set;
 	struct vhk_vq_addrs addrs;
+	bool log_used;			/* SET_VRING_ADDR VHOST_VRING_F_LOG */
+	uint64_t log_addr;		/* ... log_guest_addr */
 	uint16_t avail_base;		/* SET_VRING_BASE / saved at stop */
 	uint16_t used_base;
 	bool used_base_valid;
@@ -185,6 +187,8 @@ const char *be_who(const struct vhk_backend *be);
 /* vring.c */
 int be_h_vring_num(struct vhk_backend *be, struct be_msg_ctx *ctx);
 int be_h_vring_addr(struct vhk_backend *be, struct be_msg_ctx *ctx);
+/* Ring @idx's log address fits the dirty log (vring.c); 0 or -EINVAL. */
+int be_vring_log_check(struct vhk_backend *be, uint16_t idx);
 int be_h_vring_base(struct vhk_backend *be, struct be_msg_ctx *ctx);
 int be_h_get_vring_base(struct vhk_backend *be, struct be_msg_ctx *ctx);
 int be_h_vring_fd(struct vhk_backend *be, struct be_msg_ctx *ctx);

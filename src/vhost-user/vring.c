@@ -16,6 +16,7 @@
 #include "server_int.h"
 #include "vhostkit/ring_ctl.h"
 #include "vhostkit/mode.h"
+#include "ring/vring_defs.h"
 
 static struct vhk_ratelimit ring_rl = VHK_RATELIMIT_INIT;
 
@@ -233,6 +234,8 @@ int be_vring_try_start(struct vhk_backend *be, uint16_t idx)
 		return err;
 	}
 	err = pick_ring_reading(be, idx);
+	if (!err)
+		err = be_vring_log_check(be, idx);
 	if (err)
 		return err;
 	memset(&p, 0, sizeof(p));
@@ -243,6 +246,8 @@ int be_vring_try_start(struct vhk_backend *be, uint16_t idx)
 	p.used_base = r->used_base;
 	p.used_base_valid = r->used_base_valid;
 	p.max_iov = be->max_iov;
+	p.log_used = r->log_used;
+	p.log_addr = r->log_addr;
 	p.name = r->name;
 	/*
 	 * Always (re)set, NULL included: the queue object outlives
@@ -390,6 +395,43 @@ int be_h_vring_num(struct vhk_backend *be, struct be_msg_ctx *ctx)
 	return BE_OK;
 }
 
+/*
+ * vhost-user spec, "Migration": with VHOST_VRING_F_LOG in a ring's
+ * SET_VRING_ADDR flags the back-end logs its used-ring (device area)
+ * writes at log_guest_addr + offset.  In gpa and platform-identity mode
+ * that is a guest-physical address: the pages it names must be inside the
+ * dirty log, or the ring's writes would go unlogged and the migrated
+ * guest would see a stale used ring.  (In iotlb mode it is an IOVA, which
+ * translates into the memory table like any ring address.)  Checked when
+ * the ring starts and when a new log arrives.
+ */
+int be_vring_log_check(struct vhk_backend *be, uint16_t idx)
+{
+	const struct be_vring *r = &be->vr[idx];
+	uint64_t size, last_page;
+
+	if (!r->log_used || !be->as.log || r->num == 0 ||
+	    be->as.mode == VHK_AS_IOTLB)
+		return 0;
+	size = packed(be) ? sizeof(struct vhk_vring_packed_event) :
+	       vhk_split_used_size(r->num);
+	if (!vhk_has_feature(be->acked_features, VHK_F_EVENT_IDX) &&
+	    !packed(be))
+		size -= 2;	/* no avail_event word */
+	last_page = (r->log_addr + size - 1) / VHK_LOG_PAGE;
+	if (vhk_range_overflows(r->log_addr, size) ||
+	    last_page / 8 >= be->as.log_size) {
+		ring_err(be, "vq%u: log_guest_addr 0x%llx + 0x%llx bytes lies beyond the dirty log (%llu bytes: guest memory up to 0x%llx)",
+			 idx, (unsigned long long)r->log_addr,
+			 (unsigned long long)size,
+			 (unsigned long long)be->as.log_size,
+			 (unsigned long long)(be->as.log_size * 8 *
+					      VHK_LOG_PAGE));
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int be_h_vring_addr(struct vhk_backend *be, struct be_msg_ctx *ctx)
 {
 	const struct vhk_vu_vring_addr *a = &ctx->pl.addr;
@@ -398,10 +440,19 @@ int be_h_vring_addr(struct vhk_backend *be, struct be_msg_ctx *ctx)
 
 	if (idx < 0)
 		return idx;
+	/* vhost-user: bit 0 (VHOST_VRING_F_LOG) is the only flag defined;
+	 * a ring asking for anything else cannot be served as asked. */
+	if (a->flags & ~VHK_VU_VRING_F_LOG) {
+		ring_err(be, "SET_VRING_ADDR vq%d: unknown flags 0x%x",
+			 idx, a->flags);
+		return -EINVAL;
+	}
 	r = &be->vr[idx];
 	r->addrs.desc = a->desc_user_addr;
 	r->addrs.driver = a->avail_user_addr;
 	r->addrs.device = a->used_user_addr;
+	r->log_used = a->flags & VHK_VU_VRING_F_LOG;
+	r->log_addr = a->log_guest_addr;
 	r->addr_set = true;
 	if (r->started) {
 		/* New addresses for a running ring: restart it there. */

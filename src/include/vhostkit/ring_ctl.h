@@ -36,6 +36,19 @@ struct vhk_vq_params {
 	uint16_t used_base;
 	bool used_base_valid;	/* packed: false -> used_base = avail_base */
 	unsigned int max_iov;	/* 0 = VHK_VQ_DEFAULT_MAX_IOV */
+	/*
+	 * vhost-user SET_VRING_ADDR flags bit VHOST_VRING_F_LOG and
+	 * log_guest_addr: while the address space logs, stores into the
+	 * device area (split: used ring; packed: device event suppression)
+	 * are marked at @log_addr + offset - a GPA in gpa and
+	 * platform-identity mode, an IOVA in iotlb mode (QEMU sends the
+	 * device area's own DMA address there).  Without the flag they are
+	 * marked at the guest page they land on.  Packed descriptors (used
+	 * elements) are always marked where they land: the log address only
+	 * covers the device area.
+	 */
+	bool log_used;
+	uint64_t log_addr;
 	const char *name;	/* for logs, e.g. "blk0 vq1"; copied */
 };
 

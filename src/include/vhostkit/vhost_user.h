@@ -118,12 +118,16 @@ struct vhk_vu_vring_state {
 
 struct vhk_vu_vring_addr {
 	uint32_t index;
-	uint32_t flags;
+	uint32_t flags;		/* VHK_VU_VRING_F_LOG */
 	uint64_t desc_user_addr;
 	uint64_t used_user_addr;
 	uint64_t avail_user_addr;
 	uint64_t log_guest_addr;
 };
+
+/* SET_VRING_ADDR flags bit 0 (VHOST_VRING_F_LOG): log_guest_addr is valid
+ * and the ring's used-ring writes are logged there. */
+#define VHK_VU_VRING_F_LOG	(1u << 0)
 
 struct vhk_vu_mem_region {
 	uint64_t guest_phys_addr;
