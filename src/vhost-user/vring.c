@@ -153,6 +153,15 @@ static void log_start(struct vhk_backend *be, uint16_t idx, const char *why)
 		"split", r->num, r->mapped ? "" : ", rings await IOTLB");
 }
 
+/* A ring runs: the connection's translation mode is chosen. */
+static bool mode_chosen(const struct vhk_backend *be)
+{
+	for (uint16_t i = 0; i < be->nvrings; i++)
+		if (be->vr[i].started)
+			return true;
+	return false;
+}
+
 /* The translation mode, decided at ring start from negotiated state only
  * (docs/translation-model.md).  All rings share it: it is chosen by the first ring. */
 static int choose_mode(struct vhk_backend *be, const char **why)
@@ -167,11 +176,9 @@ static int choose_mode(struct vhk_backend *be, const char **why)
 	bool warn = false;
 	int err;
 
-	for (uint16_t i = 0; i < be->nvrings; i++) {
-		if (be->vr[i].started) {
-			*why = "as the other rings";
-			return 0;
-		}
+	if (mode_chosen(be)) {
+		*why = "as the other rings";
+		return 0;
 	}
 	*why = "";
 	err = vhk_as_choose_mode(&in, &mode, &warn, why);
@@ -408,10 +415,27 @@ int be_h_vring_num(struct vhk_backend *be, struct be_msg_ctx *ctx)
 int be_vring_log_check(struct vhk_backend *be, uint16_t idx)
 {
 	const struct be_vring *r = &be->vr[idx];
+	enum vhk_as_mode mode = be->as.mode;
 	uint64_t size, last_page;
 
-	if (!r->log_used || !be->as.log || r->num == 0 ||
-	    be->as.mode == VHK_AS_IOTLB)
+	if (!r->log_used || !be->as.log || r->num == 0)
+		return 0;
+	if (!mode_chosen(be)) {
+		/* what the first ring's start will choose (negotiated
+		 * state only); no mode: that start fails anyway */
+		struct vhk_mode_input in = {
+			.acked_features = be->acked_features,
+			.protocol_features = be->acked_proto,
+			.backend_channel = be->channel_fd >= 0,
+			.policy = be->cfg.iommu,
+		};
+		const char *why = NULL;
+		bool warn = false;
+
+		if (vhk_as_choose_mode(&in, &mode, &warn, &why))
+			return 0;
+	}
+	if (mode == VHK_AS_IOTLB)
 		return 0;
 	size = packed(be) ? sizeof(struct vhk_vring_packed_event) :
 	       vhk_split_used_size(r->num);
@@ -454,6 +478,10 @@ int be_h_vring_addr(struct vhk_backend *be, struct be_msg_ctx *ctx)
 	r->log_used = a->flags & VHK_VU_VRING_F_LOG;
 	r->log_addr = a->log_guest_addr;
 	r->addr_set = true;
+	/* A bad log address is refused at once (a running ring: by its
+	 * restart below). */
+	if (!r->started && be_vring_log_check(be, (uint16_t)idx))
+		return -EINVAL;
 	if (r->started) {
 		/* New addresses for a running ring: restart it there. */
 		be_vring_stop(be, (uint16_t)idx, false);

@@ -612,6 +612,85 @@ static void test_dirty_log(void **st)
 	end(&c);
 }
 
+/*
+ * The per-ring log address (vhost-user SET_VRING_ADDR flags bit
+ * VHOST_VRING_F_LOG, log_guest_addr; gpa mode: a guest-physical address):
+ * with the flag, a running ring's used-ring writes are marked at the log
+ * address's page and not at the ring's own pages.  Unknown flags and a
+ * log address beyond the log (or wrapping) are refused with an error; a
+ * new log too small for a ring's log address keeps that ring from
+ * running.
+ */
+static void test_dirty_log_ring_addr(void **st)
+{
+	struct ctx c;
+	uint64_t f = F(VHK_F_VERSION_1) | F(VHK_F_LOG_ALL), u = 0;
+	size_t logsz = PT_MEM_SIZE / 4096 / 8;
+	int lfd = memfd_create("vhk-log", MFD_CLOEXEC);
+	struct vhk_vu_vring_addr a = { .index = 0 };
+	struct vhk_vq_addrs va;
+	uint8_t *log;
+	char buf[64];
+
+	(void)st;
+	assert_true(lfd >= 0);
+	assert_int_equal(ftruncate(lfd, 4096), 0);
+	log = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, lfd, 0);
+	assert_true(log != MAP_FAILED);
+	pt_guest_init(&c.g);
+	c.sock = pt_connect(srv.path);
+	pt_negotiate(c.sock, &c.g, F(VHK_F_VERSION_1),
+		     F(VHK_PROTO_F_LOG_SHMFD) | F(VHK_PROTO_F_STATUS));
+	pt_send_mem(c.sock, &c.g);
+	assert_int_equal(pt_setup_vq(c.sock, &c.g, 0, 64), 0);
+	set_log_base(&c, lfd, logsz, 0);
+	expect_ok(&c, VHK_VU_SET_FEATURES, &f, 8, NULL, 0);
+
+	/* The flag, while the ring runs (QEMU starting a migration). */
+	vhk_drv_vq_addrs(c.g.dq[0], &va);
+	a.desc_user_addr = va.desc;
+	a.avail_user_addr = va.driver;
+	a.used_user_addr = va.device;
+	a.flags = VHK_VU_VRING_F_LOG;
+	a.log_guest_addr = 0x300000;
+	expect_ok(&c, VHK_VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
+	memset(log, 0, logsz);
+	assert_int_equal(pt_echo_once(&c.g, 0, "flagged", buf, sizeof(buf),
+				      2000), 7);
+	assert_true(page_dirty(log, 0x300000));		/* the log address */
+	assert_true(page_dirty(log, 0x200000));		/* written buffer */
+	assert_false(any_dirty(log, 0x10000, 0x10000));	/* ring's own */
+
+	/* Unknown flags: refused, the ring keeps its settings. */
+	a.flags = VHK_VU_VRING_F_LOG | 0x2;
+	expect_err(&c, VHK_VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
+	/* Beyond the log, and wrapping: refused, the ring stops. */
+	a.flags = VHK_VU_VRING_F_LOG;
+	a.log_guest_addr = PT_MEM_SIZE;
+	expect_err(&c, VHK_VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
+	a.log_guest_addr = ~0ull - 1;
+	expect_err(&c, VHK_VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
+	expect_err(&c, VHK_VU_SET_VRING_KICK, &u, 8, &c.g.kick[0], 1);
+	/* A good one: the ring runs again, logging at the new address. */
+	a.log_guest_addr = 0x301000;
+	expect_ok(&c, VHK_VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
+	expect_ok(&c, VHK_VU_SET_VRING_KICK, &u, 8, &c.g.kick[0], 1);
+	memset(log, 0, logsz);
+	assert_int_equal(pt_echo_once(&c.g, 0, "again", buf, sizeof(buf),
+				      2000), 5);
+	assert_true(page_dirty(log, 0x301000));
+	assert_false(page_dirty(log, 0x300000));
+	assert_false(any_dirty(log, 0x10000, 0x10000));
+
+	/* A new log covering only the first 3 MiB: the ring stops, and
+	 * cannot start again while its log address lies beyond. */
+	set_log_base(&c, lfd, 0x300000 / 4096 / 8, 0);
+	expect_err(&c, VHK_VU_SET_VRING_KICK, &u, 8, &c.g.kick[0], 1);
+	munmap(log, 4096);
+	close(lfd);
+	end(&c);
+}
+
 static void test_iotlb_bad(void **st)
 {
 	struct ctx c;
@@ -988,6 +1067,7 @@ int main(void)
 		cmocka_unit_test(test_ring_addr_bad),
 		cmocka_unit_test(test_log_base),
 		cmocka_unit_test(test_dirty_log),
+		cmocka_unit_test(test_dirty_log_ring_addr),
 		cmocka_unit_test(test_iotlb_bad),
 		cmocka_unit_test(test_config_range),
 		cmocka_unit_test(test_before_owner),
