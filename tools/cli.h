@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "vhostkit/frontend.h"
+
 /* Exit codes (see `vhostkit --help`, EXIT STATUS). */
 #define CLI_EXIT_OK		0
 #define CLI_EXIT_FAIL		1	/* I/O error, data mismatch, device error */
@@ -50,6 +52,12 @@ int cli_parse_dma(const char *s, enum cli_dma *out);
 
 /** cli_dma_name - the option spelling of @d. */
 const char *cli_dma_name(enum cli_dma d);
+
+/**
+ * cli_dma_config - ask for --dma @d in @cfg (vhk_fe_config_set_dma());
+ * returns the mode that asks for, to check against vhk_fe_dma_mode().
+ */
+enum vhk_dma_mode cli_dma_config(struct vhk_fe_config *cfg, enum cli_dma d);
 
 /** cli_usage_error - print "vhostkit CMD: MSG" and a hint; returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...)

@@ -111,25 +111,7 @@ int cli_blk_open(struct cli_blk *b, const struct cli_blk_opts *o,
 	cfg.packed = o->packed;
 	cfg.num_queues = nq;
 	cfg.queue_size = o->queue_size ? o->queue_size : 256;
-	switch (o->dma) {
-	case CLI_DMA_DIRECT:
-		want = VHK_DMA_DIRECT;
-		break;
-	case CLI_DMA_IOMMU_STRICT:
-	case CLI_DMA_IOMMU_LAZY:
-		cfg.access_platform = true;
-		cfg.iotlb = true;
-		cfg.flush = o->dma == CLI_DMA_IOMMU_STRICT ?
-			    VHK_IOMMU_STRICT : VHK_IOMMU_LAZY;
-		want = VHK_DMA_IOMMU;
-		break;
-	case CLI_DMA_BOUNCE:
-	default:
-		cfg.access_platform = true;
-		cfg.iotlb = false;
-		want = VHK_DMA_BOUNCE;
-		break;
-	}
+	want = cli_dma_config(&cfg, o->dma);
 	/* Data buffers, per-request slots and rings, with headroom. */
 	mem = o->buf_bytes + ((uint64_t)nq << 20) + (8u << 20);
 	mem = (mem + (2u << 20) - 1) & ~((uint64_t)(2u << 20) - 1);

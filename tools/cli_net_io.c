@@ -65,13 +65,7 @@ static int net_open(struct cli_net *n, const char *sock,
 	cfg.queue_size = 256;
 	cfg.mem_size = 16u << 20;
 	cfg.bounce_pool_size = 4u << 20;
-	if (o->dma != CLI_DMA_DIRECT)
-		cfg.access_platform = true;
-	if (o->dma == CLI_DMA_IOMMU_STRICT || o->dma == CLI_DMA_IOMMU_LAZY) {
-		cfg.iotlb = true;
-		cfg.flush = o->dma == CLI_DMA_IOMMU_STRICT ? VHK_IOMMU_STRICT :
-			    VHK_IOMMU_LAZY;
-	}
+	cli_dma_config(&cfg, o->dma);
 	ret = vhk_fe_connect(&n->fe, &cfg);
 	if (ret < 0) {
 		fprintf(stderr, "vhostkit %s: cannot connect to %s: %s\n",

@@ -94,6 +94,17 @@ int cli_parse_dma(const char *s, enum cli_dma *out)
 	return -EINVAL;
 }
 
+enum vhk_dma_mode cli_dma_config(struct vhk_fe_config *cfg, enum cli_dma d)
+{
+	enum vhk_dma_mode m = d == CLI_DMA_DIRECT ? VHK_DMA_DIRECT :
+			      d == CLI_DMA_BOUNCE ? VHK_DMA_BOUNCE :
+			      VHK_DMA_IOMMU;
+
+	vhk_fe_config_set_dma(cfg, m, d == CLI_DMA_IOMMU_STRICT ?
+				      VHK_IOMMU_STRICT : VHK_IOMMU_LAZY);
+	return m;
+}
+
 const char *cli_dma_name(enum cli_dma d)
 {
 	if ((unsigned int)d < sizeof(dma_names) / sizeof(dma_names[0]))

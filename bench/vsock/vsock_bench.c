@@ -565,13 +565,11 @@ static int open_driver(const struct vsb_opts *o, struct vhk_fe **fe,
 	cfg.queue_size = 256;
 	cfg.mem_size = 64u << 20;
 	cfg.bounce_pool_size = 16u << 20;
-	if (o->dma != VSB_DIRECT)
-		cfg.access_platform = true;
-	if (o->dma == VSB_IOMMU_LAZY || o->dma == VSB_IOMMU_STRICT) {
-		cfg.iotlb = true;
-		cfg.flush = o->dma == VSB_IOMMU_STRICT ? VHK_IOMMU_STRICT :
-			    VHK_IOMMU_LAZY;
-	}
+	vhk_fe_config_set_dma(&cfg, o->dma == VSB_DIRECT ? VHK_DMA_DIRECT :
+				    o->dma == VSB_BOUNCE ? VHK_DMA_BOUNCE :
+				    VHK_DMA_IOMMU,
+			      o->dma == VSB_IOMMU_STRICT ? VHK_IOMMU_STRICT :
+							   VHK_IOMMU_LAZY);
 	ret = vhk_fe_connect(fe, &cfg);
 	if (ret < 0)
 		return ret;

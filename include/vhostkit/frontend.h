@@ -146,6 +146,18 @@ VHK_API
 void vhk_fe_config_init(struct vhk_fe_config *cfg, const char *socket_path);
 
 /**
+ * vhk_fe_config_set_dma - ask for DMA mode @mode in @cfg:
+ * VHK_DMA_DIRECT clears access_platform and iotlb; VHK_DMA_BOUNCE sets
+ * access_platform without an IOTLB (the bounce pool); VHK_DMA_IOMMU sets
+ * both, with mappings per @flush (@flush is left alone for the other
+ * two).  The back-end's offer decides what is granted: compare with
+ * vhk_fe_dma_mode() after vhk_fe_start().
+ */
+VHK_API
+void vhk_fe_config_set_dma(struct vhk_fe_config *cfg, enum vhk_dma_mode mode,
+			   enum vhk_iommu_flush flush);
+
+/**
  * vhk_fe_connect - connect to the back-end listening on cfg->socket_path,
  * retrying until cfg->connect_timeout_ms, then GET_FEATURES,
  * GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES (MQ, REPLY_ACK, BACKEND_REQ,

@@ -110,13 +110,7 @@ static void nd_open(struct nd *n, const char *sock, const struct open_opts *o)
 	cfg.queue_size = 128;
 	cfg.mem_size = 32u << 20;
 	cfg.bounce_pool_size = 8u << 20;
-	if (o->dma != DRV_DIRECT)
-		cfg.access_platform = true;
-	if (o->dma == DRV_STRICT || o->dma == DRV_LAZY) {
-		cfg.iotlb = true;
-		cfg.flush = o->dma == DRV_STRICT ? VHK_IOMMU_STRICT :
-			    VHK_IOMMU_LAZY;
-	}
+	drv_dma_config(&cfg, o->dma);
 	ret = vhk_fe_connect(&n->fe, &cfg);
 	assert_int_equal(ret, 0);
 	assert_int_equal(vhk_fe_start(n->fe), 0);

@@ -200,6 +200,12 @@ enum vhk_dma_mode drv_expected_mode(enum drv_dma d)
 	       d == DRV_BOUNCE ? VHK_DMA_BOUNCE : VHK_DMA_IOMMU;
 }
 
+void drv_dma_config(struct vhk_fe_config *cfg, enum drv_dma d)
+{
+	vhk_fe_config_set_dma(cfg, drv_expected_mode(d), d == DRV_STRICT ?
+			      VHK_IOMMU_STRICT : VHK_IOMMU_LAZY);
+}
+
 int drv_open(struct drv_conn *c, const struct drv_open_opts *o)
 {
 	struct vhk_blk_drv_params dp = { 0 };
@@ -217,13 +223,7 @@ int drv_open(struct drv_conn *c, const struct drv_open_opts *o)
 	cfg.want_persist = o->persist;
 	cfg.mem_size = o->mem_size ? o->mem_size : (32u << 20);
 	cfg.bounce_pool_size = 8u << 20;
-	if (o->dma != DRV_DIRECT)
-		cfg.access_platform = true;
-	if (o->dma == DRV_STRICT || o->dma == DRV_LAZY) {
-		cfg.iotlb = true;
-		cfg.flush = o->dma == DRV_STRICT ? VHK_IOMMU_STRICT :
-			    VHK_IOMMU_LAZY;
-	}
+	drv_dma_config(&cfg, o->dma);
 	ret = vhk_fe_connect(&c->fe, &cfg);
 	if (ret < 0) {
 		fprintf(stderr, "drv_open: connect %s: %s\n", o->sock,

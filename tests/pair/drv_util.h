@@ -73,6 +73,8 @@ struct drv_open_opts {
 int drv_open(struct drv_conn *c, const struct drv_open_opts *o);
 void drv_close(struct drv_conn *c);
 enum vhk_dma_mode drv_expected_mode(enum drv_dma d);
+/* Ask for @d in @cfg (vhk_fe_config_set_dma()). */
+void drv_dma_config(struct vhk_fe_config *cfg, enum drv_dma d);
 const char *drv_dma_name(enum drv_dma d);
 
 /* Pattern word for byte offset @off of generation @gen. */

@@ -80,13 +80,7 @@ int vt_open(struct vt_drv *v, const char *sock, const struct vt_open_opts *o)
 	cfg.queue_size = 128;
 	cfg.mem_size = 32u << 20;
 	cfg.bounce_pool_size = 8u << 20;
-	if (o->dma != DRV_DIRECT)
-		cfg.access_platform = true;
-	if (o->dma == DRV_STRICT || o->dma == DRV_LAZY) {
-		cfg.iotlb = true;
-		cfg.flush = o->dma == DRV_STRICT ? VHK_IOMMU_STRICT :
-			    VHK_IOMMU_LAZY;
-	}
+	drv_dma_config(&cfg, o->dma);
 	if (o->negotiate) {
 		cfg.negotiate = o->negotiate;
 		cfg.iotlb = !o->no_iotlb;

@@ -265,6 +265,15 @@ void vhk_fe_config_init(struct vhk_fe_config *cfg, const char *socket_path)
 	cfg->queue_size = 128;
 }
 
+void vhk_fe_config_set_dma(struct vhk_fe_config *cfg, enum vhk_dma_mode mode,
+			   enum vhk_iommu_flush flush)
+{
+	cfg->access_platform = mode != VHK_DMA_DIRECT;
+	cfg->iotlb = mode == VHK_DMA_IOMMU;
+	if (mode == VHK_DMA_IOMMU)
+		cfg->flush = flush;
+}
+
 int vhk_fe_connect(struct vhk_fe **out, const struct vhk_fe_config *cfg)
 {
 	struct vhk_vuc_config cc;
