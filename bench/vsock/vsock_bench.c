@@ -595,7 +595,7 @@ static bool want(const struct vsb_opts *o, const char *what)
 
 int vsb_run(const struct vsb_opts *oin)
 {
-	static const unsigned int sizes[] = { 64, 4096, 65536 };
+	unsigned int sizes[3] = { 64, 4096, 65536 }, nsizes = 3;
 	struct vsb_opts o = *oin;
 	struct vhk_vsock_drv *d = NULL;
 	struct vhk_fe *fe = NULL;
@@ -613,6 +613,10 @@ int vsb_run(const struct vsb_opts *oin)
 		o.conns = 500;
 	if (!o.rx_buf)
 		o.rx_buf = 4096;
+	if (o.size) {
+		sizes[0] = o.size;
+		nsizes = 1;
+	}
 	ret = open_driver(&o, &fe, &d);
 	if (ret < 0) {
 		fprintf(stderr, "vsock bench: cannot drive %s: %s\n", o.sock,
@@ -629,7 +633,7 @@ int vsb_run(const struct vsb_opts *oin)
 	for (int dir = 0; dir < 2 && !ret; dir++) {
 		if (!want(&o, dir == 0 ? "h2g" : "g2h"))
 			continue;
-		for (unsigned int i = 0; i < 3 && !ret; i++) {
+		for (unsigned int i = 0; i < nsizes && !ret; i++) {
 			struct result v = { 0, 0 }, p = { 0, 0 };
 
 			ret = dir == 0 ?

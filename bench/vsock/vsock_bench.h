@@ -23,6 +23,7 @@ struct vsb_opts {
 	unsigned int rtt_count;	/* ping-pongs; 0 = 2000 */
 	unsigned int conns;	/* connections for conn/s; 0 = 500 */
 	unsigned int rx_buf;	/* rx buffer bytes; 0 = 4096 (as Linux) */
+	unsigned int size;	/* only this write size; 0 = 64, 4096, 65536 */
 	bool busy_poll;
 	const char *only;	/* "h2g", "g2h", "rtt" or "conn"; NULL = all */
 	FILE *out;

@@ -7,7 +7,7 @@
  *
  *   vhostkit-bench-vsock --daemon PATH [--dma MODE] [--seconds S]
  *                        [--rx-buf BYTES] [--busy-poll]
- *                        [--only h2g|g2h|rtt|conn]
+ *                        [--only h2g|g2h|rtt|conn] [--size BYTES]
  */
 #include <errno.h>
 #include <signal.h>
@@ -24,7 +24,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: vhostkit-bench-vsock --daemon PATH [--dma direct|"
 		"iommu-lazy|iommu-strict|bounce] [--seconds S] [--rx-buf BYTES]"
-		" [--busy-poll] [--only h2g|g2h|rtt|conn]\n");
+		" [--busy-poll] [--only h2g|g2h|rtt|conn] [--size BYTES]\n");
 }
 
 int main(int argc, char **argv)
@@ -51,6 +51,12 @@ int main(int argc, char **argv)
 			o.seconds = atof(argv[++i]);
 		} else if (!strcmp(argv[i], "--rx-buf") && i + 1 < argc) {
 			o.rx_buf = (unsigned int)strtoul(argv[++i], NULL, 0);
+		} else if (!strcmp(argv[i], "--size") && i + 1 < argc) {
+			o.size = (unsigned int)strtoul(argv[++i], NULL, 0);
+			if (o.size == 0 || o.size > (1u << 20)) {
+				usage(stderr);
+				return 2;
+			}
 		} else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
 			o.only = argv[++i];
 			if (strcmp(o.only, "h2g") && strcmp(o.only, "g2h") &&

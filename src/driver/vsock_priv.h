@@ -42,6 +42,10 @@ struct vhk_vsock_conn {
 	uint32_t rx_cnt, fwd_cnt;	/* free-running (VIRTIO 1.2, 5.10.6.3) */
 	uint32_t fwd_sent;		/* fwd_cnt last told to the peer */
 	bool credit_update_due;
+	/* STREAM recv() in progress: payload goes straight to its buffer
+	 * while rbuf is empty (vsock_sock.c, rx_payload) */
+	uint8_t *direct;
+	uint32_t direct_room, direct_got;
 	/* SEQPACKET: lengths of complete messages in rbuf, FIFO */
 	uint32_t *msgs;
 	unsigned int msg_head, nmsgs, msg_cap;

@@ -213,6 +213,21 @@ void vsk_conns_free(struct vhk_vsock_drv *d)
 	d->nconns = d->nlst = 0;
 }
 
+/*
+ * The user read @n bytes from rbuf and @direct bytes that never went
+ * there (rx_payload): the space is free again.
+ */
+static void consumed(struct vhk_vsock_conn *c, uint32_t n, uint32_t direct)
+{
+	c->rhead = (c->rhead + n) % c->rcap;
+	c->rlen -= n;
+	c->fwd_cnt += n + direct;
+	/* VIRTIO 1.2, 5.10.6.3: tell the peer about the space we freed. */
+	if (c->state == CONN_ESTABLISHED &&
+	    c->fwd_cnt - c->fwd_sent >= c->rcap / 4)
+		c->credit_update_due = true;
+}
+
 /* ---- incoming packets --------------------------------------------------- */
 
 static void rx_payload(struct vhk_vsock_conn *c, const struct vhk_vsock_hdr *h,
@@ -234,6 +249,24 @@ static void rx_payload(struct vhk_vsock_conn *c, const struct vhk_vsock_hdr *h,
 	if (c->peer_shut & VHK_VSOCK_SHUTDOWN_SEND) {
 		d->st.dropped++;	/* data after the peer's SHUTDOWN SEND */
 		return;
+	}
+	if (c->direct && !c->rlen && c->type == VHK_VSOCK_TYPE_STREAM) {
+		/* A recv() is waiting and nothing older is queued: straight
+		 * into its buffer, read at once (no copy through rbuf). */
+		uint32_t k = VHK_MIN(len, c->direct_room);
+
+		memcpy(c->direct + c->direct_got, p, k);
+		c->direct_got += k;
+		c->direct_room -= k;
+		if (!c->direct_room)
+			c->direct = NULL;
+		c->rx_cnt += k;
+		d->st.rx_bytes += k;
+		consumed(c, 0, k);
+		p += k;
+		len -= k;
+		if (!len)
+			return;
 	}
 	tail = (c->rhead + c->rlen) % c->rcap;
 	first = VHK_MIN(len, c->rcap - tail);
@@ -622,23 +655,44 @@ ssize_t vhk_vsock_send(struct vhk_vsock_conn *c, const void *buf, size_t len,
 	return (ssize_t)done;
 }
 
-static void consumed(struct vhk_vsock_conn *c, uint32_t n)
-{
-	c->rhead = (c->rhead + n) % c->rcap;
-	c->rlen -= n;
-	c->fwd_cnt += n;
-	/* VIRTIO 1.2, 5.10.6.3: tell the peer about the space we freed. */
-	if (c->state == CONN_ESTABLISHED &&
-	    c->fwd_cnt - c->fwd_sent >= c->rcap / 4)
-		c->credit_update_due = true;
-}
-
 static void copy_out(struct vhk_vsock_conn *c, uint8_t *dst, uint32_t n)
 {
 	uint32_t first = VHK_MIN(n, c->rcap - c->rhead);
 
 	memcpy(dst, c->rbuf + c->rhead, first);
 	memcpy(dst + first, c->rbuf, n - first);
+}
+
+/*
+ * Run the engine once (waiting until @deadline; 0 = do not wait) with
+ * STREAM payload for @c going straight into @buf (@len bytes) instead of
+ * rbuf, which must be empty.  Returns the bytes placed there; *@err
+ * (if given) gets the wait's result (0 or -errno, -ETIMEDOUT at @deadline).
+ */
+static uint32_t engine_direct(struct vhk_vsock_conn *c, uint8_t *buf,
+			      size_t len, uint64_t deadline, int *err)
+{
+	uint32_t got;
+	int ret;
+
+	if (!len) {
+		if (!deadline)
+			(void)vsk_engine(c->d, 0);
+		return 0;
+	}
+	c->direct = buf;
+	c->direct_room = (uint32_t)VHK_MIN(len, (size_t)UINT32_MAX);
+	c->direct_got = 0;
+	if (deadline)
+		ret = wait_more(c->d, deadline);
+	else
+		ret = vsk_engine(c->d, 0);
+	if (err)
+		*err = ret < 0 ? ret : 0;
+	got = c->direct_got;
+	c->direct = NULL;
+	c->direct_room = c->direct_got = 0;
+	return got;
 }
 
 ssize_t vhk_vsock_recv(struct vhk_vsock_conn *c, void *buf, size_t len,
@@ -655,7 +709,7 @@ ssize_t vhk_vsock_recv(struct vhk_vsock_conn *c, void *buf, size_t len,
 			uint32_t n = (uint32_t)VHK_MIN(len, m);
 
 			copy_out(c, buf, n);
-			consumed(c, m);
+			consumed(c, m, 0);
 			c->msg_head = (c->msg_head + 1) % c->msg_cap;
 			c->nmsgs--;
 			if (n < m && flags)
@@ -667,9 +721,11 @@ ssize_t vhk_vsock_recv(struct vhk_vsock_conn *c, void *buf, size_t len,
 			uint32_t n = (uint32_t)VHK_MIN(len, c->rlen);
 
 			copy_out(c, buf, n);
-			consumed(c, n);
-			vsk_engine(c->d, 0);
-			return n;
+			consumed(c, n, 0);
+			/* What the device used meanwhile goes straight after
+			 * it (rbuf is empty when there is room left). */
+			return n + engine_direct(c, (uint8_t *)buf + n,
+						 len - n, 0, NULL);
 		}
 		if (c->err)
 			return c->err;
@@ -678,7 +734,15 @@ ssize_t vhk_vsock_recv(struct vhk_vsock_conn *c, void *buf, size_t len,
 			return 0;	/* EOF */
 		if (c->state != CONN_ESTABLISHED)
 			return -ENOTCONN;
-		ret = wait_more(c->d, deadline);
+		if (c->type == VHK_VSOCK_TYPE_STREAM && len) {
+			uint32_t got = engine_direct(c, buf, len, deadline,
+						     &ret);
+
+			if (got)
+				return got;
+		} else {
+			ret = wait_more(c->d, deadline);
+		}
 		if (ret == -ETIMEDOUT)
 			vhk_log(VHK_LOG_DEBUG, VSOCK_WHO, "port %u: recv timed "
 				"out: rx_cnt %u fwd_cnt %u fwd_sent %u, %u "
