@@ -496,11 +496,20 @@ static int service(struct vhk_vsock_drv *d)
 	return n;
 }
 
+/*
+ * Ask for the notifications a sleeper needs.  tx completions only matter
+ * when a packet waits for a slot (all in flight, or control packets
+ * queued): otherwise they are collected on the next pass and a call per
+ * sent packet would only wake us (and make the device signal) for nothing.
+ */
 static bool arm(struct vhk_vsock_drv *d)
 {
 	bool more = vhk_drv_vq_enable_cb(d->rxq, true);
 
-	more |= vhk_drv_vq_enable_cb(d->txq, true);
+	if (!d->ntx_free || d->nctrl)
+		more |= vhk_drv_vq_enable_cb(d->txq, true);
+	else
+		(void)vhk_drv_vq_enable_cb(d->txq, false);
 	if (d->evq)
 		more |= vhk_drv_vq_enable_cb(d->evq, true);
 	return more;
