@@ -7,7 +7,9 @@
  * Receive side: each connection has a ring of buf_alloc bytes; buf_alloc
  * is the credit announced in every packet, fwd_cnt counts what the user
  * read.  An RW that does not fit is a credit violation: the connection is
- * reset (RST).  A CREDIT_UPDATE goes out when the user has freed a quarter
+ * reset (RST).  While a STREAM recv() waits (or has room left after taking
+ * what rbuf held) the payload goes straight into its buffer instead and
+ * counts as read at once: one copy per byte, not two.  A CREDIT_UPDATE goes out when the user has freed a quarter
  * of the buffer since the peer last heard of fwd_cnt, or when the peer asks
  * (CREDIT_REQUEST).  Send side: never more than
  * vhk_vsock_peer_free() bytes in flight; when the credit is exhausted we
