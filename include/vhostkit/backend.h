@@ -103,7 +103,8 @@ struct vhk_backend_config {
 	bool connect;			/* connect to a listening front-end */
 	enum vhk_iommu_policy iommu;
 	const char *name;		/* log prefix, e.g. "blk0" */
-	/* 0 = default (65536); else at least vhk_iotlb_min_entries(). */
+	/* 0 = default: 65536, or vhk_iotlb_min_entries() if that is more;
+	 * else at least vhk_iotlb_min_entries() (vhk_backend_new: -ERANGE). */
 	unsigned int iotlb_max_entries;
 	unsigned int miss_timeout_ms;	/* unanswered IOTLB miss; 0 = 2000 */
 	bool once;			/* exit after the first front-end leaves */

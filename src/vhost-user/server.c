@@ -288,7 +288,11 @@ int vhk_backend_new(struct vhk_backend **out,
 		if (err)
 			goto fail;
 	}
-	err = vhk_iotlb_new(&be->iotlb, cfg->iotlb_max_entries);
+	/* The default grows to the floor for devices with many rings. */
+	err = vhk_iotlb_new(&be->iotlb, cfg->iotlb_max_entries ?
+				       cfg->iotlb_max_entries :
+				       VHK_MAX((unsigned long)VHK_IOTLB_DEFAULT_MAX_ENTRIES,
+					       vhk_iotlb_min_entries(n, be->max_iov)));
 	if (err)
 		goto fail;
 	be_set_mode(be, VHK_AS_GPA);
