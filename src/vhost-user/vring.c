@@ -146,11 +146,16 @@ void be_vring_reset(struct vhk_backend *be, uint16_t idx)
 static void log_start(struct vhk_backend *be, uint16_t idx, const char *why)
 {
 	struct be_vring *r = &be->vr[idx];
+	char logat[64] = "";
 
+	if (r->log_used)
+		snprintf(logat, sizeof(logat), ", used ring logged at 0x%llx",
+			 (unsigned long long)r->log_addr);
 	vhk_log(VHK_LOG_INFO, be->name,
-		"vq%u started: mode %s (%s), %s ring of %u%s", idx,
+		"vq%u started: mode %s (%s), %s ring of %u%s%s", idx,
 		vhk_as_mode_name(be->as.mode), why, packed(be) ? "packed" :
-		"split", r->num, r->mapped ? "" : ", rings await IOTLB");
+		"split", r->num, r->mapped ? "" : ", rings await IOTLB",
+		logat);
 }
 
 /* A ring runs: the connection's translation mode is chosen. */
