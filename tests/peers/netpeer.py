@@ -110,9 +110,14 @@ class Rig:
         say('daemon: ' + ' '.join(cmd[4:]))
         self.daemon = subprocess.Popen(cmd, stdout=open(self.log, 'w'),
                                        stderr=subprocess.STDOUT)
-        for _ in range(200):
-            if os.path.exists(self.ctl) and os.path.exists(
-                    '/sys/class/net') and self.tap in run(
+        # Ready = the line main() prints after vhk_daemon_start(), i.e.
+        # after the sandbox is entered (the control socket itself is
+        # created before it, so its existence alone races the check
+        # below).
+        for _ in range(600):
+            if os.path.exists(self.ctl) and \
+                    'vhostkit-net: control socket' in open(self.log).read() \
+                    and self.tap in run(
                     ['ip', '-n', self.ns, '-o', 'link'], check=False):
                 break
             if self.daemon.poll() is not None:
