@@ -548,6 +548,27 @@ static bool any_dirty(const uint8_t *log, uint64_t gpa, uint64_t len)
 }
 
 /*
+ * A connection with LOG_SHMFD negotiated (LOG_ALL not yet), memory sent and
+ * ring 0 running; @lfd (a memfd) is sized to one page and returned mapped.
+ */
+static uint8_t *log_conn(struct ctx *c, int lfd)
+{
+	uint8_t *log;
+
+	assert_true(lfd >= 0);
+	assert_int_equal(ftruncate(lfd, 4096), 0);
+	log = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, lfd, 0);
+	assert_true(log != MAP_FAILED);
+	pt_guest_init(&c->g);
+	c->sock = pt_connect(srv.path);
+	pt_negotiate(c->sock, &c->g, F(VHK_F_VERSION_1),
+		     F(VHK_PROTO_F_LOG_SHMFD) | F(VHK_PROTO_F_STATUS));
+	pt_send_mem(c->sock, &c->g);
+	assert_int_equal(pt_setup_vq(c->sock, &c->g, 0, 64), 0);
+	return log;
+}
+
+/*
  * Dirty logging (vhost-user spec, "Migration"): SET_LOG_BASE with LOG_SHMFD,
  * LOG_ALL toggled by SET_FEATURES while the ring runs; the device-writable
  * buffer's page and the used ring's page are marked, the readable
@@ -564,16 +585,7 @@ static void test_dirty_log(void **st)
 	char buf[64];
 
 	(void)st;
-	assert_true(lfd >= 0);
-	assert_int_equal(ftruncate(lfd, 4096), 0);
-	log = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, lfd, 0);
-	assert_true(log != MAP_FAILED);
-	pt_guest_init(&c.g);
-	c.sock = pt_connect(srv.path);
-	pt_negotiate(c.sock, &c.g, F(VHK_F_VERSION_1),
-		     F(VHK_PROTO_F_LOG_SHMFD) | F(VHK_PROTO_F_STATUS));
-	pt_send_mem(c.sock, &c.g);
-	assert_int_equal(pt_setup_vq(c.sock, &c.g, 0, 64), 0);
+	log = log_conn(&c, lfd);
 	/* beyond the end of its file, and offset + size wrapping */
 	bad.mmap_size = 0x2000;
 	bad.mmap_offset = 0;
@@ -633,16 +645,7 @@ static void test_dirty_log_ring_addr(void **st)
 	char buf[64];
 
 	(void)st;
-	assert_true(lfd >= 0);
-	assert_int_equal(ftruncate(lfd, 4096), 0);
-	log = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, lfd, 0);
-	assert_true(log != MAP_FAILED);
-	pt_guest_init(&c.g);
-	c.sock = pt_connect(srv.path);
-	pt_negotiate(c.sock, &c.g, F(VHK_F_VERSION_1),
-		     F(VHK_PROTO_F_LOG_SHMFD) | F(VHK_PROTO_F_STATUS));
-	pt_send_mem(c.sock, &c.g);
-	assert_int_equal(pt_setup_vq(c.sock, &c.g, 0, 64), 0);
+	log = log_conn(&c, lfd);
 	set_log_base(&c, lfd, logsz, 0);
 	expect_ok(&c, VHK_VU_SET_FEATURES, &f, 8, NULL, 0);
 
