@@ -222,7 +222,7 @@ def start_testpmd(rig, vdev_extra, queues, sock=None):
 def scenario_dpdk(a, rig):
     if not shutil.which('dpdk-testpmd'):
         raise Fail('dpdk-testpmd not installed (package dpdk)')
-    rig.start(',queues=%d' % a.queues)
+    rig.start(',queues=%d%s' % (a.queues, a.port_opts))
     tp = start_testpmd(rig, a.vdev_extra, a.queues)
     tp.wait_for(r'testpmd>|Port 0: ', 120)
     # the static neighbour: the namespace sends straight to testpmd's MAC
@@ -712,6 +712,8 @@ def main():
     ap.add_argument('--name', default='net')
     ap.add_argument('--queues', type=int, default=1)
     ap.add_argument('--vdev-extra', default='')
+    ap.add_argument('--port-opts', default='',
+                    help='more options of the socket port (dpdk scenario)')
     ap.add_argument('--seconds', type=float, default=2)
     ap.add_argument('--mib', type=int, default=64)
     ap.add_argument('--timeout', type=int, default=360)
