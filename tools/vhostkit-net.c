@@ -49,6 +49,7 @@ static void usage(FILE *out)
 "        rate=B       ingress limit in bytes/s (k, M, G = 10^3, 10^6, 10^9)\n"
 "        pps=N        ingress limit in packets/s (token bucket, 0.1 s burst)\n"
 "        poll         busy-poll the rings instead of waiting for kicks\n"
+"                     (every poll port shares one polling thread)\n"
 "        backlog=N    frames that may wait for the guest (default 1024)\n"
 "        iommu=...    device IOTLB policy, as vhostkit-blk --iommu:\n"
 "                     on: VIRTIO_F_ACCESS_PLATFORM means IOTLB; off: never\n"

@@ -1035,7 +1035,7 @@ static void dispatch_event(struct vhk_backend *be, const struct epoll_event *e)
 /* Passes of vhk_backend_poll(.., 0) with deferred work between two looks
  * at the epoll set (the socket, watches): a busy-polling caller saves the
  * epoll_wait() call on the other passes. */
-#define POLL_EPOLL_EVERY	8
+#define POLL_EPOLL_EVERY	32
 
 /*
  * One pass of the server loop: connect / listen, deferred re-kicks, the

@@ -156,6 +156,7 @@ static int net_queue_start(void *dev, struct vhk_dev_queue *dq)
 
 		q->vq = vq;
 		q->started = true;
+		q->quiet = false;
 		update_up(d);
 		/* frames may already wait */
 		if (d->have_host)
@@ -163,6 +164,7 @@ static int net_queue_start(void *dev, struct vhk_dev_queue *dq)
 	} else {
 		d->tx[pair].vq = vq;
 		d->tx[pair].started = true;
+		d->tx[pair].quiet = false;
 	}
 	return 0;
 }
@@ -265,6 +267,18 @@ static void tx_one(struct vhk_net_dev *d, uint16_t pair,
 	vhk_net_switch_input(port->sw, port, pkt);
 }
 
+/* A busy-polled queue is looked at on every pass: the driver's kicks
+ * (an eventfd write per burst on its side) are turned off once, when the
+ * queue first runs (VIRTIO 1.2, 2.7.10 / 2.8.10: notification
+ * suppression is only a hint, so a late kick does no harm). */
+static void poll_quiet(struct vhk_vq *vq, bool *quiet)
+{
+	if (*quiet)
+		return;
+	vhk_vq_enable_notify(vq, false);
+	*quiet = true;
+}
+
 static enum vhk_kick_result tx_kick(struct vhk_net_dev *d, uint16_t idx,
 				    struct vhk_vq *vq)
 {
@@ -274,6 +288,8 @@ static enum vhk_kick_result tx_kick(struct vhk_net_dev *d, uint16_t idx,
 
 	if (!d->poll)
 		vhk_vq_enable_notify(vq, false);
+	else
+		poll_quiet(vq, &q->quiet);
 	for (n = 0; n < VHK_KICK_BUDGET; n++) {
 		struct vhk_chain c = { .iov = q->iov, .iov_cap = VHK_NET_MAX_IOV };
 		int rc = vhk_vq_pop(vq, &c);
@@ -496,6 +512,8 @@ static enum vhk_kick_result rx_kick(struct vhk_net_dev *d, uint16_t idx,
 
 	if (!q->started || q->vq != vq)
 		return VHK_KICK_DONE;
+	if (d->poll)
+		poll_quiet(vq, &q->quiet);
 	while (n < VHK_KICK_BUDGET) {
 		struct vhk_net_pkt *pkt;
 		int rc;
@@ -678,6 +696,7 @@ int vhk_net_dev_init(struct vhk_net_dev *d, struct vhk_net_switch *sw,
 	d->port.queues = o->queues;
 	d->port.mtu = o->mtu ? o->mtu : 1500;
 	d->port.priv = d;
+	d->port.polled = o->poll;
 	d->hdr_size = sizeof(struct vhk_net_hdr);
 	if (o->mac) {
 		memcpy(d->port.mac, o->mac, 6);

@@ -27,6 +27,7 @@ struct net_rx_buf {
 struct net_rxq {
 	struct vhk_vq *vq;
 	bool started;
+	bool quiet;		/* busy-poll: driver kicks turned off */
 	/* Buffers of the packet being delivered (rx_one() only: buffers a
 	 * packet cannot use go back to the ring with vhk_vq_unpop(), none
 	 * is held between calls). */
@@ -42,6 +43,7 @@ struct net_rxq {
 struct net_txq {
 	struct vhk_vq *vq;
 	bool started;
+	bool quiet;		/* busy-poll: driver kicks turned off */
 	struct iovec iov[VHK_NET_MAX_IOV];
 };
 

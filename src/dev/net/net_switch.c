@@ -114,7 +114,7 @@ static void enqueue(struct vhk_net_port *out, struct vhk_net_pkt *pkt)
 	else
 		out->head = pkt;
 	out->tail = pkt;
-	wake = out->count++ == 0;
+	wake = out->count++ == 0 && !out->polled;
 	if (wake)
 		atomic_store_explicit(&out->efd_armed, true,
 				      memory_order_relaxed);

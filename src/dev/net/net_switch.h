@@ -9,7 +9,8 @@
  * ports, carries out in software the offloads an output port cannot take
  * (checksum, segmentation: vhk_net_port.caps), and appends a copy to each
  * output port's backlog (bounded, mutex-protected), waking the port's
- * thread through its eventfd.  The owner thread drains its backlog with
+ * thread through its eventfd (not a busy-polled port's: its owner looks at
+ * the backlog on every pass).  The owner thread drains its backlog with
  * vhk_net_backlog_take() and puts the frames on its wire.  A port whose
  * peer stops taking frames (a guest that never refills RX) fills its own
  * backlog and drops with a counter; no other port waits for it.
@@ -102,6 +103,8 @@ struct vhk_net_port {
 	struct vhk_net_pkt *head, *tail;
 	unsigned int count, limit;
 	int efd;			/* eventfd: backlog became non-empty */
+	/* The owner busy-polls its backlog: senders never write efd. */
+	bool polled;
 	/* efd was written since the owner last read it: the owner reads
 	 * the eventfd only then, not on every backlog look. */
 	_Atomic bool efd_armed;
