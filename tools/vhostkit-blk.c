@@ -16,7 +16,7 @@
 
 #define EXIT_USAGE	VHK_DAEMON_EXIT_USAGE
 
-enum { OPT_MMAP = 0x100, OPT_POLL, OPT_SQPOLL };	/* long-only options */
+enum { OPT_MMAP = 0x100, OPT_POLL, OPT_SQPOLL, OPT_NOWAIT };	/* long-only options */
 
 /* QEMU's vhost-user.json, VHostUserBackendCapabilitiesBlock. */
 static const char blk_caps[] =
@@ -84,6 +84,18 @@ static void usage(FILE *out)
 "                          and sleeps after MS milliseconds idle (default 1,\n"
 "                          1-10000).  It costs a core while busy; falls back\n"
 "                          to plain submission (with a warning) if refused.\n"
+"      --nowait[=on|auto|off]\n"
+"                          How io_uring issues reads and writes.  on (the\n"
+"                          default of --nowait): FILE's fds are O_NONBLOCK,\n"
+"                          so io_uring tries each read and O_DIRECT write in\n"
+"                          the queue thread and completes it inside the\n"
+"                          batch's submit unless it would block (then it\n"
+"                          goes to io_uring's worker threads).  off: io_uring\n"
+"                          decides - on tmpfs, ramfs and hugetlbfs, which do\n"
+"                          not declare nowait support, every read and write\n"
+"                          goes to a worker thread.  auto (the default): on\n"
+"                          for a file in tmpfs / ramfs / hugetlbfs (memory:\n"
+"                          nothing to wait for), off for anything else.\n"
 "  -W, --queue-workers     One thread per queue (own epoll, own io_uring\n"
 "                          completions); default: one thread per device.\n"
 "  -v, --verbose           Debug logging (same as VHOSTKIT_LOG=debug).\n"
@@ -144,6 +156,7 @@ int main(int argc, char **argv)
 		{ "mmap", optional_argument, NULL, OPT_MMAP },
 		{ "poll", optional_argument, NULL, OPT_POLL },
 		{ "sqpoll", optional_argument, NULL, OPT_SQPOLL },
+		{ "nowait", optional_argument, NULL, OPT_NOWAIT },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -261,6 +274,19 @@ int main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case OPT_NOWAIT:
+			if (!optarg || !strcmp(optarg, "on")) {
+				o.nowait = VHK_BLK_NOWAIT_ON;
+			} else if (!strcmp(optarg, "auto")) {
+				o.nowait = VHK_BLK_NOWAIT_AUTO;
+			} else if (!strcmp(optarg, "off")) {
+				o.nowait = VHK_BLK_NOWAIT_OFF;
+			} else {
+				fprintf(stderr, "vhostkit-blk: --nowait must be on, auto or off, not '%s'\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			break;
 		case 'v':
 			vhk_log_set_level(VHK_LOG_DEBUG);
 			break;
@@ -324,12 +350,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	printf("vhostkit-blk: %s %s (disk %s, %llu sectors, %s%s, %u queues, iommu %s%s)\n",
+	printf("vhostkit-blk: %s %s (disk %s, %llu sectors, %s%s%s, %u queues, iommu %s%s)\n",
 	       cfg.connect ? "connecting to" : "listening on",
 	       cfg.socket_path, o.disk,
 	       (unsigned long long)vhk_blk_capacity(blk),
 	       vhk_blk_mmapped(blk) ? "memory-mapped" :
 	       vhk_blk_direct(blk) ? "O_DIRECT" : "buffered",
+	       vhk_blk_nowait_on(blk) ? " nowait" : "",
 	       o.read_only ? ", read-only" : "", o.num_queues,
 	       vhk_iommu_policy_name(cfg.iommu),
 	       cfg.poll_us ? ", polling" : "");

@@ -50,6 +50,24 @@ enum vhk_blk_mmap {
 				   ramfs, else io_uring */
 };
 
+/*
+ * How io_uring issues the disk's reads and writes (vhk_blk_opts.nowait).
+ * "nowait": the disk's fds are O_NONBLOCK, which io_uring takes as "this
+ * file supports IOCB_NOWAIT": a read or an O_DIRECT write is tried in the
+ * submitting (queue) thread and completes inside io_uring_enter when it
+ * would not block; only what would block goes to io_uring's worker
+ * threads.  Without it io_uring sends every read and write of a file
+ * whose file system does not declare nowait support (tmpfs, ramfs,
+ * hugetlbfs) to a worker thread.  docs/vhostkit-blk.md.
+ */
+enum vhk_blk_nowait {
+	VHK_BLK_NOWAIT_AUTO = 0,	/* nowait for a file in tmpfs / ramfs
+					   / hugetlbfs (memory: nothing to
+					   wait for), else off (default) */
+	VHK_BLK_NOWAIT_ON,		/* nowait whatever the file */
+	VHK_BLK_NOWAIT_OFF,		/* never: io_uring decides */
+};
+
 struct vhk_blk_opts {
 	const char *disk;		/* file or block device path */
 	bool read_only;			/* open O_RDONLY, offer VIRTIO_BLK_F_RO */
@@ -72,6 +90,7 @@ struct vhk_blk_opts {
 					   sleeps after this many ms idle; if
 					   the kernel refuses, a warning and
 					   plain submission */
+	enum vhk_blk_nowait nowait;	/* io_uring issue mode (above) */
 };
 
 struct vhk_blk;
@@ -111,6 +130,14 @@ uint64_t vhk_blk_capacity(const struct vhk_blk *blk);
 /** vhk_blk_direct - true if the disk is opened with O_DIRECT. */
 VHK_API
 bool vhk_blk_direct(const struct vhk_blk *blk);
+
+/**
+ * vhk_blk_nowait_on - true if the disk's reads and writes are issued
+ * nowait in the queue thread (enum vhk_blk_nowait; false when memory-mapped
+ * mode serves them).
+ */
+VHK_API
+bool vhk_blk_nowait_on(const struct vhk_blk *blk);
 
 /**
  * vhk_blk_mmapped - true if reads and writes are served from a mapping of

@@ -2,7 +2,9 @@
 /*
  * drv_modes.c - the blk driver against vhostkit-blk's fast modes:
  * --mmap (a disk file in tmpfs served by memcpy), --poll (busy-polling
- * queue threads) and both together, each with verified I/O on 2 queues
+ * queue threads) and both together, and event mode with io_uring's nowait
+ * issue (the default for a disk in tmpfs) and without (--nowait=off),
+ * each with verified I/O on 2 queues
  * (split and packed, direct and iommu-lazy DMA; the data checked through
  * the driver and in the disk file).  --poll=BOUND must idle: once the
  * bound has passed without I/O, the daemon takes no CPU time over a
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/vfs.h>
 #include <cmocka.h>
 
 #include "drv_util.h"
@@ -58,8 +61,35 @@ static uint64_t cpu_ns(pid_t pid)
 	return sum;
 }
 
-/* Start the daemon with @extra options, run verified I/O in 4 setups. */
-static void run_mode(const char *const *extra, bool idle_check)
+/* true if @path's log has a line containing @needle. */
+static bool log_has(const char *path, const char *needle)
+{
+	char line[512];
+	bool found = false;
+	FILE *f = fopen(path, "r");
+
+	assert_non_null(f);
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, needle) != NULL;
+	fclose(f);
+	return found;
+}
+
+/* The disk is in tmpfs (drv_tmpdir() falls back to /tmp otherwise). */
+static bool disk_in_tmpfs(void)
+{
+	struct statfs sf;
+
+	assert_int_equal(statfs(drv_tmpdir(), &sf), 0);
+	return (unsigned long)sf.f_type == 0x01021994;	/* TMPFS_MAGIC */
+}
+
+/*
+ * Start the daemon with @extra options, run verified I/O in 4 setups.
+ * @nowait: 1 / 0 = its start-up line must / must not say that io_uring
+ * issues nowait; -1: not checked.
+ */
+static void run_mode(const char *const *extra, bool idle_check, int nowait)
 {
 	const char *bin = drv_require("VHK_BLK_BIN", "vhostkit-blk");
 	char *argv[16] = { (char *)bin, "--socket-path", sock, "--disk", disk,
@@ -118,6 +148,11 @@ static void run_mode(const char *const *extra, bool idle_check)
 		}
 		drv_close(&c);
 	}
+	if (nowait >= 0 && log_has(blk.log, " nowait,") != (nowait > 0)) {
+		drv_dump_log(&blk);
+		fail_msg("the start-up line should%s say nowait",
+			 nowait ? "" : " not");
+	}
 	drv_kill(&blk, SIGTERM);
 }
 
@@ -126,7 +161,7 @@ static void test_mmap(void **state)
 	static const char *const extra[] = { "--mmap", NULL };
 
 	(void)state;
-	run_mode(extra, false);
+	run_mode(extra, false, 0);
 }
 
 static void test_poll(void **state)
@@ -134,7 +169,7 @@ static void test_poll(void **state)
 	static const char *const extra[] = { "--poll=" POLL_US, NULL };
 
 	(void)state;
-	run_mode(extra, true);
+	run_mode(extra, true, disk_in_tmpfs());
 }
 
 static void test_mmap_poll(void **state)
@@ -143,7 +178,7 @@ static void test_mmap_poll(void **state)
 					     NULL };
 
 	(void)state;
-	run_mode(extra, true);
+	run_mode(extra, true, 0);
 }
 
 /* io_uring SQPOLL under polling: completions are no longer reaped
@@ -154,12 +189,36 @@ static void test_poll_sqpoll(void **state)
 					     NULL };
 
 	(void)state;
-	run_mode(extra, true);
+	run_mode(extra, true, -1);
+}
+
+/* Event mode, the default issue mode: nowait for a disk in tmpfs (reads
+ * complete in the queue thread's submit), io_uring's choice elsewhere. */
+static void test_event(void **state)
+{
+	static const char *const extra[] = { NULL };
+
+	(void)state;
+	run_mode(extra, false, disk_in_tmpfs());
+}
+
+/* Forced either way: --nowait=off (every read on io-wq in tmpfs) and
+ * --nowait (also for a disk that is not in memory). */
+static void test_event_nowait_forced(void **state)
+{
+	static const char *const off[] = { "--nowait=off", NULL };
+	static const char *const on[] = { "--nowait", NULL };
+
+	(void)state;
+	run_mode(off, false, 0);
+	run_mode(on, false, 1);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_event),
+		cmocka_unit_test(test_event_nowait_forced),
 		cmocka_unit_test(test_mmap),
 		cmocka_unit_test(test_poll),
 		cmocka_unit_test(test_mmap_poll),

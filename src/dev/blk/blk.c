@@ -311,6 +311,9 @@ int vhk_blk_open(struct vhk_blk **out, const struct vhk_blk_opts *o)
 	ret = open_disk(blk, o);
 	if (ret < 0)
 		goto fail;
+	ret = vhk_blk_nowait_open(blk, o->nowait);
+	if (ret < 0)
+		goto fail;
 	ret = vhk_blk_mmap_open(blk, o->mmap);
 	if (ret < 0)
 		goto fail;

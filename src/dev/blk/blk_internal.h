@@ -95,6 +95,7 @@ struct vhk_blk {
 	int fd;				/* O_DIRECT when direct */
 	int fd_buf;			/* buffered (== fd when not direct) */
 	bool direct;
+	bool nowait;			/* fds O_NONBLOCK: blk_nowait.c */
 	bool blockdev;
 	bool read_only;
 	/* Learnt by any queue's completion path: atomic (queue workers). */
@@ -127,6 +128,19 @@ struct vhk_blk {
 #define BLK_DEFAULT_MAX_DEPTH	1024	/* in flight per queue by default */
 #define BLK_ZERO_CHUNK	(64u * 1024)
 #define BLK_ZERO_IOV	16		/* one write of 1 MiB at most */
+
+/* blk_nowait.c: how io_uring issues reads and writes. */
+
+/** vhk_blk_in_memory_fs - @fd's file lives in tmpfs, ramfs or hugetlbfs. */
+bool vhk_blk_in_memory_fs(int fd);
+
+/**
+ * vhk_blk_nowait_open - make the disk's fds O_NONBLOCK for @mode (on:
+ * always, or fail with -errno; auto: when the file lives in memory; off:
+ * never) and record it in blk->nowait.  After open_disk(), before
+ * vhk_blk_mmap_open().
+ */
+int vhk_blk_nowait_open(struct vhk_blk *blk, enum vhk_blk_nowait mode);
 
 /* blk_mmap.c: the memory-mapped mode. */
 

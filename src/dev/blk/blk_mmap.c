@@ -26,33 +26,12 @@
  * fault and read as zeros until then.
  */
 #include <errno.h>
-#include <linux/magic.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 
 #include "dev/blk/blk_internal.h"
-
-#ifndef HUGETLBFS_MAGIC
-#define HUGETLBFS_MAGIC	0x958458f6
-#endif
-#ifndef TMPFS_MAGIC
-#define TMPFS_MAGIC	0x01021994
-#endif
-
-/* A file system whose pages are memory with no backing store. */
-static bool in_memory_fs(int fd)
-{
-	struct statfs sf;
-
-	if (fstatfs(fd, &sf) < 0)
-		return false;
-	return (unsigned long)sf.f_type == TMPFS_MAGIC ||
-	       (unsigned long)sf.f_type == HUGETLBFS_MAGIC ||
-	       (unsigned long)sf.f_type == RAMFS_MAGIC;
-}
 
 int vhk_blk_mmap_open(struct vhk_blk *blk, enum vhk_blk_mmap mode)
 {
@@ -62,7 +41,7 @@ int vhk_blk_mmap_open(struct vhk_blk *blk, enum vhk_blk_mmap mode)
 
 	if (mode == VHK_BLK_MMAP_OFF)
 		return 0;
-	mem = in_memory_fs(blk->fd_buf);
+	mem = vhk_blk_in_memory_fs(blk->fd_buf);
 	if (mode == VHK_BLK_MMAP_AUTO && !mem)
 		return 0;
 	/* Capacity 0: nothing to map (and every request is out of range). */

@@ -656,8 +656,9 @@ static void reap_cqes(struct blk_queue *q);
 
 /*
  * End of a batch: one io_uring_enter for every SQE the batch prepared.
- * Reads and writes the page cache can serve (a RAM-backed file) are done
- * inside that call, so their completions are reaped right away and go
+ * Reads and writes io_uring can issue nowait and that do not have to
+ * wait (a RAM-backed file: blk_nowait.c) are done inside that call, so
+ * their completions are reaped right away and go
  * out with this batch's one flush + call, instead of a second wake-up
  * through the eventfd (epoll, eventfd read, second call).  The eventfd is
  * off during the submit, so those completions do not signal it; after it

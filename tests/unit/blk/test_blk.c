@@ -39,7 +39,10 @@
 static bool mmap_all;
 static bool mmap_cur;		/* the next setup's mode */
 static unsigned int sqpoll_cur;	/* the next setup's sqpoll_idle_ms */
+/* --shm: every test on a disk in /dev/shm (tmpfs: nowait by default). */
+static const char *disk_dir_all = ".";
 static const char *disk_dir = ".";	/* where the next setup's disk goes */
+static enum vhk_blk_nowait nowait_cur;	/* the next setup's nowait mode */
 
 struct fake_host {
 	struct vhk_vq *vq;
@@ -123,6 +126,7 @@ static void setup_full(struct ctx *c, enum vhk_as_mode mode, bool read_only,
 		.max_iov = max_iov,
 		.mmap = mmap_cur ? VHK_BLK_MMAP_ON : VHK_BLK_MMAP_OFF,
 		.sqpoll_idle_ms = sqpoll_cur,
+		.nowait = nowait_cur,
 	};
 	static const struct vhk_dq_host h = {
 		.complete = h_complete,
@@ -1123,7 +1127,7 @@ static void mmap_sync_in(const char *dir)
 	disk_dir = dir;
 	mmap_cur = true;
 	setup_ctx(&c, false, false, 0);
-	disk_dir = ".";
+	disk_dir = disk_dir_all;
 	mmap_cur = mmap_all;
 	assert_true(vhk_blk_mmapped(c.blk));
 	assert_int_equal(c.blk->map_sync, backed);
@@ -1225,6 +1229,153 @@ static void test_sqpoll(void **state)
 	sqpoll_cur = 0;
 }
 
+static bool fd_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	assert_true(fl >= 0);
+	return (fl & O_NONBLOCK) != 0;
+}
+
+/*
+ * 4k reads, one batch each: true if every one was used when the batch
+ * ended (completed inside the submit and reaped inline), with no wake-up
+ * through the completion eventfd.  Verifies the data of each.
+ */
+static bool reads_inline(struct ctx *c, unsigned int n)
+{
+	size_t dl = data_len();
+	unsigned int i, inl = 0;
+	uint8_t st, r[4096];
+
+	for (i = 0; i < n; i++) {
+		uint64_t sector = (i * 8) % (DISK_SECTORS - 8);
+		struct vhk_drv_seg s[3];
+		uint32_t len = 0;
+		void *token;
+
+		put_hdr(c, VHK_BLK_T_IN, sector);
+		vhk_mockmem_fill(&c->m, OFF_STATUS, 0x77, 1);
+		s[0] = seg(c, OFF_HDR, 16, false);
+		s[1] = seg(c, OFF_DATA, (uint32_t)dl, true);
+		s[2] = seg(c, OFF_STATUS, 1, true);
+		assert_int_equal(vhk_drv_vq_add(c->dq, s, 3, (void *)1), 0);
+		vhk_drv_vq_publish(c->dq);
+		vhk_dq_process(&c->q, &vhk_blk_ops, c->blk);
+		if (vhk_drv_vq_get_used(c->dq, &token, &len) == 1)
+			inl++;
+		else
+			run(c, 1, &len);	/* through the eventfd */
+		assert_int_equal(len, dl + 1);
+		vhk_mockmem_read(&c->m, OFF_STATUS, &st, 1);
+		assert_int_equal(st, VHK_BLK_S_OK);
+		vhk_mockmem_read(&c->m, OFF_DATA, r, dl);
+		assert_true(r[0] == (uint8_t)(sector + 1) &&
+			    r[dl - 1] == (uint8_t)(sector + dl / 512));
+	}
+	print_message("%s: %u of %u reads completed inside the submit\n",
+		      c->path, inl, n);
+	return inl == n;
+}
+
+/* A full verified round trip, flush, discard, write-zeroes and get-id on
+ * @c's disk (the request types through whatever issue mode it has). */
+static void all_types(struct ctx *c)
+{
+	size_t n = data_len();
+	uint8_t st, w[4096], r[4096], id[VHK_BLK_ID_BYTES];
+	uint8_t want[VHK_BLK_ID_BYTES] = { 0 };
+
+	fill_pattern(w, n, 0x5a);
+	vhk_mockmem_write(&c->m, OFF_DATA, w, n);
+	assert_int_equal(one(c, VHK_BLK_T_OUT, 40, n, false, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_OK);
+	read_disk(c, 40, r, n);
+	assert_memory_equal(r, w, n);
+	vhk_mockmem_fill(&c->m, OFF_DATA, 0xee, n);
+	assert_int_equal(one(c, VHK_BLK_T_IN, 40, n, true, &st), n + 1);
+	assert_int_equal(st, VHK_BLK_S_OK);
+	vhk_mockmem_read(&c->m, OFF_DATA, r, n);
+	assert_memory_equal(r, w, n);
+	assert_int_equal(one(c, VHK_BLK_T_FLUSH, 0, 0, false, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_OK);
+	/* Write-zeroes over the first sector written, discard elsewhere. */
+	put_dwz(c, 0, 40, 1, 0);
+	assert_int_equal(dwz(c, VHK_BLK_T_WRITE_ZEROES, 16, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_OK);
+	assert_true(disk_is(c, 40, 512, 0));
+	if (n > 512) {
+		read_disk(c, 41, r, n - 512);
+		assert_memory_equal(r, w + 512, n - 512);
+	}
+	put_dwz(c, 0, 60, 2, 0);
+	assert_int_equal(dwz(c, VHK_BLK_T_DISCARD, 16, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_OK);
+	memcpy(want, SERIAL, strlen(SERIAL));
+	assert_int_equal(one(c, VHK_BLK_T_GET_ID, 0, sizeof(id), true, &st),
+			 sizeof(id) + 1);
+	assert_int_equal(st, VHK_BLK_S_OK);
+	vhk_mockmem_read(&c->m, OFF_DATA, id, sizeof(id));
+	assert_memory_equal(id, want, sizeof(id));
+	/* Writethrough (CONFIG_WCE): RWF_DSYNC writes in this mode too. */
+	vhk_set_feature(&c->features, VHK_BLK_F_CONFIG_WCE);
+	assert_int_equal(vhk_blk_ops.set_features(c->blk, c->features), 0);
+	st = 0;
+	assert_int_equal(vhk_blk_ops.set_config(c->blk, 32, &st, 1), 0);
+	fill_pattern(w, n, 0x6b);
+	vhk_mockmem_write(&c->m, OFF_DATA, w, n);
+	assert_int_equal(one(c, VHK_BLK_T_OUT, 80, n, false, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_OK);
+	read_disk(c, 80, r, n);
+	assert_memory_equal(r, w, n);
+}
+
+/* One setup on a disk in @dir with nowait @mode: the mode it ends up in,
+ * O_NONBLOCK on the disk's fds, and every request type verified. */
+static void nowait_in(const char *dir, enum vhk_blk_nowait mode, bool want,
+		      bool check_inline)
+{
+	struct ctx c;
+
+	disk_dir = dir;
+	nowait_cur = mode;
+	setup_ctx(&c, false, false, 0);
+	disk_dir = disk_dir_all;
+	nowait_cur = VHK_BLK_NOWAIT_AUTO;
+	assert_int_equal(vhk_blk_nowait_on(c.blk), want && !mmap_cur);
+	assert_int_equal(fd_nonblock(c.blk->fd_buf), want);
+	assert_int_equal(fd_nonblock(c.blk->fd), want);
+	if (check_inline && !mmap_cur)
+		assert_true(reads_inline(&c, 16));
+	all_types(&c);
+	teardown_ctx(&c);
+}
+
+/*
+ * The io_uring issue mode (blk_nowait.c).  A disk in tmpfs gets nowait by
+ * default: its reads complete inside the batch's submit and are reaped in
+ * the same batch (without it this kernel hands every one to an io-wq
+ * thread and the test sees them only through the eventfd).  A disk
+ * elsewhere keeps io_uring's choice unless forced on; off never sets it.
+ */
+static void test_nowait(void **state)
+{
+	bool shm = access("/dev/shm", W_OK) == 0 && tmpfs_dir("/dev/shm");
+	bool here_mem = tmpfs_dir(".");
+
+	(void)state;
+	if (shm) {
+		nowait_in("/dev/shm", VHK_BLK_NOWAIT_AUTO, true, true);
+		nowait_in("/dev/shm", VHK_BLK_NOWAIT_ON, true, true);
+		nowait_in("/dev/shm", VHK_BLK_NOWAIT_OFF, false, false);
+	} else {
+		print_message("no tmpfs /dev/shm: the in-memory cases skipped\n");
+	}
+	nowait_in(".", VHK_BLK_NOWAIT_AUTO, here_mem, false);
+	nowait_in(".", VHK_BLK_NOWAIT_ON, true, false);
+	nowait_in(".", VHK_BLK_NOWAIT_OFF, false, false);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -1255,12 +1406,18 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_mmap_sync),
 		cmocka_unit_test(test_mmap_shrink),
 		cmocka_unit_test(test_sqpoll),
+		cmocka_unit_test(test_nowait),
 	};
 
 	vhk_test_init(argc, argv);
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--mmap") == 0)
 			mmap_all = true;
+		else if (strcmp(argv[i], "--shm") == 0)
+			disk_dir_all = "/dev/shm";
 	mmap_cur = mmap_all;
-	return VHK_TEST_RUN(mmap_all ? "blk [memory-mapped]" : "blk", tests);
+	disk_dir = disk_dir_all;
+	return VHK_TEST_RUN(mmap_all ? "blk [memory-mapped]" :
+			    disk_dir_all[0] == '/' ? "blk [disk in /dev/shm]" :
+			    "blk", tests);
 }
