@@ -24,7 +24,7 @@ int drv_post_one(struct vhk_fe *fe, struct vhk_drv_vq *vq, void *host,
 		 uint32_t len, enum vhk_dma_dir dir, void *token,
 		 uint64_t *addr);
 
-/** drv_drain_eventfd - read non-blocking @fd until it is empty. */
+/** drv_drain_eventfd - empty non-blocking eventfd @fd (one read). */
 void drv_drain_eventfd(int fd);
 
 #endif /* VHK_DRIVER_DRV_POST_H */

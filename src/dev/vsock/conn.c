@@ -182,19 +182,22 @@ uint32_t vsock_conn_credit(const struct vsock_conn *c)
 /*
  * Every packet of a flow carries the sender's buf_alloc and fwd_cnt
  * (VIRTIO 1.2, 5.10.6.3): take them, and resume reading the host socket
- * if the guest gave us credit again.
+ * if the guest gave us credit again.  A connection that had enough
+ * credit already is polled for input (host.c) or listed: more credit
+ * changes nothing there, and a read now would mostly find nothing.
  */
 void vsock_conn_note_credit(struct vhk_vsock *vs, struct vsock_conn *c,
 			    const struct vsock_pkt *p)
 {
 	uint32_t before = vsock_conn_credit(c);
+	uint32_t need = VHK_MAX(c->seq_need, 1u);
 
 	c->peer_buf_alloc = p->buf_alloc;
 	c->peer_fwd_cnt = p->fwd_cnt;
 	if (vsock_conn_credit(c) > before) {
 		c->credit_asked = false;
 		c->credit_retries = 0;
-		if (c->stage || c->fd >= 0)
+		if ((c->stage || c->fd >= 0) && before < need)
 			vsock_rx_add(vs, c);	/* may send again */
 	}
 }

@@ -572,6 +572,8 @@ static void accept_clients(struct vhk_vsock *vs)
 static void conn_event(struct vhk_vsock *vs, struct vsock_conn *c,
 		       uint32_t events)
 {
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		c->host_drained = false;	/* something to read again */
 	if (events & (EPOLLHUP | EPOLLERR)) {
 		/* Closed both ways (or failed): read what is left, then
 		 * SHUTDOWN(RCV|SEND) to the guest; queued guest bytes have

@@ -10,6 +10,12 @@
  * connection waiting for rx buffers or credit is not read (its socket is
  * not polled for input) - level-triggered polling never spins.
  *
+ * A connection on the rx list keeps its poll interest until the run ends
+ * (rx_settle): one that is read to the end within the run costs no
+ * epoll_ctl; one still listed (out of rx buffers, budget or queue) stops
+ * being polled then.  A short read means the socket is empty: the next
+ * read waits for EPOLLIN instead of costing a readv that returns EAGAIN.
+ *
  * RX buffers are device-writable only (VIRTIO 1.2, 5.10.6.4): a buffer with
  * device-readable parts breaks the device; one shorter than a header is
  * returned unused and counted.
@@ -41,7 +47,18 @@ void vsock_rx_add(struct vhk_vsock *vs, struct vsock_conn *c)
 	else
 		vs->rx_head = c;
 	vs->rx_tail = c;
-	vsock_host_update_events(vs, c);	/* listed: not polled */
+	/* Still polled: rx_settle() stops that if it stays listed. */
+}
+
+/*
+ * End of an rx run: a connection still listed waits for rx buffers, the
+ * budget or the queue, so its socket must not be polled for input
+ * (level-triggered: it would report readable again at once).
+ */
+static void rx_settle(struct vhk_vsock *vs)
+{
+	for (struct vsock_conn *c = vs->rx_head; c; c = c->rnext)
+		vsock_host_update_events(vs, c);
 }
 
 void vsock_rx_remove(struct vhk_vsock *vs, struct vsock_conn *c)
@@ -313,12 +330,14 @@ static enum step stream_data(struct vhk_vsock *vs, struct vsock_conn *c,
 	uint32_t len[VSOCK_RX_BATCH];
 	unsigned int nb = 0, i;
 	struct vsock_pkt p;
-	uint64_t left;
+	uint64_t left, asked;
 	ssize_t r;
 	int nseg = -1;
 
 	vs->rx_batch_used = 0;
-	if (n0 < credit && n0 == chain_room(ch))
+	/* Batch only after a read that filled a buffer: a small message
+	 * (a round trip's byte) is not worth popping 31 chains for. */
+	if (c->read_big && n0 < credit && n0 == chain_room(ch))
 		nb = rx_gather(vs, n0, credit);
 	if (nb) {
 		nseg = batch_iov(vs, ch, n0, nb, credit, len);
@@ -336,8 +355,10 @@ static enum step stream_data(struct vhk_vsock *vs, struct vsock_conn *c,
 	}
 	if (r <= 0)
 		rx_ungather(vs, 0, nb);
-	if (r == -EAGAIN || r == -EINTR)
+	if (r == -EAGAIN || r == -EINTR) {
+		c->read_big = false;
 		return STEP_IDLE;
+	}
 	if (r < 0) {
 		/* ECONNRESET and friends: the host side is gone hard. */
 		vs->st.rst_other++;
@@ -350,6 +371,13 @@ static enum step stream_data(struct vhk_vsock *vs, struct vsock_conn *c,
 	}
 	/* Which batch chains the read reached; the rest go back first
 	 * (only the newest popped chains can be given back). */
+	asked = n0;
+	for (i = 0; i < nb; i++)
+		asked += len[i];
+	/* A stream read shorter than asked emptied the socket (while the fd
+	 * is polled: after a hang-up it is read to EOF regardless). */
+	c->host_drained = (uint64_t)r < asked && c->fd_in_ep;
+	c->read_big = (uint64_t)r >= chain_room(ch);
 	left = (uint64_t)r - VHK_MIN((uint64_t)r, (uint64_t)n0);
 	for (i = 0; i < nb && left; i++)
 		left -= VHK_MIN(left, (uint64_t)len[i]);
@@ -490,8 +518,8 @@ static enum step conn_step(struct vhk_vsock *vs, struct vsock_conn *c,
 	}
 	if (c->stage)
 		return seq_data(vs, c, ch);
-	if (may_read_host(c) && vsock_conn_credit(c) >= c->seq_need &&
-	    vsock_conn_credit(c) > 0) {
+	if (may_read_host(c) && !c->host_drained &&
+	    vsock_conn_credit(c) >= c->seq_need && vsock_conn_credit(c) > 0) {
 		enum step s = c->type == VHK_VSOCK_TYPE_SEQPACKET ?
 			      seq_data(vs, c, ch) : stream_data(vs, c, ch);
 
@@ -575,8 +603,12 @@ void vsock_rx_run(struct vhk_vsock *vs)
 	unsigned int used = 0, turns = 0;
 	bool toggle = false;
 
-	if (vs->in_rx_run || !vs->vq[VHK_VSOCK_VQ_RX])
+	if (vs->in_rx_run)
+		return;		/* the outer run settles */
+	if (!vs->vq[VHK_VSOCK_VQ_RX]) {
+		rx_settle(vs);
 		return;
+	}
 	vs->in_rx_run = true;
 	/* One mailbox batch at a time: the mailbox bound holds. */
 	if (vs->reachable && !vs->fwd_head)
@@ -609,6 +641,11 @@ void vsock_rx_run(struct vhk_vsock *vs)
 			if (s == STEP_GONE)
 				continue;
 			vsock_rx_remove(vs, c);
+			/* Read to empty with nothing else owed: done here
+			 * (no rx chain popped just to find that out). */
+			if (s == STEP_SENT && c->host_drained && !c->pending &&
+			    !c->stage)
+				s = STEP_IDLE;
 			if (s == STEP_SENT) {
 				vsock_rx_add(vs, c);	/* round-robin */
 			} else {
@@ -624,6 +661,7 @@ void vsock_rx_run(struct vhk_vsock *vs)
 			used++;
 	}
 	vs->in_rx_run = false;
+	rx_settle(vs);
 	if (used)
 		vsock_complete(vs, VHK_VSOCK_VQ_RX);
 }

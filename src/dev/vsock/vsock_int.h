@@ -96,6 +96,10 @@ struct vsock_conn {
 	bool host_eof;			/* host read side ended */
 	bool host_hup;			/* host closed both ways / error */
 	bool host_wr_shut;		/* shutdown(SHUT_WR) done */
+	bool host_drained;		/* a short read emptied the socket:
+					 * not read again before EPOLLIN */
+	bool read_big;			/* the last read filled a whole rx
+					 * buffer: batch the next one */
 	uint32_t guest_shut;		/* SHUTDOWN flags the guest sent */
 	uint32_t shut_sent;		/* SHUTDOWN flags we sent */
 	uint32_t pending;		/* P_* */

@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -204,6 +205,65 @@ static void test_host_to_guest(void **state)
 	assert_int_equal(vh_read_some(&h, fd, got, 4, 1000), 4);
 	assert_memory_equal(got, "pong", 4);
 	close(fd);
+	vh_teardown(&h, 0);
+}
+
+/*
+ * A short read empties the host socket: the device does not read it again
+ * until epoll reports input (no readv that only returns EAGAIN), its poll
+ * interest stays set, and a small message is read into one rx buffer
+ * without batching (rx.c).  Later bytes still arrive, and after a
+ * hang-up the rest is read to EOF although the last read was short.
+ */
+static void test_host_short_reads(void **state)
+{
+	struct vh h;
+	struct vsock_pkt req, p;
+	struct vsock_conn *c;
+	char got[64];
+	int fd;
+
+	(void)state;
+	vh_setup(&h, VHK_AS_GPA, false, CID, NULL, false, 0);
+	vh_post_rx(&h, 8);
+	fd = host_connect(&h, 54, &req);
+	p = vh_pkt(&h, VHK_VSOCK_OP_RESPONSE, 54, req.src_port,
+		   VHK_VSOCK_TYPE_STREAM);
+	vh_send(&h, &p, NULL, 0);
+	assert_true(vh_read_some(&h, fd, got, 3, 1000) == 3);
+	vh_read_some(&h, fd, got, sizeof(got), 50);	/* rest of "OK n\n" */
+	c = vsock_conn_find(h.vs, 54, VHK_VSOCK_CID_HOST, req.src_port);
+	assert_non_null(c);
+	for (int i = 1; i <= 3; i++) {
+		assert_int_equal(send(fd, "xyz", (size_t)i, 0), i);
+		assert_int_equal(vh_wait(&h, &p, got, sizeof(got), 1000), 1);
+		assert_int_equal(p.op, VHK_VSOCK_OP_RW);
+		assert_int_equal(p.len, (uint32_t)i);
+		assert_memory_equal(got, "xyz", (size_t)i);
+		assert_true(c->host_drained);
+		assert_false(c->read_big);
+		assert_false(c->on_rx);
+		assert_true(c->fd_events & EPOLLIN);
+		/* one buffer used (and reposted by vh_recv), none held */
+		assert_false(h.vs->have_spare);
+		assert_int_equal(vh_rx_posted(&h), 8);
+	}
+	/* the guest's credit update (it read 6 bytes) reads nothing */
+	p = vh_pkt(&h, VHK_VSOCK_OP_CREDIT_UPDATE, 54, req.src_port,
+		   VHK_VSOCK_TYPE_STREAM);
+	p.fwd_cnt = 6;
+	vh_send(&h, &p, NULL, 0);
+	assert_int_equal(vh_wait(&h, &p, got, sizeof(got), 50), 0);
+	assert_true(c->host_drained);
+	/* a last message, then the host closes: read to EOF */
+	assert_int_equal(send(fd, "tail", 4, 0), 4);
+	close(fd);
+	assert_int_equal(vh_wait(&h, &p, got, sizeof(got), 1000), 1);
+	assert_int_equal(p.op, VHK_VSOCK_OP_RW);
+	assert_int_equal(p.len, 4);
+	assert_memory_equal(got, "tail", 4);
+	assert_int_equal(vh_wait(&h, &p, got, sizeof(got), 1000), 1);
+	assert_int_equal(p.op, VHK_VSOCK_OP_SHUTDOWN);
 	vh_teardown(&h, 0);
 }
 
@@ -626,6 +686,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_guest_close_clean),
 		cmocka_unit_test(test_no_listener),
 		cmocka_unit_test(test_host_to_guest),
+		cmocka_unit_test(test_host_short_reads),
 		cmocka_unit_test(test_host_batch_read),
 		cmocka_unit_test(test_host_refused),
 		cmocka_unit_test(test_seqpacket),
