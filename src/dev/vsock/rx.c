@@ -13,8 +13,10 @@
  * A connection on the rx list keeps its poll interest until the run ends
  * (rx_settle): one that is read to the end within the run costs no
  * epoll_ctl; one still listed (out of rx buffers, budget or queue) stops
- * being polled then.  A short read means the socket is empty: the next
- * read waits for EPOLLIN instead of costing a readv that returns EAGAIN.
+ * being polled then.  A short read (or EAGAIN) means the socket is empty:
+ * the next read waits for EPOLLIN instead of costing a readv that returns
+ * EAGAIN (a credit update toward a guest that only sends would cost one
+ * each).
  *
  * RX buffers are device-writable only (VIRTIO 1.2, 5.10.6.4): a buffer with
  * device-readable parts breaks the device; one shorter than a header is
@@ -357,6 +359,9 @@ static enum step stream_data(struct vhk_vsock *vs, struct vsock_conn *c,
 		rx_ungather(vs, 0, nb);
 	if (r == -EAGAIN || r == -EINTR) {
 		c->read_big = false;
+		/* Empty: the next read waits for EPOLLIN (a connection
+		 * listed for a control packet does not try again). */
+		c->host_drained = r == -EAGAIN && c->fd_in_ep;
 		return STEP_IDLE;
 	}
 	if (r < 0) {

@@ -234,6 +234,14 @@ static void test_host_short_reads(void **state)
 	vh_read_some(&h, fd, got, sizeof(got), 50);	/* rest of "OK n\n" */
 	c = vsock_conn_find(h.vs, 54, VHK_VSOCK_CID_HOST, req.src_port);
 	assert_non_null(c);
+	/* listed for a control packet with nothing to read: found empty
+	 * once, then not read again until epoll reports input */
+	p = vh_pkt(&h, VHK_VSOCK_OP_CREDIT_REQUEST, 54, req.src_port,
+		   VHK_VSOCK_TYPE_STREAM);
+	vh_send(&h, &p, NULL, 0);
+	assert_int_equal(vh_wait(&h, &p, got, sizeof(got), 1000), 1);
+	assert_int_equal(p.op, VHK_VSOCK_OP_CREDIT_UPDATE);
+	assert_true(c->host_drained);
 	for (int i = 1; i <= 3; i++) {
 		assert_int_equal(send(fd, "xyz", (size_t)i, 0), i);
 		assert_int_equal(vh_wait(&h, &p, got, sizeof(got), 1000), 1);
