@@ -10,7 +10,8 @@
 #   bash bench/blk/blk-modes.sh [--runtime S] [--rounds N]
 #                               [--ref PATH-TO-OLD-vhostkit-blk]
 #                               [--modes "event poll mmap mmap-poll mq"]
-#                               (also: sqpoll, poll-sqpoll: io_uring SQPOLL)
+#                               (also: sqpoll, poll-sqpoll: io_uring SQPOLL;
+#                                event-punt: event mode with --nowait=off)
 #
 # Without --ref the reference is this build's vhostkit-blk in event mode.
 # Modes (A): event, --poll, --mmap, --mmap --poll, and 2 queues with
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
 	--rounds) rounds=$2; shift 2 ;;
 	--ref) ref=$2; shift 2 ;;
 	--modes) modes=$2; shift 2 ;;
-	-h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,18p' "$0"; exit 0 ;;
 	*) echo "unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -89,6 +90,7 @@ for m in $modes; do
 	poll) pair "poll / reference" 1 1 --poll -- ;;
 	poll-sqpoll) pair "poll+sqpoll / reference" 1 1 --poll --sqpoll -- ;;
 	sqpoll) pair "sqpoll / reference" 1 1 --sqpoll -- ;;
+	event-punt) pair "event --nowait=off / reference" 1 1 --nowait=off -- ;;
 	mmap) pair "mmap / reference" 1 1 --mmap -- ;;
 	mmap-poll) pair "mmap+poll / reference" 1 1 --mmap --poll -- ;;
 	mq) refbin=$daemon
