@@ -221,10 +221,32 @@ static enum vhk_kick_result broken(struct vhk_net_dev *d, const char *why)
 	return VHK_KICK_DONE;
 }
 
+/* Frames taken from one transmit queue, handed to the switch together
+ * (vhk_net_switch_input_burst()). */
+struct tx_burst {
+	struct vhk_net_pkt *p[VHK_NET_TX_BURST];
+	unsigned int n;
+	uint64_t bytes;
+};
+
+static void tx_burst_flush(struct vhk_net_dev *d, uint16_t pair,
+			   struct tx_burst *b)
+{
+	struct vhk_net_port *port = &d->port;
+
+	if (!b->n)
+		return;
+	vhk_net_cnt_add(&port->q[pair].tx_packets, b->n);
+	vhk_net_cnt_add(&port->q[pair].tx_bytes, b->bytes);
+	vhk_net_switch_input_burst(port->sw, port, b->p, b->n);
+	b->n = 0;
+	b->bytes = 0;
+}
+
 /* One TX chain: copy the header once, then the frame once, validate the
- * copies (VIRTIO 1.2, 5.1.6.2), hand the frame to the switch. */
+ * copies (VIRTIO 1.2, 5.1.6.2), add the frame to @b. */
 static void tx_one(struct vhk_net_dev *d, uint16_t pair,
-		   const struct vhk_chain *c)
+		   const struct vhk_chain *c, struct tx_burst *b)
 {
 	struct vhk_net_port *port = &d->port;
 	struct vhk_net_hdr h;
@@ -262,9 +284,10 @@ static void tx_one(struct vhk_net_dev *d, uint16_t pair,
 		vhk_net_pkt_free(pkt);
 		return;
 	}
-	vhk_net_cnt_add(&port->q[pair].tx_packets, 1);
-	vhk_net_cnt_add(&port->q[pair].tx_bytes, flen);
-	vhk_net_switch_input(port->sw, port, pkt);
+	b->p[b->n++] = pkt;
+	b->bytes += flen;
+	if (b->n == VHK_NET_TX_BURST)
+		tx_burst_flush(d, pair, b);
 }
 
 /* A busy-polled queue is looked at on every pass: the driver's kicks
@@ -284,6 +307,7 @@ static enum vhk_kick_result tx_kick(struct vhk_net_dev *d, uint16_t idx,
 {
 	uint16_t pair = vhk_net_queue_pair(idx);
 	struct net_txq *q = &d->tx[pair];
+	struct tx_burst b = { .n = 0, .bytes = 0 };
 	unsigned int n;
 
 	if (!d->poll)
@@ -302,6 +326,7 @@ static enum vhk_kick_result tx_kick(struct vhk_net_dev *d, uint16_t idx,
 			break;
 		}
 		if (rc == -EAGAIN) {
+			tx_burst_flush(d, pair, &b);
 			d->host.complete(d->host.opaque, idx);
 			return VHK_KICK_PARKED;
 		}
@@ -310,15 +335,20 @@ static enum vhk_kick_result tx_kick(struct vhk_net_dev *d, uint16_t idx,
 					 "TX chain longer than %u segments",
 					 VHK_NET_MAX_IOV);
 		if (rc < 0) {
+			tx_burst_flush(d, pair, &b);
 			d->host.complete(d->host.opaque, idx);
 			return broken(d, "transmit queue broken");
 		}
-		tx_one(d, pair, &c);
+		/* The frame is copied out: its chain completes now, the
+		 * switch sees it with the rest of the burst. */
+		tx_one(d, pair, &c, &b);
 		if (vhk_vq_push(vq, &c, 0) < 0) {
+			tx_burst_flush(d, pair, &b);
 			d->host.complete(d->host.opaque, idx);
 			return broken(d, "transmit completion lost: queue broken");
 		}
 	}
+	tx_burst_flush(d, pair, &b);
 	d->host.complete(d->host.opaque, idx);
 	if (n == VHK_KICK_BUDGET || d->poll)
 		return VHK_KICK_AGAIN;

@@ -17,6 +17,8 @@
 /* Popped RX buffers one packet may wait on (MRG_RXBUF: 64 KiB / 1 KiB). */
 #define VHK_NET_RX_BUFS	64
 #define VHK_NET_RX_BATCH	32
+/* TX frames handed to the switch together. */
+#define VHK_NET_TX_BURST	32
 
 /* A receive buffer popped for the packet being delivered. */
 struct net_rx_buf {

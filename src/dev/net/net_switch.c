@@ -22,24 +22,6 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-struct vhk_net_pkt *vhk_net_pkt_alloc(size_t len)
-{
-	struct vhk_net_pkt *p = malloc(sizeof(*p) + len);
-
-	if (!p)
-		return NULL;
-	p->next = NULL;
-	memset(&p->meta, 0, sizeof(p->meta));
-	p->len = (uint32_t)len;
-	p->hash = 0;
-	return p;
-}
-
-void vhk_net_pkt_free(struct vhk_net_pkt *p)
-{
-	free(p);
-}
-
 int vhk_net_switch_init(struct vhk_net_switch *sw)
 {
 	memset(sw, 0, sizeof(*sw));
@@ -97,27 +79,73 @@ void vhk_net_count_drop(struct vhk_net_port *p, enum vhk_net_drop reason)
 
 /* ---- backlog */
 
-static void enqueue(struct vhk_net_port *out, struct vhk_net_pkt *pkt)
-{
-	bool wake;
+/* Frames on their way to one output port during one input burst. */
+struct stage {
+	struct vhk_net_pkt *head, *tail;
+	unsigned int n;
+};
 
+/* Frames bound for each output port of one input burst, appended to the
+ * backlogs together at its end. */
+struct staging {
+	struct stage s[VHK_NET_MAX_PORTS];	/* valid for used[] only */
+	uint8_t used[VHK_NET_MAX_PORTS];	/* port indexes with frames */
+	unsigned int nused;
+};
+
+static void stage_add(struct staging *st, struct vhk_net_port *out,
+		      struct vhk_net_pkt *pkt)
+{
+	struct stage *g = &st->s[out->idx];
+	bool seen = false;
+
+	/* Only the used stages are initialised (no 1.5 KiB memset per
+	 * burst): a burst touches one or two output ports. */
+	for (unsigned int i = 0; i < st->nused && !seen; i++)
+		seen = st->used[i] == out->idx;
 	pkt->next = NULL;
-	pthread_mutex_lock(&out->lock);
-	if (out->count >= out->limit) {
-		pthread_mutex_unlock(&out->lock);
-		vhk_net_count_drop(out, VHK_NET_DROP_QUEUE_FULL);
-		vhk_net_pkt_free(pkt);
-		return;
+	if (!seen) {
+		g->head = pkt;
+		g->n = 0;
+		st->used[st->nused++] = (uint8_t)out->idx;
+	} else {
+		g->tail->next = pkt;
 	}
-	if (out->tail)
-		out->tail->next = pkt;
-	else
-		out->head = pkt;
-	out->tail = pkt;
-	wake = out->count++ == 0 && !out->polled;
-	if (wake)
-		atomic_store_explicit(&out->efd_armed, true,
-				      memory_order_relaxed);
+	g->tail = pkt;
+	g->n++;
+}
+
+/* Append @g to @out's backlog under one lock; what does not fit is
+ * dropped (queue_full).  The owner is woken once, when the backlog was
+ * empty (a busy-polled owner never: it looks on every pass). */
+static void backlog_append(struct vhk_net_port *out, struct stage *g)
+{
+	struct vhk_net_pkt *keep_tail = NULL, *drop = NULL;
+	unsigned int take = 0, room;
+	bool wake = false;
+
+	pthread_mutex_lock(&out->lock);
+	room = out->count < out->limit ? out->limit - out->count : 0;
+	take = g->n < room ? g->n : room;
+	if (take) {
+		keep_tail = g->head;
+		for (unsigned int i = 1; i < take; i++)
+			keep_tail = keep_tail->next;
+		drop = keep_tail->next;
+		keep_tail->next = NULL;
+		if (out->tail)
+			out->tail->next = g->head;
+		else
+			out->head = g->head;
+		out->tail = keep_tail;
+		wake = out->count == 0 && !out->polled;
+		out->count += take;
+		if (wake)
+			atomic_store_explicit(&out->efd_armed, true,
+					      memory_order_relaxed);
+	} else {
+		drop = g->head;
+	}
 	pthread_mutex_unlock(&out->lock);
 	if (wake) {
 		uint64_t one = 1;
@@ -125,6 +153,24 @@ static void enqueue(struct vhk_net_port *out, struct vhk_net_pkt *pkt)
 
 		(void)w;	/* only fails if the counter is saturated */
 	}
+	if (take < g->n)
+		vhk_net_cnt_add(&out->c.drops[VHK_NET_DROP_QUEUE_FULL],
+				g->n - take);
+	while (drop) {
+		struct vhk_net_pkt *n = drop->next;
+
+		vhk_net_pkt_free(drop);
+		drop = n;
+	}
+	g->head = g->tail = NULL;
+	g->n = 0;
+}
+
+static void staging_flush(struct vhk_net_switch *sw, struct staging *st)
+{
+	for (unsigned int i = 0; i < st->nused; i++)
+		backlog_append(sw->ports[st->used[i]], &st->s[st->used[i]]);
+	st->nused = 0;
 }
 
 struct vhk_net_pkt *vhk_net_backlog_take(struct vhk_net_port *p,
@@ -209,22 +255,31 @@ static unsigned int mac_set(const uint8_t mac[6])
 	return (h ^ (h >> 16)) % VHK_NET_MAC_SETS;
 }
 
-static void learn(struct vhk_net_switch *sw, const uint8_t mac[6],
-		  unsigned int port, uint64_t now)
+/* Learn @mac on @port; returns sw->gen after it (read under the lock). */
+static uint64_t learn(struct vhk_net_switch *sw, const uint8_t mac[6],
+		      unsigned int port, uint64_t now)
 {
 	struct vhk_net_mac_entry *set = sw->mac[mac_set(mac)], *victim = NULL;
+	uint64_t gen;
 
 	pthread_mutex_lock(&sw->lock);
 	for (int w = 0; w < VHK_NET_MAC_WAYS; w++) {
 		struct vhk_net_mac_entry *e = &set[w];
 
 		if (e->used && !memcmp(e->mac, mac, 6)) {
-			if (e->port != port)
+			if (e->port != port) {
 				vhk_net_cnt_add(&sw->moved, 1);
+				atomic_fetch_add(&sw->gen, 1);
+			} else if (now - e->seen_ns > VHK_NET_MAC_AGE_NS) {
+				/* aged out, alive again: memos of "unknown"
+				 * must go */
+				atomic_fetch_add(&sw->gen, 1);
+			}
 			e->port = (uint16_t)port;
 			e->seen_ns = now;
+			gen = atomic_load(&sw->gen);
 			pthread_mutex_unlock(&sw->lock);
-			return;
+			return gen;
 		}
 		if (!e->used) {
 			if (!victim || victim->used)
@@ -243,25 +298,84 @@ static void learn(struct vhk_net_switch *sw, const uint8_t mac[6],
 	victim->used = true;
 	victim->seen_ns = now;
 	vhk_net_cnt_add(&sw->learned, 1);
+	gen = atomic_fetch_add(&sw->gen, 1) + 1;
 	pthread_mutex_unlock(&sw->lock);
+	return gen;
+}
+
+/* Port learnt for @mac, or -1; *@until: when the answer may change
+ * without sw->gen moving (the entry ages out).  *@gen: sw->gen read
+ * under the lock. */
+static int lookup_gen(struct vhk_net_switch *sw, const uint8_t mac[6],
+		      uint64_t now, uint64_t *until, uint64_t *gen)
+{
+	struct vhk_net_mac_entry *set = sw->mac[mac_set(mac)];
+	int port = -1;
+
+	*until = UINT64_MAX;
+	pthread_mutex_lock(&sw->lock);
+	for (int w = 0; w < VHK_NET_MAC_WAYS; w++) {
+		if (set[w].used && !memcmp(set[w].mac, mac, 6)) {
+			if (now - set[w].seen_ns <= VHK_NET_MAC_AGE_NS) {
+				port = set[w].port;
+				*until = set[w].seen_ns + VHK_NET_MAC_AGE_NS;
+			}
+			break;
+		}
+	}
+	*gen = atomic_load(&sw->gen);
+	pthread_mutex_unlock(&sw->lock);
+	return port;
 }
 
 static int lookup(struct vhk_net_switch *sw, const uint8_t mac[6],
 		  uint64_t now)
 {
-	struct vhk_net_mac_entry *set = sw->mac[mac_set(mac)];
-	int port = -1;
+	uint64_t until, gen;
 
-	pthread_mutex_lock(&sw->lock);
-	for (int w = 0; w < VHK_NET_MAC_WAYS; w++) {
-		if (set[w].used && !memcmp(set[w].mac, mac, 6)) {
-			if (now - set[w].seen_ns <= VHK_NET_MAC_AGE_NS)
-				port = set[w].port;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&sw->lock);
-	return port;
+	return lookup_gen(sw, mac, now, &until, &gen);
+}
+
+/* A learnt entry's age is refreshed at most this often from one port's
+ * memo (the table's 300 s ageing does not need more). */
+#define LEARN_REFRESH_NS	(1000ull * 1000000ull)
+
+static bool memo_hit(const struct vhk_net_mac_memo *m, const uint8_t mac[6],
+		     uint64_t gen)
+{
+	return m->valid && m->gen == gen && !memcmp(m->mac, mac, 6);
+}
+
+/* learn(), unless this port's memo says it learnt @mac lately and the
+ * table has not changed since. */
+static void learn_memo(struct vhk_net_switch *sw, struct vhk_net_port *in,
+		       const uint8_t mac[6], uint64_t now)
+{
+	struct vhk_net_mac_memo *m = &in->src_memo;
+	uint64_t gen = atomic_load_explicit(&sw->gen, memory_order_acquire);
+
+	if (memo_hit(m, mac, gen) && now - m->ns < LEARN_REFRESH_NS)
+		return;
+	m->gen = learn(sw, mac, in->idx, now);
+	memcpy(m->mac, mac, 6);
+	m->ns = now;
+	m->valid = true;
+}
+
+/* lookup(), answered from this port's memo while the table has not
+ * changed and the answer has not aged out. */
+static int lookup_memo(struct vhk_net_switch *sw, struct vhk_net_port *in,
+		       const uint8_t mac[6], uint64_t now)
+{
+	struct vhk_net_mac_memo *m = &in->dst_memo;
+	uint64_t gen = atomic_load_explicit(&sw->gen, memory_order_acquire);
+
+	if (memo_hit(m, mac, gen) && now <= m->ns)
+		return m->port;
+	m->port = lookup_gen(sw, mac, now, &m->ns, &m->gen);
+	memcpy(m->mac, mac, 6);
+	m->valid = true;
+	return m->port;
 }
 
 int vhk_net_mac_lookup(struct vhk_net_switch *sw, const uint8_t mac[6])
@@ -323,6 +437,7 @@ uint32_t vhk_net_flow_hash(const uint8_t *f, size_t len)
 
 struct seg_ctx {
 	struct vhk_net_port *out;
+	struct staging *st;
 	unsigned int n;
 };
 
@@ -338,7 +453,7 @@ static int emit_segment(void *arg, const uint8_t *seg, size_t len)
 	memcpy(p->data, seg, len);
 	p->hash = vhk_net_flow_hash(seg, len);
 	s->n++;
-	enqueue(s->out, p);
+	stage_add(s->st, s->out, p);
 	return 0;
 }
 
@@ -358,8 +473,8 @@ static struct vhk_net_pkt *pkt_copy(const struct vhk_net_pkt *p)
 
 /* Give @pkt (owned if @own, else copied) to @out, doing in software what
  * @out cannot take: never a silent drop. */
-static void deliver(struct vhk_net_port *out, struct vhk_net_pkt *pkt,
-		    bool own)
+static void deliver(struct staging *st, struct vhk_net_port *out,
+		    struct vhk_net_pkt *pkt, bool own)
 {
 	unsigned int caps = atomic_load_explicit(&out->caps,
 						 memory_order_relaxed);
@@ -367,7 +482,7 @@ static void deliver(struct vhk_net_port *out, struct vhk_net_pkt *pkt,
 	struct vhk_net_pkt *p;
 
 	if (missing && pkt->meta.gso_type != VHK_NET_HDR_GSO_NONE) {
-		struct seg_ctx s = { .out = out };
+		struct seg_ctx s = { .out = out, .st = st };
 
 		if (!seg_scratch)
 			seg_scratch = malloc(VHK_NET_MAX_FRAME);
@@ -391,7 +506,7 @@ static void deliver(struct vhk_net_port *out, struct vhk_net_pkt *pkt,
 		p->meta.needs_csum = 0;
 		vhk_net_cnt_add(&out->c.sw_csum, 1);
 	}
-	enqueue(out, p);
+	stage_add(st, out, p);
 }
 
 static bool port_up(const struct vhk_net_port *p)
@@ -399,53 +514,87 @@ static bool port_up(const struct vhk_net_port *p)
 	return atomic_load_explicit(&p->up, memory_order_acquire);
 }
 
-void vhk_net_switch_input(struct vhk_net_switch *sw, struct vhk_net_port *in,
-			  struct vhk_net_pkt *pkt)
+/* Police, learn, look up and stage one frame; returns 1 when flooded. */
+static unsigned int input_one(struct vhk_net_switch *sw,
+			      struct vhk_net_port *in, struct vhk_net_pkt *pkt,
+			      uint64_t now, struct staging *st)
 {
 	struct vhk_net_port *outs[VHK_NET_MAX_PORTS];
 	const uint8_t *dst = pkt->data, *src = pkt->data + 6;
-	uint64_t now = sw->now_ns();
-	unsigned int n = 0;
+	unsigned int n = 0, flooded = 0;
+	bool hash = false;
 	int port;
 
-	vhk_net_cnt_add(&in->c.in_packets, 1);
-	vhk_net_cnt_add(&in->c.in_bytes, pkt->len);
 	if (!rate_ok(in, pkt->len, now)) {
 		vhk_net_count_drop(in, VHK_NET_DROP_RATE);
 		vhk_net_pkt_free(pkt);
-		return;
+		return 0;
 	}
 	if (!(src[0] & 1))
-		learn(sw, src, in->idx, now);
-	port = (dst[0] & 1) ? -1 : lookup(sw, dst, now);
+		learn_memo(sw, in, src, now);
+	port = (dst[0] & 1) ? -1 : lookup_memo(sw, in, dst, now);
 	if (port >= 0) {
 		struct vhk_net_port *o = sw->ports[port];
 
 		if (o == in) {
 			vhk_net_count_drop(in, VHK_NET_DROP_NO_PORT);
 			vhk_net_pkt_free(pkt);
-			return;
+			return 0;
 		}
 		if (!port_up(o)) {
 			vhk_net_count_drop(o, VHK_NET_DROP_LINK_DOWN);
 			vhk_net_pkt_free(pkt);
-			return;
+			return 0;
 		}
 		outs[n++] = o;
 	} else {
 		for (unsigned int i = 0; i < sw->nports; i++)
 			if (sw->ports[i] != in && port_up(sw->ports[i]))
 				outs[n++] = sw->ports[i];
-		vhk_net_cnt_add(&sw->flooded, 1);
+		flooded = 1;
 	}
 	if (!n) {
 		vhk_net_count_drop(in, VHK_NET_DROP_NO_PORT);
 		vhk_net_pkt_free(pkt);
-		return;
+		return flooded;
 	}
-	pkt->hash = vhk_net_flow_hash(pkt->data, pkt->len);
+	/* The flow hash picks a receive queue: only a port with more than
+	 * one needs it. */
+	for (unsigned int i = 0; i < n && !hash; i++)
+		hash = outs[i]->queues > 1;
+	pkt->hash = hash ? vhk_net_flow_hash(pkt->data, pkt->len) : 0;
 	for (unsigned int i = 0; i < n; i++)
-		deliver(outs[i], pkt, i == n - 1);
+		deliver(st, outs[i], pkt, i == n - 1);
+	return flooded;
+}
+
+void vhk_net_switch_input_burst(struct vhk_net_switch *sw,
+				struct vhk_net_port *in,
+				struct vhk_net_pkt **pkts, unsigned int n)
+{
+	struct staging st;
+	uint64_t now, bytes = 0;
+	unsigned int flooded = 0;
+
+	if (!n)
+		return;
+	st.nused = 0;
+	now = sw->now_ns();
+	for (unsigned int i = 0; i < n; i++) {
+		bytes += pkts[i]->len;
+		flooded += input_one(sw, in, pkts[i], now, &st);
+	}
+	vhk_net_cnt_add(&in->c.in_packets, n);
+	vhk_net_cnt_add(&in->c.in_bytes, bytes);
+	if (flooded)
+		vhk_net_cnt_add(&sw->flooded, flooded);
+	staging_flush(sw, &st);
+}
+
+void vhk_net_switch_input(struct vhk_net_switch *sw, struct vhk_net_port *in,
+			  struct vhk_net_pkt *pkt)
+{
+	vhk_net_switch_input_burst(sw, in, &pkt, 1);
 }
 
 /* ---- stats and announcements */

@@ -5,7 +5,8 @@
  *
  * Threads.  Every port runs on its own thread (a vhost-user server loop, a
  * tap loop).  A port hands a frame to the switch with vhk_net_switch_input()
- * on its own thread; the switch learns the source MAC, picks the output
+ * (or a burst of them with vhk_net_switch_input_burst()) on its own
+ * thread; the switch learns the source MAC, picks the output
  * ports, carries out in software the offloads an output port cannot take
  * (checksum, segmentation: vhk_net_port.caps), and appends a copy to each
  * output port's backlog (bounded, mutex-protected), waking the port's
@@ -28,6 +29,7 @@
 #include <stdio.h>
 
 #include "dev/net/net_offload.h"
+#include "dev/net/net_pkt.h"
 
 #define VHK_NET_MAX_PORTS	64
 #define VHK_NET_MAX_QUEUES	16	/* queue pairs per port */
@@ -36,19 +38,6 @@
 #define VHK_NET_MAC_SETS	1024
 #define VHK_NET_MAC_WAYS	4
 #define VHK_NET_MAC_AGE_NS	(300ull * 1000000000ull)
-
-/* One frame in flight between ports. */
-struct vhk_net_pkt {
-	struct vhk_net_pkt *next;
-	struct vhk_net_meta meta;
-	uint32_t len;
-	uint32_t hash;		/* flow hash (RX queue choice) */
-	uint8_t data[];
-};
-
-/** vhk_net_pkt_alloc - a packet with room for @len bytes (len set). */
-struct vhk_net_pkt *vhk_net_pkt_alloc(size_t len);
-void vhk_net_pkt_free(struct vhk_net_pkt *p);
 
 enum vhk_net_port_kind {
 	VHK_NET_PORT_VHOST_USER,
@@ -85,6 +74,15 @@ struct vhk_net_rate {
 
 struct vhk_net_switch;
 
+/* A port's input thread's copy of one MAC table answer (net_switch.c). */
+struct vhk_net_mac_memo {
+	uint8_t mac[6];
+	bool valid;
+	int port;		/* destination memo: the port, -1 = flood */
+	uint64_t gen;		/* sw->gen the answer was read at */
+	uint64_t ns;		/* source: learnt at; destination: valid until */
+};
+
 struct vhk_net_port {
 	char name[32];
 	enum vhk_net_port_kind kind;
@@ -109,6 +107,10 @@ struct vhk_net_port {
 	 * the eventfd only then, not on every backlog look. */
 	_Atomic bool efd_armed;
 	struct vhk_net_rate rate;	/* ingress policing */
+	/* The input thread's memos of its last source learnt and its last
+	 * destination looked up (only that thread uses them): they stand
+	 * for the table while sw->gen is unchanged. */
+	struct vhk_net_mac_memo src_memo, dst_memo;
 	struct vhk_net_counters c;
 	struct vhk_net_qcounters q[VHK_NET_MAX_QUEUES];
 	void *priv;			/* the port implementation */
@@ -128,6 +130,9 @@ struct vhk_net_switch {
 	struct vhk_net_port *ports[VHK_NET_MAX_PORTS];
 	unsigned int nports;
 	_Atomic uint64_t learned, evicted, moved, flooded;
+	/* Bumped (under lock) whenever an address starts or stops meaning
+	 * a port: a new, moved, evicted or revived entry. */
+	_Atomic uint64_t gen;
 	uint64_t (*now_ns)(void);	/* clock (tests replace it) */
 };
 
@@ -152,6 +157,17 @@ void vhk_net_port_fini(struct vhk_net_port *p);
  */
 void vhk_net_switch_input(struct vhk_net_switch *sw, struct vhk_net_port *in,
 			  struct vhk_net_pkt *pkt);
+
+/**
+ * vhk_net_switch_input_burst - vhk_net_switch_input() of @n frames @pkts
+ * from @in, in order: one clock read, and one backlog append (one lock,
+ * at most one wake-up) per output port.  Frames for one output keep
+ * their order.  Takes ownership of every frame.  Called only by @in's
+ * input thread (like vhk_net_switch_input()).
+ */
+void vhk_net_switch_input_burst(struct vhk_net_switch *sw,
+				struct vhk_net_port *in,
+				struct vhk_net_pkt **pkts, unsigned int n);
 
 /**
  * vhk_net_backlog_take - the owner thread takes up to @max frames queued

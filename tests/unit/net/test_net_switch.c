@@ -260,6 +260,97 @@ static void test_rate_limit(void **state)
 	assert_in_range(passed, 1000 + 2185 - 10, 1000 + 2185 + 10);
 }
 
+/* The per-port memos of the MAC table never outlive a change of it: a
+ * moved address, an aged-out one, a revived one, an evicted one. */
+static void test_memo_follows_table(void **state)
+{
+	struct rig *r = *state;
+
+	vhk_net_switch_input(&r->sw, &r->p[0], eth(BC, M0, 60));
+	drain(&r->p[1]);
+	drain(&r->p[2]);
+	/* port 1 memoises M0 -> port 0 */
+	for (int i = 0; i < 3; i++) {
+		vhk_net_switch_input(&r->sw, &r->p[1], eth(M0, M1, 60));
+		assert_int_equal(drain(&r->p[0]), 1);
+		assert_int_equal(drain(&r->p[2]), 0);
+	}
+	/* M0 moves to port 2: port 1's next frame for it goes there */
+	vhk_net_switch_input(&r->sw, &r->p[2], eth(BC, M0, 60));
+	drain(&r->p[0]);
+	drain(&r->p[1]);
+	vhk_net_switch_input(&r->sw, &r->p[1], eth(M0, M1, 60));
+	assert_int_equal(drain(&r->p[2]), 1);
+	assert_int_equal(drain(&r->p[0]), 0);
+	/* ... and back: port 2's source memo must not keep it there */
+	vhk_net_switch_input(&r->sw, &r->p[0], eth(BC, M0, 60));
+	drain(&r->p[1]);
+	drain(&r->p[2]);
+	vhk_net_switch_input(&r->sw, &r->p[2], eth(BC, M0, 60));
+	drain(&r->p[0]);
+	drain(&r->p[1]);
+	assert_int_equal(vhk_net_mac_lookup(&r->sw, M0), 2);
+	/* aged out: flooded, although port 1 memoised port 2 */
+	fake_now += VHK_NET_MAC_AGE_NS + 1;
+	vhk_net_switch_input(&r->sw, &r->p[1], eth(M0, M1, 60));
+	assert_int_equal(drain(&r->p[0]), 1);
+	assert_int_equal(drain(&r->p[2]), 1);
+	/* revived on the same port: unicast again, although port 1
+	 * memoised "unknown" */
+	vhk_net_switch_input(&r->sw, &r->p[2], eth(BC, M0, 60));
+	drain(&r->p[0]);
+	drain(&r->p[1]);
+	vhk_net_switch_input(&r->sw, &r->p[1], eth(M0, M1, 60));
+	assert_int_equal(drain(&r->p[2]), 1);
+	assert_int_equal(drain(&r->p[0]), 0);
+	/* a source keeps its entry young while it sends (memo refreshes
+	 * at least once a second) */
+	for (int i = 0; i < 400; i++) {
+		fake_now += 1000000000ull;	/* 1 s */
+		vhk_net_switch_input(&r->sw, &r->p[2], eth(BC, M0, 60));
+		drain(&r->p[0]);
+		drain(&r->p[1]);
+	}
+	assert_int_equal(vhk_net_mac_lookup(&r->sw, M0), 2);
+}
+
+/* A burst: frames for one output keep their order, each output gets one
+ * append, a full backlog drops the excess of the burst (counted). */
+static void test_burst(void **state)
+{
+	struct rig *r = *state;
+	struct vhk_net_pkt *b[40], *l, *n;
+	unsigned int k = 0;
+
+	vhk_net_switch_input(&r->sw, &r->p[1], eth(BC, M1, 60));
+	vhk_net_switch_input(&r->sw, &r->p[2], eth(BC, M2, 60));
+	drain(&r->p[0]);
+	drain(&r->p[1]);
+	drain(&r->p[2]);
+	for (int i = 0; i < 40; i++) {
+		b[i] = eth(i % 2 ? M1 : M2, M0, 60);
+		b[i]->data[20] = (uint8_t)i;
+	}
+	vhk_net_switch_input_burst(&r->sw, &r->p[0], b, 40);
+	/* 20 each offered, the backlogs hold 16 */
+	assert_int_equal(r->p[1].count, 16);
+	assert_int_equal(r->p[2].count, 16);
+	assert_int_equal(atomic_load(&r->p[1].c.drops[VHK_NET_DROP_QUEUE_FULL]),
+			 4);
+	assert_int_equal(atomic_load(&r->p[0].c.in_packets), 40);
+	assert_int_equal(atomic_load(&r->p[0].c.in_bytes), 40 * 60);
+	l = vhk_net_backlog_take(&r->p[1], 100);
+	for (; l; l = n, k++) {
+		n = l->next;
+		assert_int_equal(l->data[20], 2 * k + 1);
+		vhk_net_pkt_free(l);
+	}
+	assert_int_equal(k, 16);
+	assert_int_equal(drain(&r->p[2]), 16);
+	assert_int_equal(drain(&r->p[0]), 0);
+	vhk_net_switch_input_burst(&r->sw, &r->p[0], b, 0);
+}
+
 static void test_rarp(void **state)
 {
 	struct rig *r = *state;
@@ -295,6 +386,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rate_limit, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_rarp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_memo_follows_table, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_burst, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
