@@ -55,6 +55,8 @@ static const char vsock_help[] =
 "             the same run, with ratios and CPU per GiB (the daemon's too\n"
 "             with --pid).  --dma: direct (default), iommu-lazy,\n"
 "             iommu-strict (the daemon must run --iommu on), bounce.\n"
+"             --rx-buf: the driver's rx buffer bytes, header included\n"
+"             (default 65580: 64 KiB of payload; Linux posts 4096).\n"
 "\n"
 "EXAMPLES\n"
 "    echo hello | vhostkit vsock connect /run/vm1.vsock 1234\n"

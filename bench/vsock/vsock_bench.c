@@ -575,7 +575,7 @@ static int open_driver(const struct vsb_opts *o, struct vhk_fe **fe,
 	cfg.type_queues = VHK_VSOCK_NUM_VQS;
 	cfg.queue_size = 256;
 	cfg.mem_size = 64u << 20;
-	cfg.bounce_pool_size = 16u << 20;
+	cfg.bounce_pool_size = 32u << 20;	/* 256 rx buffers of 64 KiB + tx */
 	vhk_fe_config_set_dma(&cfg, o->dma == VSB_DIRECT ? VHK_DMA_DIRECT :
 				    o->dma == VSB_BOUNCE ? VHK_DMA_BOUNCE :
 				    VHK_DMA_IOMMU,
@@ -624,7 +624,7 @@ int vsb_run(const struct vsb_opts *oin)
 	if (!o.conns)
 		o.conns = 500;
 	if (!o.rx_buf)
-		o.rx_buf = 4096;
+		o.rx_buf = VSB_RX_BUF;
 	if (o.size) {
 		sizes[0] = o.size;
 		nsizes = 1;

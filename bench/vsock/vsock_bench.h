@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+/* The driver's rx buffers unless told: a 64 KiB write fits one. */
+#define VSB_RX_BUF	(44u + 65536u)
+
 enum vsb_dma { VSB_DIRECT, VSB_IOMMU_LAZY, VSB_IOMMU_STRICT, VSB_BOUNCE };
 
 struct vsb_opts {
@@ -22,7 +25,9 @@ struct vsb_opts {
 	double seconds;		/* per throughput run; 0 = 1.0 */
 	unsigned int rtt_count;	/* ping-pongs; 0 = 2000 */
 	unsigned int conns;	/* connections for conn/s; 0 = 500 */
-	unsigned int rx_buf;	/* rx buffer bytes; 0 = 4096 (as Linux) */
+	unsigned int rx_buf;	/* rx buffer bytes, header included; 0 =
+				 * VSB_RX_BUF (64 KiB of payload; Linux
+				 * posts 4096) */
 	unsigned int size;	/* only this write size; 0 = 64, 4096, 65536 */
 	bool busy_poll;
 	const char *only;	/* "h2g", "g2h", "rtt" or "conn"; NULL = all */
