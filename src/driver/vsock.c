@@ -515,20 +515,38 @@ static bool arm(struct vhk_vsock_drv *d)
 	return more;
 }
 
-/* Sleep on the call eventfds and the back-end channel. */
+/*
+ * Sleep on the call eventfds and the back-end channel.  A call eventfd
+ * that woke us is emptied on the next call, before arming: the used
+ * buffers are handled first (one system call less between the device's
+ * notification and the caller's data), and a signal that comes after
+ * the read still wakes the poll below.
+ */
 static int sleep_fds(struct vhk_vsock_drv *d, int timeout_ms)
 {
 	struct pollfd pfd[4];
+	uint16_t qidx[4] = { 0 };
 	unsigned int n = 0, i;
 	int chan = vhk_fe_backend_channel_fd(d->fe), ret;
 
+	for (i = 0; i < d->nundrained; i++) {
+		int fd = vhk_fe_call_fd(d->fe, d->undrained[i]);
+
+		if (fd >= 0)
+			drv_drain_eventfd(fd);
+	}
+	d->nundrained = 0;
 	if (arm(d))
 		return 1;
+	qidx[n] = VHK_VSOCK_VQ_RX;
 	pfd[n++] = (struct pollfd){ vhk_fe_call_fd(d->fe, VHK_VSOCK_VQ_RX), POLLIN, 0 };
+	qidx[n] = VHK_VSOCK_VQ_TX;
 	pfd[n++] = (struct pollfd){ vhk_fe_call_fd(d->fe, VHK_VSOCK_VQ_TX), POLLIN, 0 };
-	if (d->evq)
+	if (d->evq) {
+		qidx[n] = VHK_VSOCK_VQ_EVENT;
 		pfd[n++] = (struct pollfd){ vhk_fe_call_fd(d->fe, VHK_VSOCK_VQ_EVENT),
 					    POLLIN, 0 };
+	}
 	if (chan >= 0)
 		pfd[n++] = (struct pollfd){ chan, POLLIN, 0 };
 	ret = poll(pfd, n, timeout_ms);
@@ -541,6 +559,8 @@ static int sleep_fds(struct vhk_vsock_drv *d, int timeout_ms)
 			ret = vhk_fe_poll(d->fe, 0);
 			if (ret < 0 && ret != -EAGAIN)
 				return ret;
+		} else if (d->nundrained < VHK_ARRAY_SIZE(d->undrained)) {
+			d->undrained[d->nundrained++] = qidx[i];
 		} else {
 			drv_drain_eventfd(pfd[i].fd);
 		}

@@ -88,6 +88,11 @@ struct vhk_vsock_drv {
 	uint64_t ev_addr[EVENT_BUFS];
 	bool ev_posted[EVENT_BUFS];
 	bool rx_kick_due, tx_kick_due, ev_kick_due;
+	/* queues whose call eventfd poll() found signalled: emptied before
+	 * the next sleep rather than between the wake-up and the packets
+	 * (by index: the fd is looked up again then) */
+	uint16_t undrained[3];
+	unsigned int nundrained;
 	/* control packets waiting for a tx slot */
 	struct vhk_vsock_hdr *ctrl;
 	unsigned int ctrl_head, nctrl, ctrl_cap;
