@@ -139,6 +139,21 @@ static int parse_u16(const char *s, const char *what, unsigned int min,
 	return 0;
 }
 
+/* --OPT[=on|auto|off] (no value: on): 0 on, 1 auto, 2 off, -1 (said). */
+static int on_auto_off(const char *opt, const char *arg)
+{
+	static const char *const word[] = { "on", "auto", "off" };
+
+	if (!arg)
+		return 0;
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(arg, word[i]))
+			return i;
+	fprintf(stderr, "vhostkit-blk: --%s must be on, auto or off, not '%s'\n",
+		opt, arg);
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -261,32 +276,28 @@ int main(int argc, char **argv)
 			o.sqpoll_idle_ms = (unsigned int)v;
 			break;
 		}
-		case OPT_MMAP:
-			if (!optarg || !strcmp(optarg, "on")) {
-				o.mmap = VHK_BLK_MMAP_ON;
-			} else if (!strcmp(optarg, "auto")) {
-				o.mmap = VHK_BLK_MMAP_AUTO;
-			} else if (!strcmp(optarg, "off")) {
-				o.mmap = VHK_BLK_MMAP_OFF;
-			} else {
-				fprintf(stderr, "vhostkit-blk: --mmap must be on, auto or off, not '%s'\n",
-					optarg);
+		case OPT_MMAP: {
+			static const enum vhk_blk_mmap m[] = {
+				VHK_BLK_MMAP_ON, VHK_BLK_MMAP_AUTO,
+				VHK_BLK_MMAP_OFF };
+			int i = on_auto_off("mmap", optarg);
+
+			if (i < 0)
 				return EXIT_USAGE;
-			}
+			o.mmap = m[i];
 			break;
-		case OPT_NOWAIT:
-			if (!optarg || !strcmp(optarg, "on")) {
-				o.nowait = VHK_BLK_NOWAIT_ON;
-			} else if (!strcmp(optarg, "auto")) {
-				o.nowait = VHK_BLK_NOWAIT_AUTO;
-			} else if (!strcmp(optarg, "off")) {
-				o.nowait = VHK_BLK_NOWAIT_OFF;
-			} else {
-				fprintf(stderr, "vhostkit-blk: --nowait must be on, auto or off, not '%s'\n",
-					optarg);
+		}
+		case OPT_NOWAIT: {
+			static const enum vhk_blk_nowait m[] = {
+				VHK_BLK_NOWAIT_ON, VHK_BLK_NOWAIT_AUTO,
+				VHK_BLK_NOWAIT_OFF };
+			int i = on_auto_off("nowait", optarg);
+
+			if (i < 0)
 				return EXIT_USAGE;
-			}
+			o.nowait = m[i];
 			break;
+		}
 		case 'v':
 			vhk_log_set_level(VHK_LOG_DEBUG);
 			break;

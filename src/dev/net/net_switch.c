@@ -162,8 +162,6 @@ static void backlog_append(struct vhk_net_port *out, struct stage *g)
 		vhk_net_pkt_free(drop);
 		drop = n;
 	}
-	g->head = g->tail = NULL;
-	g->n = 0;
 }
 
 static void staging_flush(struct vhk_net_switch *sw, struct staging *st)

@@ -262,13 +262,20 @@ static void test_rate_limit(void **state)
 
 /* The per-port memos of the MAC table never outlive a change of it: a
  * moved address, an aged-out one, a revived one, an evicted one. */
+/* M0 speaks (a broadcast) on port @in; the flood is drained. */
+static void announce_m0(struct rig *r, int in)
+{
+	vhk_net_switch_input(&r->sw, &r->p[in], eth(BC, M0, 60));
+	for (int i = 0; i < 3; i++)
+		if (i != in)
+			drain(&r->p[i]);
+}
+
 static void test_memo_follows_table(void **state)
 {
 	struct rig *r = *state;
 
-	vhk_net_switch_input(&r->sw, &r->p[0], eth(BC, M0, 60));
-	drain(&r->p[1]);
-	drain(&r->p[2]);
+	announce_m0(r, 0);
 	/* port 1 memoises M0 -> port 0 */
 	for (int i = 0; i < 3; i++) {
 		vhk_net_switch_input(&r->sw, &r->p[1], eth(M0, M1, 60));
@@ -276,19 +283,13 @@ static void test_memo_follows_table(void **state)
 		assert_int_equal(drain(&r->p[2]), 0);
 	}
 	/* M0 moves to port 2: port 1's next frame for it goes there */
-	vhk_net_switch_input(&r->sw, &r->p[2], eth(BC, M0, 60));
-	drain(&r->p[0]);
-	drain(&r->p[1]);
+	announce_m0(r, 2);
 	vhk_net_switch_input(&r->sw, &r->p[1], eth(M0, M1, 60));
 	assert_int_equal(drain(&r->p[2]), 1);
 	assert_int_equal(drain(&r->p[0]), 0);
 	/* ... and back: port 2's source memo must not keep it there */
-	vhk_net_switch_input(&r->sw, &r->p[0], eth(BC, M0, 60));
-	drain(&r->p[1]);
-	drain(&r->p[2]);
-	vhk_net_switch_input(&r->sw, &r->p[2], eth(BC, M0, 60));
-	drain(&r->p[0]);
-	drain(&r->p[1]);
+	announce_m0(r, 0);
+	announce_m0(r, 2);
 	assert_int_equal(vhk_net_mac_lookup(&r->sw, M0), 2);
 	/* aged out: flooded, although port 1 memoised port 2 */
 	fake_now += VHK_NET_MAC_AGE_NS + 1;
@@ -297,9 +298,7 @@ static void test_memo_follows_table(void **state)
 	assert_int_equal(drain(&r->p[2]), 1);
 	/* revived on the same port: unicast again, although port 1
 	 * memoised "unknown" */
-	vhk_net_switch_input(&r->sw, &r->p[2], eth(BC, M0, 60));
-	drain(&r->p[0]);
-	drain(&r->p[1]);
+	announce_m0(r, 2);
 	vhk_net_switch_input(&r->sw, &r->p[1], eth(M0, M1, 60));
 	assert_int_equal(drain(&r->p[2]), 1);
 	assert_int_equal(drain(&r->p[0]), 0);
