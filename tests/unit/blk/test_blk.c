@@ -1278,6 +1278,21 @@ static bool reads_inline(struct ctx *c, unsigned int n)
 	return inl == n;
 }
 
+/* Write @n bytes of pattern @seed at @sector through @c (kept in @w) and
+ * check the disk holds them. */
+static void write_verified(struct ctx *c, uint64_t sector, uint8_t *w,
+			   size_t n, uint8_t seed)
+{
+	uint8_t st, r[4096];
+
+	fill_pattern(w, n, seed);
+	vhk_mockmem_write(&c->m, OFF_DATA, w, n);
+	assert_int_equal(one(c, VHK_BLK_T_OUT, sector, n, false, &st), 1);
+	assert_int_equal(st, VHK_BLK_S_OK);
+	read_disk(c, sector, r, n);
+	assert_memory_equal(r, w, n);
+}
+
 /* A full verified round trip, flush, discard, write-zeroes and get-id on
  * @c's disk (the request types through whatever issue mode it has). */
 static void all_types(struct ctx *c)
@@ -1286,12 +1301,7 @@ static void all_types(struct ctx *c)
 	uint8_t st, w[4096], r[4096], id[VHK_BLK_ID_BYTES];
 	uint8_t want[VHK_BLK_ID_BYTES] = { 0 };
 
-	fill_pattern(w, n, 0x5a);
-	vhk_mockmem_write(&c->m, OFF_DATA, w, n);
-	assert_int_equal(one(c, VHK_BLK_T_OUT, 40, n, false, &st), 1);
-	assert_int_equal(st, VHK_BLK_S_OK);
-	read_disk(c, 40, r, n);
-	assert_memory_equal(r, w, n);
+	write_verified(c, 40, w, n, 0x5a);
 	vhk_mockmem_fill(&c->m, OFF_DATA, 0xee, n);
 	assert_int_equal(one(c, VHK_BLK_T_IN, 40, n, true, &st), n + 1);
 	assert_int_equal(st, VHK_BLK_S_OK);
@@ -1322,12 +1332,7 @@ static void all_types(struct ctx *c)
 	assert_int_equal(vhk_blk_ops.set_features(c->blk, c->features), 0);
 	st = 0;
 	assert_int_equal(vhk_blk_ops.set_config(c->blk, 32, &st, 1), 0);
-	fill_pattern(w, n, 0x6b);
-	vhk_mockmem_write(&c->m, OFF_DATA, w, n);
-	assert_int_equal(one(c, VHK_BLK_T_OUT, 80, n, false, &st), 1);
-	assert_int_equal(st, VHK_BLK_S_OK);
-	read_disk(c, 80, r, n);
-	assert_memory_equal(r, w, n);
+	write_verified(c, 80, w, n, 0x6b);
 }
 
 /* One setup on a disk in @dir with nowait @mode: the mode it ends up in,
