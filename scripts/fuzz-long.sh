@@ -3,10 +3,15 @@
 # given time, the new inputs minimised into the committed corpora, and
 # clang source-based coverage per target.
 #
-#   bash scripts/fuzz-long.sh [-t SECONDS] [-j JOBS] [TARGET...]
+#   bash scripts/fuzz-long.sh [-t SECONDS | -c CPU-SECONDS] [-j JOBS] [TARGET...]
 #
-#   -t SECONDS  fuzzing time per target (default 3600: the issue's bar of
-#               one CPU-hour per target on an idle core)
+#   -t SECONDS  fuzzing time per target, wall clock (default 3600: one
+#               CPU-hour per target on an idle core)
+#   -c CPU-SECONDS
+#               fuzz each target until its fuzzer has used this much CPU
+#               (user + sys, read from /proc every 10 s), then stop it
+#               gracefully (SIGUSR1); for a busy machine, where wall time
+#               at nice 19 is not CPU time
 #   -j JOBS     targets fuzzed at the same time (default 1)
 #   TARGET      chain, iotlb, vu_dispatch, blk_req, vsock_pkt, net_tx
 #               (default: every target of tests/fuzz/meson.build)
@@ -31,10 +36,12 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 secs=3600
+cpusecs=
 jobs=1
-while getopts "t:j:h" o; do
+while getopts "t:c:j:h" o; do
 	case $o in
 	t) secs=$OPTARG ;;
+	c) cpusecs=$OPTARG; secs=$((100 * OPTARG)) ;;
 	j) jobs=$OPTARG ;;
 	*) sed -n '2,30p' "$0"; exit 2 ;;
 	esac
@@ -84,17 +91,43 @@ nice ninja -C "$fbuild" "${fexe[@]}" >"$fbuild.ninja.log" 2>&1 ||
 nice ninja -C "$cbuild" "${cexe[@]}" >"$cbuild.ninja.log" 2>&1 ||
 	{ tail -30 "$cbuild.ninja.log"; exit 1; }
 
+# cpu_budget PID SECONDS: SIGUSR1 (libFuzzer's graceful stop: final
+# stats, exit status 0) once PID has used SECONDS of user + sys CPU.
+cpu_budget() {
+	local pid=$1 budget=$2 hz used
+	hz=$(getconf CLK_TCK)
+	while kill -0 "$pid" 2>/dev/null; do
+		# fields 14 and 15 of /proc/PID/stat (after the "(comm)")
+		used=$(awk -v hz="$hz" '{ sub(/^.*\) /, ""); print int(($12 + $13) / hz) }' \
+			"/proc/$pid/stat" 2>/dev/null) || return 0
+		if [ "${used:-0}" -ge "$budget" ]; then
+			kill -USR1 "$pid" 2>/dev/null
+			return 0
+		fi
+		sleep 10
+	done
+}
+
 fuzz_one() {
 	local t=$1 w=$fbuild/long-$1 corpus=$top/tests/fuzz/corpus/$1
 	rm -rf "$w" && mkdir -p "$w/new" "$w/art"
-	echo "fuzz-long: $t: fuzzing ${secs}s (nice 19)"
+	if [ -n "$cpusecs" ]; then
+		echo "fuzz-long: $t: fuzzing until ${cpusecs} CPU-s (nice 19)"
+	else
+		echo "fuzz-long: $t: fuzzing ${secs}s (nice 19)"
+	fi
 	TIMEFORMAT='%U %S'
-	{ time UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \
+	{ time {
+		UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \
 		nice -n 19 "$fbuild/tests/fuzz/fuzz_$t" \
 		-max_total_time="$secs" -error_exitcode=1 -timeout_exitcode=1 \
 		-close_fd_mask=2 -rss_limit_mb=2048 -print_final_stats=1 \
+		-handle_usr1=1 \
 		-artifact_prefix="$w/art/" "$w/new" "$corpus" \
-		>"$w/fuzz.log" 2>&1; echo $? >"$w/rc"; } 2>"$w/cpu"
+		>"$w/fuzz.log" 2>&1 &
+		local pid=$!
+		[ -n "$cpusecs" ] && cpu_budget "$pid" "$cpusecs" &
+		wait "$pid"; echo $? >"$w/rc"; } ; } 2>"$w/cpu"
 	local before after
 	before=$(ls "$corpus" | wc -l)
 	# edges only (no hit-count buckets): few, small inputs to commit
