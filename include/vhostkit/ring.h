@@ -85,6 +85,25 @@ VHK_API
 int vhk_vq_pop(struct vhk_vq *vq, struct vhk_chain *c);
 
 /**
+ * vhk_vq_pop_burst - pop up to @n chains into @c[0 .. @n) (each with its
+ * own iov / iov_cap set), as that many vhk_vq_pop() calls would, stopping
+ * where one would not return 1.  Split rings: the avail index is read
+ * once, a chain of one descriptor that translates to one host segment
+ * (how DPDK's virtio-user posts packets) skips the generic walk, the pop
+ * time is read once and avail_event (EVENT_IDX) stored once per burst.
+ * Every chain is checked as vhk_vq_pop() checks it.  Packed rings (and
+ * inflight resubmission) pop one at a time.
+ * Returns the number of chains popped (1..@n); 0 if none is available;
+ * with none popped, the error vhk_vq_pop() would return (-ENOBUFS also if
+ * @c[0] has no iov).  An error met after the first chain ends the burst
+ * with the chains before it: a driver error has marked the queue broken
+ * (the next call returns -EIO), a transient one (-EAGAIN, -ENOBUFS, a
+ * chain of @c without iov) is met again by the next call.
+ */
+VHK_API
+int vhk_vq_pop_burst(struct vhk_vq *vq, struct vhk_chain *c, unsigned int n);
+
+/**
  * vhk_vq_unpop - give back @c, the most recently popped chain that is not
  * pushed yet, as if it had never been popped: the next pop returns it
  * again.  For a device that popped more buffers than it could fill (net
@@ -114,6 +133,17 @@ int vhk_vq_unpop(struct vhk_vq *vq, const struct vhk_chain *c);
 VHK_API
 int vhk_vq_push(struct vhk_vq *vq, const struct vhk_chain *c,
 		uint32_t written) __attribute__((warn_unused_result));
+
+/**
+ * vhk_vq_push_burst - vhk_vq_push(@c[i], @written[i]) for i = 0 .. @n - 1
+ * in that order (@written NULL: 0 bytes each), the clock read once for
+ * the latency counters.  Returns 0, or -EIO as vhk_vq_push() (the chains
+ * before the failing one are pushed).
+ */
+VHK_API
+int vhk_vq_push_burst(struct vhk_vq *vq, const struct vhk_chain *c,
+		      const uint32_t *written, unsigned int n)
+	__attribute__((warn_unused_result));
 
 /**
  * vhk_vq_flush - make every pushed element visible to the driver (publish,

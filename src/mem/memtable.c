@@ -404,6 +404,12 @@ static const struct vhk_mem_region *find_uva(const struct vhk_memtable *mt,
 	return uva <= reg_uva_last(r) ? r : NULL;
 }
 
+const struct vhk_mem_region *vhk_memtable_find_gpa(const struct vhk_memtable *mt,
+						   uint64_t gpa)
+{
+	return find_gpa(mt, gpa);
+}
+
 void *vhk_memtable_gpa_to_host(const struct vhk_memtable *mt, uint64_t gpa,
 			       uint64_t *len)
 {

@@ -336,6 +336,25 @@ int vhk_vq_remap(struct vhk_vq *vq)
 	return vq_ensure_mapped(vq);
 }
 
+/* Bookkeeping of @n chains just popped into @c[] at time @now: counters,
+ * pop times (latency), IN_ORDER pop order. */
+static void note_popped(struct vhk_vq *vq, struct vhk_chain *c,
+			unsigned int n, uint64_t now)
+{
+	vq->stats.popped += n;
+	vhk_stat_add(&vq->qs.popped, n);
+	for (unsigned int i = 0; i < n; i++) {
+		c[i].as = vq->as;
+		if (vq->pop_ns && c[i].id < vq->num)
+			vq->pop_ns[c[i].id] = now;
+		if (vq->in_order && vq->order_count < vq->num) {
+			unsigned int o = vq->order_head + vq->order_count++;
+
+			vq->order[o < vq->num ? o : o - vq->num] = c[i].id;
+		}
+	}
+}
+
 int vhk_vq_pop(struct vhk_vq *vq, struct vhk_chain *c)
 {
 	int r;
@@ -350,16 +369,37 @@ int vhk_vq_pop(struct vhk_vq *vq, struct vhk_chain *c)
 	if (r < 0)
 		return r == -EAGAIN ? r : vhk_vq_fail(vq, r, "ring unmapped");
 	r = vq->packed ? vq_packed_pop(vq, c) : vq_split_pop(vq, c);
-	if (r > 0) {
-		c->as = vq->as;
-		vq->stats.popped++;
-		vhk_stat_add(&vq->qs.popped, 1);
-		if (vq->pop_ns && c->id < vq->num)
-			vq->pop_ns[c->id] = vhk_now_ns();
-		if (vq->in_order && vq->order_count < vq->num)
-			vq->order[(vq->order_head + vq->order_count++) %
-				  vq->num] = c->id;
+	if (r > 0)
+		note_popped(vq, c, 1, vhk_now_ns());
+	return r;
+}
+
+int vhk_vq_pop_burst(struct vhk_vq *vq, struct vhk_chain *c, unsigned int n)
+{
+	unsigned int k;
+	int r;
+
+	if (vq->broken)
+		return -EIO;
+	if (!vq->started || !n)
+		return 0;
+	if (!c)
+		return -ENOBUFS;
+	if (vq->packed || vq->resubmit_pos < vq->nresubmit) {
+		/* Packed rings and inflight resubmission: one at a time. */
+		for (k = 0; k < n; k++) {
+			r = vhk_vq_pop(vq, &c[k]);
+			if (r <= 0)
+				return k ? (int)k : r;
+		}
+		return (int)n;
 	}
+	r = vq_ensure_mapped(vq);
+	if (r < 0)
+		return r == -EAGAIN ? r : vhk_vq_fail(vq, r, "ring unmapped");
+	r = vq_split_pop_burst(vq, c, n);
+	if (r > 0)
+		note_popped(vq, c, (unsigned int)r, vhk_now_ns());
 	return r;
 }
 
@@ -420,9 +460,10 @@ static bool publish(struct vhk_vq *vq)
 	return n;
 }
 
-/* The exported counters of one completed chain (vhostkit/stats.h). */
+/* The exported counters of one completed chain (vhostkit/stats.h);
+ * *@now: the clock, read at the first chain that needs it (0: not yet). */
 static void count_push(struct vhk_vq *vq, const struct vhk_chain *c,
-		       uint32_t written)
+		       uint32_t written, uint64_t *now)
 {
 	struct vhk_queue_stats *s = &vq->qs;
 
@@ -430,8 +471,11 @@ static void count_push(struct vhk_vq *vq, const struct vhk_chain *c,
 	vhk_stat_add(&s->bytes_read, c->read_bytes);
 	vhk_stat_add(&s->bytes_written, written);
 	if (vq->pop_ns && c->id < vq->num && vq->pop_ns[c->id]) {
-		uint64_t now = vhk_now_ns(), t = vq->pop_ns[c->id];
-		uint64_t lat = now > t ? now - t : 0;
+		uint64_t t = vq->pop_ns[c->id], lat;
+
+		if (!*now)
+			*now = vhk_now_ns();
+		lat = *now > t ? *now - t : 0;
 
 		vq->pop_ns[c->id] = 0;
 		vhk_stat_add(&s->lat_sum_ns, lat);
@@ -439,15 +483,12 @@ static void count_push(struct vhk_vq *vq, const struct vhk_chain *c,
 	}
 }
 
-int vhk_vq_push(struct vhk_vq *vq, const struct vhk_chain *c,
-		uint32_t written)
+/* vhk_vq_push() of a started, unbroken queue; *@now as count_push(). */
+static int push_one(struct vhk_vq *vq, const struct vhk_chain *c,
+		    uint32_t written, uint64_t *now)
 {
 	struct vq_pending *e;
 
-	if (vq->broken)
-		return -EIO;
-	if (!vq->started)
-		return 0;	/* stopped: popped chains are forgotten */
 	if (vq->npending == vq->num) {
 		/* More pushes than chains can be in flight: publish early
 		 * and keep the notification decision for the next flush. */
@@ -485,7 +526,82 @@ int vhk_vq_push(struct vhk_vq *vq, const struct vhk_chain *c,
 		e->in_seq = true;
 	}
 	vq->stats.pushed++;
-	count_push(vq, c, written);
+	count_push(vq, c, written, now);
+	return 0;
+}
+
+int vhk_vq_push(struct vhk_vq *vq, const struct vhk_chain *c,
+		uint32_t written)
+{
+	uint64_t now = 0;
+
+	if (vq->broken)
+		return -EIO;
+	if (!vq->started)
+		return 0;	/* stopped: popped chains are forgotten */
+	return push_one(vq, c, written, &now);
+}
+
+int vhk_vq_push_burst(struct vhk_vq *vq, const struct vhk_chain *c,
+		      const uint32_t *written, unsigned int n)
+{
+	struct vhk_queue_stats *s = &vq->qs;
+	uint64_t now = 0, rd = 0, wr = 0, lat_sum = 0;
+
+	if (vq->broken)
+		return -EIO;
+	if (!vq->started)
+		return 0;	/* stopped: popped chains are forgotten */
+	if (n > vq->num - vq->npending || vhk_as_logging(vq->as)) {
+		/* Publishing early, or dirty logging: one at a time. */
+		for (unsigned int i = 0; i < n; i++) {
+			int r = push_one(vq, &c[i], written ? written[i] : 0,
+					 &now);
+
+			if (r < 0)
+				return r;
+		}
+		return 0;
+	}
+	/* What push_one() does, the counters added once. */
+	for (unsigned int i = 0; i < n; i++) {
+		const struct vhk_chain *ci = &c[i];
+		struct vq_pending *e = &vq->pending[vq->npending++];
+		uint32_t w = written ? written[i] : 0;
+
+		/* VIRTIO 1.2, 2.7.8.1: never more than the writable bytes. */
+		if (w > ci->write_bytes)
+			w = (uint32_t)ci->write_bytes;
+		e->id = ci->id;
+		e->ndesc = ci->ndesc ? ci->ndesc : 1;
+		e->len = w;
+		e->wmax = (uint32_t)VHK_MIN(ci->write_bytes, UINT32_MAX);
+		e->in_seq = false;
+		if (vq->in_order && vq->order_count &&
+		    vq->order[vq->order_head] == ci->id) {
+			if (++vq->order_head == vq->num)
+				vq->order_head = 0;
+			vq->order_count--;
+			e->in_seq = true;
+		}
+		rd += ci->read_bytes;
+		wr += w;
+		if (vq->pop_ns && ci->id < vq->num && vq->pop_ns[ci->id]) {
+			uint64_t t = vq->pop_ns[ci->id], lat;
+
+			if (!now)
+				now = vhk_now_ns();
+			lat = now > t ? now - t : 0;
+			vq->pop_ns[ci->id] = 0;
+			lat_sum += lat;
+			vhk_stat_add(&s->lat[vhk_lat_bucket(lat)], 1);
+		}
+	}
+	vq->stats.pushed += n;
+	vhk_stat_add(&s->completed, n);
+	vhk_stat_add(&s->bytes_read, rd);
+	vhk_stat_add(&s->bytes_written, wr);
+	vhk_stat_add(&s->lat_sum_ns, lat_sum);
 	return 0;
 }
 

@@ -95,6 +95,20 @@ struct vq_pk_state {
 	unsigned int nfree;
 };
 
+/*
+ * The memory region the queue's last buffer translated into, in gpa and
+ * platform-identity modes (vq_translate()): [gpa, last] maps to @host
+ * while @as->mt is @mt at generation @gen.  Buffers of one queue mostly
+ * come from one region: a hit costs a compare instead of the table's
+ * binary search.  (iotlb mode has its own window in @tlb_cache.)
+ */
+struct vq_region_cache {
+	const struct vhk_memtable *mt;
+	uint64_t gen;
+	uint64_t gpa, last;
+	uint8_t *host;
+};
+
 #define VQ_INFLIGHT_VERSION	1
 #define VQ_INFLIGHT_ALIGN	64
 
@@ -115,6 +129,7 @@ struct vhk_vq {
 	char name[48];
 	struct vhk_as *as;
 	struct vhk_iotlb_cache tlb_cache;
+	struct vq_region_cache rcache;
 	uint64_t ring_gen;	/* IOTLB generation the ring pointers are from */
 	/*
 	 * vhost-user SET_VRING_ADDR flag VHOST_VRING_F_LOG: stores into the
@@ -273,6 +288,47 @@ struct vq_walk {
 	uint32_t walked;	/* descriptors read */
 };
 
+/*
+ * vq_translate - vhk_as_translate() of a buffer range the caller checked
+ * (@len > 0, no wrap), through the queue's region cache in gpa and
+ * platform-identity modes.  Same contract: 0 with *@host and *@len cut to
+ * the contiguous prefix, or a negative errno.
+ */
+int vq_translate(struct vhk_vq *vq, uint64_t addr, uint64_t *len,
+		 uint8_t perm, void **host);
+
+/*
+ * vq_rcache_check - make @vq->rcache match the address space now (empty
+ * if it does not, or in iotlb mode), once per burst: the memory table
+ * only changes between bursts (the queue's thread, or with its workers
+ * paused).  Then vq_rcache_hit() is a range compare.
+ */
+static inline void vq_rcache_check(struct vhk_vq *vq)
+{
+	struct vq_region_cache *rc = &vq->rcache;
+	const struct vhk_as *as = vq->as;
+
+	if ((as->mode == VHK_AS_GPA || as->mode == VHK_AS_PLATFORM_IDENTITY) &&
+	    as->mt && rc->mt == as->mt &&
+	    rc->gen == vhk_memtable_generation(as->mt))
+		return;
+	rc->mt = NULL;
+	rc->gpa = 1;	/* empty: no address hits */
+	rc->last = 0;
+}
+
+/* Host pointer of [@addr, @addr + @len) (checked: @len > 0, no wrap) when
+ * the checked region cache holds all of it, else NULL. */
+static inline void *vq_rcache_hit(const struct vhk_vq *vq, uint64_t addr,
+				  uint32_t len)
+{
+	const struct vq_region_cache *rc = &vq->rcache;
+
+	if (addr < rc->gpa || addr + (len - 1) > rc->last)
+		return NULL;
+	return rc->host + (addr - rc->gpa);
+}
+
 void vq_walk_init(struct vq_walk *w, struct vhk_vq *vq, struct vhk_chain *c);
 int vq_walk_buffer(struct vq_walk *w, uint64_t addr, uint32_t len,
 		   bool write);
@@ -289,6 +345,7 @@ static inline bool vq_err_transient(int err)
 int vq_split_map(struct vhk_vq *vq);
 int vq_split_start(struct vhk_vq *vq);
 int vq_split_pop(struct vhk_vq *vq, struct vhk_chain *c);
+int vq_split_pop_burst(struct vhk_vq *vq, struct vhk_chain *c, unsigned int n);
 int vq_split_pop_head(struct vhk_vq *vq, uint16_t head, struct vhk_chain *c);
 int vq_split_unpop(struct vhk_vq *vq, const struct vhk_chain *c);
 bool vq_split_publish(struct vhk_vq *vq);

@@ -31,9 +31,12 @@ int vq_split_start(struct vhk_vq *vq)
 
 /*
  * Walk the chain at @head into @c.  Every descriptor is copied once into a
- * local and only the copy is used (R1).  Returns 0 or a negative errno.
+ * local and only the copy is used (R1); @first, if not NULL, is the copy
+ * of the head descriptor the caller already took.  Returns 0 or a
+ * negative errno.
  */
-static int walk_chain(struct vhk_vq *vq, uint16_t head, struct vhk_chain *c)
+static int walk_chain(struct vhk_vq *vq, uint16_t head, struct vhk_chain *c,
+		      const struct vhk_vring_desc *first)
 {
 	const struct vhk_vring_desc *table = vq->split_desc;
 	uint32_t tnum = vq->num;
@@ -58,6 +61,8 @@ static int walk_chain(struct vhk_vq *vq, uint16_t head, struct vhk_chain *c)
 		ttl--;
 		if (in_indirect)
 			d = table[i];	/* already our private copy */
+		else if (first && w.walked == 0)
+			d = *first;	/* the caller's copy of the head */
 		else
 			vq_copy16(&d, &table[i]);
 		w.walked++;
@@ -123,7 +128,7 @@ int vq_split_pop_head(struct vhk_vq *vq, uint16_t head, struct vhk_chain *c)
 	if (head >= vq->num)
 		return vhk_vq_fail(vq, -EPROTO, "inflight head %u >= %u",
 				   head, vq->num);
-	r = walk_chain(vq, head, c);
+	r = walk_chain(vq, head, c, NULL);
 	if (r < 0)
 		return chain_error(vq, r, head);
 	return 1;
@@ -165,7 +170,7 @@ int vq_split_pop(struct vhk_vq *vq, struct vhk_chain *c)
 	if (head >= vq->num)
 		return vhk_vq_fail(vq, -EPROTO, "avail head %u >= %u", head,
 				   vq->num);
-	r = walk_chain(vq, head, c);
+	r = walk_chain(vq, head, c, NULL);
 	if (r < 0)
 		return chain_error(vq, r, head);
 	vq->last_avail++;
@@ -176,6 +181,115 @@ int vq_split_pop(struct vhk_vq *vq, struct vhk_chain *c)
 	if (vq->event_idx && vq->notify_enabled)
 		vq_store16(vq, avail_event_p(vq), vq->last_avail);
 	return 1;
+}
+
+/*
+ * A chain of a burst whose head descriptor @d (our one copy, R1) is a
+ * single buffer that translates to one host segment: filled in directly.
+ * Returns 1 when done; 0 when the chain needs the generic walk (NEXT,
+ * INDIRECT, a zero length, a wrap, a buffer split across regions), which
+ * checks everything again from the same copy; or a negative errno from
+ * the translation (the walk's errors for a one-descriptor chain).
+ */
+static int pop_single(struct vhk_vq *vq, uint16_t head,
+		      const struct vhk_vring_desc *d, struct vhk_chain *c)
+{
+	uint16_t flags = vhk_le16_get(d->flags);
+	uint32_t len = vhk_le32_get(d->len);
+	uint64_t addr = vhk_le64_get(d->addr), l = len;
+	bool write = flags & VHK_VRING_DESC_F_WRITE;
+	void *host;
+	int r;
+
+	if ((flags & (VHK_VRING_DESC_F_NEXT | VHK_VRING_DESC_F_INDIRECT)) ||
+	    len == 0 || vhk_range_overflows(addr, len))
+		return 0;
+	host = vq_rcache_hit(vq, addr, len);
+	if (!host) {
+		r = vq_translate(vq, addr, &l,
+				 write ? VHK_PERM_WO : VHK_PERM_RO, &host);
+		if (r < 0)
+			return r;
+		if (l != len)
+			return 0;
+	}
+	c->iov[0].iov_base = host;
+	c->iov[0].iov_len = len;
+	c->nread = write ? 0 : 1;
+	c->nwrite = write ? 1 : 0;
+	c->read_bytes = write ? 0 : len;
+	c->write_bytes = write ? len : 0;
+	c->id = head;
+	c->ndesc = 1;
+	vq->stats.last_pop_descs = 1;
+	vq->stats.descs_walked++;
+	return 1;
+}
+
+/*
+ * Up to @n chains into @c[]: the avail index read once (when fewer than
+ * @n entries are known), one-descriptor chains through pop_single(), the
+ * others through the generic walk, avail_event stored once at the end.
+ * Each chain is checked as vq_split_pop() checks it.  Returns the chains
+ * popped; when none, 0 or the error of the first.  An error after the
+ * first chain ends the burst (the queue is broken, or a transient error
+ * is met again by the next pop).
+ */
+int vq_split_pop_burst(struct vhk_vq *vq, struct vhk_chain *c, unsigned int n)
+{
+	uint16_t mask = (uint16_t)(vq->num - 1);
+	unsigned int k = 0;
+	int r = 0;
+
+	if ((uint16_t)(vq->shadow_avail - vq->last_avail) < n) {
+		/* Acquire: pairs with the driver's release store of avail->idx
+		 * (VIRTIO 1.2, 2.7.13.3), as in vq_split_pop(). */
+		uint16_t idx = vq_load16_acquire(&vq->avail->idx);
+
+		/* VIRTIO 1.2, 2.7.6: at most num entries are available. */
+		if ((uint16_t)(idx - vq->last_avail) > vq->num)
+			return vhk_vq_fail(vq, -EPROTO,
+					   "avail idx %u jumped from %u (> %u)",
+					   idx, vq->last_avail, vq->num);
+		vq->shadow_avail = idx;
+	}
+	if (vq->last_avail == vq->shadow_avail) {
+		vq->stats.last_pop_descs = 0;
+		return 0;
+	}
+	vq_rcache_check(vq);
+	while (k < n && vq->last_avail != vq->shadow_avail) {
+		struct vhk_vring_desc d;
+		uint16_t head;
+
+		if (!c[k].iov || !c[k].iov_cap) {
+			r = -ENOBUFS;	/* nothing consumed */
+			break;
+		}
+		head = vq_load16(&vq->avail->ring[vq->last_avail & mask]);
+		if (head >= vq->num) {
+			r = vhk_vq_fail(vq, -EPROTO, "avail head %u >= %u",
+					head, vq->num);
+			break;
+		}
+		vq_copy16(&d, &vq->split_desc[head]);
+		r = pop_single(vq, head, &d, &c[k]);
+		if (r == 0)
+			r = walk_chain(vq, head, &c[k], &d);
+		if (r < 0) {
+			r = chain_error(vq, r, head);
+			break;
+		}
+		vq->last_avail++;
+		vq->avail_pops++;
+		if (vq->inflight)
+			vq_inflight_mark(vq, head);
+		k++;
+	}
+	/* Ask for a kick for the next entry (VIRTIO 1.2, 2.7.10), once. */
+	if (k && vq->event_idx && vq->notify_enabled)
+		vq_store16(vq, avail_event_p(vq), vq->last_avail);
+	return k ? (int)k : r;
 }
 
 /*
@@ -206,6 +320,7 @@ int vq_split_unpop(struct vhk_vq *vq, const struct vhk_chain *c)
 bool vq_split_publish(struct vhk_vq *vq)
 {
 	uint16_t old = vq->used_idx, new_idx, event;
+	bool log = vhk_as_logging(vq->as);
 	unsigned int k, last;
 	bool v;
 
@@ -216,13 +331,19 @@ bool vq_split_publish(struct vhk_vq *vq)
 
 		/* One entry per in-order run, at the run's first slot, naming
 		 * the run's last buffer (VIRTIO 1.2, 2.7.9). */
-		last = vq_batch_end(vq, k);
+		last = vq->in_order ? vq_batch_end(vq, k) : k;
 		e = &vq->pending[last];
-		vq_store32(vq, &u->id, e->id);
-		vq_store32(vq, &u->len, e->len);
+		if (log) {
+			vq_store32(vq, &u->id, e->id);
+			vq_store32(vq, &u->len, e->len);
+		} else {	/* vq_store32() without the log's check */
+			vring_store32(&u->id, e->id);
+			vring_store32(&u->len, e->len);
+		}
 	}
-	for (k = 0; k < vq->npending; k++)
-		vq_inflight_batch_add(vq, vq->pending[k].id);
+	if (vq->inflight)
+		for (k = 0; k < vq->npending; k++)
+			vq_inflight_batch_add(vq, vq->pending[k].id);
 	new_idx = (uint16_t)(old + vq->npending);
 	vq->used_idx = new_idx;
 	/* Release: the used elements above become visible before the new

@@ -11,6 +11,37 @@
  * 2^32 bytes in total". */
 #define VQ_CHAIN_MAX_BYTES	(1ull << 32)
 
+int vq_translate(struct vhk_vq *vq, uint64_t addr, uint64_t *len,
+		 uint8_t perm, void **host)
+{
+	struct vq_region_cache *rc = &vq->rcache;
+	const struct vhk_mem_region *r;
+	struct vhk_as *as = vq->as;
+	uint64_t avail;
+
+	if (as->mode != VHK_AS_GPA && as->mode != VHK_AS_PLATFORM_IDENTITY)
+		return vhk_as_translate(as, addr, len, perm, host,
+					&vq->tlb_cache);
+	if (!as->mt)
+		return -EFAULT;
+	if (rc->mt != as->mt || rc->gen != vhk_memtable_generation(as->mt) ||
+	    addr < rc->gpa || addr > rc->last) {
+		r = vhk_memtable_find_gpa(as->mt, addr);
+		if (!r)
+			return -EFAULT;
+		rc->mt = as->mt;
+		rc->gen = vhk_memtable_generation(as->mt);
+		rc->gpa = r->gpa;
+		rc->last = r->gpa + (r->size - 1);
+		rc->host = r->host;
+	}
+	avail = rc->last - addr + 1;	/* 0: the region ends at 2^64 */
+	if (avail && *len > avail)
+		*len = avail;
+	*host = rc->host + (addr - rc->gpa);
+	return 0;
+}
+
 void vq_walk_init(struct vq_walk *w, struct vhk_vq *vq, struct vhk_chain *c)
 {
 	memset(w, 0, sizeof(*w));
@@ -66,8 +97,7 @@ int vq_walk_buffer(struct vq_walk *w, uint64_t addr, uint32_t len, bool write)
 		void *host;
 		int r;
 
-		r = vhk_as_translate(vq->as, addr, &l, perm, &host,
-				     &vq->tlb_cache);
+		r = vq_translate(vq, addr, &l, perm, &host);
 		if (r < 0)
 			return r;
 		if (l == 0 || l > len)	/* translate broke its contract */

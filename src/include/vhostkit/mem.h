@@ -107,6 +107,14 @@ const struct vhk_mem_region *vhk_memtable_region(const struct vhk_memtable *mt,
 						 unsigned int i);
 
 /**
+ * vhk_memtable_find_gpa - the region containing @gpa, or NULL (unmapped,
+ * or no table).  The pointer is valid while the table's generation is
+ * unchanged.  O(log n).
+ */
+const struct vhk_mem_region *vhk_memtable_find_gpa(const struct vhk_memtable *mt,
+						   uint64_t gpa);
+
+/**
  * vhk_memtable_gpa_to_host - host pointer for @gpa.
  * *@len: in, the bytes wanted (> 0); out, the contiguous bytes available
  * from @gpa inside one region (<= in).  Returns NULL if @gpa is unmapped.
