@@ -269,14 +269,23 @@ static void tx_one(struct vhk_net_dev *d, uint16_t pair,
 		return;
 	}
 	memset(&h, 0, sizeof(h));
-	vhk_chain_reader(c, &it);
-	vhk_iter_read(&it, &h, d->hdr_size);
 	pkt = vhk_net_pkt_alloc(flen);
 	if (!pkt) {
 		vhk_net_count_drop(port, VHK_NET_DROP_NOMEM);
 		return;
 	}
-	vhk_iter_read(&it, pkt->data, flen);
+	if (c->nread == 1) {
+		/* Header and frame in one segment (DPDK virtio-user): two
+		 * copies, no iterator. */
+		const uint8_t *seg = c->iov[0].iov_base;
+
+		memcpy(&h, seg, d->hdr_size);
+		memcpy(pkt->data, seg + d->hdr_size, flen);
+	} else {
+		vhk_chain_reader(c, &it);
+		vhk_iter_read(&it, &h, d->hdr_size);
+		vhk_iter_read(&it, pkt->data, flen);
+	}
 	rc = vhk_net_meta_parse(&h, pkt->data, flen, d->tx_allowed,
 				port->mtu, &pkt->meta);
 	if (rc < 0) {
@@ -307,20 +316,25 @@ static enum vhk_kick_result tx_kick(struct vhk_net_dev *d, uint16_t idx,
 {
 	uint16_t pair = vhk_net_queue_pair(idx);
 	struct net_txq *q = &d->tx[pair];
-	struct tx_burst b = { .n = 0, .bytes = 0 };
-	unsigned int n;
+	struct tx_burst b;	/* b.p[] filled as frames come (no memset) */
+	unsigned int n = 0;
+
+	b.n = 0;
+	b.bytes = 0;
 
 	if (!d->poll)
 		vhk_vq_enable_notify(vq, false);
 	else
 		poll_quiet(vq, &q->quiet);
-	for (n = 0; n < VHK_KICK_BUDGET; n++) {
-		struct vhk_chain c = { .iov = q->iov, .iov_cap = VHK_NET_MAX_IOV };
-		int rc = vhk_vq_pop(vq, &c);
+	while (n < VHK_KICK_BUDGET) {
+		int rc = vhk_vq_pop_burst(vq, q->c,
+					  VHK_MIN(VHK_NET_TX_BURST,
+						  VHK_KICK_BUDGET - n));
 
 		if (rc == 0) {
 			if (!d->poll && vhk_vq_enable_notify(vq, true)) {
 				vhk_vq_enable_notify(vq, false);
+				n++;	/* bounded, as a pop would be */
 				continue;
 			}
 			break;
@@ -339,18 +353,20 @@ static enum vhk_kick_result tx_kick(struct vhk_net_dev *d, uint16_t idx,
 			d->host.complete(d->host.opaque, idx);
 			return broken(d, "transmit queue broken");
 		}
-		/* The frame is copied out: its chain completes now, the
-		 * switch sees it with the rest of the burst. */
-		tx_one(d, pair, &c, &b);
-		if (vhk_vq_push(vq, &c, 0) < 0) {
+		/* The frames are copied out: their chains complete now, the
+		 * switch sees them in bursts. */
+		for (int i = 0; i < rc; i++)
+			tx_one(d, pair, &q->c[i], &b);
+		if (vhk_vq_push_burst(vq, q->c, NULL, (unsigned int)rc) < 0) {
 			tx_burst_flush(d, pair, &b);
 			d->host.complete(d->host.opaque, idx);
 			return broken(d, "transmit completion lost: queue broken");
 		}
+		n += (unsigned int)rc;
 	}
 	tx_burst_flush(d, pair, &b);
 	d->host.complete(d->host.opaque, idx);
-	if (n == VHK_KICK_BUDGET || d->poll)
+	if (n >= VHK_KICK_BUDGET || d->poll)
 		return VHK_KICK_AGAIN;
 	return VHK_KICK_DONE;
 }
@@ -532,6 +548,74 @@ static void rx_pend_pop(struct net_rxq *q)
 	vhk_net_pkt_free(pkt);
 }
 
+/*
+ * The receive fast path: buffers for the next frames of @q's list popped
+ * together (vhk_vq_pop_burst()), one frame each.  A buffer whose one
+ * writable segment takes the header and the frame gets both with two
+ * copies (num_buffers 1: VIRTIO 1.2, 5.1.6.4).  At the first buffer that
+ * does not - a frame larger than it, a buffer in several segments or
+ * smaller than a header - the buffers not used go back to the ring
+ * (newest first) and rx_one() delivers that frame the general way.
+ * *@done: frames gone from the list.  Returns as rx_one(): 1 when *@done
+ * frames are gone, 0 when the guest must post buffers, -EAGAIN, or
+ * another negative errno when the queue broke.
+ */
+static int rx_burst(struct vhk_net_dev *d, struct net_rxq *q, uint16_t pair,
+		    unsigned int *done)
+{
+	struct vhk_net_port *port = &d->port;
+	unsigned int want = VHK_MIN(q->npend, (unsigned int)VHK_NET_RX_BATCH);
+	unsigned int k, m;
+	struct vhk_net_pkt *p = q->pend;
+	uint64_t bytes = 0;
+	int rc;
+
+	*done = 0;
+	rc = vhk_vq_pop_burst(q->vq, q->bc, want);
+	if (rc == 0 || rc == -EAGAIN || rc == -EIO)
+		return rc;
+	k = rc > 0 ? (unsigned int)rc : 0;	/* else rx_one() reports */
+	for (m = 0; m < k; m++, p = p->next) {
+		struct vhk_chain *c = &q->bc[m];
+		size_t tot = d->hdr_size + p->len;
+		struct vhk_net_hdr h;
+		uint8_t *dst;
+
+		if (c->nwrite != 1 || c->write_bytes < tot)
+			break;
+		dst = c->iov[c->nread].iov_base;
+		vhk_net_meta_to_hdr(&p->meta, &h);
+		h.num_buffers = vhk_le16_make(1);
+		vhk_guest_write(c->as, dst, &h, d->hdr_size);
+		vhk_guest_write(c->as, dst + d->hdr_size, p->data, p->len);
+		q->blen[m] = (uint32_t)tot;
+		bytes += p->len;
+	}
+	for (unsigned int i = k; i-- > m;)
+		if (vhk_vq_unpop(q->vq, &q->bc[i]) < 0)
+			return -EIO;
+	if (m) {
+		if (vhk_vq_push_burst(q->vq, q->bc, q->blen, m) < 0)
+			return -EIO;
+		vhk_net_cnt_add(&port->q[pair].rx_packets, m);
+		vhk_net_cnt_add(&port->q[pair].rx_bytes, bytes);
+		vhk_net_cnt_add(&port->c.out_packets, m);
+		vhk_net_cnt_add(&port->c.out_bytes, bytes);
+		for (unsigned int i = 0; i < m; i++)
+			rx_pend_pop(q);
+		*done = m;
+		if (m == k)
+			return 1;
+	}
+	/* The frame at the first buffer the fast path could not use. */
+	rc = rx_one(d, q, pair, q->pend);
+	if (rc == 1) {
+		rx_pend_pop(q);
+		(*done)++;
+	}
+	return *done ? 1 : rc;
+}
+
 static enum vhk_kick_result rx_kick(struct vhk_net_dev *d, uint16_t idx,
 				    struct vhk_vq *vq)
 {
@@ -546,6 +630,7 @@ static enum vhk_kick_result rx_kick(struct vhk_net_dev *d, uint16_t idx,
 		poll_quiet(vq, &q->quiet);
 	while (n < VHK_KICK_BUDGET) {
 		struct vhk_net_pkt *pkt;
+		unsigned int done;
 		int rc;
 
 		if (!q->pend) {
@@ -558,7 +643,7 @@ static enum vhk_kick_result rx_kick(struct vhk_net_dev *d, uint16_t idx,
 			rx_steer(d, pair, pkt);
 			continue;
 		}
-		rc = rx_one(d, q, pair, q->pend);
+		rc = rx_burst(d, q, pair, &done);
 		if (rc == 0) {
 			/* Out of buffers: ask for a kick when the guest
 			 * refills; the frames wait (bounded: a guest that
@@ -585,11 +670,10 @@ static enum vhk_kick_result rx_kick(struct vhk_net_dev *d, uint16_t idx,
 			d->host.complete(d->host.opaque, idx);
 			return broken(d, "receive queue broken");
 		}
-		rx_pend_pop(q);
-		n++;
+		n += done;
 	}
 	d->host.complete(d->host.opaque, idx);
-	more = q->pend != NULL || n == VHK_KICK_BUDGET;
+	more = q->pend != NULL || n >= VHK_KICK_BUDGET;
 	return (more || d->poll) ? VHK_KICK_AGAIN : VHK_KICK_DONE;
 }
 
@@ -737,11 +821,24 @@ int vhk_net_dev_init(struct vhk_net_dev *d, struct vhk_net_switch *sw,
 	d->cfg.max_virtqueue_pairs = vhk_le16_make(d->pairs);
 	d->cfg.mtu = vhk_le16_make(d->port.mtu);
 	for (unsigned int i = 0; i < d->pairs; i++) {
-		d->rx[i].iov = calloc((size_t)VHK_NET_RX_BUFS * VHK_NET_MAX_IOV,
-				      sizeof(struct iovec));
-		if (!d->rx[i].iov) {
+		struct net_rxq *rq = &d->rx[i];
+		struct net_txq *tq = &d->tx[i];
+
+		rq->iov = calloc((size_t)VHK_NET_RX_BUFS * VHK_NET_MAX_IOV,
+				 sizeof(struct iovec));
+		tq->iov = calloc((size_t)VHK_NET_TX_BURST * VHK_NET_MAX_IOV,
+				 sizeof(struct iovec));
+		if (!rq->iov || !tq->iov) {
 			vhk_net_dev_fini(d);
 			return -ENOMEM;
+		}
+		for (unsigned int j = 0; j < VHK_NET_RX_BATCH; j++) {
+			rq->bc[j].iov = rq->iov + (size_t)j * VHK_NET_MAX_IOV;
+			rq->bc[j].iov_cap = VHK_NET_MAX_IOV;
+		}
+		for (unsigned int j = 0; j < VHK_NET_TX_BURST; j++) {
+			tq->c[j].iov = tq->iov + (size_t)j * VHK_NET_MAX_IOV;
+			tq->c[j].iov_cap = VHK_NET_MAX_IOV;
 		}
 	}
 	return 0;
@@ -760,6 +857,8 @@ void vhk_net_dev_fini(struct vhk_net_dev *d)
 		d->rx[i].npend = 0;
 		free(d->rx[i].iov);
 		d->rx[i].iov = NULL;
+		free(d->tx[i].iov);
+		d->tx[i].iov = NULL;
 	}
 	vhk_net_port_fini(&d->port);
 }

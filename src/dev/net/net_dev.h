@@ -17,6 +17,8 @@
 /* Popped RX buffers one packet may wait on (MRG_RXBUF: 64 KiB / 1 KiB). */
 #define VHK_NET_RX_BUFS	64
 #define VHK_NET_RX_BATCH	32
+_Static_assert(VHK_NET_RX_BATCH <= VHK_NET_RX_BUFS,
+	       "a receive burst uses the iovecs of buf[]");
 /* TX frames handed to the switch together. */
 #define VHK_NET_TX_BURST	32
 
@@ -35,6 +37,10 @@ struct net_rxq {
 	 * is held between calls). */
 	struct net_rx_buf buf[VHK_NET_RX_BUFS];
 	struct iovec *iov;		/* VHK_NET_RX_BUFS * VHK_NET_MAX_IOV */
+	/* One burst of buffers (rx_burst(): one frame each), on the same
+	 * iovecs as buf[]; and their used lengths. */
+	struct vhk_chain bc[VHK_NET_RX_BATCH];
+	uint32_t blen[VHK_NET_RX_BATCH];
 	/* Frames steered to this queue, not delivered yet (FIFO): the lead
 	 * queue takes the port's backlog and steers each frame by its flow
 	 * hash (VIRTIO 1.2, 5.1.6.5.5: a flow stays on one receive queue). */
@@ -46,7 +52,10 @@ struct net_txq {
 	struct vhk_vq *vq;
 	bool started;
 	bool quiet;		/* busy-poll: driver kicks turned off */
-	struct iovec iov[VHK_NET_MAX_IOV];
+	/* One burst of chains (vhk_vq_pop_burst()), chain i on
+	 * iov[i * VHK_NET_MAX_IOV ..]. */
+	struct vhk_chain c[VHK_NET_TX_BURST];
+	struct iovec *iov;	/* VHK_NET_TX_BURST * VHK_NET_MAX_IOV */
 };
 
 struct vhk_net_dev_opts {

@@ -338,10 +338,23 @@ static int lookup(struct vhk_net_switch *sw, const uint8_t mac[6],
  * memo (the table's 300 s ageing does not need more). */
 #define LEARN_REFRESH_NS	(1000ull * 1000000ull)
 
+/* Two MAC addresses equal: one 4-byte and one 2-byte compare. */
+static inline bool mac_eq(const uint8_t *a, const uint8_t *b)
+{
+	uint32_t a4, b4;
+	uint16_t a2, b2;
+
+	memcpy(&a4, a, 4);
+	memcpy(&b4, b, 4);
+	memcpy(&a2, a + 4, 2);
+	memcpy(&b2, b + 4, 2);
+	return a4 == b4 && a2 == b2;
+}
+
 static bool memo_hit(const struct vhk_net_mac_memo *m, const uint8_t mac[6],
 		     uint64_t gen)
 {
-	return m->valid && m->gen == gen && !memcmp(m->mac, mac, 6);
+	return m->valid && m->gen == gen && mac_eq(m->mac, mac);
 }
 
 /* learn(), unless this port's memo says it learnt @mac lately and the
@@ -476,8 +489,12 @@ static void deliver(struct staging *st, struct vhk_net_port *out,
 {
 	unsigned int caps = atomic_load_explicit(&out->caps,
 						 memory_order_relaxed);
-	unsigned int missing = vhk_net_offloads_needed(&pkt->meta) & ~caps;
+	unsigned int missing = 0;
 	struct vhk_net_pkt *p;
+
+	/* A frame without offloads (the common small one) needs nothing. */
+	if (pkt->meta.needs_csum || pkt->meta.gso_type != VHK_NET_HDR_GSO_NONE)
+		missing = vhk_net_offloads_needed(&pkt->meta) & ~caps;
 
 	if (missing && pkt->meta.gso_type != VHK_NET_HDR_GSO_NONE) {
 		struct seg_ctx s = { .out = out, .st = st };
