@@ -341,17 +341,27 @@ int vhk_vq_remap(struct vhk_vq *vq)
 static void note_popped(struct vhk_vq *vq, struct vhk_chain *c,
 			unsigned int n, uint64_t now)
 {
+	const struct vhk_as *as = vq->as;
+	uint64_t *pop_ns = vq->pop_ns;
+	unsigned int num = vq->num;
+
 	vq->stats.popped += n;
 	vhk_stat_add(&vq->qs.popped, n);
 	for (unsigned int i = 0; i < n; i++) {
-		c[i].as = vq->as;
-		if (vq->pop_ns && c[i].id < vq->num)
-			vq->pop_ns[c[i].id] = now;
-		if (vq->in_order && vq->order_count < vq->num) {
-			unsigned int o = vq->order_head + vq->order_count++;
+		c[i].as = as;
+		if (pop_ns && c[i].id < num)
+			pop_ns[c[i].id] = now;
+	}
+	if (vq->in_order) {
+		uint16_t *order = vq->order;
+		unsigned int head = vq->order_head, cnt = vq->order_count;
 
-			vq->order[o < vq->num ? o : o - vq->num] = c[i].id;
+		for (unsigned int i = 0; i < n && cnt < num; i++) {
+			unsigned int o = head + cnt++;
+
+			order[o < num ? o : o - num] = c[i].id;
 		}
+		vq->order_count = cnt;
 	}
 }
 
@@ -563,39 +573,50 @@ int vhk_vq_push_burst(struct vhk_vq *vq, const struct vhk_chain *c,
 		}
 		return 0;
 	}
-	/* What push_one() does, the counters added once. */
-	for (unsigned int i = 0; i < n; i++) {
+	/* What push_one() does, the counters added once; locals, since the
+	 * stores into pending[] would make the compiler reload @vq. */
+	struct vq_pending *e = vq->pending + vq->npending;
+	uint64_t *pop_ns = vq->pop_ns;
+	uint16_t *order = vq->order;
+	unsigned int num = vq->num, ohead = vq->order_head;
+	unsigned int ocnt = vq->in_order ? vq->order_count : 0;
+
+	for (unsigned int i = 0; i < n; i++, e++) {
 		const struct vhk_chain *ci = &c[i];
-		struct vq_pending *e = &vq->pending[vq->npending++];
 		uint32_t w = written ? written[i] : 0;
+		uint16_t id = ci->id;
 
 		/* VIRTIO 1.2, 2.7.8.1: never more than the writable bytes. */
 		if (w > ci->write_bytes)
 			w = (uint32_t)ci->write_bytes;
-		e->id = ci->id;
+		e->id = id;
 		e->ndesc = ci->ndesc ? ci->ndesc : 1;
 		e->len = w;
 		e->wmax = (uint32_t)VHK_MIN(ci->write_bytes, UINT32_MAX);
 		e->in_seq = false;
-		if (vq->in_order && vq->order_count &&
-		    vq->order[vq->order_head] == ci->id) {
-			if (++vq->order_head == vq->num)
-				vq->order_head = 0;
-			vq->order_count--;
+		if (ocnt && order[ohead] == id) {
+			if (++ohead == num)
+				ohead = 0;
+			ocnt--;
 			e->in_seq = true;
 		}
 		rd += ci->read_bytes;
 		wr += w;
-		if (vq->pop_ns && ci->id < vq->num && vq->pop_ns[ci->id]) {
-			uint64_t t = vq->pop_ns[ci->id], lat;
+		if (pop_ns && id < num && pop_ns[id]) {
+			uint64_t t = pop_ns[id], lat;
 
 			if (!now)
 				now = vhk_now_ns();
 			lat = now > t ? now - t : 0;
-			vq->pop_ns[ci->id] = 0;
+			pop_ns[id] = 0;
 			lat_sum += lat;
 			vhk_stat_add(&s->lat[vhk_lat_bucket(lat)], 1);
 		}
+	}
+	vq->npending += n;
+	if (vq->in_order) {
+		vq->order_head = ohead;
+		vq->order_count = ocnt;
 	}
 	vq->stats.pushed += n;
 	vhk_stat_add(&s->completed, n);

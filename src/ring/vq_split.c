@@ -237,28 +237,33 @@ static int pop_single(struct vhk_vq *vq, uint16_t head,
  */
 int vq_split_pop_burst(struct vhk_vq *vq, struct vhk_chain *c, unsigned int n)
 {
-	uint16_t mask = (uint16_t)(vq->num - 1);
+	/* Locals: the stores into @c would make the compiler reload every
+	 * field of @vq (no strict aliasing in this build). */
+	const vhk_le16 *ring = vq->avail->ring;
+	const struct vhk_vring_desc *table = vq->split_desc;
+	uint16_t num = vq->num, mask = (uint16_t)(num - 1);
+	uint16_t last = vq->last_avail, shadow = vq->shadow_avail;
 	unsigned int k = 0;
 	int r = 0;
 
-	if ((uint16_t)(vq->shadow_avail - vq->last_avail) < n) {
+	if ((uint16_t)(shadow - last) < n) {
 		/* Acquire: pairs with the driver's release store of avail->idx
 		 * (VIRTIO 1.2, 2.7.13.3), as in vq_split_pop(). */
 		uint16_t idx = vq_load16_acquire(&vq->avail->idx);
 
 		/* VIRTIO 1.2, 2.7.6: at most num entries are available. */
-		if ((uint16_t)(idx - vq->last_avail) > vq->num)
+		if ((uint16_t)(idx - last) > num)
 			return vhk_vq_fail(vq, -EPROTO,
 					   "avail idx %u jumped from %u (> %u)",
-					   idx, vq->last_avail, vq->num);
-		vq->shadow_avail = idx;
+					   idx, last, num);
+		vq->shadow_avail = shadow = idx;
 	}
-	if (vq->last_avail == vq->shadow_avail) {
+	if (last == shadow) {
 		vq->stats.last_pop_descs = 0;
 		return 0;
 	}
 	vq_rcache_check(vq);
-	while (k < n && vq->last_avail != vq->shadow_avail) {
+	while (k < n && last != shadow) {
 		struct vhk_vring_desc d;
 		uint16_t head;
 
@@ -266,13 +271,13 @@ int vq_split_pop_burst(struct vhk_vq *vq, struct vhk_chain *c, unsigned int n)
 			r = -ENOBUFS;	/* nothing consumed */
 			break;
 		}
-		head = vq_load16(&vq->avail->ring[vq->last_avail & mask]);
-		if (head >= vq->num) {
+		head = vq_load16(&ring[last & mask]);
+		if (head >= num) {
 			r = vhk_vq_fail(vq, -EPROTO, "avail head %u >= %u",
-					head, vq->num);
+					head, num);
 			break;
 		}
-		vq_copy16(&d, &vq->split_desc[head]);
+		vq_copy16(&d, &table[head]);
 		r = pop_single(vq, head, &d, &c[k]);
 		if (r == 0)
 			r = walk_chain(vq, head, &c[k], &d);
@@ -280,15 +285,16 @@ int vq_split_pop_burst(struct vhk_vq *vq, struct vhk_chain *c, unsigned int n)
 			r = chain_error(vq, r, head);
 			break;
 		}
-		vq->last_avail++;
-		vq->avail_pops++;
+		last++;
 		if (vq->inflight)
 			vq_inflight_mark(vq, head);
 		k++;
 	}
+	vq->last_avail = last;
+	vq->avail_pops += k;
 	/* Ask for a kick for the next entry (VIRTIO 1.2, 2.7.10), once. */
 	if (k && vq->event_idx && vq->notify_enabled)
-		vq_store16(vq, avail_event_p(vq), vq->last_avail);
+		vq_store16(vq, avail_event_p(vq), last);
 	return k ? (int)k : r;
 }
 

@@ -91,6 +91,11 @@ struct staging {
 	struct stage s[VHK_NET_MAX_PORTS];	/* valid for used[] only */
 	uint8_t used[VHK_NET_MAX_PORTS];	/* port indexes with frames */
 	unsigned int nused;
+	/* The ports a frame of this burst floods to (every other port that
+	 * is up), looked up at the burst's first flooded frame. */
+	struct vhk_net_port *flood[VHK_NET_MAX_PORTS];
+	int nflood;				/* -1: not yet */
+	bool flood_hash;			/* one of them has > 1 queue */
 };
 
 static void stage_add(struct staging *st, struct vhk_net_port *out,
@@ -140,6 +145,8 @@ static void backlog_append(struct vhk_net_port *out, struct stage *g)
 		out->tail = keep_tail;
 		wake = out->count == 0 && !out->polled;
 		out->count += take;
+		atomic_store_explicit(&out->nonempty, true,
+				      memory_order_relaxed);
 		if (wake)
 			atomic_store_explicit(&out->efd_armed, true,
 					      memory_order_relaxed);
@@ -187,6 +194,10 @@ struct vhk_net_pkt *vhk_net_backlog_take(struct vhk_net_port *p,
 
 		(void)r;
 	}
+	/* A frame appended after this look armed the eventfd (or, polled,
+	 * is seen on the next pass). */
+	if (!atomic_load_explicit(&p->nonempty, memory_order_relaxed))
+		return NULL;
 	pthread_mutex_lock(&p->lock);
 	first = p->head;
 	if (!first || !max) {
@@ -202,6 +213,8 @@ struct vhk_net_pkt *vhk_net_backlog_take(struct vhk_net_port *p,
 	if (!p->head)
 		p->tail = NULL;
 	p->count -= n;
+	atomic_store_explicit(&p->nonempty, p->count != 0,
+			      memory_order_relaxed);
 	last->next = NULL;
 	pthread_mutex_unlock(&p->lock);
 	return first;
@@ -224,6 +237,7 @@ void vhk_net_backlog_putback(struct vhk_net_port *p, struct vhk_net_pkt *list)
 	if (!p->tail)
 		p->tail = last;
 	p->count += n;
+	atomic_store_explicit(&p->nonempty, true, memory_order_relaxed);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -235,6 +249,7 @@ void vhk_net_backlog_flush(struct vhk_net_port *p)
 	l = p->head;
 	p->head = p->tail = NULL;
 	p->count = 0;
+	atomic_store_explicit(&p->nonempty, false, memory_order_relaxed);
 	pthread_mutex_unlock(&p->lock);
 	for (; l; l = n) {
 		n = l->next;
@@ -534,7 +549,7 @@ static unsigned int input_one(struct vhk_net_switch *sw,
 			      struct vhk_net_port *in, struct vhk_net_pkt *pkt,
 			      uint64_t now, struct staging *st)
 {
-	struct vhk_net_port *outs[VHK_NET_MAX_PORTS];
+	struct vhk_net_port *one[1], **outs = one;
 	const uint8_t *dst = pkt->data, *src = pkt->data + 6;
 	unsigned int n = 0, flooded = 0;
 	bool hash = false;
@@ -562,10 +577,26 @@ static unsigned int input_one(struct vhk_net_switch *sw,
 			return 0;
 		}
 		outs[n++] = o;
+		/* The flow hash picks a receive queue: only a port with more
+		 * than one needs it. */
+		hash = o->queues > 1;
 	} else {
-		for (unsigned int i = 0; i < sw->nports; i++)
-			if (sw->ports[i] != in && port_up(sw->ports[i]))
-				outs[n++] = sw->ports[i];
+		if (st->nflood < 0) {
+			st->nflood = 0;
+			st->flood_hash = false;
+			for (unsigned int i = 0; i < sw->nports; i++) {
+				struct vhk_net_port *o = sw->ports[i];
+
+				if (o == in || !port_up(o))
+					continue;
+				st->flood[st->nflood++] = o;
+				st->flood_hash = st->flood_hash ||
+						 o->queues > 1;
+			}
+		}
+		outs = st->flood;
+		n = (unsigned int)st->nflood;
+		hash = st->flood_hash;
 		flooded = 1;
 	}
 	if (!n) {
@@ -573,10 +604,6 @@ static unsigned int input_one(struct vhk_net_switch *sw,
 		vhk_net_pkt_free(pkt);
 		return flooded;
 	}
-	/* The flow hash picks a receive queue: only a port with more than
-	 * one needs it. */
-	for (unsigned int i = 0; i < n && !hash; i++)
-		hash = outs[i]->queues > 1;
 	pkt->hash = hash ? vhk_net_flow_hash(pkt->data, pkt->len) : 0;
 	for (unsigned int i = 0; i < n; i++)
 		deliver(st, outs[i], pkt, i == n - 1);
@@ -594,6 +621,7 @@ void vhk_net_switch_input_burst(struct vhk_net_switch *sw,
 	if (!n)
 		return;
 	st.nused = 0;
+	st.nflood = -1;
 	now = sw->now_ns();
 	for (unsigned int i = 0; i < n; i++) {
 		bytes += pkts[i]->len;

@@ -100,6 +100,9 @@ struct vhk_net_port {
 	pthread_mutex_t lock;
 	struct vhk_net_pkt *head, *tail;
 	unsigned int count, limit;
+	/* count != 0, stored under @lock: a look at an empty backlog (every
+	 * pass of a polling owner) takes no lock. */
+	_Atomic bool nonempty;
 	int efd;			/* eventfd: backlog became non-empty */
 	/* The owner busy-polls its backlog: senders never write efd. */
 	bool polled;
