@@ -514,7 +514,9 @@ static void rx_steer(struct vhk_net_dev *d, uint16_t self,
 		if (d->rx[i].started)
 			started[ns++] = i;
 	for (; l; l = n) {
-		uint16_t t = ns ? started[l->hash % ns] : self;
+		/* (no division for the usual single queue) */
+		uint16_t t = ns > 1 ? started[l->hash % ns] :
+			     ns ? started[0] : self;
 		struct net_rxq *q = &d->rx[t];
 
 		n = l->next;
