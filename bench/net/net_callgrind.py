@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""bench/net/net_callgrind.py - user-space instructions per forwarded frame
+of vhostkit-net (callgrind), in net_bench.py's loopback topology.
+
+One dpdk-testpmd with two virtio-user ports ("start tx_first 64", io
+forward) against vhostkit-net with two socket ports (",poll" unless
+--event) run under valgrind --tool=callgrind.  After a warm-up the
+daemon's counters are zeroed (callgrind_control -z), frames are counted by
+the generator's receive counters over the window, and the counters are
+dumped (callgrind_control -d): instructions / frames is printed, with the
+top functions (self cost per frame) when --top N is given.
+
+Instruction counts are exact and do not depend on the machine's load (no
+bench lock needed); wall times under callgrind mean nothing.
+
+  python3 bench/net/net_callgrind.py [--size 64] [--seconds 10]
+                                     [--event] [--top 25] [--keep DIR]
+
+vhostkit-net is taken from VHK_BUILD_DIR (default build/bench-net, built
+release like net_bench.py's).
+"""
+
+import argparse
+import glob
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(TOP, 'tests', 'peers'))
+from testpmd import Testpmd  # noqa: E402
+
+
+def daemon_path():
+    bd = os.environ.get('VHK_BUILD_DIR', os.path.join(TOP, 'build',
+                                                      'bench-net'))
+    if not os.path.exists(os.path.join(bd, 'build.ninja')):
+        subprocess.run(['meson', 'setup', bd, '-Dtests=false',
+                        '--buildtype=release'], cwd=TOP, check=True,
+                       stdout=subprocess.DEVNULL)
+    subprocess.run(['ninja', '-C', bd, 'tools/vhostkit-net'], check=True,
+                   stdout=subprocess.DEVNULL)
+    return os.path.join(bd, 'tools', 'vhostkit-net')
+
+
+def wait_socket(path, proc, timeout=120):
+    end = time.time() + timeout
+    while time.time() < end:
+        if os.path.exists(path):
+            return
+        if proc.poll() is not None:
+            raise SystemExit('daemon exited before %s appeared' % path)
+        time.sleep(0.1)
+    raise SystemExit('no socket %s' % path)
+
+
+def total_ir(path):
+    for line in open(path):
+        m = re.match(r'(summary|totals):\s*(\d+)', line)
+        if m:
+            return int(m.group(2))
+    raise SystemExit('no totals in %s' % path)
+
+
+def self_costs(path):
+    """[(function, self instructions)], largest first, from an
+    uncompressed callgrind file (the line after calls= is a call's
+    inclusive cost, not the caller's own)."""
+    cost, fn, skip = {}, None, False
+    for line in open(path):
+        if line.startswith('fn='):
+            fn = line[3:].strip()
+            continue
+        if line.startswith('calls='):
+            skip = True
+            continue
+        if not line[:1].isdigit() and line[:1] not in '+-*':
+            continue
+        if skip:
+            skip = False
+            continue
+        if fn is not None:
+            parts = line.split()
+            if len(parts) >= 2:
+                cost[fn] = cost.get(fn, 0) + int(parts[1])
+    return sorted(cost.items(), key=lambda kv: -kv[1])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--size', type=int, default=64)
+    ap.add_argument('--seconds', type=float, default=10)
+    ap.add_argument('--warmup', type=float, default=4)
+    ap.add_argument('--event', action='store_true')
+    ap.add_argument('--top', type=int, default=0)
+    ap.add_argument('--keep', help='keep the callgrind files in DIR')
+    a = ap.parse_args()
+    daemon = daemon_path()
+    tp = shutil.which('dpdk-testpmd')
+    d = tempfile.mkdtemp(prefix='vhk-net-cg-')
+    socks = [os.path.join(d, 'p%d.sock' % i) for i in (0, 1)]
+    out = os.path.join(d, 'cg.out')
+    extra = '' if a.event else ',poll'
+    argv = ['valgrind', '--tool=callgrind', '--callgrind-out-file=' + out,
+            '--compress-strings=no', '--compress-pos=no',
+            daemon, '--sandbox', 'none', '--seccomp', 'off']
+    for s in socks:
+        argv += ['--port', 'socket=%s%s' % (s, extra)]
+    dm = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
+                          stderr=open(os.path.join(d, 'cg.log'), 'w'))
+    gen = None
+    try:
+        for s in socks:
+            wait_socket(s, dm)
+        gargv = [tp, '--lcores', '0@0,1@0', '--no-huge', '-m', '1024',
+                 '--no-pci', '--file-prefix', 'vhkcg%d' % os.getpid()]
+        for i, s in enumerate(socks):
+            gargv += ['--vdev', 'net_virtio_user%d,path=%s,queues=1,'
+                      'mac=02:00:00:00:01:%02x' % (i, s, i)]
+        gargv += ['--', '-i', '--total-num-mbufs=32768',
+                  '--forward-mode=io', '--nb-cores=1']
+        gen = Testpmd(gargv, 'generator')
+        gen.wait_ready(timeout=300)
+        if a.size != 64:
+            gen.cmd('set txpkts %d' % a.size)
+        gen.cmd('start tx_first 64')
+        time.sleep(a.warmup)
+        subprocess.run(['callgrind_control', '-z', str(dm.pid)],
+                       check=True, stdout=subprocess.DEVNULL)
+        p0 = gen.rx_packets()
+        time.sleep(a.seconds)
+        p1 = gen.rx_packets()
+        subprocess.run(['callgrind_control', '-d', str(dm.pid)],
+                       check=True, stdout=subprocess.DEVNULL)
+        gen.cmd('stop')
+        dumps = sorted(glob.glob(out + '.*'), key=os.path.getmtime)
+        if not dumps:
+            raise SystemExit('no callgrind dump (see %s)' % d)
+        ir = total_ir(dumps[-1])
+        frames = p1 - p0
+        if frames <= 0:
+            raise SystemExit('nothing forwarded')
+        mode = 'event' if a.event else 'poll'
+        print('RESULT size=%d mode=%s frames=%d instructions=%d '
+              'per_frame=%.0f' % (a.size, mode, frames, ir, ir / frames))
+        if a.top:
+            for fn, v in self_costs(dumps[-1])[:a.top]:
+                print('%8.1f  %s' % (v / frames, fn))
+        if a.keep:
+            os.makedirs(a.keep, exist_ok=True)
+            shutil.copy(dumps[-1], a.keep)
+    finally:
+        if gen:
+            gen.quit()
+        if dm.poll() is None:
+            dm.send_signal(signal.SIGTERM)
+            try:
+                dm.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                dm.kill()
+                dm.wait()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()
