@@ -164,8 +164,9 @@ def one_run(kind, size, a, daemon, testpmd, d, n):
             gen.cmd('set txpkts %d' % size)
         # The back-end handles each port's vhost-user messages on its
         # own; on a loaded machine the first bursts may find the other
-        # port not up yet and die (dropped, nothing circulates): start
-        # them again while nothing has come back.
+        # port not up yet and die (dropped, nothing circulates): give it
+        # a second, and start them again while nothing has come back.
+        time.sleep(1)
         for _ in range(3):
             gen.cmd('start tx_first 64')
             time.sleep(a.warmup)
