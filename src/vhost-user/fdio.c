@@ -26,6 +26,9 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -122,4 +125,38 @@ int be_fd_drain(int fd, int8_t *nowait)
 			return 0;
 		return -errno;
 	}
+}
+
+/*
+ * Anonymous-inode files (eventfd, and timerfd, signalfd, epoll...) share
+ * one inode: an fd that fstat()s like our own eventfd is one of them,
+ * never a pipe, socket or regular file.
+ */
+static dev_t anon_dev;
+static ino_t anon_ino;
+static bool anon_known;
+static pthread_once_t anon_once = PTHREAD_ONCE_INIT;
+
+static void anon_probe(void)
+{
+	struct stat st;
+	int fd = eventfd(0, EFD_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0) {
+		anon_dev = st.st_dev;
+		anon_ino = st.st_ino;
+		anon_known = true;
+	}
+	close(fd);
+}
+
+bool be_fd_anon(int fd)
+{
+	struct stat st;
+
+	pthread_once(&anon_once, anon_probe);
+	return anon_known && fstat(fd, &st) == 0 && st.st_dev == anon_dev &&
+	       st.st_ino == anon_ino;
 }

@@ -946,12 +946,13 @@ static bool run_deferred(struct vhk_backend *be)
 	return any;
 }
 
-/* A kick eventfd is readable: consume it, let the device process.  Runs
- * on the ring's worker when it has one. */
+/* A kick fd is readable: consume it (not an eventfd watched edge-
+ * triggered: each write woke us once, the counter stays), let the device
+ * process.  Runs on the ring's worker when it has one. */
 void be_kick_readable(struct vhk_backend *be, uint32_t idx, uint32_t ev)
 {
 	struct be_vring *r;
-	int n;
+	int n = 1;
 
 	if (idx >= be->nvrings)
 		return;
@@ -959,7 +960,8 @@ void be_kick_readable(struct vhk_backend *be, uint32_t idx, uint32_t ev)
 	if (r->kick_fd < 0)
 		return;
 	/* Never blocks (fdio.c), whatever flags the front-end's fd has. */
-	n = be_fd_drain(r->kick_fd, &r->kick_nowait);
+	if (!r->kick_edge || (ev & (EPOLLHUP | EPOLLERR)))
+		n = be_fd_drain(r->kick_fd, &r->kick_nowait);
 	if (n < 0 && (ev & (EPOLLHUP | EPOLLERR))) {
 		/* Not an eventfd (a closed pipe, say): stop watching it
 		 * rather than spin on a permanent HUP. */

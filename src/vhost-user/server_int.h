@@ -56,6 +56,7 @@ struct be_vring {
 	bool parked;			/* device reported an IOTLB miss */
 	bool again;			/* deferred re-kick */
 	bool kick_watched;
+	bool kick_edge;			/* kick_fd watched EPOLLET, not read */
 	void *inflight;			/* region inside be->inflight_base */
 	size_t inflight_size;
 };
@@ -217,6 +218,10 @@ void be_kick_readable(struct vhk_backend *be, uint32_t idx, uint32_t ev);
  * 0 before the first call. */
 int be_fd_signal(int fd, int8_t *nowait);	/* 0 sent, 1 pending, -errno */
 int be_fd_drain(int fd, int8_t *nowait);	/* 1 read, 0 empty, -errno */
+/* @fd is an anonymous-inode file (an eventfd, not a pipe or socket):
+ * every write to an eventfd wakes an edge-triggered epoll, so such a kick
+ * fd is watched with EPOLLET and never read (no counter to empty). */
+bool be_fd_anon(int fd);
 
 /* worker.c */
 int be_workers_init(struct vhk_backend *be);

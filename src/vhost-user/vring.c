@@ -594,12 +594,17 @@ int be_h_vring_fd(struct vhk_backend *be, struct be_msg_ctx *ctx)
 		r->kick_fd = fd;
 		r->kick_nowait = 0;
 		r->kick_set = true;
+		r->kick_edge = fd >= 0 && be_fd_anon(fd);
 		if (fd >= 0) {
-			/* Read without blocking per call (fdio.c): the fd's
+			/* An eventfd is watched edge-triggered and never
+			 * read: each kick is one wake-up, no read() per kick
+			 * (server.c, be_kick_readable).  Anything else is
+			 * read without blocking per call (fdio.c): the fd's
 			 * flags are the front-end's and stay as they are.
 			 * With queue workers the ring's worker polls it. */
 			if (be_worker_ensure(be, (uint16_t)idx) == 0 &&
-			    be_ring_fd_add(be, (uint16_t)idx, fd, EPOLLIN,
+			    be_ring_fd_add(be, (uint16_t)idx, fd,
+					   EPOLLIN | (r->kick_edge ? EPOLLET : 0),
 					   BE_TAG_KICK, (uint32_t)idx) == 0)
 				r->kick_watched = true;
 			else

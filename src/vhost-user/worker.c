@@ -350,9 +350,16 @@ static void *worker_main(void *arg)
 			uint64_t v;
 			ssize_t rd;
 
-			/* Level-triggered: a skipped event comes back. */
-			if (atomic_load(&w->pause_req))
+			/* Level-triggered: a skipped event comes back; an
+			 * edge-triggered kick does not: the ring runs after
+			 * the pause instead. */
+			if (atomic_load(&w->pause_req)) {
+				for (int j = i; j < n; j++)
+					if ((uint32_t)(evs[j].data.u64 >> 32) ==
+					    BE_TAG_KICK)
+						r->again = true;
 				break;
+			}
 			switch (tag) {
 			case BE_TAG_STOP:	/* the wake eventfd */
 				rd = read(w->wake_fd, &v, sizeof(v));
