@@ -16,6 +16,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "vsock_priv.h"
@@ -121,6 +122,39 @@ static int flush_kicks(struct vhk_vsock_drv *d)
 	return ret;
 }
 
+/*
+ * The queues' call eventfds, edge-triggered in an epoll set of the
+ * driver's own: every write the device makes wakes one epoll_wait(), so
+ * the counter is never read (one system call per sleep instead of a
+ * poll() and a read()).  The front-end creates them once and keeps them
+ * until it is closed, after the driver.  Without the set (an error)
+ * sleep_fds() polls them as before.
+ */
+static void watch_calls(struct vhk_vsock_drv *d)
+{
+	static const uint16_t qs[] = { VHK_VSOCK_VQ_RX, VHK_VSOCK_VQ_TX,
+				       VHK_VSOCK_VQ_EVENT };
+	unsigned int i;
+
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (d->epfd < 0)
+		return;
+	for (i = 0; i < VHK_ARRAY_SIZE(qs); i++) {
+		struct epoll_event e = { .events = EPOLLIN | EPOLLET,
+					 .data.u32 = qs[i] };
+		int fd;
+
+		if (qs[i] == VHK_VSOCK_VQ_EVENT && !d->evq)
+			continue;
+		fd = vhk_fe_call_fd(d->fe, qs[i]);
+		if (fd < 0 || epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
+			close(d->epfd);
+			d->epfd = -1;
+			return;
+		}
+	}
+}
+
 int vhk_vsock_drv_new(struct vhk_vsock_drv **out, struct vhk_fe *fe,
 		      const struct vhk_vsock_drv_params *p)
 {
@@ -139,6 +173,7 @@ int vhk_vsock_drv_new(struct vhk_vsock_drv **out, struct vhk_fe *fe,
 		return -ENOMEM;
 	d->fe = fe;
 	d->p = *p;
+	d->epfd = -1;
 	d->rl = (struct vhk_ratelimit)VHK_RATELIMIT_INIT;
 	if (!d->p.rx_buf_size)
 		d->p.rx_buf_size = 4096;
@@ -211,6 +246,7 @@ int vhk_vsock_drv_new(struct vhk_vsock_drv **out, struct vhk_fe *fe,
 	ret = flush_kicks(d);
 	if (ret < 0)
 		goto fail;
+	watch_calls(d);
 	*out = d;
 	return 0;
 fail:
@@ -249,6 +285,8 @@ void vhk_vsock_drv_free(struct vhk_vsock_drv *d)
 					 sizeof(struct vhk_vsock_event),
 					 VHK_DMA_FROM_DEVICE, d->ev_addr[i]);
 	vhk_fe_free(d->fe, d->ev_area);
+	if (d->epfd >= 0)
+		close(d->epfd);
 	free(d->rx);
 	free(d->tx);
 	free(d->tx_free);
@@ -538,6 +576,16 @@ static int sleep_fds(struct vhk_vsock_drv *d, int timeout_ms)
 	d->nundrained = 0;
 	if (arm(d))
 		return 1;
+	if (d->epfd >= 0 && chan < 0) {
+		struct epoll_event ev[3];
+
+		/* A wake-up whose used buffers an earlier pass already
+		 * handled only costs one empty service() pass. */
+		ret = epoll_wait(d->epfd, ev, VHK_ARRAY_SIZE(ev), timeout_ms);
+		if (ret < 0)
+			return errno == EINTR ? 0 : -errno;
+		return !vhk_fe_connected(d->fe) ? -ECONNRESET : 1;
+	}
 	qidx[n] = VHK_VSOCK_VQ_RX;
 	pfd[n++] = (struct pollfd){ vhk_fe_call_fd(d->fe, VHK_VSOCK_VQ_RX), POLLIN, 0 };
 	qidx[n] = VHK_VSOCK_VQ_TX;

@@ -93,6 +93,10 @@ struct vhk_vsock_drv {
 	 * (by index: the fd is looked up again then) */
 	uint16_t undrained[3];
 	unsigned int nundrained;
+	/* the call eventfds in an epoll set of their own, edge-triggered:
+	 * a sleep is one epoll_wait() and no read (vsock.c, sleep_fds);
+	 * -1: poll() them (and empty them) instead */
+	int epfd;
 	/* control packets waiting for a tx slot */
 	struct vhk_vsock_hdr *ctrl;
 	unsigned int ctrl_head, nctrl, ctrl_cap;
