@@ -188,29 +188,39 @@ void vsock_host_close_fd(struct vhk_vsock *vs, struct vsock_conn *c)
 	c->fd_events = 0;
 }
 
-/* Poll the host socket for what the connection can use right now. */
+/*
+ * Poll the host socket: input edge-triggered, always (a connection that
+ * cannot take input now - no credit, no rx buffers - is simply not read;
+ * host_drained remembers whether bytes may be waiting, so changing what
+ * the connection can use costs no epoll_ctl), output while guest bytes
+ * are queued for it.  A connection that can read again with bytes
+ * possibly waiting (no edge will come for them) goes on the rx list.
+ */
 void vsock_host_update_events(struct vhk_vsock *vs, struct vsock_conn *c)
 {
 	struct epoll_event e = { .data.ptr = c };
-	uint32_t want = 0;
+	uint32_t want = EPOLLIN | EPOLLRDHUP | EPOLLET;
 
 	if (c->fd < 0 || c->host_hup)
 		return;
-	if (!c->on_rx && c->state == CONN_OPEN && !c->host_eof &&
-	    !c->stage && !(c->guest_shut & VHK_VSOCK_SHUTDOWN_RCV) &&
-	    vsock_conn_credit(c) >= VHK_MAX(c->seq_need, 1u))
-		want |= EPOLLIN;
 	if (c->buf_len || c->msg_count)
 		want |= EPOLLOUT;
-	if (c->fd_in_ep && want == c->fd_events)
-		return;
-	e.events = want;
-	/* Registered even with no interest: a hang-up is reported anyway. */
-	if (epoll_ctl(vs->ep, c->fd_in_ep ? EPOLL_CTL_MOD : EPOLL_CTL_ADD,
-		      c->fd, &e) == 0) {
-		c->fd_in_ep = true;
-		c->fd_events = want;
+	if (!c->fd_in_ep || want != c->fd_events) {
+		e.events = want;
+		if (epoll_ctl(vs->ep, c->fd_in_ep ? EPOLL_CTL_MOD :
+			      EPOLL_CTL_ADD, c->fd, &e) == 0) {
+			/* Added: bytes already there are reported now. */
+			if (!c->fd_in_ep)
+				c->host_drained = true;
+			c->fd_in_ep = true;
+			c->fd_events = want;
+		}
 	}
+	if (!c->on_rx && !c->host_drained && c->state == CONN_OPEN &&
+	    !c->host_eof && !c->stage &&
+	    !(c->guest_shut & VHK_VSOCK_SHUTDOWN_RCV) &&
+	    vsock_conn_credit(c) >= VHK_MAX(c->seq_need, 1u))
+		vsock_rx_add(vs, c);
 }
 
 /* Append @n payload bytes to the ring (the credit check made room). */
@@ -574,6 +584,10 @@ static void conn_event(struct vhk_vsock *vs, struct vsock_conn *c,
 {
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 		c->host_drained = false;	/* something to read again */
+	/* The host shut its side: its EOF came with this edge, and no
+	 * other edge follows a read that leaves only the EOF behind. */
+	if (events & EPOLLRDHUP)
+		c->host_rdhup = true;
 	if (events & (EPOLLHUP | EPOLLERR)) {
 		/* Closed both ways (or failed): read what is left, then
 		 * SHUTDOWN(RCV|SEND) to the guest; queued guest bytes have
@@ -598,12 +612,17 @@ static void conn_event(struct vhk_vsock *vs, struct vsock_conn *c,
 		return;
 	}
 	if (events & EPOLLOUT) {
-		if (vsock_host_flush(vs, c) < 0) {
+		int r = vsock_host_flush(vs, c);
+
+		if (r < 0) {
 			vs->st.rst_other++;
 			vsock_conn_reset(vs, c);
 		}
-		return;
+		if (r)
+			return;		/* @c is gone */
 	}
+	/* Edge-triggered: this input is reported once, whether or not the
+	 * connection can read it now (rx.c reads when it can). */
 	if (events & EPOLLIN)
 		vsock_rx_add(vs, c);
 }

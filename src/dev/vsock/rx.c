@@ -7,16 +7,12 @@
  * Data is read from a host socket only into an rx buffer the guest gave
  * and only as much as the guest's credit allows (VIRTIO 1.2, 5.10.6.3), so
  * the device holds no host data of its own (seqpacket: one message).  A
- * connection waiting for rx buffers or credit is not read (its socket is
- * not polled for input) - level-triggered polling never spins.
- *
- * A connection on the rx list keeps its poll interest until the run ends
- * (rx_settle): one that is read to the end within the run costs no
- * epoll_ctl; one still listed (out of rx buffers, budget or queue) stops
- * being polled then.  A short read (or EAGAIN) means the socket is empty:
- * the next read waits for EPOLLIN instead of costing a readv that returns
- * EAGAIN (a credit update toward a guest that only sends would cost one
- * each).
+ * connection waiting for rx buffers or credit is not read; its socket
+ * stays polled edge-triggered (host.c), so waiting and resuming cost no
+ * epoll_ctl.  A short read (or EAGAIN) means the socket is empty
+ * (host_drained): the next read waits for the next EPOLLIN edge instead
+ * of costing a readv that returns EAGAIN (a credit update toward a guest
+ * that only sends would cost one each).
  *
  * RX buffers are device-writable only (VIRTIO 1.2, 5.10.6.4): a buffer with
  * device-readable parts breaks the device; one shorter than a header is
@@ -49,18 +45,6 @@ void vsock_rx_add(struct vhk_vsock *vs, struct vsock_conn *c)
 	else
 		vs->rx_head = c;
 	vs->rx_tail = c;
-	/* Still polled: rx_settle() stops that if it stays listed. */
-}
-
-/*
- * End of an rx run: a connection still listed waits for rx buffers, the
- * budget or the queue, so its socket must not be polled for input
- * (level-triggered: it would report readable again at once).
- */
-static void rx_settle(struct vhk_vsock *vs)
-{
-	for (struct vsock_conn *c = vs->rx_head; c; c = c->rnext)
-		vsock_host_update_events(vs, c);
 }
 
 void vsock_rx_remove(struct vhk_vsock *vs, struct vsock_conn *c)
@@ -381,7 +365,8 @@ static enum step stream_data(struct vhk_vsock *vs, struct vsock_conn *c,
 		asked += len[i];
 	/* A stream read shorter than asked emptied the socket (while the fd
 	 * is polled: after a hang-up it is read to EOF regardless). */
-	c->host_drained = (uint64_t)r < asked && c->fd_in_ep;
+	c->host_drained = (uint64_t)r < asked && c->fd_in_ep &&
+			  !c->host_rdhup;
 	c->read_big = (uint64_t)r >= chain_room(ch);
 	left = (uint64_t)r - VHK_MIN((uint64_t)r, (uint64_t)n0);
 	for (i = 0; i < nb && left; i++)
@@ -423,8 +408,11 @@ static enum step seq_data(struct vhk_vsock *vs, struct vsock_conn *c,
 		ssize_t len = recv(c->fd, NULL, 0,
 				   MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
 
-		if (len < 0 && (errno == EAGAIN || errno == EINTR))
+		if (len < 0 && (errno == EAGAIN || errno == EINTR)) {
+			/* Empty: wait for the next EPOLLIN edge. */
+			c->host_drained = errno == EAGAIN && c->fd_in_ep;
 			return STEP_IDLE;
+		}
 		if (len < 0) {
 			vs->st.rst_other++;
 			vsock_conn_reset(vs, c);
@@ -610,10 +598,8 @@ void vsock_rx_run(struct vhk_vsock *vs)
 
 	if (vs->in_rx_run)
 		return;		/* the outer run settles */
-	if (!vs->vq[VHK_VSOCK_VQ_RX]) {
-		rx_settle(vs);
+	if (!vs->vq[VHK_VSOCK_VQ_RX])
 		return;
-	}
 	vs->in_rx_run = true;
 	/* One mailbox batch at a time: the mailbox bound holds. */
 	if (vs->reachable && !vs->fwd_head)
@@ -666,7 +652,6 @@ void vsock_rx_run(struct vhk_vsock *vs)
 			used++;
 	}
 	vs->in_rx_run = false;
-	rx_settle(vs);
 	if (used)
 		vsock_complete(vs, VHK_VSOCK_VQ_RX);
 }

@@ -98,6 +98,8 @@ struct vsock_conn {
 	bool host_wr_shut;		/* shutdown(SHUT_WR) done */
 	bool host_drained;		/* a short read emptied the socket:
 					 * not read again before EPOLLIN */
+	bool host_rdhup;		/* EPOLLRDHUP seen: read to EOF (a
+					 * short read is no longer empty) */
 	bool read_big;			/* the last read filled a whole rx
 					 * buffer: batch the next one */
 	uint32_t guest_shut;		/* SHUTDOWN flags the guest sent */

@@ -459,6 +459,75 @@ static void test_credit_respected(void **state)
 }
 
 /*
+ * The host writes more than the guest's credit and shuts its side at
+ * once.  While the connection waits for credit its socket keeps the same
+ * edge-triggered poll interest (no epoll_ctl to stop and resume reading,
+ * host.c); each credit update resumes the data although no new edge
+ * comes, and the EOF that arrived long before the last bytes were read
+ * still reaches the guest as SHUTDOWN.
+ */
+static void test_credit_stall_edge(void **state)
+{
+	struct vh h;
+	struct vsock_pkt p;
+	struct vsock_conn *c;
+	char big[8192], got[4096];
+	uint32_t total = 0, ev;
+	bool shut = false;
+	int lfd, afd;
+
+	(void)state;
+	vh_setup(&h, VHK_AS_GPA, false, CID, NULL, false, 0);
+	vh_post_rx(&h, 32);
+	lfd = vh_listen(&h, 62, SOCK_STREAM);
+	p = vh_pkt(&h, VHK_VSOCK_OP_REQUEST, GPORT, 62, VHK_VSOCK_TYPE_STREAM);
+	p.buf_alloc = 1000;
+	vh_send(&h, &p, NULL, 0);
+	assert_int_equal(vh_wait(&h, &p, NULL, 0, 1000), 1);
+	assert_int_equal(p.op, VHK_VSOCK_OP_RESPONSE);
+	afd = vh_accept(lfd);
+	c = vsock_conn_find(h.vs, GPORT, VHK_VSOCK_CID_HOST, 62);
+	assert_non_null(c);
+	ev = c->fd_events;
+	assert_true(ev & EPOLLET);
+	assert_true(ev & EPOLLIN);
+	for (unsigned int i = 0; i < sizeof(big); i++)
+		big[i] = (char)(i * 13 + i / 7);
+	assert_int_equal(send(afd, big, sizeof(big), 0), (ssize_t)sizeof(big));
+	shutdown(afd, SHUT_WR);
+	for (int round = 0; round < 20 && !shut; round++) {
+		while (vh_wait(&h, &p, got, sizeof(got), 200)) {
+			if (p.op == VHK_VSOCK_OP_SHUTDOWN) {
+				shut = true;
+				break;
+			}
+			if (p.op != VHK_VSOCK_OP_RW) {
+				assert_int_equal(p.op,
+						 VHK_VSOCK_OP_CREDIT_REQUEST);
+				continue;
+			}
+			assert_true(total + p.len <= sizeof(big));
+			assert_memory_equal(got, big + total, p.len);
+			total += p.len;
+		}
+		/* stalled on credit: still polled the same way */
+		assert_int_equal(c->fd_events, ev);
+		assert_true(c->fd_in_ep || c->host_hup);
+		/* the guest read everything so far */
+		p = vh_pkt(&h, VHK_VSOCK_OP_CREDIT_UPDATE, GPORT, 62,
+			   VHK_VSOCK_TYPE_STREAM);
+		p.buf_alloc = 1000;
+		p.fwd_cnt = total;
+		vh_send(&h, &p, NULL, 0);
+	}
+	assert_int_equal(total, sizeof(big));
+	assert_true(shut);
+	close(afd);
+	close(lfd);
+	vh_teardown(&h, 0);
+}
+
+/*
  * A guest that does not answer our CREDIT_REQUEST (it missed it): asked
  * again, doubling the wait, a bounded number of times; an update resumes
  * the data and ends the stall.
@@ -699,6 +768,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_host_refused),
 		cmocka_unit_test(test_seqpacket),
 		cmocka_unit_test(test_credit_respected),
+		cmocka_unit_test(test_credit_stall_edge),
 		cmocka_unit_test(test_credit_request_retry),
 		cmocka_unit_test(test_transport_reset),
 		cmocka_unit_test(test_driver_reinit),
