@@ -37,29 +37,8 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(TOP, 'tests', 'peers'))
 from testpmd import Testpmd  # noqa: E402
-
-
-def daemon_path():
-    bd = os.environ.get('VHK_BUILD_DIR', os.path.join(TOP, 'build',
-                                                      'bench-net'))
-    if not os.path.exists(os.path.join(bd, 'build.ninja')):
-        subprocess.run(['meson', 'setup', bd, '-Dtests=false',
-                        '--buildtype=release'], cwd=TOP, check=True,
-                       stdout=subprocess.DEVNULL)
-    subprocess.run(['ninja', '-C', bd, 'tools/vhostkit-net'], check=True,
-                   stdout=subprocess.DEVNULL)
-    return os.path.join(bd, 'tools', 'vhostkit-net')
-
-
-def wait_socket(path, proc, timeout=120):
-    end = time.time() + timeout
-    while time.time() < end:
-        if os.path.exists(path):
-            return
-        if proc.poll() is not None:
-            raise SystemExit('daemon exited before %s appeared' % path)
-        time.sleep(0.1)
-    raise SystemExit('no socket %s' % path)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from net_bench import Fail, build_daemon, wait_socket  # noqa: E402
 
 
 def total_ir(path):
@@ -103,7 +82,7 @@ def main():
     ap.add_argument('--top', type=int, default=0)
     ap.add_argument('--keep', help='keep the callgrind files in DIR')
     a = ap.parse_args()
-    daemon = daemon_path()
+    daemon = build_daemon()
     tp = shutil.which('dpdk-testpmd')
     d = tempfile.mkdtemp(prefix='vhk-net-cg-')
     socks = [os.path.join(d, 'p%d.sock' % i) for i in (0, 1)]
@@ -119,7 +98,7 @@ def main():
     gen = None
     try:
         for s in socks:
-            wait_socket(s, dm)
+            wait_socket(s, dm, 120)   # valgrind starts slowly
         gargv = [tp, '--lcores', '0@0,1@0', '--no-huge', '-m', '1024',
                  '--no-pci', '--file-prefix', 'vhkcg%d' % os.getpid()]
         for i, s in enumerate(socks):
@@ -171,4 +150,7 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except Fail as e:
+        raise SystemExit('net_callgrind: %s' % e)

@@ -414,6 +414,26 @@ static void test_seqpacket(void **state)
 	vh_teardown(&h, 0);
 }
 
+/*
+ * A device on 32 posted rx buffers, a host listener on @port and a guest
+ * connection to it that advertises only 1000 bytes of credit; returns the
+ * host's accepted socket, the listener in *@lfd.
+ */
+static int credit_conn(struct vh *h, uint32_t port, int *lfd)
+{
+	struct vsock_pkt p;
+
+	vh_setup(h, VHK_AS_GPA, false, CID, NULL, false, 0);
+	vh_post_rx(h, 32);
+	*lfd = vh_listen(h, port, SOCK_STREAM);
+	p = vh_pkt(h, VHK_VSOCK_OP_REQUEST, GPORT, port, VHK_VSOCK_TYPE_STREAM);
+	p.buf_alloc = 1000;
+	vh_send(h, &p, NULL, 0);
+	assert_int_equal(vh_wait(h, &p, NULL, 0, 1000), 1);
+	assert_int_equal(p.op, VHK_VSOCK_OP_RESPONSE);
+	return vh_accept(*lfd);
+}
+
 /* The device never sends beyond the guest's credit; it resumes on update. */
 static void test_credit_respected(void **state)
 {
@@ -424,16 +444,7 @@ static void test_credit_respected(void **state)
 	int lfd, afd;
 
 	(void)state;
-	vh_setup(&h, VHK_AS_GPA, false, CID, NULL, false, 0);
-	vh_post_rx(&h, 32);
-	lfd = vh_listen(&h, 61, SOCK_STREAM);
-	/* the guest advertises only 1000 bytes */
-	p = vh_pkt(&h, VHK_VSOCK_OP_REQUEST, GPORT, 61, VHK_VSOCK_TYPE_STREAM);
-	p.buf_alloc = 1000;
-	vh_send(&h, &p, NULL, 0);
-	assert_int_equal(vh_wait(&h, &p, NULL, 0, 1000), 1);
-	assert_int_equal(p.op, VHK_VSOCK_OP_RESPONSE);
-	afd = vh_accept(lfd);
+	afd = credit_conn(&h, 61, &lfd);
 	memset(big, 'q', sizeof(big));
 	assert_int_equal(send(afd, big, sizeof(big), 0), (ssize_t)sizeof(big));
 	while (vh_wait(&h, &p, got, sizeof(got), 200)) {
@@ -477,15 +488,7 @@ static void test_credit_stall_edge(void **state)
 	int lfd, afd;
 
 	(void)state;
-	vh_setup(&h, VHK_AS_GPA, false, CID, NULL, false, 0);
-	vh_post_rx(&h, 32);
-	lfd = vh_listen(&h, 62, SOCK_STREAM);
-	p = vh_pkt(&h, VHK_VSOCK_OP_REQUEST, GPORT, 62, VHK_VSOCK_TYPE_STREAM);
-	p.buf_alloc = 1000;
-	vh_send(&h, &p, NULL, 0);
-	assert_int_equal(vh_wait(&h, &p, NULL, 0, 1000), 1);
-	assert_int_equal(p.op, VHK_VSOCK_OP_RESPONSE);
-	afd = vh_accept(lfd);
+	afd = credit_conn(&h, 62, &lfd);
 	c = vsock_conn_find(h.vs, GPORT, VHK_VSOCK_CID_HOST, 62);
 	assert_non_null(c);
 	ev = c->fd_events;
