@@ -350,6 +350,49 @@ static void test_burst(void **state)
 	vhk_net_switch_input_burst(&r->sw, &r->p[0], b, 0);
 }
 
+/* Runs of frames with the same addresses in one burst are learnt and
+ * looked up once: a frame with other addresses ends the run, a move of a
+ * source inside the burst is seen by the frames after it. */
+static void test_burst_runs(void **state)
+{
+	struct rig *r = *state;
+	struct vhk_net_pkt *b[9], *l, *n;
+	unsigned int k = 0;
+	static const uint8_t want[] = { 2, 3, 4, 7, 8 };
+
+	vhk_net_switch_input(&r->sw, &r->p[1], eth(BC, M1, 60));
+	vhk_net_switch_input(&r->sw, &r->p[2], eth(BC, M2, 60));
+	drain(&r->p[0]);
+	drain(&r->p[1]);
+	drain(&r->p[2]);
+	/* on port 0: M1 <- M0 twice, M2 <- M0 twice, M2 <- M1 (same
+	 * destination, another source: M1 moves to port 0), M1 <- M0 twice
+	 * (M1 is on port 0 now: dropped), M2 <- M0 twice */
+	for (int i = 0; i < 9; i++) {
+		const uint8_t *dst = i < 2 ? M1 : (i < 5 || i > 6) ? M2 : M1;
+
+		b[i] = eth(dst, i == 4 ? M1 : M0, 60);
+		b[i]->data[20] = (uint8_t)i;
+	}
+	vhk_net_switch_input_burst(&r->sw, &r->p[0], b, 9);
+	assert_int_equal(vhk_net_mac_lookup(&r->sw, M1), 0);
+	assert_int_equal(vhk_net_mac_lookup(&r->sw, M0), 0);
+	assert_int_equal(drain(&r->p[1]), 2);
+	l = vhk_net_backlog_take(&r->p[2], 100);
+	for (; l; l = n, k++) {
+		n = l->next;
+		assert_true(k < 5);
+		assert_int_equal(l->data[20], want[k]);
+		vhk_net_pkt_free(l);
+	}
+	assert_int_equal(k, 5);
+	assert_int_equal(drain(&r->p[0]), 0);
+	assert_int_equal(atomic_load(&r->p[0].c.drops[VHK_NET_DROP_NO_PORT]),
+			 2);
+	assert_int_equal(atomic_load(&r->sw.moved), 1);
+	assert_int_equal(atomic_load(&r->p[0].c.in_packets), 9);
+}
+
 static void test_rarp(void **state)
 {
 	struct rig *r = *state;
@@ -388,6 +431,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_memo_follows_table, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_burst, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_burst_runs, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
