@@ -556,7 +556,8 @@ int vhk_vq_push_burst(struct vhk_vq *vq, const struct vhk_chain *c,
 		      const uint32_t *written, unsigned int n)
 {
 	struct vhk_queue_stats *s = &vq->qs;
-	uint64_t now = 0, rd = 0, wr = 0, lat_sum = 0;
+	uint64_t now = 0, rd = 0, wr = 0, lat_sum = 0, lat_prev = 0;
+	unsigned int lat_n = 0;	/* latencies of lat_prev not counted */
 
 	if (vq->broken)
 		return -EIO;
@@ -610,9 +611,19 @@ int vhk_vq_push_burst(struct vhk_vq *vq, const struct vhk_chain *c,
 			lat = now > t ? now - t : 0;
 			pop_ns[id] = 0;
 			lat_sum += lat;
-			vhk_stat_add(&s->lat[vhk_lat_bucket(lat)], 1);
+			/* The chains of a burst were mostly popped together:
+			 * one histogram add per run of equal latencies. */
+			if (lat_n && lat != lat_prev) {
+				vhk_stat_add(&s->lat[vhk_lat_bucket(lat_prev)],
+					     lat_n);
+				lat_n = 0;
+			}
+			lat_prev = lat;
+			lat_n++;
 		}
 	}
+	if (lat_n)
+		vhk_stat_add(&s->lat[vhk_lat_bucket(lat_prev)], lat_n);
 	vq->npending += n;
 	if (vq->in_order) {
 		vq->order_head = ohead;

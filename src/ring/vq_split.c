@@ -221,8 +221,7 @@ static int pop_single(struct vhk_vq *vq, uint16_t head,
 	c->write_bytes = write ? len : 0;
 	c->id = head;
 	c->ndesc = 1;
-	vq->stats.last_pop_descs = 1;
-	vq->stats.descs_walked++;
+	/* vq->stats: added up by the caller, once per burst */
 	return 1;
 }
 
@@ -243,7 +242,7 @@ int vq_split_pop_burst(struct vhk_vq *vq, struct vhk_chain *c, unsigned int n)
 	const struct vhk_vring_desc *table = vq->split_desc;
 	uint16_t num = vq->num, mask = (uint16_t)(num - 1);
 	uint16_t last = vq->last_avail, shadow = vq->shadow_avail;
-	unsigned int k = 0;
+	unsigned int k = 0, singles = 0;	/* pop_single()s not counted */
 	int r = 0;
 
 	if ((uint16_t)(shadow - last) < n) {
@@ -279,8 +278,18 @@ int vq_split_pop_burst(struct vhk_vq *vq, struct vhk_chain *c, unsigned int n)
 		}
 		vq_copy16(&d, &table[head]);
 		r = pop_single(vq, head, &d, &c[k]);
-		if (r == 0)
+		if (r == 0) {
+			/* The walk's stats come after the singles' before
+			 * it (last_pop_descs: the last chain's). */
+			if (singles) {
+				vq->stats.last_pop_descs = 1;
+				vq->stats.descs_walked += singles;
+				singles = 0;
+			}
 			r = walk_chain(vq, head, &c[k], &d);
+		} else if (r > 0) {
+			singles++;
+		}
 		if (r < 0) {
 			r = chain_error(vq, r, head);
 			break;
@@ -289,6 +298,10 @@ int vq_split_pop_burst(struct vhk_vq *vq, struct vhk_chain *c, unsigned int n)
 		if (vq->inflight)
 			vq_inflight_mark(vq, head);
 		k++;
+	}
+	if (singles) {
+		vq->stats.last_pop_descs = 1;
+		vq->stats.descs_walked += singles;
 	}
 	vq->last_avail = last;
 	vq->avail_pops += k;

@@ -272,6 +272,19 @@ static void equivalence(enum vhk_as_mode mode, bool packed, uint64_t feat,
 	assert_int_equal(sa.pushed, sb.pushed);
 	assert_int_equal(sa.unpopped, sb.unpopped);
 	assert_int_equal(sa.descs_walked, sb.descs_walked);
+	/* The exported counters: the same totals, every completion in one
+	 * latency bucket. */
+	for (int j = 0; j < 2; j++) {
+		struct vhk_queue_stats q;
+		uint64_t nlat = 0;
+
+		vhk_queue_stats_read(vhk_vq_queue_stats(s[j].t.vq), &q);
+		for (unsigned int b = 0; b < VHK_LAT_BUCKETS; b++)
+			nlat += q.lat[b];
+		assert_int_equal(q.completed, sa.pushed);
+		assert_int_equal(q.popped - q.unpopped, sa.popped);
+		assert_int_equal(nlat, q.completed);
+	}
 	side_fini(&s[0]);
 	side_fini(&s[1]);
 }
