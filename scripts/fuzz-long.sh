@@ -28,7 +28,8 @@
 #      -fcoverage-mapping (build/fuzz-cov) runs the corpus (and crashes/),
 #      llvm-profdata merge + llvm-cov report over src/ (not tests/).
 # Crash, leak and timeout inputs stay in build/fuzz-long/long-TARGET/art/
-# and fail the run.  At the end one table: CPU seconds (user+sys of the
+# and fail the run; so do slow-unit inputs that are still slow (10 s or
+# more) when run again alone.  At the end one table: CPU seconds (user+sys of the
 # fuzzer), executions, inputs added, region / function / line coverage.
 # Needs clang, llvm-profdata and llvm-cov (Debian: clang, llvm).
 set -uo pipefail
@@ -170,6 +171,15 @@ for t in "${targets[@]}"; do
 	read -r _ _ _ rc _ _ fc _ _ lc _ < <(grep '^TOTAL' "$w/cov.txt")
 	read -r u s <"$w/cpu"
 	execs=$(sed -n 's/.*stat::number_of_executed_units: *//p' "$w/fuzz.log" | tail -1)
+	# a slow-unit artifact is a finding only if it is slow again: wall
+	# time at nice 19 (or a stopped fuzzer) makes any input look slow
+	for f in "$w"/art/slow-unit-*; do
+		[ -e "$f" ] || continue
+		if timeout 10 "$fbuild/tests/fuzz/fuzz_$t" "$f" >/dev/null 2>&1; then
+			echo "fuzz-long: $t: $(basename "$f") runs in under 10 s now: not a finding"
+			mkdir -p "$w/not-slow" && mv "$f" "$w/not-slow/"
+		fi
+	done
 	arts=$(ls "$w/art" | wc -l)
 	res=ok
 	if [ "$(cat "$w/rc")" != 0 ] || [ "$arts" -gt 0 ]; then
