@@ -437,24 +437,6 @@ int vhk_vq_unpop(struct vhk_vq *vq, const struct vhk_chain *c)
 	return 0;
 }
 
-/*
- * vq_batch_end - last pending index of the used batch starting at @k.
- * With IN_ORDER one used entry may stand for a run of buffers used in
- * order (VIRTIO 1.2, 2.7.9 / 2.8.8): every buffer but the run's last must
- * have been written completely, since the driver assumes exactly that.
- */
-unsigned int vq_batch_end(const struct vhk_vq *vq, unsigned int k)
-{
-	const struct vq_pending *p = vq->pending;
-
-	if (!vq->in_order)
-		return k;
-	while (k + 1 < vq->npending && p[k].in_seq && p[k + 1].in_seq &&
-	       p[k].len == p[k].wmax)
-		k++;
-	return k;
-}
-
 /* Publish what is pending; returns the notification decision. */
 static bool publish(struct vhk_vq *vq)
 {
@@ -470,24 +452,69 @@ static bool publish(struct vhk_vq *vq)
 	return n;
 }
 
+/*
+ * The pending entry @e of chain @c completed with @written bytes; returns
+ * the used length: never more than the writable bytes, or the driver
+ * would read stale memory as data (VIRTIO 1.2, 2.7.8.1).
+ */
+static inline uint32_t pending_fill(struct vq_pending *e,
+				    const struct vhk_chain *c,
+				    uint32_t written)
+{
+	if (written > c->write_bytes)
+		written = (uint32_t)c->write_bytes;
+	e->id = c->id;
+	e->ndesc = c->ndesc ? c->ndesc : 1;
+	e->len = written;
+	e->wmax = (uint32_t)VHK_MIN(c->write_bytes, UINT32_MAX);
+	e->in_seq = false;
+	return written;
+}
+
+/* IN_ORDER: @id is the oldest chain popped and not pushed (order[] from
+ * *@head, *@cnt of them): take it off and return true. */
+static inline bool order_take(const uint16_t *order, unsigned int num,
+			      unsigned int *head, unsigned int *cnt,
+			      uint16_t id)
+{
+	if (!*cnt || order[*head] != id)
+		return false;
+	if (++*head == num)
+		*head = 0;
+	--*cnt;
+	return true;
+}
+
+/* The latency of chain @id, whose pop time is cleared; false when it has
+ * none.  *@now: the clock, read at the first chain that needs it (0: not
+ * yet). */
+static inline bool take_latency(uint64_t *pop_ns, unsigned int num,
+				uint16_t id, uint64_t *now, uint64_t *lat)
+{
+	uint64_t t;
+
+	if (!pop_ns || id >= num || !pop_ns[id])
+		return false;
+	t = pop_ns[id];
+	pop_ns[id] = 0;
+	if (!*now)
+		*now = vhk_now_ns();
+	*lat = *now > t ? *now - t : 0;
+	return true;
+}
+
 /* The exported counters of one completed chain (vhostkit/stats.h);
- * *@now: the clock, read at the first chain that needs it (0: not yet). */
+ * *@now as take_latency(). */
 static void count_push(struct vhk_vq *vq, const struct vhk_chain *c,
 		       uint32_t written, uint64_t *now)
 {
 	struct vhk_queue_stats *s = &vq->qs;
+	uint64_t lat;
 
 	vhk_stat_add(&s->completed, 1);
 	vhk_stat_add(&s->bytes_read, c->read_bytes);
 	vhk_stat_add(&s->bytes_written, written);
-	if (vq->pop_ns && c->id < vq->num && vq->pop_ns[c->id]) {
-		uint64_t t = vq->pop_ns[c->id], lat;
-
-		if (!*now)
-			*now = vhk_now_ns();
-		lat = *now > t ? *now - t : 0;
-
-		vq->pop_ns[c->id] = 0;
+	if (take_latency(vq->pop_ns, vq->num, c->id, now, &lat)) {
 		vhk_stat_add(&s->lat_sum_ns, lat);
 		vhk_stat_add(&s->lat[vhk_lat_bucket(lat)], 1);
 	}
@@ -513,10 +540,6 @@ static int push_one(struct vhk_vq *vq, const struct vhk_chain *c,
 					   "push of chain %u with %u completions unpublished",
 					   c->id, vq->npending);
 	}
-	/* A used length beyond the writable bytes would let the driver read
-	 * stale memory as data (VIRTIO 1.2, 2.7.8.1). */
-	if (written > c->write_bytes)
-		written = (uint32_t)c->write_bytes;
 	/* Dirty log: every device-writable byte of the chain may have been
 	 * written (a superset of @written, never less). */
 	if (vhk_as_logging(vq->as))
@@ -524,17 +547,10 @@ static int push_one(struct vhk_vq *vq, const struct vhk_chain *c,
 			vhk_as_dirty(vq->as, c->iov[c->nread + i].iov_base,
 				     c->iov[c->nread + i].iov_len);
 	e = &vq->pending[vq->npending++];
-	e->id = c->id;
-	e->ndesc = c->ndesc ? c->ndesc : 1;
-	e->len = written;
-	e->wmax = (uint32_t)VHK_MIN(c->write_bytes, UINT32_MAX);
-	e->in_seq = false;
-	if (vq->in_order && vq->order_count &&
-	    vq->order[vq->order_head] == c->id) {
-		vq->order_head = (vq->order_head + 1) % vq->num;
-		vq->order_count--;
-		e->in_seq = true;
-	}
+	written = pending_fill(e, c, written);
+	if (vq->in_order)
+		e->in_seq = order_take(vq->order, vq->num, &vq->order_head,
+				       &vq->order_count, c->id);
 	vq->stats.pushed++;
 	count_push(vq, c, written, now);
 	return 0;
@@ -584,32 +600,13 @@ int vhk_vq_push_burst(struct vhk_vq *vq, const struct vhk_chain *c,
 
 	for (unsigned int i = 0; i < n; i++, e++) {
 		const struct vhk_chain *ci = &c[i];
-		uint32_t w = written ? written[i] : 0;
-		uint16_t id = ci->id;
+		uint32_t w = pending_fill(e, ci, written ? written[i] : 0);
+		uint64_t lat;
 
-		/* VIRTIO 1.2, 2.7.8.1: never more than the writable bytes. */
-		if (w > ci->write_bytes)
-			w = (uint32_t)ci->write_bytes;
-		e->id = id;
-		e->ndesc = ci->ndesc ? ci->ndesc : 1;
-		e->len = w;
-		e->wmax = (uint32_t)VHK_MIN(ci->write_bytes, UINT32_MAX);
-		e->in_seq = false;
-		if (ocnt && order[ohead] == id) {
-			if (++ohead == num)
-				ohead = 0;
-			ocnt--;
-			e->in_seq = true;
-		}
+		e->in_seq = order_take(order, num, &ohead, &ocnt, ci->id);
 		rd += ci->read_bytes;
 		wr += w;
-		if (pop_ns && id < num && pop_ns[id]) {
-			uint64_t t = pop_ns[id], lat;
-
-			if (!now)
-				now = vhk_now_ns();
-			lat = now > t ? now - t : 0;
-			pop_ns[id] = 0;
+		if (take_latency(pop_ns, num, ci->id, &now, &lat)) {
 			lat_sum += lat;
 			/* The chains of a burst were mostly popped together:
 			 * one histogram add per run of equal latencies. */

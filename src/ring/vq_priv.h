@@ -298,19 +298,29 @@ int vq_translate(struct vhk_vq *vq, uint64_t addr, uint64_t *len,
 		 uint8_t perm, void **host);
 
 /*
+ * vq_rcache_current - @vq->rcache describes the address space now: gpa or
+ * platform-identity mode, the same memory table at the same generation.
  * vq_rcache_check - make @vq->rcache match the address space now (empty
  * if it does not, or in iotlb mode), once per burst: the memory table
  * only changes between bursts (the queue's thread, or with its workers
  * paused).  Then vq_rcache_hit() is a range compare.
  */
+static inline bool vq_rcache_current(const struct vhk_vq *vq)
+{
+	const struct vq_region_cache *rc = &vq->rcache;
+	const struct vhk_as *as = vq->as;
+
+	return (as->mode == VHK_AS_GPA ||
+		as->mode == VHK_AS_PLATFORM_IDENTITY) &&
+	       as->mt && rc->mt == as->mt &&
+	       rc->gen == vhk_memtable_generation(as->mt);
+}
+
 static inline void vq_rcache_check(struct vhk_vq *vq)
 {
 	struct vq_region_cache *rc = &vq->rcache;
-	const struct vhk_as *as = vq->as;
 
-	if ((as->mode == VHK_AS_GPA || as->mode == VHK_AS_PLATFORM_IDENTITY) &&
-	    as->mt && rc->mt == as->mt &&
-	    rc->gen == vhk_memtable_generation(as->mt))
+	if (vq_rcache_current(vq))
 		return;
 	rc->mt = NULL;
 	rc->gpa = 1;	/* empty: no address hits */
@@ -387,6 +397,24 @@ void vq_pinflight_batch_done(struct vhk_vq *vq);
 
 /* ---- lifecycle helpers (vq.c) */
 int vq_ensure_mapped(struct vhk_vq *vq);
-unsigned int vq_batch_end(const struct vhk_vq *vq, unsigned int k);
+
+/*
+ * vq_batch_end - last pending index of the used batch starting at @k.
+ * With IN_ORDER one used entry may stand for a run of buffers used in
+ * order (VIRTIO 1.2, 2.7.9 / 2.8.8): every buffer but the run's last must
+ * have been written completely, since the driver assumes exactly that.
+ */
+static inline unsigned int vq_batch_end(const struct vhk_vq *vq,
+					unsigned int k)
+{
+	const struct vq_pending *p = vq->pending;
+
+	if (!vq->in_order)
+		return k;
+	while (k + 1 < vq->npending && p[k].in_seq && p[k + 1].in_seq &&
+	       p[k].len == p[k].wmax)
+		k++;
+	return k;
+}
 
 #endif /* VHK_RING_VQ_PRIV_H */

@@ -134,6 +134,26 @@ int vq_split_pop_head(struct vhk_vq *vq, uint16_t head, struct vhk_chain *c)
 	return 1;
 }
 
+/*
+ * Read the driver's avail index into vq->shadow_avail.  Acquire: pairs
+ * with the driver's release store of avail->idx after writing the ring
+ * entries (VIRTIO 1.2, 2.7.13.3), so entries below idx are visible once
+ * we see idx.  Returns 0, or the error of the now broken queue: at most
+ * num entries can be available (VIRTIO 1.2, 2.7.6); a larger jump is a
+ * driver bug that would make us re-read stale entries.
+ */
+static int refresh_avail(struct vhk_vq *vq)
+{
+	uint16_t idx = vq_load16_acquire(&vq->avail->idx);
+
+	if ((uint16_t)(idx - vq->last_avail) > vq->num)
+		return vhk_vq_fail(vq, -EPROTO,
+				   "avail idx %u jumped from %u (> %u)",
+				   idx, vq->last_avail, vq->num);
+	vq->shadow_avail = idx;
+	return 0;
+}
+
 int vq_split_pop(struct vhk_vq *vq, struct vhk_chain *c)
 {
 	uint16_t head;
@@ -148,20 +168,10 @@ int vq_split_pop(struct vhk_vq *vq, struct vhk_chain *c)
 		return r;
 	}
 	if (vq->last_avail == vq->shadow_avail) {
-		/* Pairs with the driver's release store of avail->idx after
-		 * writing the ring entries (VIRTIO 1.2, 2.7.13.3): entries
-		 * below idx are visible once we see idx. */
-		uint16_t idx = vq_load16_acquire(&vq->avail->idx);
-
-		/* VIRTIO 1.2, 2.7.6: at most num entries can be available;
-		 * a larger jump is a driver bug that would make us re-read
-		 * stale entries. */
-		if ((uint16_t)(idx - vq->last_avail) > vq->num)
-			return vhk_vq_fail(vq, -EPROTO,
-					   "avail idx %u jumped from %u (> %u)",
-					   idx, vq->last_avail, vq->num);
-		vq->shadow_avail = idx;
-		if (idx == vq->last_avail) {
+		r = refresh_avail(vq);
+		if (r < 0)
+			return r;
+		if (vq->shadow_avail == vq->last_avail) {
 			vq->stats.last_pop_descs = 0;
 			return 0;
 		}
@@ -246,16 +256,10 @@ int vq_split_pop_burst(struct vhk_vq *vq, struct vhk_chain *c, unsigned int n)
 	int r = 0;
 
 	if ((uint16_t)(shadow - last) < n) {
-		/* Acquire: pairs with the driver's release store of avail->idx
-		 * (VIRTIO 1.2, 2.7.13.3), as in vq_split_pop(). */
-		uint16_t idx = vq_load16_acquire(&vq->avail->idx);
-
-		/* VIRTIO 1.2, 2.7.6: at most num entries are available. */
-		if ((uint16_t)(idx - last) > num)
-			return vhk_vq_fail(vq, -EPROTO,
-					   "avail idx %u jumped from %u (> %u)",
-					   idx, last, num);
-		vq->shadow_avail = shadow = idx;
+		r = refresh_avail(vq);
+		if (r < 0)
+			return r;
+		shadow = vq->shadow_avail;
 	}
 	if (last == shadow) {
 		vq->stats.last_pop_descs = 0;
@@ -339,7 +343,6 @@ int vq_split_unpop(struct vhk_vq *vq, const struct vhk_chain *c)
 bool vq_split_publish(struct vhk_vq *vq)
 {
 	uint16_t old = vq->used_idx, new_idx, event;
-	bool log = vhk_as_logging(vq->as);
 	unsigned int k, last;
 	bool v;
 
@@ -350,15 +353,10 @@ bool vq_split_publish(struct vhk_vq *vq)
 
 		/* One entry per in-order run, at the run's first slot, naming
 		 * the run's last buffer (VIRTIO 1.2, 2.7.9). */
-		last = vq->in_order ? vq_batch_end(vq, k) : k;
+		last = vq_batch_end(vq, k);
 		e = &vq->pending[last];
-		if (log) {
-			vq_store32(vq, &u->id, e->id);
-			vq_store32(vq, &u->len, e->len);
-		} else {	/* vq_store32() without the log's check */
-			vring_store32(&u->id, e->id);
-			vring_store32(&u->len, e->len);
-		}
+		vq_store32(vq, &u->id, e->id);
+		vq_store32(vq, &u->len, e->len);
 	}
 	if (vq->inflight)
 		for (k = 0; k < vq->npending; k++)

@@ -24,8 +24,7 @@ int vq_translate(struct vhk_vq *vq, uint64_t addr, uint64_t *len,
 					&vq->tlb_cache);
 	if (!as->mt)
 		return -EFAULT;
-	if (rc->mt != as->mt || rc->gen != vhk_memtable_generation(as->mt) ||
-	    addr < rc->gpa || addr > rc->last) {
+	if (!vq_rcache_current(vq) || addr < rc->gpa || addr > rc->last) {
 		r = vhk_memtable_find_gpa(as->mt, addr);
 		if (!r)
 			return -EFAULT;
