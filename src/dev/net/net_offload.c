@@ -184,28 +184,6 @@ int vhk_net_meta_parse(const struct vhk_net_hdr *h, const uint8_t *frame,
 	return 0;
 }
 
-unsigned int vhk_net_offloads_needed(const struct vhk_net_meta *m)
-{
-	unsigned int need = m->needs_csum ? VHK_NET_OFF_CSUM : 0;
-
-	switch (m->gso_type) {
-	case VHK_NET_HDR_GSO_TCPV4:
-		need |= VHK_NET_OFF_TSO4;
-		break;
-	case VHK_NET_HDR_GSO_TCPV6:
-		need |= VHK_NET_OFF_TSO6;
-		break;
-	case VHK_NET_HDR_GSO_UDP_L4:
-		need |= VHK_NET_OFF_USO;
-		break;
-	default:
-		break;
-	}
-	if (m->ecn)
-		need |= VHK_NET_OFF_ECN;
-	return need;
-}
-
 void vhk_net_meta_to_hdr(const struct vhk_net_meta *m, struct vhk_net_hdr *h)
 {
 	memset(h, 0, sizeof(*h));

@@ -87,8 +87,29 @@ static inline enum vhk_net_drop vhk_net_drop_of(int rc)
 /** vhk_net_meta_to_hdr - the virtio_net_hdr describing @m (num_buffers 0). */
 void vhk_net_meta_to_hdr(const struct vhk_net_meta *m, struct vhk_net_hdr *h);
 
-/** vhk_net_offloads_needed - VHK_NET_OFF_* bits a receiver needs for @m. */
-unsigned int vhk_net_offloads_needed(const struct vhk_net_meta *m);
+/** vhk_net_offloads_needed - VHK_NET_OFF_* bits a receiver needs for @m
+ * (inline: the switch asks for every frame, and most need none). */
+static inline unsigned int vhk_net_offloads_needed(const struct vhk_net_meta *m)
+{
+	unsigned int need = m->needs_csum ? VHK_NET_OFF_CSUM : 0;
+
+	switch (m->gso_type) {
+	case VHK_NET_HDR_GSO_TCPV4:
+		need |= VHK_NET_OFF_TSO4;
+		break;
+	case VHK_NET_HDR_GSO_TCPV6:
+		need |= VHK_NET_OFF_TSO6;
+		break;
+	case VHK_NET_HDR_GSO_UDP_L4:
+		need |= VHK_NET_OFF_USO;
+		break;
+	default:
+		break;
+	}
+	if (m->ecn)
+		need |= VHK_NET_OFF_ECN;
+	return need;
+}
 
 /* ---- Internet checksum (RFC 1071) */
 

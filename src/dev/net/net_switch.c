@@ -504,12 +504,8 @@ static void deliver(struct staging *st, struct vhk_net_port *out,
 {
 	unsigned int caps = atomic_load_explicit(&out->caps,
 						 memory_order_relaxed);
-	unsigned int missing = 0;
+	unsigned int missing = vhk_net_offloads_needed(&pkt->meta) & ~caps;
 	struct vhk_net_pkt *p;
-
-	/* A frame without offloads (the common small one) needs nothing. */
-	if (pkt->meta.needs_csum || pkt->meta.gso_type != VHK_NET_HDR_GSO_NONE)
-		missing = vhk_net_offloads_needed(&pkt->meta) & ~caps;
 
 	if (missing && pkt->meta.gso_type != VHK_NET_HDR_GSO_NONE) {
 		struct seg_ctx s = { .out = out, .st = st };
@@ -562,14 +558,7 @@ struct mac_run {
 /* The 12 address bytes of two frames equal. */
 static inline bool macs_eq(const uint8_t *a, const uint8_t *b)
 {
-	uint64_t a8, b8;
-	uint32_t a4, b4;
-
-	memcpy(&a8, a, 8);
-	memcpy(&b8, b, 8);
-	memcpy(&a4, a + 8, 4);
-	memcpy(&b4, b + 8, 4);
-	return a8 == b8 && a4 == b4;
+	return mac_eq(a, b) && mac_eq(a + 6, b + 6);
 }
 
 /* Police, learn, look up and stage one frame; returns 1 when flooded. */
