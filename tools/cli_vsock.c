@@ -215,7 +215,8 @@ static int cmd_listen(int argc, char **argv)
 
 static int cmd_bench(int argc, char **argv)
 {
-	struct vsb_opts o = { .dma = VSB_DIRECT, .out = stdout };
+	struct vsb_opts o = { .dma = VSB_DIRECT, .out = stdout,
+			       .daemon_poll_us = -1 };
 	uint64_t v;
 	int i, m;
 

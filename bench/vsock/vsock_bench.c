@@ -639,6 +639,10 @@ int vsb_run(const struct vsb_opts *oin)
 		"%s) vs Unix socketpair, %.1f s per run\n", dma_name(o.dma),
 		o.rx_buf, o.busy_poll ? "busy poll" : "eventfd wait",
 		o.seconds);
+	if (o.daemon_poll_us >= 0)
+		fprintf(out, "vsock bench: daemon --poll=%d (%s)\n",
+			o.daemon_poll_us, o.daemon_poll_us ?
+			"adaptive polling" : "sleeps when idle");
 	fprintf(out, "%-14s %6s %10s %10s %7s %12s %12s\n", "direction",
 		"write", "vsock MB/s", "pair MB/s", "ratio", "vsock CPU/GiB",
 		"pair CPU/GiB");

@@ -30,6 +30,9 @@ struct vsb_opts {
 				 * posts 4096) */
 	unsigned int size;	/* only this write size; 0 = 64, 4096, 65536 */
 	bool busy_poll;
+	/* the daemon's --poll (adaptive polling), for the report; -1 = not
+	 * known (the CLI's bench against a daemon it did not start) */
+	int daemon_poll_us;
 	const char *only;	/* "h2g", "g2h", "rtt" or "conn"; NULL = all */
 	FILE *out;
 };

@@ -7,7 +7,11 @@
  *
  *   vhostkit-bench-vsock --daemon PATH [--dma MODE] [--seconds S]
  *                        [--rx-buf BYTES] [--busy-poll]
+ *                        [--daemon-poll US]
  *                        [--only h2g|g2h|rtt|conn] [--size BYTES]
+ *
+ * --busy-poll makes the driver (the guest's side) spin; --daemon-poll
+ * starts the daemon with --poll=US (adaptive polling, 0 = off).
  */
 #include <errno.h>
 #include <signal.h>
@@ -24,15 +28,16 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: vhostkit-bench-vsock --daemon PATH [--dma direct|"
 		"iommu-lazy|iommu-strict|bounce] [--seconds S] [--rx-buf BYTES]"
-		" [--busy-poll] [--only h2g|g2h|rtt|conn] [--size BYTES]\n");
+		" [--busy-poll] [--daemon-poll US] [--only h2g|g2h|rtt|conn]"
+		" [--size BYTES]\n");
 }
 
 int main(int argc, char **argv)
 {
-	struct vsb_opts o = { .dma = VSB_DIRECT };
+	struct vsb_opts o = { .dma = VSB_DIRECT, .daemon_poll_us = 0 };
 	const char *daemon = NULL;
 	char dir[] = "/tmp/vhk-vsock-bench-XXXXXX", sock[128], uds[128],
-	     vm[400];
+	     vm[400], poll[32] = "--poll=0";
 	struct stat st;
 	pid_t pid;
 	int ret, i;
@@ -64,6 +69,14 @@ int main(int argc, char **argv)
 				usage(stderr);
 				return 2;
 			}
+		} else if (!strcmp(argv[i], "--daemon-poll") && i + 1 < argc) {
+			o.daemon_poll_us = atoi(argv[++i]);
+			if (o.daemon_poll_us < 0) {
+				usage(stderr);
+				return 2;
+			}
+			snprintf(poll, sizeof(poll), "--poll=%d",
+				 o.daemon_poll_us);
 		} else if (!strcmp(argv[i], "--busy-poll")) {
 			o.busy_poll = true;
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -90,7 +103,7 @@ int main(int argc, char **argv)
 	if (pid == 0) {
 		execl(daemon, daemon, "--vm", vm, "--iommu",
 		      o.dma == VSB_IOMMU_LAZY || o.dma == VSB_IOMMU_STRICT ?
-		      "on" : "auto", (char *)NULL);
+		      "on" : "auto", poll, (char *)NULL);
 		perror(daemon);
 		_exit(127);
 	}

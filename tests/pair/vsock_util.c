@@ -21,7 +21,7 @@ static int spawn_daemon(struct vt_daemon *dm, const char *bin)
 {
 	char vm[600];
 	char *argv[] = { (char *)bin, "--vm", vm, "--iommu",
-			 (char *)dm->iommu, NULL };
+			 (char *)dm->iommu, (char *)dm->extra, NULL };
 	int ret;
 
 	snprintf(vm, sizeof(vm), "guest-cid=%u,socket=%s,uds-path=%s",
@@ -41,7 +41,14 @@ static int spawn_daemon(struct vt_daemon *dm, const char *bin)
 int vt_daemon_start(struct vt_daemon *dm, const char *bin, const char *tag,
 		    const char *iommu)
 {
+	return vt_daemon_start_arg(dm, bin, tag, iommu, NULL);
+}
+
+int vt_daemon_start_arg(struct vt_daemon *dm, const char *bin,
+			const char *tag, const char *iommu, const char *extra)
+{
 	memset(dm, 0, sizeof(*dm));
+	dm->extra = extra;
 	snprintf(dm->sock, sizeof(dm->sock), "%s/%s.sock", drv_tmpdir(), tag);
 	snprintf(dm->uds, sizeof(dm->uds), "%s/%s.uds", drv_tmpdir(), tag);
 	dm->iommu = iommu;

@@ -22,12 +22,16 @@ struct vt_daemon {
 	struct drv_proc proc;
 	char sock[200], uds[200];
 	const char *iommu;
+	const char *extra;	/* one more daemon argument, or NULL */
 };
 
 /* vhostkit-vsock --vm guest-cid=3,socket=..,uds-path=.. --iommu @iommu,
  * in the test tmpdir, name @tag; waits for the socket.  0 or -errno. */
 int vt_daemon_start(struct vt_daemon *dm, const char *bin, const char *tag,
 		    const char *iommu);
+/* The same with one more argument for the daemon (@extra, e.g. --poll). */
+int vt_daemon_start_arg(struct vt_daemon *dm, const char *bin,
+			const char *tag, const char *iommu, const char *extra);
 /* SIGKILL and start again on the same paths (a back-end restart). */
 int vt_daemon_restart(struct vt_daemon *dm, const char *bin);
 void vt_daemon_stop(struct vt_daemon *dm);

@@ -208,6 +208,17 @@ int vhk_daemon_start(struct vhk_daemon *d, struct vhk_backend *be);
  */
 void vhk_daemon_fini(struct vhk_daemon *d);
 
+/* loop.c */
+
+/**
+ * vhk_daemon_run_loop - vhk_backend_run() with adaptive polling: after a
+ * pass that had work, look again without sleeping (epoll timeout 0) until
+ * @poll_us microseconds pass without work, then sleep until the next
+ * event.  @poll_us 0 is vhk_backend_run() itself.  Returns what
+ * vhk_backend_run() returns.
+ */
+int vhk_daemon_run_loop(struct vhk_backend *be, unsigned int poll_us);
+
 /* stats.c: the stats socket (docs/daemons.md, "Observability") */
 
 /**
