@@ -31,6 +31,10 @@
 # and fail the run; so do slow-unit inputs that are still slow (10 s or
 # more) when run again alone.  At the end one table: CPU seconds (user+sys of the
 # fuzzer), executions, inputs added, region / function / line coverage.
+# Each target's row is also appended to tests/fuzz/campaigns.tsv (commit
+# it with the corpus): the ledger of every campaign, from which the last
+# lines print each target's CPU time over all campaigns (the corpus each
+# campaign starts from is what the earlier ones left; docs/fuzzing.md).
 # Needs clang, llvm-profdata and llvm-cov (Debian: clang, llvm).
 set -uo pipefail
 
@@ -153,6 +157,7 @@ done
 wait
 
 status=0
+ledger=$top/tests/fuzz/campaigns.tsv
 printf '\n%-12s %8s %10s %6s %6s  %-8s %-8s %-8s %s\n' target cpu-s execs inputs added \
 	regions funcs lines result
 for t in "${targets[@]}"; do
@@ -186,10 +191,20 @@ for t in "${targets[@]}"; do
 		res="FOUND $arts input(s) in $w/art (log $w/fuzz.log)"
 		status=1
 	fi
-	printf '%-12s %8.0f %10s %6s %6s  %-8s %-8s %-8s %s\n' "$t" \
-		"$(awk -v u="$u" -v s="$s" 'BEGIN { print u + s }')" "${execs:-?}" \
+	cpu=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.0f", u + s }')
+	printf '%-12s %8s %10s %6s %6s  %-8s %-8s %-8s %s\n' "$t" \
+		"$cpu" "${execs:-?}" \
 		"$(ls "$top/tests/fuzz/corpus/$t" | wc -l)" "$(cat "$w/added")" \
 		"${rc:-?}" "${fc:-?}" "${lc:-?}" "$res"
+	[ -f "$ledger" ] ||
+		printf 'date\tcommit\ttarget\tcpu_s\texecs\tadded\tlines\tresult\n' >"$ledger"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%F)" \
+		"$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo -)" \
+		"$t" "$cpu" "${execs:-?}" "$(cat "$w/added")" "${lc:-?}" \
+		"${res%% *}" >>"$ledger"
 done
+echo "CPU seconds over all campaigns ($ledger):"
+awk -F'\t' 'NR > 1 { s[$3] += $4 } END { for (t in s) printf "  %-12s %8d\n", t, s[t] }' \
+	"$ledger" | sort
 echo "(cpu-s: user+sys of the fuzzer; coverage: llvm-cov report of the corpus replay over src/, per target: $fbuild/long-TARGET/cov.txt)"
 exit $status
