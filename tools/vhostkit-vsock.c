@@ -339,12 +339,12 @@ int main(int argc, char **argv)
 			status = 1;
 			break;
 		}
-		printf("vhostkit-vsock: VM cid %llu: %s %s, host side %s (groups %s, iommu %s)\n",
+		printf("vhostkit-vsock: VM cid %llu: %s %s, host side %s (groups %s, iommu %s, poll %u us)\n",
 		       (unsigned long long)v->guest_cid,
 		       cfg.connect ? "connecting to" : "listening on",
 		       v->socket, v->uds_path,
 		       v->groups ? v->groups : "default",
-		       vhk_iommu_policy_name(cfg.iommu));
+		       vhk_iommu_policy_name(cfg.iommu), g_poll_us);
 	}
 	fflush(stdout);
 
