@@ -34,10 +34,10 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	struct vsb_opts o = { .dma = VSB_DIRECT, .daemon_poll_us = 0 };
+	struct vsb_opts o = { .dma = VSB_DIRECT };
 	const char *daemon = NULL;
 	char dir[] = "/tmp/vhk-vsock-bench-XXXXXX", sock[128], uds[128],
-	     vm[400], poll[32] = "--poll=0";
+	     vm[400], poll[32];
 	struct stat st;
 	pid_t pid;
 	int ret, i;
@@ -75,8 +75,6 @@ int main(int argc, char **argv)
 				usage(stderr);
 				return 2;
 			}
-			snprintf(poll, sizeof(poll), "--poll=%d",
-				 o.daemon_poll_us);
 		} else if (!strcmp(argv[i], "--busy-poll")) {
 			o.busy_poll = true;
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -99,6 +97,7 @@ int main(int argc, char **argv)
 	snprintf(uds, sizeof(uds), "%s/v.uds", dir);
 	snprintf(vm, sizeof(vm), "guest-cid=3,socket=%s,uds-path=%s", sock,
 		 uds);
+	snprintf(poll, sizeof(poll), "--poll=%d", o.daemon_poll_us);
 	pid = fork();
 	if (pid == 0) {
 		execl(daemon, daemon, "--vm", vm, "--iommu",

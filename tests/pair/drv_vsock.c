@@ -9,6 +9,7 @@
  * crosvm front-end (ACCESS_PLATFORM forwarded without an IOTLB).
  * The host side is Unix sockets only (never AF_VSOCK).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -497,22 +498,30 @@ static void test_packed(void **state)
 /* Voluntary context switches (sleeps) of every thread of @pid. */
 static unsigned long long sleeps_of(pid_t pid)
 {
-	char path[96], line[128];
+	char path[600], line[128];
 	unsigned long long sum = 0, v;
+	struct dirent *de;
+	DIR *d;
 	FILE *f;
 
-	for (int tid = pid; tid < pid + 64; tid++) {
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/status",
-			 (int)pid, tid);
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/status",
+			 (int)pid, de->d_name);
 		f = fopen(path, "r");
 		if (!f)
-			continue;
+			continue;	/* the thread just ended */
 		while (fgets(line, sizeof(line), f))
 			if (sscanf(line, "voluntary_ctxt_switches: %llu",
 				   &v) == 1)
 				sum += v;
 		fclose(f);
 	}
+	closedir(d);
 	return sum;
 }
 

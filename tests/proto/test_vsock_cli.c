@@ -122,6 +122,9 @@ static void test_reserved_cids(void **state)
 
 static void test_bad_vm_args(void **state)
 {
+	static const char *const polls[] = { "--poll=abc", "--poll=",
+					     "--poll=-1", "--poll=1000001",
+					     "--poll=5x" };
 	char out[1024], a[256];
 
 	(void)state;
@@ -144,6 +147,12 @@ static void test_bad_vm_args(void **state)
 	assert_non_null(strstr(out, "guest-cid 3"));
 	assert_int_equal(run(out, sizeof(out), 2000, NULL, "--iommu", "maybe",
 			     "--vm", a, NULL), 2);
+	/* --poll: a number of microseconds, at most one second */
+	for (unsigned int i = 0; i < sizeof(polls) / sizeof(polls[0]); i++) {
+		assert_int_equal(run(out, sizeof(out), 2000, NULL, polls[i],
+				     "--vm", a, NULL), 2);
+		assert_non_null(strstr(out, "--poll must be 0-1000000"));
+	}
 }
 
 static void write_file(const char *path, const char *text)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * loop.c - a daemon's server loop with adaptive polling (--poll-us).
+ * loop.c - a daemon's server loop with adaptive polling (--poll).
  *
  * vhk_backend_run() sleeps in epoll_wait() whenever nothing is ready, so
  * each kick and each host-socket event costs the daemon a wake-up: the
@@ -17,20 +17,12 @@
 #include <errno.h>
 #include <sched.h>
 #include <stdint.h>
-#include <time.h>
 
 #include "daemon.h"
+#include "vhostkit/util.h"
 
 /* Empty passes in a row after which each one yields the CPU. */
 #define LOOP_YIELD_AFTER	16
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 int vhk_daemon_run_loop(struct vhk_backend *be, unsigned int poll_us)
 {
@@ -41,13 +33,13 @@ int vhk_daemon_run_loop(struct vhk_backend *be, unsigned int poll_us)
 	if (!poll_us)
 		return vhk_backend_run(be);
 	for (;;) {
-		bool polling = last && now_ns() - last < budget;
+		bool polling = last && vhk_now_ns() - last < budget;
 
 		rc = vhk_backend_poll(be, polling ? 0 : -1);
 		if (rc < 0)
 			break;
 		if (rc > 0) {
-			last = now_ns();
+			last = vhk_now_ns();
 			idle = 0;
 		} else if (polling && ++idle > LOOP_YIELD_AFTER) {
 			sched_yield();
