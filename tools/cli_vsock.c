@@ -33,7 +33,8 @@ static const char vsock_help[] =
 "    vhostkit vsock connect UDS PORT [--timeout MS]\n"
 "    vhostkit vsock listen UDS PORT [--once]\n"
 "    vhostkit vsock bench SOCKET UDS [--dma MODE] [--seconds S]\n"
-"                         [--rx-buf BYTES] [--busy-poll] [--pid PID]\n"
+"                         [--rx-buf BYTES] [--busy-poll | --poll US]\n"
+"                         [--rounds N] [--buf-alloc BYTES] [--pid PID]\n"
 "\n"
 "DESCRIPTION\n"
 "    connect  Connect to the guest's vsock port PORT: write\n"
@@ -57,6 +58,13 @@ static const char vsock_help[] =
 "             iommu-strict (the daemon must run --iommu on), bounce.\n"
 "             --rx-buf: the driver's rx buffer bytes, header included\n"
 "             (default 65580: 64 KiB of payload; Linux posts 4096).\n"
+"             --busy-poll: the driver spins instead of sleeping; --poll\n"
+"             US: it spins up to US microseconds in each wait, then\n"
+"             sleeps.  --rounds N (1-15, default 3): each figure is the\n"
+"             median of N vsock / socketpair pairs, alternating which\n"
+"             runs first.  --buf-alloc: the driver's receive buffer per\n"
+"             connection (default 256 KiB); the socketpair gets the\n"
+"             same SO_SNDBUF.\n"
 "\n"
 "EXAMPLES\n"
 "    echo hello | vhostkit vsock connect /run/vm1.vsock 1234\n"
@@ -239,6 +247,17 @@ static int cmd_bench(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--pid") && val &&
 			   !cli_parse_u64(val, &v) && v > 0 && v < 1u << 22) {
 			o.daemon_pid = (pid_t)v;
+		} else if (!strcmp(argv[i], "--poll") && val &&
+			   !cli_parse_u64(val, &v) && v <= 1000000) {
+			o.poll_us = (unsigned int)v;
+		} else if (!strcmp(argv[i], "--rounds") && val &&
+			   !cli_parse_u64(val, &v) && v >= 1 &&
+			   v <= VSB_MAX_ROUNDS) {
+			o.rounds = (unsigned int)v;
+		} else if (!strcmp(argv[i], "--buf-alloc") && val &&
+			   !cli_parse_size(val, &v) && v >= 4096 &&
+			   v <= 64u << 20) {
+			o.buf_alloc = (unsigned int)v;
 		} else if (!strcmp(argv[i], "--busy-poll")) {
 			o.busy_poll = true;
 			continue;

@@ -216,6 +216,21 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static double median(const double *v, unsigned int n)
+{
+	double s[VSB_MAX_ROUNDS];
+
+	memcpy(s, v, n * sizeof(*s));
+	for (unsigned int i = 1; i < n; i++)	/* n is small */
+		for (unsigned int j = i; j > 0 && s[j - 1] > s[j]; j--) {
+			double x = s[j];
+
+			s[j] = s[j - 1];
+			s[j - 1] = x;
+		}
+	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
 /* ---- the measurements ------------------------------------------------------ */
 
 struct result {
@@ -234,7 +249,7 @@ static struct result mk_result(uint64_t bytes, double s, double cpu)
 }
 
 static int pair_throughput(unsigned int wsize, double seconds,
-			   struct result *out)
+			   unsigned int buf, struct result *out)
 {
 	struct worker wr = { .wsize = wsize, .seconds = seconds };
 	struct worker rd = { 0 };
@@ -245,6 +260,16 @@ static int pair_throughput(unsigned int wsize, double seconds,
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
+	/*
+	 * As much buffering as the vsock flow's credit (the kernel doubles
+	 * it for its own overhead and caps it at net.core.wmem_max): the
+	 * socketpair never gets less room than the driver.
+	 */
+	if (buf) {
+		int sz = (int)buf;
+
+		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	}
 	wr.fd = sv[0];
 	rd.fd = sv[1];
 	cpu_mark(&c, 0);
@@ -378,28 +403,23 @@ static int g2h_throughput(struct vhk_vsock_drv *d, const struct vsb_opts *o,
 	return ret;
 }
 
-/* Median of @n one-byte round trips, in ns: through the driver. */
+/* @n one-byte round trips through the driver, each in ns into @t. */
 static int vsock_rtt(struct vhk_vsock_drv *d, const struct vsb_opts *o,
-		     uint64_t *median)
+		     unsigned int n, uint64_t *t)
 {
 	struct acceptor a = { .fn = unix_echo };
 	struct vhk_vsock_conn *c;
-	uint64_t *t = calloc(o->rtt_count, sizeof(*t));
 	pthread_t th;
 	char b = 'p';
 	int ret;
 
-	if (!t)
-		return -ENOMEM;
 	a.lfd = vhk_vsock_hybrid_listen(o->uds, P_ECHO, false);
-	if (a.lfd < 0) {
-		free(t);
+	if (a.lfd < 0)
 		return a.lfd;
-	}
 	pthread_create(&th, NULL, accept_run, &a);
 	ret = vhk_vsock_connect(d, 2, P_ECHO, VHK_VSOCK_TYPE_STREAM, T_MS, &c);
 	if (ret == 0) {
-		for (unsigned int i = 0; i < o->rtt_count && !ret; i++) {
+		for (unsigned int i = 0; i < n && !ret; i++) {
 			uint64_t t0 = vhk_now_ns();
 			ssize_t r = vhk_vsock_send(c, &b, 1, T_MS);
 
@@ -417,29 +437,22 @@ static int vsock_rtt(struct vhk_vsock_drv *d, const struct vsb_opts *o,
 	pthread_join(th, NULL);
 	close(a.lfd);
 	unlink_port(o->uds, P_ECHO);
-	qsort(t, o->rtt_count, sizeof(*t), cmp_u64);
-	*median = t[o->rtt_count / 2];
-	free(t);
 	return ret;
 }
 
-static int pair_rtt(const struct vsb_opts *o, uint64_t *median)
+/* @n one-byte round trips over a socketpair, each in ns into @t. */
+static int pair_rtt(unsigned int n, uint64_t *t)
 {
-	uint64_t *t = calloc(o->rtt_count, sizeof(*t));
 	struct worker w = { 0 };
 	pthread_t th;
 	int sv[2], ret = 0;
 	char b = 'p';
 
-	if (!t)
-		return -ENOMEM;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-		free(t);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
-	}
 	w.fd = sv[1];
 	pthread_create(&th, NULL, unix_echo, &w);
-	for (unsigned int i = 0; i < o->rtt_count && !ret; i++) {
+	for (unsigned int i = 0; i < n && !ret; i++) {
 		uint64_t t0 = vhk_now_ns();
 
 		if (send(sv[0], &b, 1, 0) != 1 || recv(sv[0], &b, 1, 0) != 1)
@@ -450,9 +463,44 @@ static int pair_rtt(const struct vsb_opts *o, uint64_t *median)
 	pthread_join(th, NULL);
 	close(sv[0]);
 	close(sv[1]);
-	qsort(t, o->rtt_count, sizeof(*t), cmp_u64);
-	*median = t[o->rtt_count / 2];
-	free(t);
+	return ret;
+}
+
+/*
+ * The round trips of both sides, in rounds of alternating order (vsock
+ * first in even rounds, the socketpair first in odd ones): where the
+ * scheduler puts the threads changes within a run on a shared machine,
+ * and interleaving gives both sides the same mix.  Medians of all the
+ * samples of each side, in ns.
+ */
+static int rtt_rounds(struct vhk_vsock_drv *d, const struct vsb_opts *o,
+		      unsigned int rounds, uint64_t *med_v, uint64_t *med_p)
+{
+	unsigned int per = o->rtt_count >= rounds ? o->rtt_count / rounds : 1;
+	unsigned int total = per * rounds;
+	uint64_t *tv = calloc(total, sizeof(*tv));
+	uint64_t *tp = calloc(total, sizeof(*tp));
+	int ret = tv && tp ? 0 : -ENOMEM;
+
+	for (unsigned int r = 0; r < rounds && !ret; r++) {
+		if (r & 1) {
+			ret = pair_rtt(per, tp + r * per);
+			if (!ret)
+				ret = vsock_rtt(d, o, per, tv + r * per);
+		} else {
+			ret = vsock_rtt(d, o, per, tv + r * per);
+			if (!ret)
+				ret = pair_rtt(per, tp + r * per);
+		}
+	}
+	if (!ret) {
+		qsort(tv, total, sizeof(*tv), cmp_u64);
+		qsort(tp, total, sizeof(*tp), cmp_u64);
+		*med_v = tv[total / 2];
+		*med_p = tp[total / 2];
+	}
+	free(tv);
+	free(tp);
 	return ret;
 }
 
@@ -587,6 +635,8 @@ static int open_driver(const struct vsb_opts *o, struct vhk_fe **fe,
 	ret = vhk_fe_start(*fe);
 	if (ret == 0) {
 		dp.busy_poll = o->busy_poll;
+		dp.poll_us = o->poll_us;
+		dp.buf_alloc = o->buf_alloc;
 		dp.rx_buf_size = o->rx_buf;
 		dp.rx_bufs = 256;
 		dp.tx_slots = 64;
@@ -599,9 +649,22 @@ static int open_driver(const struct vsb_opts *o, struct vhk_fe **fe,
 	return ret;
 }
 
+/* @what is in @o->only, a comma-separated list (NULL: everything). */
 static bool want(const struct vsb_opts *o, const char *what)
 {
-	return !o->only || !strcmp(o->only, what);
+	size_t n = strlen(what);
+	const char *p = o->only;
+
+	if (!p)
+		return true;
+	for (;;) {
+		if (!strncmp(p, what, n) && (p[n] == ',' || !p[n]))
+			return true;
+		p = strchr(p, ',');
+		if (!p)
+			return false;
+		p++;
+	}
 }
 
 int vsb_run(const struct vsb_opts *oin)
@@ -615,6 +678,7 @@ int vsb_run(const struct vsb_opts *oin)
 	unsigned int refused = 0;
 	FILE *out = o.out ? o.out : stdout;
 	uint32_t port = P_H2G;
+	char wait[64];
 	int ret;
 
 	if (!o.seconds)
@@ -623,6 +687,10 @@ int vsb_run(const struct vsb_opts *oin)
 		o.rtt_count = 2000;
 	if (!o.conns)
 		o.conns = 500;
+	if (!o.rounds)
+		o.rounds = 3;
+	if (o.rounds > VSB_MAX_ROUNDS)
+		o.rounds = VSB_MAX_ROUNDS;
 	if (!o.rx_buf)
 		o.rx_buf = VSB_RX_BUF;
 	if (o.size) {
@@ -635,10 +703,16 @@ int vsb_run(const struct vsb_opts *oin)
 			strerror(-ret));
 		return ret;
 	}
+	if (o.busy_poll)
+		snprintf(wait, sizeof(wait), "busy poll");
+	else if (o.poll_us)
+		snprintf(wait, sizeof(wait), "polls %u us, then eventfd wait",
+			 o.poll_us);
+	else
+		snprintf(wait, sizeof(wait), "eventfd wait");
 	fprintf(out, "vsock bench: userspace driver (dma %s, rx buffers %u B, "
-		"%s) vs Unix socketpair, %.1f s per run\n", dma_name(o.dma),
-		o.rx_buf, o.busy_poll ? "busy poll" : "eventfd wait",
-		o.seconds);
+		"%s) vs Unix socketpair, %.1f s per run, %u rounds (medians)\n",
+		dma_name(o.dma), o.rx_buf, wait, o.seconds, o.rounds);
 	if (o.daemon_poll_us >= 0)
 		fprintf(out, "vsock bench: daemon --poll=%d (%s)\n",
 			o.daemon_poll_us, o.daemon_poll_us ?
@@ -650,31 +724,52 @@ int vsb_run(const struct vsb_opts *oin)
 		if (!want(&o, dir == 0 ? "h2g" : "g2h"))
 			continue;
 		for (unsigned int i = 0; i < nsizes && !ret; i++) {
-			struct result v = { 0, 0 }, p = { 0, 0 };
+			double vm[VSB_MAX_ROUNDS], pm[VSB_MAX_ROUNDS],
+			       vc[VSB_MAX_ROUNDS], pc[VSB_MAX_ROUNDS];
 
-			ret = dir == 0 ?
-			      h2g_throughput(d, &o, sizes[i], port++, &v) :
-			      g2h_throughput(d, &o, sizes[i], &v);
+			for (unsigned int r = 0; r < o.rounds && !ret; r++) {
+				struct result v = { 0, 0 }, p = { 0, 0 };
+
+				/* Alternate which side goes first. */
+				if (r & 1)
+					ret = pair_throughput(sizes[i],
+							      o.seconds,
+							      o.buf_alloc, &p);
+				if (!ret)
+					ret = dir == 0 ?
+					      h2g_throughput(d, &o, sizes[i],
+							     port++, &v) :
+					      g2h_throughput(d, &o, sizes[i],
+							     &v);
+				if (!ret && !(r & 1))
+					ret = pair_throughput(sizes[i],
+							      o.seconds,
+							      o.buf_alloc, &p);
+				vm[r] = v.mbps;
+				pm[r] = p.mbps;
+				vc[r] = v.cpu_per_gib;
+				pc[r] = p.cpu_per_gib;
+			}
 			if (ret)
 				break;
-			ret = pair_throughput(sizes[i], o.seconds, &p);
-			if (ret)
-				break;
+			double v = median(vm, o.rounds), p = median(pm, o.rounds);
+
 			fprintf(out, "%-14s %6u %10.1f %10.1f %6.2fx %10.2f s "
 				"%10.2f s\n", dir == 0 ? "host->guest" :
-				"guest->host", sizes[i], v.mbps, p.mbps,
-				p.mbps > 0 ? v.mbps / p.mbps : 0,
-				v.cpu_per_gib, p.cpu_per_gib);
+				"guest->host", sizes[i], v, p,
+				p > 0 ? v / p : 0, median(vc, o.rounds),
+				median(pc, o.rounds));
 		}
 	}
 	if (!ret && want(&o, "rtt"))
-		ret = vsock_rtt(d, &o, &rtt_v);
+		ret = rtt_rounds(d, &o, o.rounds, &rtt_v, &rtt_p);
 	if (!ret && want(&o, "rtt"))
-		ret = pair_rtt(&o, &rtt_p);
-	if (!ret && want(&o, "rtt"))
-		fprintf(out, "1-byte round trip (median of %u): vsock %.1f us, "
-			"pair %.1f us, ratio %.2fx\n", o.rtt_count, rtt_v / 1e3,
-			rtt_p / 1e3, (double)rtt_v / (double)rtt_p);
+		fprintf(out, "1-byte round trip (median of %u in %u rounds): "
+			"vsock %.1f us, pair %.1f us, ratio %.2fx\n",
+			o.rtt_count >= o.rounds ?
+			o.rtt_count / o.rounds * o.rounds : o.rounds, o.rounds,
+			rtt_v / 1e3, rtt_p / 1e3,
+			(double)rtt_v / (double)rtt_p);
 	if (!ret && want(&o, "conn"))
 		ret = vsock_conn_rate(d, &o, &cr_v, &refused);
 	if (!ret && want(&o, "conn"))

@@ -15,6 +15,8 @@
 /* The driver's rx buffers unless told: a 64 KiB write fits one. */
 #define VSB_RX_BUF	(44u + 65536u)
 
+#define VSB_MAX_ROUNDS	15
+
 enum vsb_dma { VSB_DIRECT, VSB_IOMMU_LAZY, VSB_IOMMU_STRICT, VSB_BOUNCE };
 
 struct vsb_opts {
@@ -29,7 +31,15 @@ struct vsb_opts {
 				 * VSB_RX_BUF (64 KiB of payload; Linux
 				 * posts 4096) */
 	unsigned int size;	/* only this write size; 0 = 64, 4096, 65536 */
-	bool busy_poll;
+	bool busy_poll;		/* the driver spins (vhk_vsock_drv_params) */
+	unsigned int buf_alloc;	/* the driver's buf_alloc (its receive
+				 * buffer per connection); 0 = the driver's
+				 * default, 256 KiB */
+	unsigned int poll_us;	/* the driver's poll_us: spin, then sleep */
+	unsigned int rounds;	/* vsock / socketpair pairs per figure,
+				 * alternating which goes first; medians
+				 * are printed; 0 = 3, at most
+				 * VSB_MAX_ROUNDS */
 	/* the daemon's --poll (adaptive polling), for the report; -1 = not
 	 * known (the CLI's bench against a daemon it did not start) */
 	int daemon_poll_us;

@@ -6,14 +6,26 @@
  * trip and connections per second, each next to a Unix socketpair.
  *
  *   vhostkit-bench-vsock --daemon PATH [--dma MODE] [--seconds S]
- *                        [--rx-buf BYTES] [--busy-poll]
- *                        [--daemon-poll US]
- *                        [--only h2g|g2h|rtt|conn] [--size BYTES]
+ *                        [--rx-buf BYTES] [--busy-poll | --poll US]
+ *                        [--daemon-poll US] [--rounds N]
+ *                        [--only h2g|g2h|rtt|conn[,...]] [--size BYTES]
+ *                        [--buf-alloc BYTES] [--pin CPU,CPU]
  *
- * --busy-poll makes the driver (the guest's side) spin; --daemon-poll
- * starts the daemon with --poll=US (adaptive polling, 0 = off).
+ * --busy-poll makes the driver (the guest's side) spin; --poll US makes
+ * it spin up to US microseconds in each wait before it sleeps (the
+ * driver's poll_us); --daemon-poll starts the daemon with --poll=US
+ * (adaptive polling, 0 = off).  --rounds N (default 3, at most 15)
+ * repeats each vsock / socketpair pair N times, alternating which goes
+ * first, and prints medians.  --pin A,B runs this process (the driver,
+ * the host threads and the socketpair's threads: the guest and the host
+ * programs) on CPU A and the daemon on CPU B, as a deployment that gives
+ * the daemon its own core would; unpinned, the scheduler places three
+ * parties on the machine's cores as it likes, and where it puts them
+ * changes the round trip by 3x on a 2-core machine.  --buf-alloc sets the
+ * driver's buf_alloc and the daemon's tx-buffer-size.
  */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +40,43 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: vhostkit-bench-vsock --daemon PATH [--dma direct|"
 		"iommu-lazy|iommu-strict|bounce] [--seconds S] [--rx-buf BYTES]"
-		" [--busy-poll] [--daemon-poll US] [--only h2g|g2h|rtt|conn]"
-		" [--size BYTES]\n");
+		" [--busy-poll | --poll US] [--daemon-poll US] [--rounds N]"
+		" [--only h2g|g2h|rtt|conn[,...]] [--size BYTES]"
+		" [--buf-alloc BYTES] [--pin CPU,CPU]\n");
+}
+
+/* @s is a comma-separated list of h2g, g2h, rtt, conn. */
+static bool only_ok(const char *s)
+{
+	static const char *const names[] = { "h2g", "g2h", "rtt", "conn" };
+
+	for (;;) {
+		size_t n = strcspn(s, ","), k;
+
+		for (k = 0; k < 4; k++)
+			if (n == strlen(names[k]) && !strncmp(s, names[k], n))
+				break;
+		if (k == 4)
+			return false;
+		if (!s[n])
+			return true;
+		s += n + 1;
+	}
+}
+
+/* This thread, and the threads and processes it starts, on @cpu only. */
+static int pin_to(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0) {
+		fprintf(stderr, "vhostkit-bench-vsock: CPU %d: %s\n", cpu,
+			strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -38,6 +85,7 @@ int main(int argc, char **argv)
 	const char *daemon = NULL;
 	char dir[] = "/tmp/vhk-vsock-bench-XXXXXX", sock[128], uds[128],
 	     vm[400], poll[32];
+	int pin[2] = { -1, -1 };
 	struct stat st;
 	pid_t pid;
 	int ret, i;
@@ -64,14 +112,42 @@ int main(int argc, char **argv)
 			}
 		} else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
 			o.only = argv[++i];
-			if (strcmp(o.only, "h2g") && strcmp(o.only, "g2h") &&
-			    strcmp(o.only, "rtt") && strcmp(o.only, "conn")) {
+			if (!only_ok(o.only)) {
 				usage(stderr);
 				return 2;
 			}
 		} else if (!strcmp(argv[i], "--daemon-poll") && i + 1 < argc) {
 			o.daemon_poll_us = atoi(argv[++i]);
 			if (o.daemon_poll_us < 0) {
+				usage(stderr);
+				return 2;
+			}
+		} else if (!strcmp(argv[i], "--poll") && i + 1 < argc) {
+			ret = atoi(argv[++i]);
+			if (ret < 0 || ret > 1000000) {
+				usage(stderr);
+				return 2;
+			}
+			o.poll_us = (unsigned int)ret;
+		} else if (!strcmp(argv[i], "--buf-alloc") && i + 1 < argc) {
+			unsigned long v = strtoul(argv[++i], NULL, 0);
+
+			if (v < 4096 || v > (64u << 20)) {
+				usage(stderr);
+				return 2;
+			}
+			o.buf_alloc = (unsigned int)v;
+		} else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) {
+			ret = atoi(argv[++i]);
+			if (ret < 1 || ret > VSB_MAX_ROUNDS) {
+				usage(stderr);
+				return 2;
+			}
+			o.rounds = (unsigned int)ret;
+		} else if (!strcmp(argv[i], "--pin") && i + 1 < argc) {
+			if (sscanf(argv[++i], "%d,%d", &pin[0], &pin[1]) != 2 ||
+			    pin[0] < 0 || pin[1] < 0 || pin[0] >= CPU_SETSIZE ||
+			    pin[1] >= CPU_SETSIZE) {
 				usage(stderr);
 				return 2;
 			}
@@ -97,9 +173,14 @@ int main(int argc, char **argv)
 	snprintf(uds, sizeof(uds), "%s/v.uds", dir);
 	snprintf(vm, sizeof(vm), "guest-cid=3,socket=%s,uds-path=%s", sock,
 		 uds);
+	if (o.buf_alloc)
+		snprintf(vm + strlen(vm), sizeof(vm) - strlen(vm),
+			 ",tx-buffer-size=%u", o.buf_alloc);
 	snprintf(poll, sizeof(poll), "--poll=%d", o.daemon_poll_us);
 	pid = fork();
 	if (pid == 0) {
+		if (pin[1] >= 0 && pin_to(pin[1]) < 0)
+			_exit(127);
 		execl(daemon, daemon, "--vm", vm, "--iommu",
 		      o.dma == VSB_IOMMU_LAZY || o.dma == VSB_IOMMU_STRICT ?
 		      "on" : "auto", poll, (char *)NULL);
@@ -108,6 +189,14 @@ int main(int argc, char **argv)
 	}
 	for (i = 0; i < 500 && stat(sock, &st) < 0; i++)
 		usleep(10000);
+	if (pin[0] >= 0 && pin_to(pin[0]) < 0) {
+		kill(pid, SIGTERM);
+		waitpid(pid, NULL, 0);
+		return 1;
+	}
+	if (pin[0] >= 0)
+		printf("vsock bench: driver and host programs on CPU %d, the "
+		       "daemon on CPU %d\n", pin[0], pin[1]);
 	o.sock = sock;
 	o.uds = uds;
 	o.daemon_pid = pid;

@@ -55,6 +55,12 @@ struct vhk_vsock_drv_params {
 				 * as credit; 0 = 256 KiB */
 	bool busy_poll;		/* spin on the rings instead of sleeping on
 				 * the call eventfds */
+	unsigned int poll_us;	/* without busy_poll: each wait first
+				 * spins on the rings for up to this many
+				 * microseconds, then sleeps (the trade of
+				 * Linux's SO_BUSY_POLL: no wake-up on a
+				 * busy connection, no CPU when idle);
+				 * 0 = sleep at once */
 };
 
 /**

@@ -627,6 +627,38 @@ static int cap_timeout(struct vhk_vsock_drv *d, int timeout_ms)
 	return timeout_ms;
 }
 
+/*
+ * Spin on the rings for up to @us microseconds (poll_us): returns what
+ * service() returned once it found work, 0 when the budget ran out, or
+ * -errno.  Empty passes after the first few yield the CPU, so that a
+ * peer sharing the core (the host program, the daemon) gets to run.
+ */
+static int spin(struct vhk_vsock_drv *d, unsigned int us)
+{
+	uint64_t end = vhk_now_ns() + (uint64_t)us * 1000u;
+	unsigned int spins = 0;
+	int n, ret;
+
+	for (;;) {
+		n = service(d);
+		if (n != 0)
+			return n;
+		if ((++spins & 15) == 0) {
+			if (vhk_fe_backend_channel_fd(d->fe) >= 0) {
+				ret = vhk_fe_poll(d->fe, 0);
+				if (ret < 0 && ret != -EAGAIN)
+					return ret;
+			}
+			if (!vhk_fe_connected(d->fe))
+				return -ECONNRESET;
+			if (vhk_now_ns() >= end)
+				return 0;
+		}
+		if (spins > 16)
+			sched_yield();
+	}
+}
+
 int vsk_engine(struct vhk_vsock_drv *d, int timeout_ms)
 {
 	uint64_t deadline;
@@ -640,6 +672,11 @@ int vsk_engine(struct vhk_vsock_drv *d, int timeout_ms)
 		return -ECONNRESET;
 	timeout_ms = cap_timeout(d, timeout_ms);
 	if (!d->p.busy_poll) {
+		if (d->p.poll_us) {
+			n = spin(d, d->p.poll_us);
+			if (n != 0)
+				return n;
+		}
 		ret = sleep_fds(d, timeout_ms);
 		if (ret < 0)
 			return ret;

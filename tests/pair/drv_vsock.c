@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -595,6 +596,76 @@ static void test_polling(void **state)
 	env_down(&e);
 }
 
+/* This thread's sleeps (voluntary switches; a sched_yield() is not one)
+ * and its CPU seconds. */
+static long thread_sleeps(double *cpu)
+{
+	struct rusage ru;
+
+	assert_int_equal(getrusage(RUSAGE_THREAD, &ru), 0);
+	if (cpu)
+		*cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+		       (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	return ru.ru_nvcsw;
+}
+
+/*
+ * The driver's poll_us: each wait spins on the rings before it sleeps.
+ * The same 1000 round trips with poll_us 0 and 5000: without it the
+ * driver sleeps for nearly every reply, with it hardly ever; data is
+ * intact either way; an idle wait afterwards sleeps once the budget ran
+ * out (little CPU) and still returns on time.
+ */
+static void test_driver_polling(void **state)
+{
+	const int trips = 1000;
+	long sleeps[2];
+
+	(void)state;
+	for (int k = 0; k < 2; k++) {
+		struct vt_open_opts o = { .dma = DRV_DIRECT,
+					  .poll_us = k ? 5000 : 0 };
+		struct vhk_vsock_conn *c;
+		uint8_t b = 0x11, r;
+		double cpu0, cpu1;
+		uint64_t t0;
+		long s0;
+		struct env e;
+
+		env_up(&e, k ? "dpoll" : "dnopoll", "auto", &o);
+		assert_int_equal(vhk_vsock_connect(e.v.d, 2, P_ECHO,
+						   VHK_VSOCK_TYPE_STREAM, T_MS,
+						   &c), 0);
+		s0 = thread_sleeps(NULL);
+		for (int i = 0; i < trips; i++) {
+			assert_int_equal(vt_send_all(c, &b, 1, T_MS), 0);
+			assert_int_equal(vt_recv_all(c, &r, 1, T_MS), 0);
+			assert_int_equal(r, b);
+			b++;
+		}
+		sleeps[k] = thread_sleeps(NULL) - s0;
+		printf("# poll_us %u: %d round trips, %ld driver sleeps\n",
+		       o.poll_us, trips, sleeps[k]);
+		g2h_bulk(&e.v);
+		h2g_bulk(&e, k ? 6300 : 6301);
+		seqpacket(&e.v);
+		vhk_vsock_close(c);
+
+		/* Idle: 300 ms of nothing costs far less than 300 ms of CPU. */
+		vhk_vsock_drv_poll(e.v.d, 50);
+		thread_sleeps(&cpu0);
+		t0 = vhk_now_ns();
+		while (vhk_now_ns() - t0 < 300000000ull)
+			vhk_vsock_drv_poll(e.v.d, 100);
+		thread_sleeps(&cpu1);
+		printf("# idle driver: %.3f CPU-s in 0.3 s\n", cpu1 - cpu0);
+		assert_true(cpu1 - cpu0 < 0.1);
+		env_down(&e);
+	}
+	assert_true(sleeps[0] > trips / 2);
+	assert_true(sleeps[1] < trips / 4);
+}
+
 /*
  * rx buffers of 64 KiB payload (a driver may post more than Linux's
  * 4 KiB): every transfer works, and the device fills them - host data
@@ -876,6 +947,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_packed),
 		cmocka_unit_test(test_large_rx_buffers),
 		cmocka_unit_test(test_polling),
+		cmocka_unit_test(test_driver_polling),
 		cmocka_unit_test(test_restart_transport_reset),
 		cmocka_unit_test(test_device_reset),
 		cmocka_unit_test(test_crosvm_identity),

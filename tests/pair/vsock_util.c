@@ -111,6 +111,7 @@ int vt_open(struct vt_drv *v, const char *sock, const struct vt_open_opts *o)
 		goto fail;
 	}
 	dp.busy_poll = o->busy_poll;
+	dp.poll_us = o->poll_us;
 	dp.rx_buf_size = o->rx_buf_size;
 	ret = vhk_vsock_drv_new(&v->d, v->fe, &dp);
 	if (ret < 0) {

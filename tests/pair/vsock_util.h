@@ -45,6 +45,7 @@ struct vt_open_opts {
 	enum drv_dma dma;
 	bool packed;
 	bool busy_poll;
+	unsigned int poll_us;	/* the driver's poll_us */
 	uint32_t rx_buf_size;	/* 0: driver default */
 	uint64_t (*negotiate)(uint64_t, uint64_t, uint64_t, bool);
 	bool no_iotlb;		/* with negotiate: the crosvm front-end */
