@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "drv_post.h"
 #include "vhostkit/blk_driver.h"
 #include "vhostkit/frontend.h"
 
@@ -706,25 +707,6 @@ int vhk_blk_drv_reap(struct vhk_blk_drv *d, uint16_t qi,
 	return (int)n;
 }
 
-/*
- * poll_chores - what a polling loop does every 64 spins: serve IOTLB misses
- * the device may be parked on, notice a lost connection, honour @deadline.
- * Returns 1 to keep polling, 0 on timeout, or a negative errno.
- */
-static int poll_chores(struct vhk_blk_drv *d, uint64_t deadline)
-{
-	int ret;
-
-	if (vhk_fe_backend_channel_fd(d->fe) >= 0) {
-		ret = vhk_fe_poll(d->fe, 0);
-		if (ret < 0 && ret != -EAGAIN)
-			return ret;
-	}
-	if (!vhk_fe_connected(d->fe))
-		return -ECONNRESET;
-	return vhk_now_ns() >= deadline ? 0 : 1;
-}
-
 int vhk_blk_drv_wait(struct vhk_blk_drv *d, uint16_t qi, int timeout_ms)
 {
 	uint64_t deadline;
@@ -763,7 +745,7 @@ int vhk_blk_drv_wait(struct vhk_blk_drv *d, uint16_t qi, int timeout_ms)
 		if (ret != 0)
 			return ret < 0 ? ret : 1;
 		if ((++spins & 63) == 0) {
-			ret = poll_chores(d, deadline);
+			ret = drv_poll_chores(d->fe, deadline);
 			if (ret <= 0)
 				return ret;
 		}
@@ -812,7 +794,7 @@ int vhk_blk_drv_wait_any(struct vhk_blk_drv *d, int timeout_ms)
 			if (!busy)
 				return 0;
 			if ((i & 63) == 63) {
-				ret = poll_chores(d, deadline);
+				ret = drv_poll_chores(d->fe, deadline);
 				if (ret <= 0)
 					return ret;
 			}

@@ -2,9 +2,11 @@
 /*
  * drv_post.c - shared pieces of the userspace drivers (drv_post.h).
  */
+#include <errno.h>
 #include <unistd.h>
 
 #include "drv_post.h"
+#include "vhostkit/util.h"
 
 int drv_post_one(struct vhk_fe *fe, struct vhk_drv_vq *vq, void *host,
 		 uint32_t len, enum vhk_dma_dir dir, void *token,
@@ -32,4 +34,18 @@ void drv_drain_eventfd(int fd)
 	 * next poll, as it should be). */
 	r = read(fd, &v, sizeof(v));
 	(void)r;
+}
+
+int drv_poll_chores(struct vhk_fe *fe, uint64_t deadline)
+{
+	int ret;
+
+	if (vhk_fe_backend_channel_fd(fe) >= 0) {
+		ret = vhk_fe_poll(fe, 0);
+		if (ret < 0 && ret != -EAGAIN)
+			return ret;
+	}
+	if (!vhk_fe_connected(fe))
+		return -ECONNRESET;
+	return vhk_now_ns() >= deadline ? 0 : 1;
 }

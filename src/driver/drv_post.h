@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * drv_post.h - what the userspace drivers (vsock.c, net.c) share: put one
- * single-segment buffer on a driver ring through the front-end's DMA API,
- * and empty a call eventfd.  Internal to src/driver.
+ * drv_post.h - what the userspace drivers (blk.c, vsock.c, net.c) share:
+ * put one single-segment buffer on a driver ring through the front-end's
+ * DMA API, empty a call eventfd, and the chores of a polling loop.
+ * Internal to src/driver.
  */
 #ifndef VHK_DRIVER_DRV_POST_H
 #define VHK_DRIVER_DRV_POST_H
@@ -26,5 +27,14 @@ int drv_post_one(struct vhk_fe *fe, struct vhk_drv_vq *vq, void *host,
 
 /** drv_drain_eventfd - empty non-blocking eventfd @fd (one read). */
 void drv_drain_eventfd(int fd);
+
+/**
+ * drv_poll_chores - what a polling loop does every few dozen empty passes:
+ * serve the back-end channel (IOTLB misses the device may be parked on),
+ * notice a lost connection, honour @deadline (vhk_now_ns() time).
+ * Returns 1 to keep polling, 0 once @deadline passed, -ECONNRESET, or the
+ * channel's negative errno.
+ */
+int drv_poll_chores(struct vhk_fe *fe, uint64_t deadline);
 
 #endif /* VHK_DRIVER_DRV_POST_H */

@@ -502,15 +502,9 @@ int vhk_net_drv_recv(struct vhk_net_drv *d, struct vhk_net_hdr *hdr,
 			return ret;
 		if (d->p.busy_poll) {
 			if ((++spins & 63) == 0) {
-				if (vhk_fe_backend_channel_fd(d->fe) >= 0) {
-					ret = vhk_fe_poll(d->fe, 0);
-					if (ret < 0 && ret != -EAGAIN)
-						return ret;
-				}
-				if (!vhk_fe_connected(d->fe))
-					return -ECONNRESET;
-				if (vhk_now_ns() >= deadline)
-					return -ETIMEDOUT;
+				ret = drv_poll_chores(d->fe, deadline);
+				if (ret <= 0)
+					return ret ? ret : -ETIMEDOUT;
 			}
 			sched_yield();
 			continue;

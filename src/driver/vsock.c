@@ -628,31 +628,24 @@ static int cap_timeout(struct vhk_vsock_drv *d, int timeout_ms)
 }
 
 /*
- * Spin on the rings for up to @us microseconds (poll_us): returns what
- * service() returned once it found work, 0 when the budget ran out, or
- * -errno.  Empty passes after the first few yield the CPU, so that a
- * peer sharing the core (the host program, the daemon) gets to run.
+ * Spin on the rings until @end (vhk_now_ns() time): returns what service()
+ * returned once it found work, 0 when @end passed, or -errno.  Empty
+ * passes after the first few yield the CPU, so that a peer sharing the
+ * core (the host program, the daemon) gets to run.
  */
-static int spin(struct vhk_vsock_drv *d, unsigned int us)
+static int spin(struct vhk_vsock_drv *d, uint64_t end)
 {
-	uint64_t end = vhk_now_ns() + (uint64_t)us * 1000u;
 	unsigned int spins = 0;
-	int n, ret;
+	int n;
 
 	for (;;) {
 		n = service(d);
 		if (n != 0)
 			return n;
 		if ((++spins & 15) == 0) {
-			if (vhk_fe_backend_channel_fd(d->fe) >= 0) {
-				ret = vhk_fe_poll(d->fe, 0);
-				if (ret < 0 && ret != -EAGAIN)
-					return ret;
-			}
-			if (!vhk_fe_connected(d->fe))
-				return -ECONNRESET;
-			if (vhk_now_ns() >= end)
-				return 0;
+			n = drv_poll_chores(d->fe, end);
+			if (n <= 0)
+				return n;
 		}
 		if (spins > 16)
 			sched_yield();
@@ -661,8 +654,6 @@ static int spin(struct vhk_vsock_drv *d, unsigned int us)
 
 int vsk_engine(struct vhk_vsock_drv *d, int timeout_ms)
 {
-	uint64_t deadline;
-	unsigned int spins = 0;
 	int n, ret;
 
 	n = service(d);
@@ -671,35 +662,17 @@ int vsk_engine(struct vhk_vsock_drv *d, int timeout_ms)
 	if (!vhk_fe_connected(d->fe))
 		return -ECONNRESET;
 	timeout_ms = cap_timeout(d, timeout_ms);
-	if (!d->p.busy_poll) {
-		if (d->p.poll_us) {
-			n = spin(d, d->p.poll_us);
-			if (n != 0)
-				return n;
-		}
-		ret = sleep_fds(d, timeout_ms);
-		if (ret < 0)
-			return ret;
-		return service(d);
-	}
-	deadline = vsk_deadline(timeout_ms);
-	for (;;) {
-		n = service(d);
+	if (d->p.busy_poll)
+		return spin(d, vsk_deadline(timeout_ms));
+	if (d->p.poll_us) {
+		n = spin(d, vhk_now_ns() + (uint64_t)d->p.poll_us * 1000u);
 		if (n != 0)
 			return n;
-		if ((++spins & 63) == 0) {
-			if (vhk_fe_backend_channel_fd(d->fe) >= 0) {
-				ret = vhk_fe_poll(d->fe, 0);
-				if (ret < 0 && ret != -EAGAIN)
-					return ret;
-			}
-			if (!vhk_fe_connected(d->fe))
-				return -ECONNRESET;
-			if (vhk_now_ns() >= deadline)
-				return 0;
-		}
-		sched_yield();
 	}
+	ret = sleep_fds(d, timeout_ms);
+	if (ret < 0)
+		return ret;
+	return service(d);
 }
 
 int vhk_vsock_drv_poll(struct vhk_vsock_drv *d, int timeout_ms)
