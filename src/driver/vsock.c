@@ -665,9 +665,18 @@ int vsk_engine(struct vhk_vsock_drv *d, int timeout_ms)
 	if (d->p.busy_poll)
 		return spin(d, vsk_deadline(timeout_ms));
 	if (d->p.poll_us) {
-		n = spin(d, vhk_now_ns() + (uint64_t)d->p.poll_us * 1000u);
-		if (n != 0)
+		/* The spin counts against the caller's timeout. */
+		uint64_t dl = vsk_deadline(timeout_ms), now = vhk_now_ns();
+		uint64_t end = now + (uint64_t)d->p.poll_us * 1000u;
+
+		n = spin(d, VHK_MIN(end, dl));
+		if (n != 0 || end >= dl)
 			return n;
+		if (timeout_ms > 0) {
+			now = vhk_now_ns();
+			timeout_ms = now >= dl ? 0 :
+				     (int)((dl - now + 999999u) / 1000000u);
+		}
 	}
 	ret = sleep_fds(d, timeout_ms);
 	if (ret < 0)
