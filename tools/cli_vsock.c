@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "vhostkit/vsock.h"
 #include "vhostkit/vsock_driver.h"
 #include "../bench/vsock/vsock_bench.h"
 
@@ -256,7 +257,7 @@ static int cmd_bench(int argc, char **argv)
 			o.rounds = (unsigned int)v;
 		} else if (!strcmp(argv[i], "--buf-alloc") && val &&
 			   !cli_parse_size(val, &v) && v >= 4096 &&
-			   v <= 64u << 20) {
+			   v <= VHK_VSOCK_MAX_BUF_SIZE) {
 			o.buf_alloc = (unsigned int)v;
 		} else if (!strcmp(argv[i], "--busy-poll")) {
 			o.busy_poll = true;

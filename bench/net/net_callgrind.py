@@ -141,12 +141,12 @@ def measure(kind, a, daemon, tp):
         subprocess.run(['callgrind_control', '-d', str(dm.pid)],
                        check=True, stdout=subprocess.DEVNULL)
         gen.cmd('stop')
-        # One dump per thread (DPDK's lcores are threads): add them up.
-        dumps = glob.glob(out + '.*')
+        # One dump per thread (DPDK's lcores are threads), named
+        # OUT.PID[-THREAD] (OUT.log is not one): the newest of each.
         last = {}
-        for f in dumps:
+        for f in glob.glob(out + '.*'):
             m = re.match(r'.*\.(\d+)(-(\d+))?$', f)
-            if f.endswith('.log') or not m:
+            if not m:
                 continue
             key = m.group(3) or '0'
             if key not in last or os.path.getmtime(f) > \

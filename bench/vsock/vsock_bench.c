@@ -216,18 +216,19 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 static double median(const double *v, unsigned int n)
 {
 	double s[VSB_MAX_ROUNDS];
 
 	memcpy(s, v, n * sizeof(*s));
-	for (unsigned int i = 1; i < n; i++)	/* n is small */
-		for (unsigned int j = i; j > 0 && s[j - 1] > s[j]; j--) {
-			double x = s[j];
-
-			s[j] = s[j - 1];
-			s[j - 1] = x;
-		}
+	qsort(s, n, sizeof(*s), cmp_double);
 	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
@@ -467,32 +468,26 @@ static int pair_rtt(unsigned int n, uint64_t *t)
 }
 
 /*
- * The round trips of both sides, in rounds of alternating order (vsock
- * first in even rounds, the socketpair first in odd ones): where the
- * scheduler puts the threads changes within a run on a shared machine,
- * and interleaving gives both sides the same mix.  Medians of all the
- * samples of each side, in ns.
+ * The round trips of both sides, in o->rounds rounds of alternating
+ * order (vsock first in even rounds, the socketpair first in odd ones):
+ * where the scheduler puts the threads changes within a run on a shared
+ * machine, and interleaving gives both sides the same mix.  Medians of
+ * all the o->rtt_count samples of each side (a multiple of o->rounds),
+ * in ns.
  */
 static int rtt_rounds(struct vhk_vsock_drv *d, const struct vsb_opts *o,
-		      unsigned int rounds, uint64_t *med_v, uint64_t *med_p)
+		      uint64_t *med_v, uint64_t *med_p)
 {
-	unsigned int per = o->rtt_count >= rounds ? o->rtt_count / rounds : 1;
-	unsigned int total = per * rounds;
+	unsigned int per = o->rtt_count / o->rounds, total = o->rtt_count;
 	uint64_t *tv = calloc(total, sizeof(*tv));
 	uint64_t *tp = calloc(total, sizeof(*tp));
 	int ret = tv && tp ? 0 : -ENOMEM;
 
-	for (unsigned int r = 0; r < rounds && !ret; r++) {
-		if (r & 1) {
-			ret = pair_rtt(per, tp + r * per);
-			if (!ret)
-				ret = vsock_rtt(d, o, per, tv + r * per);
-		} else {
-			ret = vsock_rtt(d, o, per, tv + r * per);
-			if (!ret)
-				ret = pair_rtt(per, tp + r * per);
-		}
-	}
+	for (unsigned int r = 0; r < o->rounds && !ret; r++)
+		for (unsigned int k = 0; k < 2 && !ret; k++)
+			ret = (k == (r & 1)) ?
+			      vsock_rtt(d, o, per, tv + r * per) :
+			      pair_rtt(per, tp + r * per);
 	if (!ret) {
 		qsort(tv, total, sizeof(*tv), cmp_u64);
 		qsort(tp, total, sizeof(*tp), cmp_u64);
@@ -649,22 +644,38 @@ static int open_driver(const struct vsb_opts *o, struct vhk_fe **fe,
 	return ret;
 }
 
-/* @what is in @o->only, a comma-separated list (NULL: everything). */
+/* @what (@n bytes) is an item of comma-separated @list. */
+static bool list_has(const char *list, const char *what, size_t n)
+{
+	for (;;) {
+		if (!strncmp(list, what, n) && (list[n] == ',' || !list[n]))
+			return true;
+		list = strchr(list, ',');
+		if (!list)
+			return false;
+		list++;
+	}
+}
+
+#define VSB_ONLY_NAMES	"h2g,g2h,rtt,conn"
+
+bool vsb_only_valid(const char *s)
+{
+	for (;;) {
+		size_t n = strcspn(s, ",");
+
+		if (!n || !list_has(VSB_ONLY_NAMES, s, n))
+			return false;
+		if (!s[n])
+			return true;
+		s += n + 1;
+	}
+}
+
+/* @what is in @o->only (NULL: everything). */
 static bool want(const struct vsb_opts *o, const char *what)
 {
-	size_t n = strlen(what);
-	const char *p = o->only;
-
-	if (!p)
-		return true;
-	for (;;) {
-		if (!strncmp(p, what, n) && (p[n] == ',' || !p[n]))
-			return true;
-		p = strchr(p, ',');
-		if (!p)
-			return false;
-		p++;
-	}
+	return !o->only || list_has(o->only, what, strlen(what));
 }
 
 int vsb_run(const struct vsb_opts *oin)
@@ -691,6 +702,10 @@ int vsb_run(const struct vsb_opts *oin)
 		o.rounds = 3;
 	if (o.rounds > VSB_MAX_ROUNDS)
 		o.rounds = VSB_MAX_ROUNDS;
+	/* Whole rounds of round trips, at least one each. */
+	if (o.rtt_count < o.rounds)
+		o.rtt_count = o.rounds;
+	o.rtt_count -= o.rtt_count % o.rounds;
 	if (!o.rx_buf)
 		o.rx_buf = VSB_RX_BUF;
 	if (o.size) {
@@ -730,21 +745,19 @@ int vsb_run(const struct vsb_opts *oin)
 			for (unsigned int r = 0; r < o.rounds && !ret; r++) {
 				struct result v = { 0, 0 }, p = { 0, 0 };
 
-				/* Alternate which side goes first. */
-				if (r & 1)
-					ret = pair_throughput(sizes[i],
-							      o.seconds,
-							      o.buf_alloc, &p);
-				if (!ret)
-					ret = dir == 0 ?
-					      h2g_throughput(d, &o, sizes[i],
-							     port++, &v) :
-					      g2h_throughput(d, &o, sizes[i],
-							     &v);
-				if (!ret && !(r & 1))
-					ret = pair_throughput(sizes[i],
-							      o.seconds,
-							      o.buf_alloc, &p);
+				/* vsock first in even rounds, as rtt_rounds() */
+				for (unsigned int k = 0; k < 2 && !ret; k++)
+					if (k != (r & 1))
+						ret = pair_throughput(
+							sizes[i], o.seconds,
+							o.buf_alloc, &p);
+					else if (dir == 0)
+						ret = h2g_throughput(
+							d, &o, sizes[i],
+							port++, &v);
+					else
+						ret = g2h_throughput(
+							d, &o, sizes[i], &v);
 				vm[r] = v.mbps;
 				pm[r] = p.mbps;
 				vc[r] = v.cpu_per_gib;
@@ -762,13 +775,11 @@ int vsb_run(const struct vsb_opts *oin)
 		}
 	}
 	if (!ret && want(&o, "rtt"))
-		ret = rtt_rounds(d, &o, o.rounds, &rtt_v, &rtt_p);
+		ret = rtt_rounds(d, &o, &rtt_v, &rtt_p);
 	if (!ret && want(&o, "rtt"))
 		fprintf(out, "1-byte round trip (median of %u in %u rounds): "
 			"vsock %.1f us, pair %.1f us, ratio %.2fx\n",
-			o.rtt_count >= o.rounds ?
-			o.rtt_count / o.rounds * o.rounds : o.rounds, o.rounds,
-			rtt_v / 1e3, rtt_p / 1e3,
+			o.rtt_count, o.rounds, rtt_v / 1e3, rtt_p / 1e3,
 			(double)rtt_v / (double)rtt_p);
 	if (!ret && want(&o, "conn"))
 		ret = vsock_conn_rate(d, &o, &cr_v, &refused);

@@ -43,7 +43,8 @@ struct vsb_opts {
 	/* the daemon's --poll (adaptive polling), for the report; -1 = not
 	 * known (the CLI's bench against a daemon it did not start) */
 	int daemon_poll_us;
-	const char *only;	/* "h2g", "g2h", "rtt" or "conn"; NULL = all */
+	const char *only;	/* comma-separated h2g, g2h, rtt, conn
+				 * (vsb_only_valid()); NULL = all */
 	FILE *out;
 };
 
@@ -53,6 +54,9 @@ struct vsb_opts {
  * not be driven or a transfer did not verify.
  */
 int vsb_run(const struct vsb_opts *o);
+
+/* @s is a comma-separated list of h2g, g2h, rtt, conn (vsb_opts.only). */
+bool vsb_only_valid(const char *s);
 
 /* "direct", "iommu-lazy", "iommu-strict", "bounce"; -1 if unknown. */
 int vsb_parse_dma(const char *s);

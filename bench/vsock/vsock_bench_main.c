@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "vsock_bench.h"
+#include "vhostkit/vsock.h"
 
 static void usage(FILE *f)
 {
@@ -43,25 +44,6 @@ static void usage(FILE *f)
 		" [--busy-poll | --poll US] [--daemon-poll US] [--rounds N]"
 		" [--only h2g|g2h|rtt|conn[,...]] [--size BYTES]"
 		" [--buf-alloc BYTES] [--pin CPU,CPU]\n");
-}
-
-/* @s is a comma-separated list of h2g, g2h, rtt, conn. */
-static bool only_ok(const char *s)
-{
-	static const char *const names[] = { "h2g", "g2h", "rtt", "conn" };
-
-	for (;;) {
-		size_t n = strcspn(s, ","), k;
-
-		for (k = 0; k < 4; k++)
-			if (n == strlen(names[k]) && !strncmp(s, names[k], n))
-				break;
-		if (k == 4)
-			return false;
-		if (!s[n])
-			return true;
-		s += n + 1;
-	}
 }
 
 /* This thread, and the threads and processes it starts, on @cpu only. */
@@ -112,7 +94,7 @@ int main(int argc, char **argv)
 			}
 		} else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
 			o.only = argv[++i];
-			if (!only_ok(o.only)) {
+			if (!vsb_only_valid(o.only)) {
 				usage(stderr);
 				return 2;
 			}
@@ -132,7 +114,7 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--buf-alloc") && i + 1 < argc) {
 			unsigned long v = strtoul(argv[++i], NULL, 0);
 
-			if (v < 4096 || v > (64u << 20)) {
+			if (v < 4096 || v > VHK_VSOCK_MAX_BUF_SIZE) {
 				usage(stderr);
 				return 2;
 			}
