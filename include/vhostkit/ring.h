@@ -120,8 +120,9 @@ int vhk_vq_unpop(struct vhk_vq *vq, const struct vhk_chain *c);
 /**
  * vhk_vq_push - record @c as used with @written bytes (fill; not yet
  * visible to the driver; @written is clamped to @c's writable bytes).
- * With IN_ORDER, buffers pushed in pop order and written completely may be
- * published as one used entry (VIRTIO 1.2, 2.7.9 / 2.8.8).  The first
+ * With IN_ORDER on a packed ring, buffers pushed in pop order and written
+ * completely may be published as one used descriptor (VIRTIO 1.2, 2.8.8);
+ * a split ring gets one used entry per buffer (2.7.9 allows both).  The first
  * @written writable bytes are reported to vhk_as_dirty() (a device's own
  * I/O, io_uring say, writes them without vhk_guest_write()).
  * Returns 0 or -EIO if the queue is (or becomes, on a push beyond the
@@ -161,6 +162,18 @@ bool vhk_vq_flush(struct vhk_vq *vq);
  */
 VHK_API
 bool vhk_vq_enable_notify(struct vhk_vq *vq, bool enable);
+
+/**
+ * vhk_vq_untimed - stop timing @vq's chains from pop to push (the latency
+ * histogram lat[] and lat_sum_ns of vhostkit/stats.h) until the queue
+ * stops; each start times again.  For a device that completes every chain
+ * in the pass that pops it (net), where the histogram would only say
+ * "under a microsecond" and the per-chain clock bookkeeping costs more
+ * than the ring work.  Chains popped before the call complete untimed.
+ * No-op on a stopped queue.
+ */
+VHK_API
+void vhk_vq_untimed(struct vhk_vq *vq);
 
 /** vhk_vq_pending - true if the driver made buffers available not yet popped. */
 VHK_API

@@ -249,7 +249,7 @@ int vhk_vq_start(struct vhk_vq *vq, struct vhk_as *as,
 	vq->features = p->features;
 	vq->event_idx = vhk_has_feature(p->features, VHK_F_EVENT_IDX);
 	vq->indirect = vhk_has_feature(p->features, VHK_F_INDIRECT_DESC);
-	vq->in_order = vhk_has_feature(p->features, VHK_F_IN_ORDER);
+	vq->batch_used = packed && vhk_has_feature(p->features, VHK_F_IN_ORDER);
 	vq->addrs = p->addrs;
 	vq->log_used = p->log_used;
 	vq->log_addr = p->log_addr;
@@ -337,7 +337,7 @@ int vhk_vq_remap(struct vhk_vq *vq)
 }
 
 /* Bookkeeping of @n chains just popped into @c[] at time @now: counters,
- * pop times (latency), IN_ORDER pop order. */
+ * pop times (latency, unless untimed), pop order (batch_used). */
 static void note_popped(struct vhk_vq *vq, struct vhk_chain *c,
 			unsigned int n, uint64_t now)
 {
@@ -347,12 +347,13 @@ static void note_popped(struct vhk_vq *vq, struct vhk_chain *c,
 
 	vq->stats.popped += n;
 	vhk_stat_add(&vq->qs.popped, n);
-	for (unsigned int i = 0; i < n; i++) {
+	for (unsigned int i = 0; i < n; i++)
 		c[i].as = as;
-		if (pop_ns && c[i].id < num)
-			pop_ns[c[i].id] = now;
-	}
-	if (vq->in_order) {
+	if (pop_ns)
+		for (unsigned int i = 0; i < n; i++)
+			if (c[i].id < num)
+				pop_ns[c[i].id] = now;
+	if (vq->batch_used) {
 		uint16_t *order = vq->order;
 		unsigned int head = vq->order_head, cnt = vq->order_count;
 
@@ -380,7 +381,7 @@ int vhk_vq_pop(struct vhk_vq *vq, struct vhk_chain *c)
 		return r == -EAGAIN ? r : vhk_vq_fail(vq, r, "ring unmapped");
 	r = vq->packed ? vq_packed_pop(vq, c) : vq_split_pop(vq, c);
 	if (r > 0)
-		note_popped(vq, c, 1, vhk_now_ns());
+		note_popped(vq, c, 1, vq->pop_ns ? vhk_now_ns() : 0);
 	return r;
 }
 
@@ -409,7 +410,8 @@ int vhk_vq_pop_burst(struct vhk_vq *vq, struct vhk_chain *c, unsigned int n)
 		return r == -EAGAIN ? r : vhk_vq_fail(vq, r, "ring unmapped");
 	r = vq_split_pop_burst(vq, c, n);
 	if (r > 0)
-		note_popped(vq, c, (unsigned int)r, vhk_now_ns());
+		note_popped(vq, c, (unsigned int)r,
+			    vq->pop_ns ? vhk_now_ns() : 0);
 	return r;
 }
 
@@ -427,7 +429,7 @@ int vhk_vq_unpop(struct vhk_vq *vq, const struct vhk_chain *c)
 	if (r < 0)
 		return r;
 	/* IN_ORDER: the id was the newest in pop order. */
-	if (vq->in_order && vq->order_count &&
+	if (vq->batch_used && vq->order_count &&
 	    vq->order[(vq->order_head + vq->order_count - 1) % vq->num] ==
 	    c->id)
 		vq->order_count--;
@@ -548,7 +550,7 @@ static int push_one(struct vhk_vq *vq, const struct vhk_chain *c,
 				     c->iov[c->nread + i].iov_len);
 	e = &vq->pending[vq->npending++];
 	written = pending_fill(e, c, written);
-	if (vq->in_order)
+	if (vq->batch_used)
 		e->in_seq = order_take(vq->order, vq->num, &vq->order_head,
 				       &vq->order_count, c->id);
 	vq->stats.pushed++;
@@ -596,7 +598,7 @@ int vhk_vq_push_burst(struct vhk_vq *vq, const struct vhk_chain *c,
 	uint64_t *pop_ns = vq->pop_ns;
 	uint16_t *order = vq->order;
 	unsigned int num = vq->num, ohead = vq->order_head;
-	unsigned int ocnt = vq->in_order ? vq->order_count : 0;
+	unsigned int ocnt = vq->batch_used ? vq->order_count : 0;
 
 	for (unsigned int i = 0; i < n; i++, e++) {
 		const struct vhk_chain *ci = &c[i];
@@ -606,7 +608,7 @@ int vhk_vq_push_burst(struct vhk_vq *vq, const struct vhk_chain *c,
 		e->in_seq = order_take(order, num, &ohead, &ocnt, ci->id);
 		rd += ci->read_bytes;
 		wr += w;
-		if (take_latency(pop_ns, num, ci->id, &now, &lat)) {
+		if (pop_ns && take_latency(pop_ns, num, ci->id, &now, &lat)) {
 			lat_sum += lat;
 			/* The chains of a burst were mostly popped together:
 			 * one histogram add per run of equal latencies. */
@@ -622,7 +624,7 @@ int vhk_vq_push_burst(struct vhk_vq *vq, const struct vhk_chain *c,
 	if (lat_n)
 		vhk_stat_add(&s->lat[vhk_lat_bucket(lat_prev)], lat_n);
 	vq->npending += n;
-	if (vq->in_order) {
+	if (vq->batch_used) {
 		vq->order_head = ohead;
 		vq->order_count = ocnt;
 	}
@@ -656,6 +658,14 @@ bool vhk_vq_enable_notify(struct vhk_vq *vq, bool enable)
 	vq->notify_enabled = enable;
 	return vq->packed ? vq_packed_enable_notify(vq, enable) :
 			    vq_split_enable_notify(vq, enable);
+}
+
+void vhk_vq_untimed(struct vhk_vq *vq)
+{
+	if (!vq->started)
+		return;
+	free(vq->pop_ns);
+	vq->pop_ns = NULL;
 }
 
 bool vhk_vq_pending(struct vhk_vq *vq)

@@ -121,7 +121,13 @@ struct vhk_vq {
 	bool packed;
 	bool event_idx;
 	bool indirect;
-	bool in_order;
+	/* IN_ORDER on a packed ring: a run of buffers used in order may be
+	 * published as one used descriptor (vq_batch_end()).  A split ring
+	 * writes every used entry, which IN_ORDER allows too (VIRTIO 1.2,
+	 * 2.7.9 "may"): an 8-byte store per buffer is cheaper than tracking
+	 * pop order, and drivers (DPDK's in-order receive path) read every
+	 * entry's length anyway. */
+	bool batch_used;
 	uint16_t num;
 	uint64_t features;
 	struct vhk_vq_addrs addrs;
@@ -182,7 +188,7 @@ struct vhk_vq {
 	struct vq_pending *pending;
 	unsigned int npending;
 
-	/* IN_ORDER: ids popped and not yet pushed, in pop order */
+	/* batch_used: ids popped and not yet pushed, in pop order */
 	uint16_t *order;
 	unsigned int order_head, order_count;
 
@@ -409,7 +415,7 @@ static inline unsigned int vq_batch_end(const struct vhk_vq *vq,
 {
 	const struct vq_pending *p = vq->pending;
 
-	if (!vq->in_order)
+	if (!vq->batch_used)
 		return k;
 	while (k + 1 < vq->npending && p[k].in_seq && p[k + 1].in_seq &&
 	       p[k].len == p[k].wmax)

@@ -342,21 +342,24 @@ int vq_split_unpop(struct vhk_vq *vq, const struct vhk_chain *c)
 
 bool vq_split_publish(struct vhk_vq *vq)
 {
-	uint16_t old = vq->used_idx, new_idx, event;
-	unsigned int k, last;
-	bool v;
+	struct vhk_vring_used_elem *ring = vq->used->ring;
+	const struct vq_pending *e = vq->pending;
+	uint16_t old = vq->used_idx, mask = (uint16_t)(vq->num - 1);
+	uint16_t new_idx, event;
+	unsigned int k, n = vq->npending;
+	bool v, log = vhk_as_logging(vq->as);
 
-	for (k = 0; k < vq->npending; k = last + 1) {
+	/* One entry per buffer, IN_ORDER or not (batch_used is packed
+	 * only, vq_priv.h); the dirty log asked once (vq_dirty() per entry
+	 * only while it is on). */
+	for (k = 0; k < n; k++) {
 		struct vhk_vring_used_elem *u =
-			&vq->used->ring[(uint16_t)(old + k) & (vq->num - 1)];
-		struct vq_pending *e;
+			&ring[(uint16_t)(old + k) & mask];
 
-		/* One entry per in-order run, at the run's first slot, naming
-		 * the run's last buffer (VIRTIO 1.2, 2.7.9). */
-		last = vq_batch_end(vq, k);
-		e = &vq->pending[last];
-		vq_store32(vq, &u->id, e->id);
-		vq_store32(vq, &u->len, e->len);
+		vring_store32(&u->id, e[k].id);
+		vring_store32(&u->len, e[k].len);
+		if (log)
+			vq_dirty(vq, u, sizeof(*u));
 	}
 	if (vq->inflight)
 		for (k = 0; k < vq->npending; k++)
