@@ -93,6 +93,7 @@ void vsock_conn_free(struct vhk_vsock *vs, struct vsock_conn *c)
 {
 	struct vsock_conn **pp;
 
+	vsock_gather_forget(vs, c);
 	pp = &vs->buckets[bucket(vs, c->guest_port, c->peer_cid,
 				 c->peer_port)];
 	while (*pp && *pp != c)

@@ -355,7 +355,11 @@ int vsock_host_write(struct vhk_vsock *vs, struct vsock_conn *c,
 		return vsock_host_flush(vs, c);
 	}
 	if (!c->buf_len && len) {
-		ssize_t w = send_iter(vs, c->fd, payload, len);
+		ssize_t w;
+
+		if (vsock_gather_add(vs, c, payload, len))
+			return 0;	/* sent by vsock_gather_flush() */
+		w = send_iter(vs, c->fd, payload, len);
 
 		if (w < 0)
 			return (int)w;
@@ -370,6 +374,16 @@ int vsock_host_write(struct vhk_vsock *vs, struct vsock_conn *c,
 		ring_append(c, payload, len);
 		vsock_host_update_events(vs, c);
 	}
+	return 0;
+}
+
+/* vsock_host_buffer - @n bytes of @it into @c's buffer (the credit made
+ * room for them); 0 or -ENOMEM. */
+int vsock_host_buffer(struct vsock_conn *c, struct vhk_iter *it, uint32_t n)
+{
+	if (ensure_buf(c))
+		return -ENOMEM;
+	ring_append(c, it, n);
 	return 0;
 }
 

@@ -285,6 +285,19 @@ void vsock_handle_tx(struct vhk_vsock *vs, const struct vsock_pkt *p,
 }
 
 /* Pop tx chains (at most VHK_KICK_BUDGET), handle, give them back. */
+/* @p (parsed) is an RW of the stream connection being gathered. */
+static bool gather_next(const struct vhk_vsock *vs, const struct vsock_pkt *p)
+{
+	const struct vsock_conn *c = vs->gather.c;
+
+	return p->op == VHK_VSOCK_OP_RW &&
+	       p->type == VHK_VSOCK_TYPE_STREAM && p->type == c->type &&
+	       p->src_cid == vs->guest_cid &&
+	       p->dst_cid == VHK_VSOCK_CID_HOST &&
+	       c->peer_cid == VHK_VSOCK_CID_HOST &&
+	       p->src_port == c->guest_port && p->dst_port == c->peer_port;
+}
+
 enum vhk_kick_result vsock_tx_process(struct vhk_vsock *vs)
 {
 	struct vhk_vq *vq = vs->vq[VHK_VSOCK_VQ_TX];
@@ -295,6 +308,7 @@ enum vhk_kick_result vsock_tx_process(struct vhk_vsock *vs)
 	if (!vq)
 		return VHK_KICK_DONE;
 	vhk_vq_enable_notify(vq, false);
+	vs->gather.on = true;
 	for (budget = 0; budget < VHK_KICK_BUDGET; budget++) {
 		struct vhk_chain ch;
 		struct vsock_pkt p;
@@ -326,6 +340,10 @@ enum vhk_kick_result vsock_tx_process(struct vhk_vsock *vs)
 		}
 		vs->st.tx_packets++;
 		ret = vsock_pkt_parse(&ch, &p, &payload);
+		/* Anything but the next RW of the gathering connection sends
+		 * the gather first (gather.c): bytes and state in order. */
+		if (vs->gather.c && !(ret == 0 && gather_next(vs, &p)))
+			vsock_gather_flush(vs);
 		if (ret == -EMSGSIZE) {
 			vs->st.drop_short_hdr++;
 			vs_warn(vs, "tx chain of %llu bytes has no 44-byte header: dropped",
@@ -355,12 +373,16 @@ enum vhk_kick_result vsock_tx_process(struct vhk_vsock *vs)
 		} else {
 			vsock_handle_tx(vs, &p, &payload);
 		}
+		if (vsock_gather_hold(vs, &ch))
+			continue;	/* pushed by the flush */
 		if (vsock_push(vs, vq, &ch, 0) < 0) {
 			res = VHK_KICK_DONE;
 			break;
 		}
 		pushed = true;
 	}
+	vsock_gather_flush(vs);
+	vs->gather.on = false;
 	if (pushed)
 		vsock_complete(vs, VHK_VSOCK_VQ_TX);
 	vsock_rx_run(vs);

@@ -7,6 +7,7 @@
  *   proto.c    the guest's packets: state machine and credit (tx queue)
  *   rx.c       packets toward the guest: replies, data, siblings (rx queue)
  *   host.c     the hybrid host side: Unix sockets, CONNECT lines, timers
+ *   gather.c   consecutive RW payloads of a tx pass, one sendmsg for them
  *   hub.c      sibling VMs: groups, mailboxes
  *   vsock.c    device ops: features, config, queues, events, reset, and
  *              its host (host_start: whoever runs it, the server or a test)
@@ -37,6 +38,8 @@
 #define VSOCK_PKT_MAX		(64u * 1024)	/* payload per packet we send */
 #define VSOCK_RX_BATCH		31	/* extra rx chains filled by one readv */
 #define VSOCK_BATCH_IOV		8	/* segments per extra chain */
+#define VSOCK_GATHER_CHAINS	64	/* tx chains held by one gather */
+#define VSOCK_GATHER_IOV	128	/* segments of one gather's sendmsg */
 
 /* A packet header, host byte order, copied once from the chain. */
 struct vsock_pkt {
@@ -227,6 +230,19 @@ struct vhk_vsock {
 	uint32_t credit_retry_ms;
 	unsigned int credit_retries;
 
+	/* gather.c: RW payloads of one connection, sent together */
+	struct vsock_gather {
+		bool on;			/* a tx pass is running */
+		bool took;			/* the last packet's payload */
+		struct vsock_conn *c;		/* NULL: nothing gathered */
+		struct iovec iov[VSOCK_GATHER_IOV];
+		unsigned int niov;
+		uint32_t bytes;
+		struct vhk_chain held[VSOCK_GATHER_CHAINS];
+		unsigned int nheld;
+	} gather;
+	uint64_t tx_gathered;		/* chains sent by multi-chain gathers */
+
 	struct vhk_vsock_stats st;
 	struct vhk_ratelimit rl;
 };
@@ -290,11 +306,19 @@ void vsock_host_update_events(struct vhk_vsock *vs, struct vsock_conn *c);
 int vsock_host_write(struct vhk_vsock *vs, struct vsock_conn *c,
 		     struct vhk_iter *payload, uint32_t len, uint32_t flags);
 int vsock_host_flush(struct vhk_vsock *vs, struct vsock_conn *c);
+int vsock_host_buffer(struct vsock_conn *c, struct vhk_iter *it, uint32_t n);
 void vsock_host_shut_wr(struct vhk_vsock *vs, struct vsock_conn *c);
 void vsock_host_close_fd(struct vhk_vsock *vs, struct vsock_conn *c);
 void vsock_host_send_ok(struct vhk_vsock *vs, struct vsock_conn *c);
 void vsock_host_arm_timer(struct vhk_vsock *vs);
 void vsock_host_drop_clients(struct vhk_vsock *vs);
+
+/* gather.c */
+bool vsock_gather_add(struct vhk_vsock *vs, struct vsock_conn *c,
+		      const struct vhk_iter *it, uint32_t len);
+bool vsock_gather_hold(struct vhk_vsock *vs, const struct vhk_chain *ch);
+void vsock_gather_flush(struct vhk_vsock *vs);
+void vsock_gather_forget(struct vhk_vsock *vs, struct vsock_conn *c);
 
 /* hub.c */
 int vsock_hub_add(struct vhk_vsock_hub *hub, struct vhk_vsock *vs);

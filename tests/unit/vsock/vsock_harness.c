@@ -272,6 +272,12 @@ static void tx_chain(struct vh *h, const void *a, uint32_t na, const void *b,
 	assert_int_equal(vhk_drv_vq_add(h->dq[VHK_VSOCK_VQ_TX], s, n,
 					(void *)(uintptr_t)(TX_TOKEN + i)), 0);
 	vhk_drv_vq_publish(h->dq[VHK_VSOCK_VQ_TX]);
+	if (!h->defer_tx)
+		vh_kick_tx(h);
+}
+
+void vh_kick_tx(struct vh *h)
+{
 	vhk_vsock_ops.queue_kick(h->vs, &h->devq[VHK_VSOCK_VQ_TX]);
 	run_kicks(h);
 	reclaim_tx(h);

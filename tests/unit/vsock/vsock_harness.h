@@ -34,6 +34,7 @@ struct vh {
 	bool rx_posted[VH_NRX];
 	bool kick[VHK_VSOCK_NUM_VQS];	/* kick_later() asked */
 	bool no_repost;			/* vh_recv leaves the buffer used */
+	bool defer_tx;			/* vh_send queues: vh_kick_tx() runs */
 	/* fake host */
 	unsigned int broken, kick_laters;
 	int watch_fd;
@@ -59,6 +60,9 @@ struct vsock_pkt vh_pkt(struct vh *h, uint16_t op, uint32_t src_port,
 
 /** vh_send - put @p (+ @n payload bytes, p->len is set) on tx, kick. */
 void vh_send(struct vh *h, struct vsock_pkt *p, const void *data, uint32_t n);
+
+/** vh_kick_tx - process the tx queue (what h->defer_tx queued). */
+void vh_kick_tx(struct vh *h);
 
 /** vh_send_bytes - a raw tx chain of @n readable bytes (hostile). */
 void vh_send_bytes(struct vh *h, const void *bytes, uint32_t n);
