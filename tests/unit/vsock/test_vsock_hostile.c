@@ -202,6 +202,59 @@ static void test_credit_flood(void **state)
 	vh_teardown(&h, 0);
 }
 
+/*
+ * The flood inside one tx pass, while its packets are being gathered for
+ * one sendmsg (gather.c): the credit counts the gathered bytes as not yet
+ * forwarded - a guest only knows the fwd_cnt it was sent - so the packet
+ * that goes beyond it resets the connection.  The bytes before it still
+ * reach the host, in order, then EOF; every tx chain comes back.
+ */
+static void test_credit_flood_gathered(void **state)
+{
+	/* fragmented runs (a segment per byte): payloads small enough for
+	 * a gather's 128 iovecs */
+	bool frag = vhk_test_fragmented();
+	uint32_t len = frag ? 12 : 1000, credit = frag ? 100 : 8192;
+	uint32_t fit = credit / len * len;
+	uint8_t buf[1000], got[16384];
+	struct vsock_pkt p;
+	struct vh h;
+	int lfd, afd;
+	ssize_t n;
+
+	(void)state;
+	vh_setup(&h, VHK_AS_GPA, false, CID, NULL, false, 0);
+	h.vs->buf_size = credit;
+	vh_post_rx(&h, 8);
+	lfd = vh_listen(&h, 41, SOCK_STREAM);
+	p = vh_pkt(&h, VHK_VSOCK_OP_REQUEST, GPORT, 41, VHK_VSOCK_TYPE_STREAM);
+	vh_send(&h, &p, NULL, 0);
+	assert_int_equal(vh_wait(&h, &p, NULL, 0, 1000), 1);
+	assert_int_equal(p.op, VHK_VSOCK_OP_RESPONSE);
+	afd = vh_accept(lfd);
+	assert_true(afd >= 0);
+	h.defer_tx = true;
+	for (unsigned int k = 0; k < 10; k++) {
+		memset(buf, (int)k, len);
+		p = vh_pkt(&h, VHK_VSOCK_OP_RW, GPORT, 41,
+			   VHK_VSOCK_TYPE_STREAM);
+		vh_send(&h, &p, buf, len);
+	}
+	vh_kick_tx(&h);
+	assert_int_equal(h.vs->st.rst_credit, 1);
+	assert_null(vsock_conn_find(h.vs, GPORT, 2, 41));
+	/* the packets that fit the credit, then EOF */
+	n = vh_read_some(&h, afd, got, sizeof(got), 1000);
+	assert_int_equal(n, fit);
+	for (unsigned int i = 0; i < fit; i++)
+		assert_int_equal(got[i], i / len);
+	for (unsigned int i = 0; i < VH_NTX; i++)
+		assert_false(h.tx_busy[i]);
+	close(afd);
+	close(lfd);
+	vh_teardown(&h, 0);
+}
+
 static void test_rx_readable_buffer(void **state)
 {
 	struct vh h;
@@ -455,6 +508,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_spoofed_cid),
 		cmocka_unit_test(test_unknown_conn),
 		cmocka_unit_test(test_credit_flood),
+		cmocka_unit_test(test_credit_flood_gathered),
 		cmocka_unit_test(test_rx_readable_buffer),
 		cmocka_unit_test(test_rx_short_buffer),
 		cmocka_unit_test(test_rx_full),
