@@ -98,6 +98,19 @@ static void push_held(struct vhk_vsock *vs)
 	vsock_complete(vs, VHK_VSOCK_VQ_TX);
 }
 
+/* The host side of @c failed (or no memory for its rest): the chains go
+ * back, the connection is reset, as after a failed single write. */
+static void fail(struct vhk_vsock *vs, struct vsock_conn *c)
+{
+	struct vsock_gather *g = &vs->gather;
+
+	g->niov = 0;
+	g->bytes = 0;
+	push_held(vs);
+	vs->st.rst_other++;
+	vsock_conn_reset(vs, c);
+}
+
 /*
  * vsock_gather_flush - send what is gathered with one sendmsg(); what the
  * socket does not take goes into the connection's buffer (at most its
@@ -120,11 +133,7 @@ void vsock_gather_flush(struct vhk_vsock *vs)
 	w = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (w < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-			g->niov = 0;
-			g->bytes = 0;
-			push_held(vs);
-			vs->st.rst_other++;
-			vsock_conn_reset(vs, c);
+			fail(vs, c);
 			return;
 		}
 		w = 0;
@@ -140,11 +149,7 @@ void vsock_gather_flush(struct vhk_vsock *vs)
 	(void)vhk_iter_skip(&rest, (size_t)w);
 	if ((uint32_t)w < g->bytes &&
 	    vsock_host_buffer(c, &rest, g->bytes - (uint32_t)w) < 0) {
-		g->niov = 0;
-		g->bytes = 0;
-		push_held(vs);
-		vs->st.rst_other++;
-		vsock_conn_reset(vs, c);
+		fail(vs, c);
 		return;
 	}
 	g->niov = 0;

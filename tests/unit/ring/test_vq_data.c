@@ -425,6 +425,21 @@ static void test_packed_laps(void **state)
 }
 
 /* Resume a stopped queue from vhk_vq_base() on a fresh queue object. */
+/* Start @t's stopped queue again where vhk_vq_base() said (@base). */
+static void restart_at(struct rt *t, uint32_t base)
+{
+	struct vhk_vq_params prm;
+
+	memset(&prm, 0, sizeof(prm));
+	prm.num = t->num;
+	prm.features = t->features;
+	vhk_drv_vq_addrs(t->dq, &prm.addrs);
+	prm.avail_base = (uint16_t)base;
+	prm.used_base = (uint16_t)(base >> 16);
+	prm.used_base_valid = t->packed;
+	assert_int_equal(vhk_vq_start(t->vq, &t->m.as, &prm), 0);
+}
+
 /* Chains the latency histogram of @vq counted. */
 static uint64_t lat_count(struct vhk_vq *vq)
 {
@@ -470,7 +485,6 @@ static void test_untimed(void **state)
 	(void)state;
 	RT_FOR_EACH_LAYOUT(p) {
 		struct vhk_queue_stats q;
-		struct vhk_vq_params prm;
 		struct rt t;
 		uint32_t base;
 		size_t b;
@@ -488,14 +502,7 @@ static void test_untimed(void **state)
 		base = vhk_vq_base(t.vq);
 		vhk_vq_stop(t.vq);
 		vhk_vq_untimed(t.vq);	/* stopped: no-op */
-		memset(&prm, 0, sizeof(prm));
-		prm.num = 4;
-		prm.features = t.features;
-		vhk_drv_vq_addrs(t.dq, &prm.addrs);
-		prm.avail_base = (uint16_t)base;
-		prm.used_base = (uint16_t)(base >> 16);
-		prm.used_base_valid = p;
-		assert_int_equal(vhk_vq_start(t.vq, &t.m.as, &prm), 0);
+		restart_at(&t, base);
 		for (int i = 0; i < 2; i++)
 			one_trip(&t, b, i);
 		assert_int_equal(lat_count(t.vq), 3);
@@ -509,7 +516,6 @@ static void test_stop_resume(void **state)
 	RT_FOR_EACH_LAYOUT(p) {
 		struct rt t;
 		size_t b;
-		struct vhk_vq_params prm;
 		void *tok;
 		uint32_t len, base;
 
@@ -529,14 +535,7 @@ static void test_stop_resume(void **state)
 		base = vhk_vq_base(t.vq);
 		vhk_vq_stop(t.vq);
 		assert_false(vhk_vq_started(t.vq));
-		memset(&prm, 0, sizeof(prm));
-		prm.num = 4;
-		prm.features = t.features;
-		vhk_drv_vq_addrs(t.dq, &prm.addrs);
-		prm.avail_base = (uint16_t)base;
-		prm.used_base = (uint16_t)(base >> 16);
-		prm.used_base_valid = p;
-		assert_int_equal(vhk_vq_start(t.vq, &t.m.as, &prm), 0);
+		restart_at(&t, base);
 		for (int i = 0; i < 6; i++) {
 			struct vhk_drv_seg s = { rt_addr(&t, b), 4, true };
 

@@ -153,6 +153,28 @@ static void test_unknown_conn(void **state)
 	vh_teardown(&h, 0);
 }
 
+/* A device whose credit is @credit bytes and a guest connection
+ * GPORT -> @port to a host listener (*@lfd): the host's accepted fd. */
+static int flood_conn(struct vh *h, uint32_t port, uint32_t credit, int *lfd)
+{
+	struct vsock_pkt p;
+	int afd;
+
+	vh_setup(h, VHK_AS_GPA, false, CID, NULL, false, 0);
+	h->vs->buf_size = credit;
+	vh_post_rx(h, 8);
+	*lfd = vh_listen(h, port, SOCK_STREAM);
+	p = vh_pkt(h, VHK_VSOCK_OP_REQUEST, GPORT, port,
+		   VHK_VSOCK_TYPE_STREAM);
+	vh_send(h, &p, NULL, 0);
+	assert_int_equal(vh_wait(h, &p, NULL, 0, 1000), 1);
+	assert_int_equal(p.op, VHK_VSOCK_OP_RESPONSE);
+	assert_int_equal(p.buf_alloc, credit);
+	afd = vh_accept(*lfd);
+	assert_true(afd >= 0);
+	return afd;
+}
+
 /* A guest that ignores the credit and floods: its connection is reset,
  * the daemon never holds more than buf_alloc of it. */
 static void test_credit_flood(void **state)
@@ -165,16 +187,7 @@ static void test_credit_flood(void **state)
 	bool reset = false;
 
 	(void)state;
-	vh_setup(&h, VHK_AS_GPA, false, CID, NULL, false, 0);
-	h.vs->buf_size = 8192;
-	vh_post_rx(&h, 8);
-	lfd = vh_listen(&h, 40, SOCK_STREAM);
-	p = vh_pkt(&h, VHK_VSOCK_OP_REQUEST, GPORT, 40, VHK_VSOCK_TYPE_STREAM);
-	vh_send(&h, &p, NULL, 0);
-	assert_int_equal(vh_wait(&h, &p, NULL, 0, 1000), 1);
-	assert_int_equal(p.op, VHK_VSOCK_OP_RESPONSE);
-	assert_int_equal(p.buf_alloc, 8192);
-	afd = vh_accept(lfd);		/* ... and never reads */
+	afd = flood_conn(&h, 40, 8192, &lfd);	/* ... and never reads */
 	memset(buf, 0xab, sizeof(buf));
 	for (i = 0; i < 10000 && !reset; i++) {
 		struct vsock_conn *c;
@@ -223,16 +236,7 @@ static void test_credit_flood_gathered(void **state)
 	ssize_t n;
 
 	(void)state;
-	vh_setup(&h, VHK_AS_GPA, false, CID, NULL, false, 0);
-	h.vs->buf_size = credit;
-	vh_post_rx(&h, 8);
-	lfd = vh_listen(&h, 41, SOCK_STREAM);
-	p = vh_pkt(&h, VHK_VSOCK_OP_REQUEST, GPORT, 41, VHK_VSOCK_TYPE_STREAM);
-	vh_send(&h, &p, NULL, 0);
-	assert_int_equal(vh_wait(&h, &p, NULL, 0, 1000), 1);
-	assert_int_equal(p.op, VHK_VSOCK_OP_RESPONSE);
-	afd = vh_accept(lfd);
-	assert_true(afd >= 0);
+	afd = flood_conn(&h, 41, credit, &lfd);
 	h.defer_tx = true;
 	for (unsigned int k = 0; k < 10; k++) {
 		memset(buf, (int)k, len);
