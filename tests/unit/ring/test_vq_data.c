@@ -465,7 +465,7 @@ static void one_trip(struct rt *t, size_t b, int i)
 	if (i & 1) {
 		t->c.iov = t->iov;
 		t->c.iov_cap = t->iov_cap;
-		assert_int_equal(vhk_vq_pop_burst(t->vq, &t->c, 4), 1);
+		assert_int_equal(vhk_vq_pop_burst(t->vq, &t->c, 1), 1);
 		assert_int_equal(vhk_vq_push_burst(t->vq, &t->c, NULL, 1), 0);
 	} else {
 		rt_pop_ok(t);
