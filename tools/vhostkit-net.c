@@ -38,7 +38,7 @@ static void usage(FILE *out)
 "\n"
 "Ports:\n"
 "  --port socket=PATH[,client][,mac=MAC][,queues=N][,mtu=N][,rate=B]\n"
-"         [,pps=N][,poll][,backlog=N][,iommu=auto|on|off]\n"
+"         [,pps=N][,poll|,thread][,backlog=N][,iommu=auto|on|off]\n"
 "      A vhost-user virtio-net device on Unix socket PATH.  The daemon\n"
 "      listens on PATH (created, removed on exit) unless 'client' is\n"
 "      given: then it connects to a listening front-end and reconnects\n"
@@ -49,7 +49,10 @@ static void usage(FILE *out)
 "        rate=B       ingress limit in bytes/s (k, M, G = 10^3, 10^6, 10^9)\n"
 "        pps=N        ingress limit in packets/s (token bucket, 0.1 s burst)\n"
 "        poll         busy-poll the rings instead of waiting for kicks\n"
-"                     (every poll port shares one polling thread)\n"
+"        thread       run this port on a thread of its own; by default\n"
+"                     every socket port (poll ones always) runs on one\n"
+"                     shared thread, where frames cross ports without a\n"
+"                     thread switch - one core for all of them\n"
 "        backlog=N    frames that may wait for the guest (default 1024)\n"
 "        iommu=...    device IOTLB policy, as vhostkit-blk --iommu:\n"
 "                     on: VIRTIO_F_ACCESS_PLATFORM means IOTLB; off: never\n"
@@ -283,7 +286,8 @@ int main(int argc, char **argv)
 		       ports[i].type == VHK_NET_PT_TAP ? "tap" :
 		       ports[i].type == VHK_NET_PT_XDP ? "AF_XDP on" :
 		       ports[i].client ? "connecting to" : "listening on",
-		       ports[i].path, ports[i].poll ? ", busy-poll" : "",
+		       ports[i].path, ports[i].poll ? ", busy-poll" :
+		       ports[i].own_thread ? ", own thread" : "",
 		       ports[i].queues);
 	if (d.stats_path)
 		printf("vhostkit-net: control socket %s\n", d.stats_path);

@@ -52,13 +52,18 @@ struct vhk_net_port_opts {
 	 * vhk_net_add_port() on), instead of creating @path. */
 	bool adopt_listen_fd;
 	int listen_fd;
+	/* socket, not poll: the port's server on a thread of its own.  By
+	 * default every vhost-user port runs on one shared thread, where a
+	 * frame crosses from port to port without a thread switch; a port
+	 * of its own spreads ports over cores instead. */
+	bool own_thread;
 };
 
 struct vhk_net;
 
 /**
  * vhk_net_port_parse - parse a --port value: "socket=PATH[,client]
- * [,mac=XX:..][,queues=N][,mtu=N][,rate=BYTES][,pps=N][,poll]
+ * [,mac=XX:..][,queues=N][,mtu=N][,rate=BYTES][,pps=N][,poll|,thread]
  * [,backlog=N][,iommu=auto|on|off]" or "tap=NAME[,queues=N][,mtu=N]
  * [,rate=..][,pps=..]".  Sizes take k/M/G suffixes (powers of 1000).
  * Returns 0, or -EINVAL with a message in @err.

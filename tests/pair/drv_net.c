@@ -6,6 +6,7 @@
  * DMA mode, split and packed rings, with and without MRG_RXBUF, and with
  * 9000-byte frames that span several receive buffers.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -36,7 +37,9 @@ struct daemon {
 	char a[200], b[200], ctl[200];
 };
 
-static void daemon_start(struct daemon *dm, const char *tag, unsigned int mtu)
+/* @popt: more options for both socket ports ("" for none). */
+static void daemon_start(struct daemon *dm, const char *tag, unsigned int mtu,
+			 const char *popt)
 {
 	char pa[300], pb[300];
 	char *argv[] = { (char *)net_bin, "--port", pa, "--port", pb,
@@ -46,10 +49,10 @@ static void daemon_start(struct daemon *dm, const char *tag, unsigned int mtu)
 	snprintf(dm->ctl, sizeof(dm->ctl), "%s/%s.ctl", drv_tmpdir(), tag);
 	snprintf(dm->a, sizeof(dm->a), "%s/%s-a.sock", drv_tmpdir(), tag);
 	snprintf(dm->b, sizeof(dm->b), "%s/%s-b.sock", drv_tmpdir(), tag);
-	snprintf(pa, sizeof(pa), "socket=%s,mac=02:00:00:00:0a:01,mtu=%u",
-		 dm->a, mtu);
-	snprintf(pb, sizeof(pb), "socket=%s,mac=02:00:00:00:0b:01,mtu=%u",
-		 dm->b, mtu);
+	snprintf(pa, sizeof(pa), "socket=%s,mac=02:00:00:00:0a:01,mtu=%u%s",
+		 dm->a, mtu, popt);
+	snprintf(pb, sizeof(pb), "socket=%s,mac=02:00:00:00:0b:01,mtu=%u%s",
+		 dm->b, mtu, popt);
 	assert_int_equal(drv_spawn(&dm->proc, argv), 0);
 	assert_int_equal(drv_wait_path(dm->a, 10000), 0);
 	assert_int_equal(drv_wait_path(dm->b, 10000), 0);
@@ -92,6 +95,7 @@ struct open_opts {
 	enum drv_dma dma;
 	bool packed, mrg;
 	uint32_t tx_max;
+	const char *popt;	/* more port options, e.g. ",thread" */
 };
 
 static void nd_open(struct nd *n, const char *sock, const struct open_opts *o)
@@ -214,7 +218,7 @@ static void run_pair(const char *tag, const struct open_opts *o)
 	struct nd a, b;
 	struct vhk_net_drv_stats st;
 
-	daemon_start(&dm, tag, 1500);
+	daemon_start(&dm, tag, 1500, o->popt ? o->popt : "");
 	nd_open(&a, dm.a, o);
 	nd_open(&b, dm.b, o);
 	/* B speaks first so that the switch knows where B is */
@@ -248,6 +252,75 @@ PAIR(strict_split_mrg, DRV_STRICT, false, true)
 PAIR(bounce_split_mrg, DRV_BOUNCE, false, true)
 PAIR(bounce_packed_nomrg, DRV_BOUNCE, true, false)
 
+/* The ports' threads: by default both ports share one thread; ",thread"
+ * gives each its own (frames cross through the backlog and a wake-up),
+ * ",poll" busy-polls them on the shared thread. */
+static void own_threads(void **state)
+{
+	const struct open_opts o = { .dma = DRV_DIRECT, .mrg = true,
+				     .popt = ",thread" };
+
+	(void)state;
+	run_pair("own-threads", &o);
+}
+
+/* Threads of the daemon @dm (/proc/PID/task). */
+static int daemon_threads(const struct daemon *dm)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)dm->proc.pid);
+	d = opendir(path);
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* Threads of a daemon with two socket ports (@popt) serving a front-end
+ * each: one more with ",thread" than by default (the shared thread
+ * replaced by one per port). */
+static int threads_serving(const char *tag, const char *popt)
+{
+	const struct open_opts o = { .dma = DRV_DIRECT, .mrg = true };
+	struct daemon dm;
+	struct nd a, b;
+	int n;
+
+	daemon_start(&dm, tag, 1500, popt);
+	/* both ports answered a front-end: their servers run */
+	nd_open(&a, dm.a, &o);
+	nd_open(&b, dm.b, &o);
+	n = daemon_threads(&dm);
+	nd_close(&a);
+	nd_close(&b);
+	daemon_stop(&dm);
+	return n;
+}
+
+static void port_threads(void **state)
+{
+	int shared, own;
+
+	(void)state;
+	shared = threads_serving("threads-shared", "");
+	own = threads_serving("threads-own", ",thread");
+	assert_int_equal(own, shared + 1);
+}
+
+static void busy_poll(void **state)
+{
+	const struct open_opts o = { .dma = DRV_DIRECT, .mrg = true,
+				     .popt = ",poll" };
+
+	(void)state;
+	run_pair("busy-poll", &o);
+}
+
 /* 9000-byte MTU: with MRG_RXBUF a frame spans five 2 KiB buffers
  * (num_buffers), without it each buffer is sized from the MTU. */
 static void jumbo(bool mrg, bool packed)
@@ -259,7 +332,7 @@ static void jumbo(bool mrg, bool packed)
 	struct daemon dm;
 	struct nd a, b;
 
-	daemon_start(&dm, mrg ? "jumbo-mrg" : "jumbo", 9000);
+	daemon_start(&dm, mrg ? "jumbo-mrg" : "jumbo", 9000, "");
 	nd_open(&a, dm.a, &o);
 	nd_open(&b, dm.b, &o);
 	exchange(&b, &a, 6, sizes, 6);
@@ -305,7 +378,7 @@ static void limits(void **state)
 	int ret;
 
 	(void)state;
-	daemon_start(&dm, "limits", 1500);
+	daemon_start(&dm, "limits", 1500, "");
 	nd_open(&a, dm.a, &o);
 	nd_open(&b, dm.b, &o);
 	exchange(&b, &a, 1, std_sizes, 1);
@@ -391,7 +464,7 @@ static void hostile_rx(bool zero_len)
 	struct vhk_net_hdr h;
 	int k, got = 0;
 
-	daemon_start(&dm, zero_len ? "zero-rx" : "hostile-rx", 1500);
+	daemon_start(&dm, zero_len ? "zero-rx" : "hostile-rx", 1500, "");
 	nd_open(&a, dm.a, &o);
 	fe = raw_fe(dm.b);
 	rxq = vhk_fe_queue(fe, 0);
@@ -471,7 +544,7 @@ static void mrg_small_middle_buffers(void **state)
 	int k;
 
 	(void)state;
-	daemon_start(&dm, "mrg-mid", 1500);
+	daemon_start(&dm, "mrg-mid", 1500, "");
 	nd_open(&a, dm.a, &o);
 	fe = raw_fe(dm.b);
 	rxq = vhk_fe_queue(fe, 0);
@@ -557,7 +630,7 @@ static void hostile_tx(void **state)
 	};
 
 	(void)state;
-	daemon_start(&dm, "hostile-tx", 1500);
+	daemon_start(&dm, "hostile-tx", 1500, "");
 	nd_open(&b, dm.b, &o);
 	fe = raw_fe(dm.a);
 	txq = vhk_fe_queue(fe, 1);
@@ -620,6 +693,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(direct_split_mrg),
+		cmocka_unit_test(own_threads),
+		cmocka_unit_test(busy_poll),
+		cmocka_unit_test(port_threads),
 		cmocka_unit_test(direct_packed_mrg),
 		cmocka_unit_test(direct_split_nomrg),
 		cmocka_unit_test(direct_packed_nomrg),

@@ -23,13 +23,14 @@ struct net_port_slot {
 	struct vhk_net_vu *vu;
 	struct vhk_net_tap *tap;
 	struct vhk_net_xdp *xdp;
+	bool own_thread;	/* socket: not on the shared thread */
 };
 
 struct vhk_net {
 	struct vhk_net_switch sw;
 	struct net_port_slot ports[VHK_NET_MAX_PORTS];
 	unsigned int nports;
-	struct vhk_net_vu_group pollers;	/* every ",poll" socket port */
+	struct vhk_net_vu_group shared;	/* every socket port but ",thread" */
 	int stopfd;
 };
 
@@ -113,6 +114,8 @@ int vhk_net_port_parse(const char *spec, struct vhk_net_port_opts *o,
 			o->client = true;
 		} else if (!strcmp(tok, "poll") && !val) {
 			o->poll = true;
+		} else if (!strcmp(tok, "thread") && !val) {
+			o->own_thread = true;
 		} else if (!val) {
 			return PERR("option '%s' needs a value", tok);
 		} else if (!strcmp(tok, "mac")) {
@@ -144,8 +147,11 @@ int vhk_net_port_parse(const char *spec, struct vhk_net_port_opts *o,
 			return PERR("unknown port option '%s'", tok);
 		}
 	}
-	if (o->type != VHK_NET_PT_SOCKET && (o->client || o->poll || o->has_mac))
-		return PERR("client, poll and mac are socket port options");
+	if (o->type != VHK_NET_PT_SOCKET &&
+	    (o->client || o->poll || o->has_mac || o->own_thread))
+		return PERR("client, poll, thread and mac are socket port options");
+	if (o->poll && o->own_thread)
+		return PERR("a poll port runs on the shared thread: poll and thread exclude each other");
 	if (o->type == VHK_NET_PT_XDP && o->queues != 1)
 		return PERR("an xdp port has one queue (queue 0 of the interface)");
 	return 0;
@@ -227,6 +233,7 @@ int vhk_net_add_port(struct vhk_net *n, const struct vhk_net_port_opts *o)
 			return rc;
 		}
 		vhk_net_rate_set(&s->vu->dev.port, o->rate_bytes, o->rate_pkts);
+		s->own_thread = o->own_thread;
 	}
 	n->nports++;
 	return 0;
@@ -342,7 +349,7 @@ int vhk_net_ctl_query(const char *path, const char *cmd, FILE *out)
 
 static void stop_ports(struct vhk_net *n)
 {
-	vhk_net_vu_group_stop(&n->pollers);
+	vhk_net_vu_group_stop(&n->shared);
 	for (unsigned int i = 0; i < n->nports; i++) {
 		if (n->ports[i].vu)
 			vhk_net_vu_stop(n->ports[i].vu);
@@ -366,8 +373,8 @@ int vhk_net_run(struct vhk_net *n, const char *control_path)
 	for (unsigned int i = 0; i < n->nports && !rc; i++) {
 		struct net_port_slot *s = &n->ports[i];
 
-		if (s->vu && s->vu->dev.poll)
-			rc = vhk_net_vu_group_add(&n->pollers, s->vu);
+		if (s->vu && !s->own_thread)
+			rc = vhk_net_vu_group_add(&n->shared, s->vu);
 		else if (s->vu)
 			rc = vhk_net_vu_start(s->vu);
 		else if (s->xdp)
@@ -376,7 +383,7 @@ int vhk_net_run(struct vhk_net *n, const char *control_path)
 			rc = vhk_net_tap_start(s->tap);
 	}
 	if (!rc)
-		rc = vhk_net_vu_group_start(&n->pollers);
+		rc = vhk_net_vu_group_start(&n->shared);
 	pfd[0] = (struct pollfd){ .fd = n->stopfd, .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = lfd, .events = POLLIN };
 	while (!rc) {

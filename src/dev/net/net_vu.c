@@ -62,7 +62,7 @@ void vhk_net_vu_close(struct vhk_net_vu *v)
 	vhk_net_dev_fini(&v->dev);
 }
 
-/* ---- the shared busy-poll thread */
+/* ---- the shared thread */
 
 int vhk_net_vu_group_add(struct vhk_net_vu_group *g, struct vhk_net_vu *v)
 {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* net_vu.h - a vhost-user port: a virtio-net device under its own server
- * thread, or with the other busy-poll ports under one shared polling
- * thread; the device reaches the server only through its host_start(). */
+/* net_vu.h - a vhost-user port: a virtio-net device with the other
+ * vhost-user ports on one shared thread, or under a server thread of its
+ * own; the device reaches the server only through its host_start(). */
 #ifndef VHK_DEV_NET_VU_H
 #define VHK_DEV_NET_VU_H
 
@@ -27,11 +27,12 @@ void vhk_net_vu_stop(struct vhk_net_vu *v);
 void vhk_net_vu_close(struct vhk_net_vu *v);
 
 /*
- * Busy-poll ports share one thread: it runs a pass of each member's
- * server in turn (vhk_backend_poll()), so polling ports on one core stop
- * competing for it, and a frame crosses from one to the other without a
- * thread switch.  When no member has anything to do (no front-end, no
- * started queue) the thread sleeps on the servers' fds.
+ * Ports that share one thread: it runs a pass of each member's server in
+ * turn (vhk_backend_poll()), so the ports stop competing for a core, and
+ * a frame crosses from one to the other without a thread switch or a
+ * wake-up.  When no member has anything to do - no busy-poll member with
+ * a started queue, no kick, no frame waiting - the thread sleeps on the
+ * servers' fds, which a kick or a frame for a member wakes.
  */
 struct vhk_net_vu_group {
 	struct vhk_net_vu *m[VHK_NET_MAX_PORTS];
