@@ -608,7 +608,7 @@ int vhk_vq_push_burst(struct vhk_vq *vq, const struct vhk_chain *c,
 		e->in_seq = order_take(order, num, &ohead, &ocnt, ci->id);
 		rd += ci->read_bytes;
 		wr += w;
-		if (pop_ns && take_latency(pop_ns, num, ci->id, &now, &lat)) {
+		if (take_latency(pop_ns, num, ci->id, &now, &lat)) {
 			lat_sum += lat;
 			/* The chains of a burst were mostly popped together:
 			 * one histogram add per run of equal latencies. */

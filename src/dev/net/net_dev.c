@@ -588,7 +588,9 @@ static int rx_burst(struct vhk_net_dev *d, struct net_rxq *q, uint16_t pair,
 
 		if (c->nwrite != 1 || c->write_bytes < tot)
 			break;
-		/* The header in the frame's headroom, then one copy. */
+		/* The header in the frame's headroom (data - hdr_size; a
+		 * constant-size copy for the usual 12 bytes), then one
+		 * copy of header and frame. */
 		vhk_net_meta_to_hdr(&p->meta, &h);
 		h.num_buffers = vhk_le16_make(1);
 		if (d->hdr_size == sizeof(h))

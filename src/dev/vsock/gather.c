@@ -98,15 +98,19 @@ static void push_held(struct vhk_vsock *vs)
 	vsock_complete(vs, VHK_VSOCK_VQ_TX);
 }
 
+/* The gathered bytes are dealt with: empty the gather, push the chains. */
+static void release(struct vhk_vsock *vs)
+{
+	vs->gather.niov = 0;
+	vs->gather.bytes = 0;
+	push_held(vs);
+}
+
 /* The host side of @c failed (or no memory for its rest): the chains go
  * back, the connection is reset, as after a failed single write. */
 static void fail(struct vhk_vsock *vs, struct vsock_conn *c)
 {
-	struct vsock_gather *g = &vs->gather;
-
-	g->niov = 0;
-	g->bytes = 0;
-	push_held(vs);
+	release(vs);
 	vs->st.rst_other++;
 	vsock_conn_reset(vs, c);
 }
@@ -152,9 +156,7 @@ void vsock_gather_flush(struct vhk_vsock *vs)
 		fail(vs, c);
 		return;
 	}
-	g->niov = 0;
-	g->bytes = 0;
-	push_held(vs);
+	release(vs);
 	if (c->buf_len)
 		vsock_host_update_events(vs, c);	/* EPOLLOUT */
 	if (vsock_conn_update_due(c))
@@ -177,7 +179,5 @@ void vsock_gather_forget(struct vhk_vsock *vs, struct vsock_conn *c)
 	g->c = NULL;
 	if (c->fd >= 0 && g->niov)
 		(void)sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-	g->niov = 0;
-	g->bytes = 0;
-	push_held(vs);
+	release(vs);
 }

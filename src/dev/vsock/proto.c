@@ -284,7 +284,6 @@ void vsock_handle_tx(struct vhk_vsock *vs, const struct vsock_pkt *p,
 	conn_packet(vs, c, p, payload);
 }
 
-/* Pop tx chains (at most VHK_KICK_BUDGET), handle, give them back. */
 /* @p (parsed) is an RW of the stream connection being gathered. */
 static bool gather_next(const struct vhk_vsock *vs, const struct vsock_pkt *p)
 {
@@ -298,6 +297,7 @@ static bool gather_next(const struct vhk_vsock *vs, const struct vsock_pkt *p)
 	       p->src_port == c->guest_port && p->dst_port == c->peer_port;
 }
 
+/* Pop tx chains (at most VHK_KICK_BUDGET), handle, give them back. */
 enum vhk_kick_result vsock_tx_process(struct vhk_vsock *vs)
 {
 	struct vhk_vq *vq = vs->vq[VHK_VSOCK_VQ_TX];
